@@ -1,0 +1,5 @@
+"""`python -m pipeline` is the same as the `memc` console script."""
+
+from pipeline.entry import main
+
+raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""Settings, read in exactly one place.
+
+Precedence: flag (``overrides``) > environment (``MEMC_*``) > ``ROOT/.memc/config.toml`` >
+default. The data root itself is resolved as ``--root`` > ``MEMC_ROOT`` > current directory.
+Every value is validated here; a bad one raises ``ConfigError`` naming the key, where it came
+from and what is accepted. Stdlib only: hooks load settings on their hot path.
+
+``Paths`` is the data-root layout of DESIGN.md; nothing else builds these paths by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from pipeline.errors import ConfigError, NotInitialised
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def daily(self) -> Path:
+        return self.root / "daily"
+
+    @property
+    def knowledge(self) -> Path:
+        return self.root / "knowledge"
+
+    @property
+    def memc(self) -> Path:
+        return self.root / ".memc"
+
+    @property
+    def config_file(self) -> Path:
+        return self.memc / "config.toml"
+
+    @property
+    def inbox(self) -> Path:
+        return self.memc / "inbox"
+
+    @property
+    def claimed(self) -> Path:
+        return self.inbox / "claimed"
+
+    @property
+    def failed(self) -> Path:
+        return self.inbox / "failed"
+
+    @property
+    def spool(self) -> Path:
+        """Raw transcript bytes of each job, ``<job id>.jsonl``; kept after completion for a while."""
+        return self.memc / "spool"
+
+    @property
+    def state_db(self) -> Path:
+        return self.memc / "state.db"
+
+    @property
+    def search_db(self) -> Path:
+        return self.memc / "search.db"
+
+    @property
+    def logs(self) -> Path:
+        return self.memc / "logs"
+
+    @property
+    def reports(self) -> Path:
+        return self.memc / "reports"
+
+    @property
+    def locks(self) -> Path:
+        return self.memc / "locks"
+
+    def lock(self, name: str) -> Path:
+        return self.locks / f"{name}.lock"
+
+    def layout(self) -> list[Path]:
+        """Every folder `memc init` creates, parents first."""
+        return [
+            self.daily,
+            self.knowledge,
+            self.knowledge / "concepts",
+            self.knowledge / "connections",
+            self.knowledge / "qa",
+            self.memc,
+            self.inbox,
+            self.claimed,
+            self.failed,
+            self.spool,
+            self.logs,
+            self.reports,
+            self.locks,
+        ]
+
+    def is_initialised(self) -> bool:
+        return self.inbox.is_dir() and self.daily.is_dir() and self.knowledge.is_dir()
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    backend: str = "claude"
+    claude_cli: str | None = None
+    tz: str | None = None
+    flush_model: str = "haiku"
+    compile_model: str = "sonnet"
+    query_model: str = "sonnet"
+    daily_budget_usd: float = 5.0
+    call_budget_usd: float = 1.0
+    call_timeout_s: float = 300.0
+    llm_max_attempts: int = 4
+    llm_max_retry_s: float = 180.0
+    breaker_failures: int = 3
+    breaker_pause_min: float = 15.0
+    compile_quiet_min: float = 10.0
+    compile_max_delay_min: float = 360.0
+    compile_min_interval_min: float = 30.0
+    spawn_drain: bool = True
+    stop_min_lines: int = 40
+    stop_min_minutes: float = 10.0
+    spool_keep_days: int = 14
+    chunk_chars: int = 60_000
+    exclude_projects: tuple[str, ...] = ()
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.root)
+
+    def zone(self):
+        """The ZoneInfo for MEMC_TZ (or the system zone when unset)."""
+        return load_zone(self.tz)
+
+
+BACKENDS = ("claude", "extractive")
+_FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings) if f.name != "root"}
+
+
+def load_zone(name: str | None):
+    """ZoneInfo for an IANA name; None means the system's local zone. Bad names -> ConfigError."""
+    from datetime import datetime
+
+    if not name:
+        return datetime.now().astimezone().tzinfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ConfigError(
+            f"MEMC_TZ={name!r} is not a known IANA time zone (e.g. Europe/Berlin, UTC): {exc}"
+        ) from None
+
+
+def resolve_root(flag: str | os.PathLike | None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    raw = flag if flag not in (None, "") else env.get("MEMC_ROOT") or os.getcwd()
+    return Path(os.path.abspath(os.path.expanduser(str(raw))))
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    kind = _FIELD_TYPES[key]
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError("expected 1/0, true/false")
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError("expected a whole number")
+            out = int(value)
+            if out < 0:
+                raise ValueError("must not be negative")
+            return out
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            out = float(value)
+            if not out >= 0 or out == float("inf"):
+                raise ValueError("must be a finite number >= 0")
+            return out
+        if kind == "tuple[str, ...]":
+            if isinstance(value, str):
+                items = [p.strip() for p in value.split(",")]
+            elif isinstance(value, (list, tuple)):
+                items = [str(p).strip() for p in value]
+            else:
+                raise ValueError("expected a list of strings or a comma-separated string")
+            return tuple(p for p in items if p)
+        if kind in ("str", "str | None"):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError("expected a string")
+            text = str(value).strip()
+            return text or None if kind == "str | None" else text
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key} from {source}: {value!r} is not valid ({exc})") from None
+    raise ConfigError(f"{key}: unsupported setting type {kind}")  # pragma: no cover
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; fix its permissions") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix or remove it") from None
+    unknown = sorted(k for k in data if k not in _FIELD_TYPES)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELD_TYPES))}"
+        )
+    return data
+
+
+def load_settings(
+    root: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from flag > env > config.toml > default. Raises ConfigError on bad values."""
+    env = os.environ if env is None else env
+    root_path = resolve_root(root, env)
+    values: dict[str, Any] = {}
+    for key, value in _read_config_file(Paths(root_path).config_file).items():
+        values[key] = _coerce(key, value, "config.toml")
+    for key in _FIELD_TYPES:
+        env_key = "MEMC_" + key.upper()
+        if env_key in env and env[env_key] != "":
+            values[key] = _coerce(key, env[env_key], env_key)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in _FIELD_TYPES:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = _coerce(key, value, "the command line")
+    settings = Settings(root=root_path, **values)
+    if settings.backend not in BACKENDS:
+        raise ConfigError(
+            f"MEMC_BACKEND={settings.backend!r} is not a backend; use one of {', '.join(BACKENDS)}"
+        )
+    return settings
+
+
+def require_initialised(settings: Settings) -> None:
+    if not settings.paths.is_initialised():
+        raise NotInitialised(
+            f"{settings.root} is not a memory-compiler data root; run `memc init` there "
+            "or pass --root DIR (or set MEMC_ROOT)"
+        )

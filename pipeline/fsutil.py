@@ -1,0 +1,227 @@
+"""File primitives every writer uses, and the ONE path guard.
+
+Invariants:
+- ``atomic_write``: readers see the old file or the new one, never a mix; a crash leaves at most a
+  stray ``.tmp-*`` file beside the target (``clean_temp_files`` sweeps them). An existing file's
+  mode is kept.
+- ``locked_append``: appends under an exclusive lock on the file itself, so concurrent appenders
+  never interleave; the bytes are fsynced before the lock is released.
+- ``file_lock``: an inter-process lock on a lock file (fcntl.flock on POSIX, msvcrt on Windows);
+  the kernel drops it when the holder dies, so kill -9 never leaves a stale lock.
+- ``safe_join``: every path derived from data (wikilinks, model output, hook payloads) is resolved
+  through it; it returns a path inside ``base`` or raises ``PathRefused``.
+Stdlib only: the hook path imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.errors import LockBusy, PathRefused
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock(fd: int, blocking: bool) -> None:
+        mode = msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK
+        msvcrt.locking(fd, mode, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(fd: int, blocking: bool) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+TEMP_PREFIX = ".tmp-"
+MAX_NAME_BYTES = 255
+MAX_PATH_CHARS = 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (no-op where directories cannot be opened)."""
+    if os.name == "nt":  # pragma: no cover
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path | str, data: bytes | str, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` via temp file + fsync + os.replace. Keeps an existing mode."""
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            mode = None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def locked_append(path: Path | str, data: bytes | str) -> None:
+    """Append ``data`` under an exclusive lock on the file; fsync before unlocking."""
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        _lock(fd, True)
+        try:
+            os.write(fd, payload)
+            os.fsync(fd)
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: Path | str, *, blocking: bool = True, timeout: float | None = None
+) -> Iterator[Path]:
+    """Hold an exclusive inter-process lock on ``path`` (created if missing).
+
+    ``blocking=False`` raises ``LockBusy`` at once when another process holds it; ``timeout``
+    polls up to that many seconds, then raises ``LockBusy``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                _lock(fd, blocking and deadline is None)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+                    raise
+                if deadline is None or time.monotonic() >= deadline:
+                    raise LockBusy(f"{path.name} is held by another process") from None
+                time.sleep(0.02)
+        try:
+            yield path
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+def lock_is_held(path: Path | str) -> bool:
+    """True when another process holds the lock at ``path`` right now."""
+    try:
+        with file_lock(path, blocking=False):
+            return False
+    except LockBusy:
+        return True
+    except OSError:
+        return False
+
+
+def check_relative(rel: str, *, allow_hidden: bool = True) -> list[str]:
+    """Validate a data-derived relative path lexically; return its parts or raise PathRefused."""
+    if not isinstance(rel, str) or not rel:
+        raise PathRefused("empty path")
+    if "\x00" in rel:
+        raise PathRefused("path contains a NUL byte")
+    if "\\" in rel:
+        raise PathRefused(f"path contains a backslash: {rel[:80]!r}")
+    if rel.startswith("/") or rel.startswith("~") or _DRIVE.match(rel):
+        raise PathRefused(f"path is absolute: {rel[:80]!r}")
+    if len(rel) > MAX_PATH_CHARS:
+        raise PathRefused(f"path is longer than {MAX_PATH_CHARS} characters")
+    parts = rel.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise PathRefused(f"path has an empty, '.' or '..' component: {rel[:80]!r}")
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise PathRefused(f"a path component is longer than {MAX_NAME_BYTES} bytes")
+        if not allow_hidden and part.startswith("."):
+            raise PathRefused(f"hidden path component {part[:40]!r}")
+        if any(ord(c) < 32 for c in part):
+            raise PathRefused(f"path has control characters: {rel[:80]!r}")
+    return parts
+
+
+def safe_join(base: Path | str, rel: str, *, allow_hidden: bool = True) -> Path:
+    """Resolve ``rel`` inside ``base`` or raise PathRefused.
+
+    Refuses ``..``, absolute paths, drive letters, backslashes, NUL and control characters,
+    overlong names, and any symlink (folder or file, existing now) whose target lies outside
+    ``base``. The returned path is absolute and lexically inside ``base.resolve()``.
+    """
+    parts = check_relative(rel, allow_hidden=allow_hidden)
+    base_resolved = Path(base).resolve()
+    candidate = base_resolved.joinpath(*parts)
+    try:
+        resolved = candidate.resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # symlink loops
+        raise PathRefused(f"cannot resolve {rel[:80]!r}: {exc}") from None
+    if resolved != base_resolved and base_resolved not in resolved.parents:
+        raise PathRefused(f"{rel[:80]!r} leads outside {base_resolved.name}/ (symlink)")
+    return candidate
+
+
+def clean_temp_files(folder: Path, older_than_s: float = 3600.0, now: float | None = None) -> int:
+    """Remove stray atomic-write temp files left by a crash. Returns how many were removed."""
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime >= older_than_s:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                pass
+    return removed

@@ -1,0 +1,95 @@
+"""The LLM seam: one narrow interface for every backend.
+
+Structured JSON in (``LLMRequest.payload``), validated JSON out (``LLMReply.data``), with usage
+and cost. Backends: ``claude`` (claude-agent-sdk; ``pipeline.llm.claude`` is the only module that
+imports it), ``extractive`` (offline, no model), and the tests' fake. A backend's ``run`` makes ONE
+attempt and raises ``TransientLLMError`` / ``PermanentLLMError`` / ``InvalidReplyError``;
+retry, schema validation, budget checks and the cost ledger live in ``pipeline.llm.calls``.
+
+Tasks and their reply schemas (``pipeline/schemas/<task>.json``):
+- ``distil``: payload ``{"project", "session_id", "event", "chunk": i, "chunks": n, "transcript": str}``
+  -> the entry schema of DESIGN.md.
+- ``compile``: payload ``{"entries": [...], "existing": [{"path","title"}], "related": [...]}``
+  -> ``{"articles": [...]}``.
+- ``query``: payload ``{"question", "articles": [{"path","title","summary","body"}]}``
+  -> ``{"answer", "citations": [...]}``.
+- ``lint``: payload ``{"cluster": [{"path","title","body"}]}`` -> ``{"contradictions": [...]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Mapping, Protocol
+
+from pipeline.config import Settings
+from pipeline.errors import ConfigError
+
+TASKS = ("distil", "compile", "query", "lint")
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    task: str
+    payload: Mapping[str, Any]
+    schema: Mapping[str, Any]
+    model: str = ""
+    system_prompt: str = ""
+    max_budget_usd: float = 1.0
+    timeout_s: float = 300.0
+    ref: str = ""  # job id or operation id, for the cost ledger
+
+    def prompt_text(self) -> str:
+        """The user message a model backend sends: the payload as JSON."""
+        return json.dumps(self.payload, ensure_ascii=False, indent=1)
+
+
+@dataclass(frozen=True)
+class LLMReply:
+    data: dict[str, Any]
+    backend: str
+    model: str = ""
+    cost_usd: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    duration_s: float = 0.0
+    attempts: int = 1
+    raw_text: str = ""
+
+
+class Backend(Protocol):
+    name: str
+
+    def run(self, request: LLMRequest) -> LLMReply:
+        """Make one attempt. Raise the LLMError leaves on failure; never retry here."""
+        ...
+
+
+def load_schema(task: str) -> dict[str, Any]:
+    """The JSON schema shipped for a task, from pipeline/schemas/<task>.json."""
+    text = resources.files("pipeline").joinpath("schemas", f"{task}.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def load_prompt(task: str) -> str:
+    """The system prompt shipped for a task, from pipeline/prompts/<task>.md."""
+    return resources.files("pipeline").joinpath("prompts", f"{task}.md").read_text("utf-8")
+
+
+def make_backend(settings: Settings) -> Backend:
+    """The backend MEMC_BACKEND names. Imports the SDK only when the claude backend is chosen."""
+    if settings.backend == "extractive":
+        from pipeline.llm.extractive import ExtractiveBackend
+
+        return ExtractiveBackend()
+    if settings.backend == "claude":
+        from pipeline.llm.claude import ClaudeBackend
+
+        return ClaudeBackend(cli_path=settings.claude_cli)
+    raise ConfigError(f"unknown backend {settings.backend!r}; use claude or extractive")

@@ -1,0 +1,129 @@
+"""``.memc/state.db``: the SQLite bookkeeping shared by every stage.
+
+WAL mode and a busy timeout so hooks, drains, the watcher and a compile can all use it at once.
+The schema is created here and only here (``connect`` is idempotent); modules own their queries.
+Everything in it is bookkeeping: daily/ and knowledge/ are the source of truth. Stdlib only.
+
+Tables:
+- ``cursors``: per (session, transcript) the byte offset consumed so far and the file identity.
+- ``jobs``: the job ledger (queued, done, failed, deferred) with outcome details.
+- ``entries``: every daily entry appended, and when (if ever) it was compiled.
+- ``llm_calls``: the cost ledger, one row per model call attempt.
+- ``private_sessions``: sessions the user opted out of capture.
+- ``kv``: small named values (last drain, last compile, circuit-breaker state).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cursors (
+    session_key TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    transcript_path TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    offset INTEGER NOT NULL DEFAULT 0,
+    last_capture_at REAL NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL DEFAULT '',
+    event TEXT NOT NULL DEFAULT '',
+    project TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    entries INTEGER NOT NULL DEFAULT 0,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, updated_at);
+CREATE TABLE IF NOT EXISTS entries (
+    id TEXT PRIMARY KEY,
+    day TEXT NOT NULL,
+    daily_path TEXT NOT NULL,
+    job_id TEXT NOT NULL DEFAULT '',
+    session_id TEXT NOT NULL DEFAULT '',
+    project TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL DEFAULT '',
+    content_hash TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    compiled_at REAL
+);
+CREATE INDEX IF NOT EXISTS entries_pending ON entries(compiled_at, created_at);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    day TEXT NOT NULL,
+    task TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    duration_s REAL NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL,
+    ref TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS llm_calls_day ON llm_calls(day);
+CREATE TABLE IF NOT EXISTS private_sessions (
+    session_id TEXT PRIMARY KEY,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def connect(db_path: Path | str) -> sqlite3.Connection:
+    """Open (creating if needed) the state database with WAL and a busy timeout."""
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        pass  # another process is switching it right now; WAL persists once set
+    conn.execute("PRAGMA synchronous=NORMAL")
+    if not _has_schema(conn):
+        conn.executescript(SCHEMA)
+    return conn
+
+
+def _has_schema(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+        "('cursors','jobs','entries','llm_calls','private_sessions','kv')"
+    ).fetchone()
+    return row[0] == 6
+
+
+def kv_get(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    row = conn.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+    return default if row is None else row[0]
+
+
+def kv_set(conn: sqlite3.Connection, key: str, value: str, now: float | None = None) -> None:
+    conn.execute(
+        "INSERT INTO kv(key, value, updated_at) VALUES(?,?,?) "
+        "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+        (key, value, time.time() if now is None else now),
+    )
+
+
+def is_private(conn: sqlite3.Connection, session_id: str) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM private_sessions WHERE session_id=?", (session_id,)
+    ).fetchone() is not None

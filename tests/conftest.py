@@ -1,0 +1,58 @@
+"""Shared fixtures. Every test runs with HOME pointed at a temp folder and no MEMC_* settings
+from the developer's environment, so no test can touch the real home directory, a real
+knowledge base or (through the claude backend's CLI discovery) the network."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+PYTHON = sys.executable
+
+
+@pytest.fixture(autouse=True)
+def _isolate_env(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    for key in list(os.environ):
+        if key.startswith("MEMC_") or key.startswith("CLAUDE_CODE_") or key == "ANTHROPIC_API_KEY":
+            monkeypatch.delenv(key, raising=False)
+    # The claude backend is opt-in per test (with the fake CLI); everything else is offline.
+    monkeypatch.setenv("MEMC_BACKEND", "extractive")
+    monkeypatch.setenv("MEMC_SPAWN_DRAIN", "0")
+    monkeypatch.setenv("MEMC_TZ", "UTC")
+    yield
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    """An initialised data root."""
+    from pipeline.config import load_settings
+    from pipeline.setup import init_root
+
+    data_root = tmp_path / "root"
+    data_root.mkdir()
+    init_root(load_settings(data_root))
+    return data_root
+
+
+@pytest.fixture
+def settings(root):
+    from pipeline.config import load_settings
+
+    return load_settings(root)
+
+
+@pytest.fixture
+def memc_env(root) -> dict[str, str]:
+    """Environment for running `python -m pipeline` as a real subprocess against `root`."""
+    env = {k: v for k, v in os.environ.items()}
+    env["MEMC_ROOT"] = str(root)
+    env["PYTHONPATH"] = str(REPO)
+    return env
