@@ -1,0 +1,187 @@
+"""Daily logs: ``daily/YYYY-MM-DD.md``, the human-readable source the compiler reads.
+
+Format (DESIGN.md "Daily log")::
+
+    # Daily Log: 2026-11-20
+
+    ### 14:32 · acme-api · Switched job queue to Postgres advisory locks
+    <!-- memc:entry id=3f9c2a1b7e4d session=cd613e30 event=session-end -->
+    **Context:** ...
+
+    **Decisions:**
+    - ...
+
+Invariants:
+- Rendering is deterministic code (same entry, same bytes); model text is flattened so it cannot
+  forge a heading+marker pair or an id marker.
+- ``append_entry`` holds an exclusive lock on the daily file while it checks for the id and
+  appends, so concurrent writers never interleave and an id is written at most once, ever.
+- An entry is the ``### `` line directly followed by a ``<!-- memc:entry ... -->`` line, up to the
+  next such pair; ``parse_entries`` never raises on edited or damaged files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.fsutil import file_lock
+from pipeline.models import Entry
+
+MARKER_RE = re.compile(
+    r"^<!-- memc:entry id=(?P<id>[0-9a-f]{6,40}) session=(?P<session>\S*) event=(?P<event>\S*) -->$"
+)
+HEADING_RE = re.compile(r"^### (?P<time>\d\d:\d\d) · (?P<project>.*?) · (?P<title>.*)$")
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+SECTIONS = (
+    ("decisions", "Decisions"),
+    ("lessons", "Lessons"),
+    ("action_items", "Action items"),
+    ("key_exchanges", "Key exchanges"),
+)
+
+
+@dataclass(frozen=True)
+class DailyEntry:
+    id: str
+    day: str
+    time: str
+    project: str
+    title: str
+    session: str
+    event: str
+    body: str  # the markdown under the marker line, stripped
+    text: str  # heading + marker + body, as in the file
+
+    @property
+    def daily_path(self) -> str:
+        return f"daily/{self.day}.md"
+
+
+def entry_id(job_id: str, chunk: int = 0) -> str:
+    """Stable id of the entry distilled from chunk ``chunk`` of job ``job_id``."""
+    return hashlib.sha256(f"{job_id}:{chunk}".encode()).hexdigest()[:12]
+
+
+def _inline(text: str, limit: int = 2000) -> str:
+    """One line of model text: no newlines, no HTML comments, bounded."""
+    flat = " ".join(str(text).split())
+    flat = flat.replace("<!--", "<!\u200b--").replace("-->", "--\u200b>")
+    return flat[:limit]
+
+
+def _block(text: str, limit: int = 6000) -> str:
+    """A paragraph of model text: keep line breaks but defuse headings and markers."""
+    lines = []
+    for line in str(text).replace("\r\n", "\n").split("\n"):
+        line = line.replace("<!--", "<!\u200b--").replace("-->", "--\u200b>")
+        if line.lstrip().startswith("#"):
+            line = "\\" + line.lstrip()
+        lines.append(line.rstrip())
+    return "\n".join(lines).strip()[:limit]
+
+
+def render_entry(
+    entry: Entry, *, entry_id: str, time_hhmm: str, project: str, session_id: str, event: str
+) -> str:
+    """The markdown block of one entry, ending with a blank line."""
+    title = _inline(entry.title, 200) or "Untitled session"
+    project_name = _inline(project, 80).replace("·", "-") or "unknown"
+    session = re.sub(r"[^A-Za-z0-9_-]", "", session_id)[:8] or "unknown"
+    event_name = re.sub(r"[^a-z0-9-]", "", event.lower())[:20] or "capture"
+    out = [
+        f"### {time_hhmm} · {project_name} · {title}",
+        f"<!-- memc:entry id={entry_id} session={session} event={event_name} -->",
+    ]
+    if entry.context.strip():
+        out.append(f"**Context:** {_block(entry.context)}")
+        out.append("")
+    for field_name, label in SECTIONS:
+        items = [i for i in (_inline(x) for x in getattr(entry, field_name)) if i]
+        if items:
+            out.append(f"**{label}:**")
+            out.extend(f"- {item}" for item in items)
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n\n"
+
+
+def daily_path(daily_dir: Path, day: str) -> Path:
+    if not DAY_RE.match(day):
+        raise ValueError(f"not a YYYY-MM-DD day: {day!r}")
+    return daily_dir / f"{day}.md"
+
+
+def append_entry(daily_dir: Path, day: str, block: str, entry_id: str) -> bool:
+    """Append ``block`` to the day's log unless ``entry_id`` is already there. True if written."""
+    path = daily_path(daily_dir, day)
+    daily_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(path):
+        try:
+            existing = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            existing = ""
+        if f"<!-- memc:entry id={entry_id} " in existing:
+            return False
+        prefix = ""
+        if not existing.strip():
+            prefix = f"# Daily Log: {day}\n\n"
+        elif not existing.endswith("\n\n"):
+            prefix = "\n" if existing.endswith("\n") else "\n\n"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (prefix + block).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return True
+
+
+def parse_entries(text: str, day: str) -> list[DailyEntry]:
+    """Every well-formed entry of a daily log, in file order."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    starts: list[tuple[int, re.Match, re.Match]] = []
+    for i in range(len(lines) - 1):
+        heading = HEADING_RE.match(lines[i])
+        if heading:
+            marker = MARKER_RE.match(lines[i + 1].strip())
+            if marker:
+                starts.append((i, heading, marker))
+    out: list[DailyEntry] = []
+    for n, (i, heading, marker) in enumerate(starts):
+        end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
+        body = "\n".join(lines[i + 2 : end]).strip()
+        out.append(
+            DailyEntry(
+                id=marker["id"],
+                day=day,
+                time=heading["time"],
+                project=heading["project"],
+                title=heading["title"].strip(),
+                session=marker["session"],
+                event=marker["event"],
+                body=body,
+                text="\n".join(lines[i:end]).strip() + "\n",
+            )
+        )
+    return out
+
+
+def read_entries(daily_dir: Path, day: str) -> list[DailyEntry]:
+    try:
+        text = daily_path(daily_dir, day).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, ValueError):
+        return []
+    return parse_entries(text, day)
+
+
+def list_days(daily_dir: Path) -> list[str]:
+    """Days that have a daily log, oldest first."""
+    try:
+        names = os.listdir(daily_dir)
+    except OSError:
+        return []
+    return sorted(n[:-3] for n in names if n.endswith(".md") and DAY_RE.match(n[:-3]))
