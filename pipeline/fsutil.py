@@ -22,7 +22,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from pipeline.errors import LockBusy, PathRefused
 
@@ -69,8 +69,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path | str, data: bytes | str, mode: int | None = None) -> Path:
-    """Write ``data`` to ``path`` via temp file + fsync + os.replace. Keeps an existing mode."""
+def atomic_write(
+    path: Path | str, data: bytes | str | Iterable[bytes], mode: int | None = None
+) -> Path:
+    """Write ``data`` to ``path`` via temp file + fsync + os.replace. Keeps an existing mode.
+
+    ``data`` may also be an iterable of byte blocks (streamed, so a large copy never sits in
+    memory whole); if the iterable raises, the temp file is removed and the target is untouched.
+    """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     if mode is None:
@@ -82,7 +88,11 @@ def atomic_write(path: Path | str, data: bytes | str, mode: int | None = None) -
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            if isinstance(payload, (bytes, bytearray, memoryview)):
+                fh.write(payload)
+            else:
+                for block in payload:
+                    fh.write(block)
             fh.flush()
             os.fsync(fh.fileno())
         if mode is not None:

@@ -164,7 +164,7 @@ def parse_article(key: str, text: str) -> Article:
         problems.append("missing title")
         values["title"] = key.rsplit("/", 1)[-1].replace("-", " ")
     extra = {k: v for k, v in meta.items() if k not in TEXT_FIELDS + LIST_FIELDS}
-    return Article(key=key, body=body, extra=extra, problems=tuple(problems), **values)
+    return Article(key=key, body=body.lstrip("\r\n"), extra=extra, problems=tuple(problems), **values)
 
 
 def render_article(article: Article) -> str:

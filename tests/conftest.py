@@ -56,3 +56,17 @@ def memc_env(root) -> dict[str, str]:
     env["MEMC_ROOT"] = str(root)
     env["PYTHONPATH"] = str(REPO)
     return env
+
+
+@pytest.fixture
+def fake_claude(tmp_path, monkeypatch):
+    """The fake `claude` CLI (tests/fake_claude.py) wired in: MEMC_BACKEND=claude, MEMC_CLAUDE_CLI
+    set, plus its script/log/default env. Use `.script([...])`, `.default(reply)`, `.prompts()`,
+    `.cli_path`. Child processes (drains) inherit it through the environment."""
+    from tests.fake_claude import FakeClaude
+
+    fake = FakeClaude(tmp_path / "fake-claude")
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MEMC_BACKEND", "claude")
+    return fake

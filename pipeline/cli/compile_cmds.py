@@ -1,7 +1,82 @@
-"""CLI commands of the compile stage (filled in by its issue)."""
+"""CLI commands of the compile stage: `memc compile` and `memc search`.
+
+Thin: parse options, call pipeline.compiler / pipeline.search, print. Domain modules are imported
+inside the command bodies so `memc search` never pays for the Agent SDK or PyYAML.
+"""
 
 from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from pipeline.cli import App, emit_json, pass_app, warn
+
+
+@click.command("compile")
+@click.option("--all", "all_", is_flag=True, help="Recompile every entry, not just pending ones.")
+@click.option("--file", "file", metavar="DAILY", default=None,
+              help="Compile the entries of one daily log (daily/YYYY-MM-DD.md or the date).")
+@click.option("--dry-run", is_flag=True, help="Show batches and prompt sizes; no model call, no write.")
+@click.option("--if-stale", is_flag=True,
+              help="Only compile when the staleness trigger fires (for cron and the watcher).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
+@pass_app
+def compile_cmd(app: App, all_: bool, file: str | None, dry_run: bool, if_stale: bool,
+                as_json: bool) -> int:
+    """Compile pending daily-log entries into knowledge/ articles."""
+    from pipeline.compiler import run_compile
+
+    settings = app.settings()
+    report = run_compile(settings, all=all_, file=file, dry_run=dry_run, if_stale=if_stale,
+                         progress=None if as_json else warn)
+    data = report.to_dict()
+    if as_json:
+        emit_json(data)
+        return 0 if report.ok else 1
+    click.echo(report.message)
+    if report.status == "dry-run":
+        for b in data["batches"]:
+            click.echo(f"  batch {b['index']}: {b['entries']} entries, {b['prompt_chars']:,} "
+                       "prompt chars")
+    for key in data["created"]:
+        click.echo(f"  created {key}")
+    for key in data["updated"]:
+        click.echo(f"  updated {key}")
+    for r in data["rejected"]:
+        click.echo(f"  rejected {r['path'] or '?'}: {r['reason']}")
+    if data["batches"] and report.status in ("compiled", "partial"):
+        click.echo(f"  cost ${data['cost_usd']:.4f}; largest prompt "
+                   f"{data['prompt_chars_max']:,} chars; index: knowledge/index.md")
+    return 0 if report.ok else 1
+
+
+@click.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", "-n", type=click.IntRange(1, 200), default=10, show_default=True)
+@click.option("--kind", type=click.Choice(["article", "daily"]), default=None,
+              help="Only articles or only daily entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as one JSON document.")
+@pass_app
+def search_cmd(app: App, query: tuple[str, ...], limit: int, kind: str | None,
+               as_json: bool) -> int:
+    """Full-text search over knowledge/ and daily/ (local, no model)."""
+    from pipeline import search
+
+    settings = app.settings()
+    text = " ".join(query)
+    search.refresh(settings.paths)
+    hits = search.search(settings.paths, text, limit=limit, kind=kind)
+    if as_json:
+        emit_json({"query": text, "hits": [vars(h) for h in hits]})
+        return 0
+    if not hits:
+        click.echo(f"No matches for {text!r}. Try fewer or different words.")
+        return 0
+    for n, hit in enumerate(hits, 1):
+        label = hit.key if hit.kind == "article" else f"{hit.path} #{hit.key}"
+        click.echo(f"{n:2}. {hit.title}  [{label}]")
+        if hit.snippet:
+            click.echo(f"    {hit.snippet}")
+    return 0
+
+
+COMMANDS: list[click.Command] = [compile_cmd, search_cmd]

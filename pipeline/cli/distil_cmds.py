@@ -1,7 +1,71 @@
-"""CLI commands of the distil stage (filled in by its issue)."""
+"""CLI commands of the distil stage: `drain`, `watch`, `retry`.
+
+Thin: each parses options, calls one domain function (pipeline.drain, pipeline.watcher,
+pipeline.inbox) and prints. Domain modules are imported inside the bodies so other commands do
+not pay for them (the watcher is the only importer of watchdog).
+"""
 
 from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from pipeline.cli import App, emit_json, pass_app, warn
+
+
+@click.command("drain")
+@click.option("--json", "as_json", is_flag=True, help="Print the drain report as JSON.")
+@pass_app
+def drain_cmd(app: App, as_json: bool) -> int:
+    """Process every inbox job once, then return. Exit 1 if any job failed."""
+    from pipeline.drain import drain
+
+    report = drain(app.settings())
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(report.summary())
+        for failure in report.failures:
+            click.echo(f"  failed {failure.id}: {failure.error_class}: {failure.message}")
+        if report.failures:
+            click.echo("Fix the cause, then `memc retry` (see `memc status` for every failed job).")
+        elif report.stopped.startswith("deferred"):
+            click.echo("Pending jobs resume by themselves after midnight (or raise the budget).")
+    return 1 if report.failed else 0
+
+
+@click.command("watch")
+@click.option("--sweep", "sweep_s", type=click.FloatRange(min=0.5), default=30.0, show_default=True,
+              help="Seconds between full sweeps of the inbox (file events wake it sooner).")
+@pass_app
+def watch_cmd(app: App, sweep_s: float) -> int:
+    """Daemon: distil inbox jobs as they arrive, until SIGTERM/SIGINT."""
+    from pipeline.watcher import watch
+
+    return watch(app.settings(), sweep_s=sweep_s, on_event=warn)
+
+
+@click.command("retry")
+@click.argument("job_ids", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the moved job ids as JSON.")
+@pass_app
+def retry_cmd(app: App, job_ids: tuple[str, ...], as_json: bool) -> int:
+    """Move failed jobs (all, or the given ids / id prefixes) back to the inbox."""
+    from pipeline.inbox import job_id_of, retry
+
+    moved = retry(app.settings().paths, list(job_ids) or None)
+    unknown = [j for j in job_ids if not any(m == job_id_of(j + ".json") or m.startswith(j)
+                                             for m in moved)]
+    if as_json:
+        emit_json({"retried": moved, "unknown": unknown})
+        return 0
+    if moved:
+        click.echo(f"moved {len(moved)} failed job(s) back to the inbox: {', '.join(moved)}")
+        click.echo("Next: `memc drain` (or let the watcher pick them up).")
+    else:
+        click.echo("no failed jobs to retry" if not job_ids else "nothing moved")
+    for job in unknown:
+        warn(f"memc retry: no failed job matches {job!r}; `memc status` lists failed jobs")
+    return 0
+
+
+COMMANDS: list[click.Command] = [drain_cmd, watch_cmd, retry_cmd]

@@ -1,0 +1,313 @@
+"""The guarded writer: applies article operations from a model reply to knowledge/.
+
+Used by compile and by ``query --file-back``. The model never writes files; it proposes
+operations ``{"path","title","summary","aliases","tags","body","sources"}`` and this module
+decides what reaches disk.
+
+Invariants:
+- Each operation is validated on its own: ``path`` must be ``concepts/|connections/|qa/`` + a slug
+  (``wiki.SLUG_RE``) and is resolved through ``fsutil.safe_join(knowledge, path + ".md",
+  allow_hidden=False)``; symlinked article folders and symlinked files are refused. A bad operation
+  is rejected with a reason; the valid ones of the same reply are still applied.
+- Nothing is ever written outside knowledge/; every write is ``fsutil.atomic_write``.
+- No duplicates: an operation whose path is new but whose title or an alias names an existing page
+  (or whose slug exists in another folder) updates that page instead.
+- Updates merge: ``created`` kept, ``updated`` set, sources/aliases/tags unioned. A body replaces
+  the old one only when the model was shown the old page in full (``seen``); otherwise the new text
+  is appended as a dated section, so an update can never silently erase what the model did not see.
+- Idempotent: an operation that changes nothing (same merged frontmatter and body) writes nothing.
+- Writes hold the ``knowledge`` lock, so compile and ``query --file-back`` never interleave.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Sequence
+
+from pipeline import fsutil, wiki
+from pipeline.errors import PathRefused
+
+MAX_BODY_CHARS = 60_000  # one proposed body
+MAX_STORED_BODY_CHARS = 200_000  # a page after appending updates
+MAX_TITLE_CHARS = 200
+MAX_SUMMARY_CHARS = 300
+MAX_LIST_ITEMS = 30
+MAX_ITEM_CHARS = 120
+SOURCE_RE = re.compile(r"^daily/\d{4}-\d{2}-\d{2}\.md$")
+PATH_RE = re.compile(r"^(concepts|connections|qa)/([^/]+)$")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int  # position of the operation in the reply
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
+    redirected: tuple[tuple[str, str], ...] = ()  # (proposed path, existing page updated)
+    index_written: bool = False
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        return self.created + self.updated
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A validated operation (not yet resolved against existing pages)."""
+
+    key: str
+    title: str
+    summary: str
+    aliases: tuple[str, ...]
+    tags: tuple[str, ...]
+    body: str
+    sources: tuple[str, ...]
+
+
+def _flat(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _str_list(value: Any, *, pattern: re.Pattern | None = None) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            continue
+        flat = _flat(item)[:MAX_ITEM_CHARS]
+        if not flat or (pattern is not None and not pattern.match(flat)):
+            continue
+        if flat.lower() not in (o.lower() for o in out):
+            out.append(flat)
+    return tuple(out[:MAX_LIST_ITEMS])
+
+
+def _union(old: Iterable[str], new: Iterable[str], drop: Iterable[str] = ()) -> tuple[str, ...]:
+    out: list[str] = []
+    lowered = {d.lower() for d in drop}
+    for item in (*old, *new):
+        if item and item.lower() not in lowered and item.lower() not in (o.lower() for o in out):
+            out.append(item)
+    return tuple(out)
+
+
+def validate_operation(op: Any, knowledge_dir) -> Operation:
+    """An Operation, or PathRefused/ValueError with the reason it was refused."""
+    if not isinstance(op, dict):
+        raise ValueError("operation is not a JSON object")
+    path = op.get("path")
+    if not isinstance(path, str):
+        raise ValueError("path is missing or not a string")
+    fsutil.check_relative(path, allow_hidden=False)  # NUL, absolute, backslash, '..', hidden
+    match = PATH_RE.match(path)
+    if not match:
+        raise PathRefused(f"path {path[:80]!r} is not concepts/, connections/ or qa/ + one slug")
+    if not wiki.SLUG_RE.match(match.group(2)):
+        raise PathRefused(f"slug {match.group(2)[:80]!r} is not [a-z0-9][a-z0-9-]{{0,79}}")
+    _guard(knowledge_dir, path)
+    title = _flat(op.get("title") if isinstance(op.get("title"), str) else "")
+    if not title:
+        raise ValueError("title is missing or empty")
+    if len(title) > MAX_TITLE_CHARS:
+        raise ValueError(f"title is longer than {MAX_TITLE_CHARS} characters")
+    body = op.get("body")
+    if not isinstance(body, str):
+        raise ValueError("body is missing or not a string")
+    if len(body) > MAX_BODY_CHARS:
+        raise ValueError(f"body is longer than {MAX_BODY_CHARS} characters")
+    summary = op.get("summary") if isinstance(op.get("summary"), str) else ""
+    return Operation(
+        key=path,
+        title=title,
+        summary=_flat(summary)[:MAX_SUMMARY_CHARS],
+        aliases=_str_list(op.get("aliases")),
+        tags=_str_list(op.get("tags")),
+        body=body.replace("\r\n", "\n").replace("\x00", "").strip("\n"),
+        sources=_str_list(op.get("sources"), pattern=SOURCE_RE),
+    )
+
+
+def _guard(knowledge_dir, key: str):
+    """The file path for an article key, or PathRefused (escape, symlinked folder or file)."""
+    target = fsutil.safe_join(knowledge_dir, key + ".md", allow_hidden=False)
+    if os.path.islink(target.parent):
+        raise PathRefused(f"folder {key.split('/')[0]}/ is a symlink; refusing to write through it")
+    if os.path.islink(target):
+        raise PathRefused(f"{key}.md is a symlink; refusing to write through it")
+    if target.exists() and not target.is_file():
+        raise PathRefused(f"{key}.md exists and is not a regular file")
+    return target
+
+
+def _today(now: float | None, tz) -> str:
+    moment = _dt.datetime.fromtimestamp(time.time() if now is None else now, tz or _dt.timezone.utc)
+    return moment.date().isoformat()
+
+
+class _Pages:
+    """Existing pages by key, with title/alias/slug lookup (from the search index)."""
+
+    def __init__(self, paths):
+        from pipeline import search
+
+        search.refresh(paths)
+        self.knowledge = paths.knowledge
+        self.meta = {a.key: a for a in search.indexed_articles(paths)}
+        self._alias: dict[str, str] = {}
+        self._slug: dict[str, str] = {}
+        for art in sorted(self.meta.values(), key=lambda a: a.key):
+            self._note(art.key, art.title, art.aliases)
+
+    def _note(self, key: str, title: str, aliases: Iterable[str]) -> None:
+        for name in (title, *aliases):
+            self._alias.setdefault(_flat(name).lower(), key)
+        self._slug.setdefault(key.rsplit("/", 1)[-1], key)
+
+    def target_for(self, op: Operation) -> str:
+        if op.key in self.meta:
+            return op.key
+        for name in (op.title, *op.aliases):
+            found = self._alias.get(name.lower())
+            if found:
+                return found
+        return self._slug.get(op.key.rsplit("/", 1)[-1], op.key)
+
+    def load(self, key: str) -> wiki.Article | None:
+        if key not in self.meta:
+            return None
+        return wiki.load_article(self.knowledge, key)
+
+    def remember(self, art: wiki.Article) -> None:
+        from pipeline.search import IndexedArticle
+
+        self.meta[art.key] = IndexedArticle(art.key, art.title, art.summary, art.updated,
+                                            art.aliases)
+        self._note(art.key, art.title, art.aliases)
+
+
+def new_material(old_body: str, new_body: str) -> str:
+    """The part of ``new_body`` that ``old_body`` does not already contain.
+
+    Works by blank-line separated blocks: a block already present is dropped; in a list block,
+    items already present as lines are dropped. '' when nothing new remains (headings alone do
+    not count as new material).
+    """
+    old_lines = {line.strip() for line in old_body.splitlines() if line.strip()}
+    kept: list[str] = []
+    for block in re.split(r"\n\s*\n", new_body.strip("\n")):
+        lines = [ln for ln in block.splitlines() if ln.strip()]
+        if not lines or block.strip() in old_body:
+            continue
+        if all(re.match(r"^\s*([-*+]|\d+\.)\s", ln) for ln in lines):
+            lines = [ln for ln in lines if ln.strip() not in old_lines]
+            if not lines:
+                continue
+            block = "\n".join(lines)
+        kept.append(block)
+    if all(re.match(r"^#{1,6}\s", b) and "\n" not in b for b in kept):
+        return ""
+    return "\n\n".join(kept)
+
+
+def merge(old: wiki.Article | None, op: Operation, key: str, *, today: str, seen: bool,
+          default_sources: Sequence[str] = ()) -> wiki.Article:
+    """The page after applying ``op`` to ``old`` (None = new page); ``updated`` left to caller."""
+    sources = _union(op.sources, default_sources)
+    if old is None:
+        return wiki.Article(key=key, title=op.title, summary=op.summary,
+                            aliases=_union(op.aliases, (), drop=(op.title,)), tags=op.tags,
+                            sources=sources, created=today, updated=today, body=op.body)
+    renamed = key == op.key and op.title.lower() != old.title.lower()
+    title = op.title if renamed else old.title
+    extra_aliases = (old.title,) if renamed else (op.title,)
+    aliases = _union(old.aliases, (*op.aliases, *extra_aliases), drop=(title,))
+    body = old.body.strip("\n")
+    new_body = op.body.strip("\n")
+    if seen:
+        body = new_body or body
+    elif new_material(body, new_body):
+        body = f"{body}\n\n## Update {today}\n\n{new_material(body, new_body)}".strip("\n")
+        if len(body) > MAX_STORED_BODY_CHARS:
+            body = body[-MAX_STORED_BODY_CHARS:]
+    return replace(
+        old, title=title, summary=op.summary or old.summary, aliases=aliases,
+        tags=_union(old.tags, op.tags), sources=_union(old.sources, sources),
+        created=old.created or today, body=body, problems=(),
+    )
+
+
+def _same(old: wiki.Article, new: wiki.Article) -> bool:
+    """True when writing ``new`` would change nothing but the ``updated`` date."""
+
+    def fields(a: wiki.Article) -> tuple:
+        return (a.title, a.summary, a.aliases, a.tags, a.sources, a.created, a.body.strip())
+
+    return fields(old) == fields(new)
+
+
+def apply_articles(settings, articles: Any, *, origin: str = "compile", seen: Iterable[str] = (),
+                   default_sources: Sequence[str] = (), now: float | None = None,
+                   log_lines: Sequence[str] = ()) -> ApplyReport:
+    """Validate and apply ``articles`` (the reply's list); regenerate index.md; append log.md."""
+    paths = settings.paths
+    seen_keys = set(seen)
+    if not isinstance(articles, list):
+        return ApplyReport(rejected=(Rejection(-1, "", "reply 'articles' is not a list"),))
+    today = _today(now, settings.zone())
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    rejected: list[Rejection] = []
+    redirected: list[tuple[str, str]] = []
+    with fsutil.file_lock(paths.lock("knowledge"), timeout=120):
+        pages = _Pages(paths)
+        for i, raw in enumerate(articles):
+            shown = raw.get("path") if isinstance(raw, dict) else None
+            shown = shown if isinstance(shown, str) else ""
+            try:
+                op = validate_operation(raw, paths.knowledge)
+                key = pages.target_for(op)
+                target = _guard(paths.knowledge, key)
+            except (PathRefused, ValueError) as exc:
+                rejected.append(Rejection(i, shown.replace("\x00", "\\0")[:200], str(exc)))
+                continue
+            if key != op.key:
+                redirected.append((op.key, key))
+            old = pages.load(key)
+            new = merge(old, op, key, today=today, seen=key in seen_keys,
+                        default_sources=default_sources)
+            if old is not None and _same(old, new):
+                unchanged.append(key)
+                continue
+            new = replace(new, updated=today)
+            fsutil.atomic_write(target, wiki.render_article(new))
+            pages.remember(new)
+            (updated if old is not None else created).append(key)
+        index_written = False
+        if created or updated or rejected:
+            from pipeline import wikiindex
+
+            index_written = wikiindex.write_index(paths).written
+            lines = [f"created [[{k}]]" for k in created] + [f"updated [[{k}]]" for k in updated]
+            lines += [f"redirected {a} -> [[{b}]] (same title/alias)" for a, b in redirected]
+            lines += [f"rejected {r.path or '?'}: {r.reason}" for r in rejected]
+            lines += list(log_lines)
+            wikiindex.append_log(
+                paths, origin,
+                f"{len(created)} created, {len(updated)} updated, {len(rejected)} rejected",
+                lines, now=now, tz=settings.zone(),
+            )
+    return ApplyReport(tuple(created), tuple(updated), tuple(unchanged), tuple(rejected),
+                       tuple(redirected), index_written)

@@ -1,0 +1,282 @@
+"""`memc backfill`: capture transcripts already on disk in ``~/.claude/projects/*/*.jsonl``.
+
+Claude Code deletes transcripts after ``cleanupPeriodDays`` (30 by default); backfill saves what
+is still there. Every file goes through the same ``capture`` a hook uses (``event="backfill"``,
+``force=True``), so the per-session cursors are shared: a later hook captures only what is new,
+and running backfill twice queues nothing the second time. Private sessions, excluded projects
+and Agent SDK transcripts are skipped by ``capture`` itself.
+
+The session id is the file's stem, which is what Claude Code hands its hooks, so backfill and
+hooks address the same cursor. Files are visited oldest first. A dry run reads only the first
+lines of each file (for ``cwd`` and the SDK entrypoint) and the cursor table, and writes nothing.
+Entries land in the daily log of the day the backfill runs (capture time), as DESIGN.md defines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from pipeline import state
+from pipeline.config import Settings
+from pipeline.errors import ConfigError, PathRefused
+
+HEAD_LINES = 50
+HEAD_BYTES = 64 * 1024
+_RELATIVE = re.compile(r"^(\d+)\s*d(ays?)?$")
+
+
+@dataclass(frozen=True)
+class Transcript:
+    path: Path
+    session_id: str
+    project_dir: str  # the folder name under ~/.claude/projects
+    cwd: str
+    sdk: bool
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str
+    session_id: str
+    project: str
+    status: str  # capture's status, or for a dry run "would-capture" | "nothing-new" | "skipped"
+    reason: str
+    bytes: int
+    calls: int = 0
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    dry_run: bool
+    sessions: int
+    queued: int
+    nothing_new: int
+    skipped: int
+    bytes: int
+    estimated_calls: int
+    items: tuple[Item, ...]
+
+
+def projects_dir(home: Path | None = None) -> Path:
+    return (home or Path.home()) / ".claude" / "projects"
+
+
+def parse_since(text: str | None, settings: Settings, now: float | None = None) -> float | None:
+    """Epoch seconds for ``YYYY-MM-DD`` (midnight in MEMC_TZ) or ``Nd`` (N days ago)."""
+    if not text:
+        return None
+    now = time.time() if now is None else now
+    match = _RELATIVE.match(text.strip().lower())
+    if match:
+        return now - int(match.group(1)) * 86400
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d")
+    except ValueError:
+        raise ConfigError(f"--since {text!r}: use a date YYYY-MM-DD or a number of days like 7d") from None
+    return day.replace(tzinfo=settings.zone()).timestamp()
+
+
+def _head(path: Path) -> tuple[str, bool]:
+    """(cwd, is an Agent SDK session) from the first lines; ('', False) when unreadable."""
+    cwd, sdk = "", False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        return cwd, sdk
+    for raw in head.split(b"\n")[:HEAD_LINES]:
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        if obj.get("entrypoint") == "sdk-py":
+            sdk = True
+        if not cwd and isinstance(obj.get("cwd"), str):
+            cwd = obj["cwd"]
+    return cwd, sdk
+
+
+def find_transcripts(
+    *, home: Path | None = None, since: float | None = None, project: str | None = None
+) -> list[Transcript]:
+    """Top-level session transcripts, oldest first, filtered by mtime and project glob."""
+    base = projects_dir(home)
+    found = []
+    try:
+        folders = sorted(p for p in base.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    for folder in folders:
+        for path in folder.glob("*.jsonl"):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if not path.is_file() or (since is not None and st.st_mtime < since):
+                continue
+            cwd, sdk = _head(path)
+            if project and not _matches(project, folder.name, cwd):
+                continue
+            found.append(Transcript(path, path.stem, folder.name, cwd, sdk, st.st_size, st.st_mtime))
+    found.sort(key=lambda t: (t.mtime, str(t.path)))
+    return found
+
+
+def _matches(pattern: str, folder: str, cwd: str) -> bool:
+    from pipeline.capture import project_name
+
+    names = [folder, cwd, project_name(cwd)] if cwd else [folder]
+    return any(fnmatch.fnmatch(name, pattern) for name in names)
+
+
+def _estimate(settings: Settings, conn, t: Transcript) -> Item:
+    """What a capture of ``t`` would queue, without writing anything."""
+    from pipeline.capture import is_excluded, project_name, session_key
+
+    project = project_name(t.cwd)
+    base = dict(path=str(t.path), session_id=t.session_id, project=project)
+    if t.sdk:
+        return Item(**base, status="skipped", reason="Agent SDK transcript", bytes=0)
+    if is_excluded(settings, project, t.cwd):
+        return Item(**base, status="skipped", reason="project matches exclude_projects", bytes=0)
+    if state.is_private(conn, t.session_id):
+        return Item(**base, status="skipped", reason="session is private", bytes=0)
+    row = conn.execute(
+        "SELECT offset FROM cursors WHERE session_key=?",
+        (session_key(t.session_id, os.path.abspath(t.path)),),
+    ).fetchone()
+    start = row["offset"] if row is not None and row["offset"] <= t.size else 0
+    pending = t.size - start
+    if pending <= 0:
+        return Item(**base, status="nothing-new", reason="already captured", bytes=0)
+    calls = max(1, math.ceil(pending / max(1, settings.chunk_chars)))
+    return Item(**base, status="would-capture", reason=f"bytes {start}..{t.size}", bytes=pending, calls=calls)
+
+
+def backfill(
+    settings: Settings,
+    *,
+    since: float | None = None,
+    project: str | None = None,
+    dry_run: bool = False,
+    home: Path | None = None,
+    progress: Callable[[int, int, Item], None] | None = None,
+    now: float | None = None,
+) -> BackfillResult:
+    """Capture (or with ``dry_run`` estimate) every matching transcript; see the module doc."""
+    from pipeline.capture import capture, project_name
+
+    transcripts = find_transcripts(home=home, since=since, project=project)
+    items: list[Item] = []
+    conn = state.connect(settings.paths.state_db) if dry_run else None
+    try:
+        for i, t in enumerate(transcripts, 1):
+            if conn is not None:
+                item = _estimate(settings, conn, t)
+            else:
+                res = capture(settings, transcript_path=str(t.path), session_id=t.session_id,
+                              cwd=t.cwd, event="backfill", now=now, force=True)
+                calls = max(1, math.ceil(res.bytes / max(1, settings.chunk_chars))) if res.status == "queued" else 0
+                item = Item(str(t.path), t.session_id, project_name(t.cwd), res.status, res.reason,
+                            res.bytes if res.status == "queued" else 0, calls)
+            items.append(item)
+            if progress:
+                progress(i, len(transcripts), item)
+    finally:
+        if conn is not None:
+            conn.close()
+    queued = sum(1 for it in items if it.status in ("queued", "would-capture"))
+    return BackfillResult(
+        dry_run=dry_run,
+        sessions=len(items),
+        queued=queued,
+        nothing_new=sum(1 for it in items if it.status == "nothing-new"),
+        skipped=sum(1 for it in items if it.status not in ("queued", "would-capture", "nothing-new")),
+        bytes=sum(it.bytes for it in items),
+        estimated_calls=sum(it.calls for it in items),
+        items=tuple(items),
+    )
+
+
+# --- Privacy controls: `memc private SESSION_ID` -------------------------------------------------
+# Marking a session private stops every future capture of it (capture checks the table), and
+# withdraws what is queued but not yet being processed: pending envelopes in the inbox, failed jobs
+# (so `retry` cannot bring them back) and their spooled transcript bytes. A job already claimed by
+# a drain is left alone (moving it under a running worker could lose or duplicate work); the count
+# is reported so the user knows an entry may still appear.
+
+
+@dataclass(frozen=True)
+class PrivateResult:
+    session_id: str
+    already_private: bool
+    removed_pending: int
+    removed_failed: int
+    claimed: int
+
+
+def _read_envelope(path: Path):
+    from pipeline.models import Envelope
+
+    try:
+        return Envelope.from_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def make_private(settings: Settings, session_id: str, *, now: float | None = None) -> PrivateResult:
+    """Never capture ``session_id`` again; withdraw its queued and failed jobs. Idempotent."""
+    from pipeline import inbox
+
+    session_id = session_id.strip()
+    if not session_id or "\x00" in session_id:
+        raise ConfigError("give the session id (the transcript file name without .jsonl)")
+    now = time.time() if now is None else now
+    paths = settings.paths
+    conn = state.connect(paths.state_db)
+    try:
+        already = state.is_private(conn, session_id)
+        conn.execute("INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)", (session_id, now))
+        removed: list[str] = []
+        removed_failed = 0
+        candidates = [(p, False) for p in inbox.pending(paths)]
+        candidates += [(paths.failed / j.file_name, True) for j in inbox.failed_jobs(paths)]
+        for env_path, failed in candidates:
+            envelope = _read_envelope(env_path)
+            if envelope is None or envelope.session_id != session_id:
+                continue
+            try:
+                env_path.unlink()
+            except OSError:
+                continue  # claimed by a drain in the meantime
+            if failed:
+                removed_failed += 1
+                with contextlib.suppress(OSError):
+                    env_path.with_name(env_path.name[:-5] + inbox.ERROR_SUFFIX).unlink()
+            with contextlib.suppress(OSError, PathRefused):
+                os.unlink(inbox.spool_path(paths, envelope))
+            removed.append(envelope.id)
+        for job_id in removed:
+            conn.execute(
+                "UPDATE jobs SET status='cancelled', detail='session made private', updated_at=? WHERE id=?",
+                (now, job_id),
+            )
+        claimed = sum(1 for p in paths.claimed.glob("*.json")
+                      if getattr(_read_envelope(p), "session_id", None) == session_id)
+    finally:
+        conn.close()
+    return PrivateResult(session_id, already, len(removed) - removed_failed, removed_failed, claimed)

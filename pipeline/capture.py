@@ -1,0 +1,398 @@
+"""Capture: spool the transcript bytes added since the last capture and queue one job for them.
+
+Role: the only work a hook does. It copies bytes, it never parses a transcript.
+
+Invariants:
+- Lossless and exactly once per byte range. Per session (hash of session id + transcript path) a
+  cursor in ``state.db`` holds the offset of the last complete line consumed and the file's
+  identity (``st_dev:st_ino`` plus a hash of the first line). A capture copies ``[cursor, last
+  complete newline)`` into ``.memc/spool/<job>.jsonl``, then writes the envelope into the inbox
+  (atomic rename: the commit point), then advances the cursor and records the job, in one
+  transaction. The job id hashes (session, identity, start, end), so a range already queued is
+  never queued again. A crash between envelope and cursor is repaired by a pending marker
+  (``kv`` key ``capture-pending:<session key>``) written just before the envelope: the next
+  capture sees the envelope exists and advances the cursor instead of spooling the range again,
+  even if the transcript grew in between.
+- A half-written last line is never consumed; a replaced or truncated transcript (identity
+  changed, or shorter than the cursor) is captured again from offset 0.
+- Never blocks: only regular files are opened, with O_NONBLOCK, and re-checked with fstat; a
+  per-session lock is waited on for at most ``lock_timeout`` seconds.
+- Never raises for expected outcomes: every result is a ``CaptureResult``.
+- Skips private sessions (``private_sessions`` table, or a delta containing ``[memc:private]``,
+  which also marks the session private), excluded projects and Agent SDK transcripts
+  (``"entrypoint":"sdk-py"`` in the first 64 KiB).
+- The session id is data: file names use its hash, never the raw value.
+Stdlib only: this module is on the hook's hot path.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import stat
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pipeline import state
+from pipeline.config import Paths, Settings
+from pipeline.errors import LockBusy, PathRefused
+from pipeline.fsutil import atomic_write, file_lock, safe_join
+from pipeline.models import Envelope, job_id_for
+
+PRIVATE_MARKER = b"[memc:private]"
+HEAD_BYTES = 64 * 1024  # scanned for the SDK entrypoint; the identity uses at most 4 KiB of it
+IDENTITY_BYTES = 4096
+BLOCK = 1 << 20
+RETRY_ATTEMPTS = 5
+RETRY_DELAY_S = 0.05
+_SDK = re.compile(rb'"entrypoint"\s*:\s*"sdk-py"')
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    status: str  # "queued" | "nothing-new" | "below-threshold" | "skipped"
+    job_id: str | None
+    reason: str
+    bytes: int = 0
+
+
+class _Private(Exception):
+    """Raised inside the spool copy when the delta carries the opt-out marker."""
+
+
+def session_key(session_id: str, transcript_path: str) -> str:
+    raw = f"{session_id}\x00{transcript_path}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()[:24]
+
+
+def project_name(cwd: str) -> str:
+    """Sanitized basename of cwd (POSIX or Windows separators); "unknown" when there is none."""
+    base = re.split(r"[\\/]", cwd.rstrip("\\/"))[-1] if cwd else ""
+    clean = re.sub(r"[^\w.-]+", "-", base).strip(".-")[:80]
+    return clean or "unknown"
+
+
+def is_excluded(settings: Settings, project: str, cwd: str) -> bool:
+    return any(
+        fnmatch.fnmatch(project, pattern) or (cwd and fnmatch.fnmatch(cwd, pattern))
+        for pattern in settings.exclude_projects
+    )
+
+
+def _skip(reason: str) -> CaptureResult:
+    return CaptureResult("skipped", None, reason)
+
+
+def _open_transcript(path: str, attempts: int, sleep: Callable[[float], None]):
+    """Return (fd, size) of a non-empty regular file, or (None, reason). Retries missing/empty."""
+    reason = ""
+    for attempt in range(max(1, attempts)):
+        if attempt:
+            sleep(RETRY_DELAY_S)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            reason = "transcript does not exist (yet)"
+            continue
+        except OSError as exc:
+            return None, f"cannot stat transcript: {exc.strerror or exc}"
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            return None, f"transcript is {kind}"
+        if st.st_size == 0:
+            reason = "transcript is empty"
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_BINARY)
+        except OSError as exc:
+            return None, f"cannot open transcript: {exc.strerror or exc}"
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # swapped between stat and open
+            os.close(fd)
+            return None, "transcript is not a regular file"
+        return fd, st
+    return None, reason + "; gave up"
+
+
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, size)  # pragma: no cover
+
+
+def _identity(st: os.stat_result, head: bytes) -> str | None:
+    """dev:ino plus a hash of the first line (or first 4 KiB); None until that is complete."""
+    newline = head.find(b"\n", 0, IDENTITY_BYTES)
+    if newline >= 0:
+        key = head[: newline + 1]
+    elif len(head) >= IDENTITY_BYTES:
+        key = head[:IDENTITY_BYTES]
+    else:
+        return None
+    return f"{st.st_dev}:{st.st_ino}:{hashlib.sha256(key).hexdigest()[:16]}"
+
+
+def _last_newline_end(fd: int, start: int, size: int) -> int:
+    """Offset just past the last b"\\n" in [start, size), or start when there is none."""
+    pos = size
+    while pos > start:
+        lo = max(start, pos - BLOCK)
+        idx = _pread(fd, pos - lo, lo).rfind(b"\n")
+        if idx >= 0:
+            return lo + idx + 1
+        pos = lo
+    return start
+
+
+def _count_lines(fd: int, start: int, end: int, enough: int) -> int:
+    """Newlines in [start, end), stopping early once ``enough`` are seen."""
+    count, pos = 0, start
+    while pos < end and count < enough:
+        block = _pread(fd, min(BLOCK, end - pos), pos)
+        if not block:
+            break
+        count += block.count(b"\n")
+        pos += len(block)
+    return count
+
+
+def _blocks(fd: int, start: int, end: int) -> Iterator[bytes]:
+    """Yield [start, end) in blocks; raise _Private if the opt-out marker is in it."""
+    tail, pos = b"", start
+    while pos < end:
+        block = _pread(fd, min(BLOCK, end - pos), pos)
+        if not block:
+            raise OSError("transcript shrank while it was being copied")
+        if PRIVATE_MARKER in tail + block[: len(PRIVATE_MARKER)] or PRIVATE_MARKER in block:
+            raise _Private()
+        tail = block[-(len(PRIVATE_MARKER) - 1):]
+        pos += len(block)
+        yield block
+
+
+def _already_queued(paths: Paths, conn, job_id: str) -> bool:
+    if conn.execute("SELECT 1 FROM jobs WHERE id=?", (job_id,)).fetchone():
+        return True
+    for folder in (paths.inbox, paths.claimed, paths.failed):
+        try:
+            if any(job_id in name for name in os.listdir(folder)):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _commit(conn, *, key: str, session_id: str, transcript: str, identity: str, offset: int,
+            now: float, job: tuple | None = None, touch: bool = True) -> None:
+    """Advance the cursor (and record the job) in one transaction; clear the pending marker."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT INTO cursors(session_key, session_id, transcript_path, identity, offset,"
+            " last_capture_at, updated_at) VALUES(?,?,?,?,?,?,?) ON CONFLICT(session_key) DO UPDATE"
+            " SET identity=excluded.identity, offset=excluded.offset, updated_at=excluded.updated_at,"
+            " last_capture_at=CASE WHEN ? THEN excluded.last_capture_at ELSE last_capture_at END",
+            (key, session_id, transcript, identity, offset, now, now, 1 if touch else 0),
+        )
+        if job is not None:
+            conn.execute(
+                "INSERT INTO jobs(id, session_id, event, project, status, created_at, updated_at,"
+                " bytes) VALUES(?,?,?,?,'queued',?,?,?) ON CONFLICT(id) DO NOTHING",
+                (job[0], session_id, job[1], job[2], now, now, job[3]),
+            )
+            state.kv_set(conn, "last_capture_at", repr(now), now=now)
+        conn.execute("DELETE FROM kv WHERE key=?", (f"capture-pending:{key}",))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _recover_pending(paths: Paths, conn, key: str, session_id: str, transcript: str,
+                     now: float) -> None:
+    """Finish (or discard) a capture that died between its envelope and its cursor advance."""
+    raw = state.kv_get(conn, f"capture-pending:{key}")
+    if raw is None:
+        return
+    try:
+        p = json.loads(raw)
+        job_id, start, end, identity = p["id"], int(p["start"]), int(p["end"]), p["identity"]
+    except (ValueError, KeyError, TypeError):
+        conn.execute("DELETE FROM kv WHERE key=?", (f"capture-pending:{key}",))
+        return
+    if _already_queued(paths, conn, job_id):
+        job = (job_id, p.get("event", ""), p.get("project", ""), end - start)
+        _commit(conn, key=key, session_id=session_id, transcript=transcript, identity=identity,
+                offset=end, now=now, job=job)
+        return
+    try:  # the envelope never landed: its spool is an orphan
+        os.unlink(safe_join(paths.spool, f"{job_id}.jsonl"))
+    except (OSError, PathRefused):
+        pass
+    conn.execute("DELETE FROM kv WHERE key=?", (f"capture-pending:{key}",))
+
+
+def capture(settings: Settings, *, transcript_path: str, session_id: str, cwd: str = "",
+            event: str = "manual", now: float | None = None, force: bool = False,
+            sleep: Callable[[float], None] = time.sleep, attempts: int = RETRY_ATTEMPTS,
+            lock_timeout: float = 1.0) -> CaptureResult:
+    """Spool what the transcript gained since the last capture of this session; see module doc."""
+    now = time.time() if now is None else now
+    paths = settings.paths
+    if not isinstance(session_id, str) or not session_id.strip():
+        return _skip("no session id")
+    if not isinstance(transcript_path, str) or not transcript_path:
+        return _skip("no transcript path")
+    if "\x00" in transcript_path or "\x00" in session_id:
+        return _skip("NUL byte in session id or transcript path")
+    if not paths.is_initialised():
+        return _skip(f"{settings.root} is not initialised; run `memc init`")
+    cwd = cwd if isinstance(cwd, str) else ""
+    project = project_name(cwd)
+    if is_excluded(settings, project, cwd):
+        return _skip(f"project {project!r} matches exclude_projects")
+    transcript = os.path.abspath(transcript_path)
+    conn = state.connect(paths.state_db)
+    try:
+        if state.is_private(conn, session_id):
+            return _skip("session is private")
+        fd, st = _open_transcript(transcript, attempts, sleep)
+        if fd is None:
+            return _skip(st)
+        try:
+            return _capture_open(settings, conn, fd, st, transcript=transcript,
+                                 session_id=session_id, cwd=cwd, project=project, event=event,
+                                 now=now, force=force, lock_timeout=lock_timeout)
+        finally:
+            os.close(fd)
+    finally:
+        conn.close()
+
+
+def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, transcript: str,
+                  session_id: str, cwd: str, project: str, event: str, now: float, force: bool,
+                  lock_timeout: float) -> CaptureResult:
+    paths = settings.paths
+    head = _pread(fd, HEAD_BYTES, 0)
+    if _SDK.search(head):
+        return _skip("Agent SDK transcript (entrypoint sdk-py)")
+    identity = _identity(st, head)
+    if identity is None:
+        return CaptureResult("nothing-new", None, "no complete line yet")
+    key = session_key(session_id, transcript)
+    try:
+        with file_lock(paths.lock(f"capture-{key}"), timeout=lock_timeout):
+            _recover_pending(paths, conn, key, session_id, transcript, now)
+            row = conn.execute(
+                "SELECT identity, offset, last_capture_at FROM cursors WHERE session_key=?", (key,)
+            ).fetchone()
+            size = os.fstat(fd).st_size
+            start, note = 0, ""
+            if row is not None:
+                if row["identity"] != identity or row["offset"] > size:
+                    note = "transcript was replaced; captured from the start"
+                else:
+                    start = row["offset"]
+            end = _last_newline_end(fd, start, size)
+            if end <= start:
+                return CaptureResult("nothing-new", None, "no new complete lines")
+            common = dict(key=key, session_id=session_id, transcript=transcript, identity=identity)
+            if event == "stop" and not force:
+                lines = _count_lines(fd, start, end, settings.stop_min_lines)
+                since = now - (row["last_capture_at"] if row is not None and not note else now)
+                if lines < settings.stop_min_lines and since < settings.stop_min_minutes * 60:
+                    if row is None or note:  # start the minutes clock for this transcript
+                        _commit(conn, offset=start, now=now, **common)
+                    return CaptureResult(
+                        "below-threshold", None,
+                        f"{lines} new lines, {since / 60:.1f} min since last capture", end - start)
+            job_id = job_id_for(session_id, identity, start, end)
+            if _already_queued(paths, conn, job_id):
+                _commit(conn, offset=end, now=now, touch=False, **common)
+                return CaptureResult("nothing-new", job_id, f"range already queued as {job_id}")
+            spool = safe_join(paths.spool, f"{job_id}.jsonl")
+            try:
+                atomic_write(spool, _blocks(fd, start, end))
+            except _Private:
+                conn.execute("INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)",
+                             (session_id, now))
+                _commit(conn, offset=end, now=now, **common)
+                return _skip("opt-out marker [memc:private] found; session is now private")
+            envelope = Envelope(
+                id=job_id, session_id=session_id, event=event, transcript_path=transcript,
+                cwd=cwd, project=project, start=start, end=end,
+                captured_at=datetime.fromtimestamp(now, timezone.utc).isoformat(
+                    timespec="microseconds"),
+                spool=f"spool/{job_id}.jsonl",
+            )
+            pending = {"id": job_id, "start": start, "end": end, "identity": identity,
+                       "event": event, "project": project}
+            state.kv_set(conn, f"capture-pending:{key}", json.dumps(pending), now=now)
+            atomic_write(safe_join(paths.inbox, envelope.file_name()), envelope.to_json())
+            _commit(conn, offset=end, now=now, job=(job_id, event, project, end - start), **common)
+            reason = note or f"bytes {start}..{end}"
+            return CaptureResult("queued", job_id, reason, end - start)
+    except LockBusy:
+        return _skip("another capture of this session is running")
+
+
+# The module that provides `memc drain` (written by the distil stage). Until it exists, spawning a
+# drain is a logged no-op rather than a child that fails with "no such command".
+DRAIN_MODULES = ("pipeline.drain",)
+
+
+def drain_available() -> bool:
+    import importlib.util
+
+    for name in DRAIN_MODULES:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return True
+        except (ImportError, ValueError):
+            continue
+    return False
+
+
+def spawn_drain(settings: Settings) -> str:
+    """Start a detached `memc drain` for this root; return what happened, for the hook log.
+
+    Not started when MEMC_SPAWN_DRAIN=0, when a watcher holds the watcher lock (it drains the
+    inbox itself), or while the drain command does not exist yet. The child gets MEMC_INTERNAL=1
+    so the hooks of its own LLM calls do nothing, its own session (POSIX) or no console window
+    (Windows), and no stdio: it logs to .memc/logs/pipeline.log itself.
+    """
+    from pipeline.fsutil import lock_is_held
+
+    if not settings.spawn_drain:
+        return "drain=off"
+    if lock_is_held(settings.paths.lock("watcher")):
+        return "drain=watcher"
+    if not drain_available():
+        return "drain=unavailable(no drain command yet; jobs wait in the inbox)"
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MEMC_INTERNAL="1")
+    kwargs: dict = {}
+    if os.name == "nt":  # pragma: no cover - Windows only
+        kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW
+    else:
+        kwargs["start_new_session"] = True
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "--root", str(settings.root), "drain"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=str(settings.root), env=env, close_fds=True, **kwargs,
+        )
+    except OSError as exc:
+        return f"drain=failed({exc.strerror or exc})"
+    return f"drain=spawned(pid {child.pid})"

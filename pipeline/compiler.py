@@ -1,0 +1,378 @@
+"""The compile stage: pending daily entries -> model -> guarded article operations.
+
+Invariants:
+- One compile at a time (``locks/compile.lock``, non-blocking): a second one returns "busy".
+- An entry is pending until a batch containing it has been applied; a failed batch leaves its
+  entries pending. Entries found in daily files but missing from state.db (hand-written, or a
+  lost state.db) are inserted when scanned, with created_at = the file's mtime.
+- Bounded context, whatever the size of the knowledge base: each batch carries at most
+  ``BATCH_ENTRIES`` entries / ``BATCH_CHARS`` characters, the ``EXISTING_CAP`` most relevant
+  article paths+titles, and the full text of at most ``RELATED_COUNT`` related articles
+  (``RELATED_CHARS`` in total). Only articles sent in full are "seen": the model may replace
+  their bodies; updates to other pages are appended (pipeline.apply).
+- The model has no tools; it returns JSON operations that pipeline.apply validates and writes.
+- ``dry_run`` builds the same prompts and reports their sizes, without a model call or a write.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pipeline import state
+from pipeline.daily import DailyEntry, list_days, read_entries
+from pipeline.errors import BudgetDeferred, CircuitOpen, LLMError, LockBusy
+
+BATCH_ENTRIES = 12
+BATCH_CHARS = 40_000
+ENTRY_CHARS = 12_000
+EXISTING_CAP = 120
+RELATED_COUNT = 6
+RELATED_ARTICLE_CHARS = 10_000
+RELATED_CHARS = 36_000
+SCAN_KEY = "compile_scan"
+LAST_COMPILE_KEY = "last_compile_at"
+
+
+@dataclass(frozen=True)
+class TriggerDecision:
+    fire: bool
+    reason: str
+    pending: int
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    index: int
+    entries: tuple[str, ...]
+    prompt_chars: int
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    rejected: tuple[dict, ...] = ()
+    cost_usd: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    status: str  # compiled | nothing | not-stale | busy | dry-run | failed | partial
+    message: str
+    pending: int = 0
+    batches: tuple[BatchReport, ...] = ()
+    trigger: TriggerDecision | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in ("failed", "partial")
+
+    @property
+    def entries_compiled(self) -> int:
+        return sum(len(b.entries) for b in self.batches if not b.error and self.status != "dry-run")
+
+    def _all(self, name: str) -> list:
+        return [x for b in self.batches for x in getattr(b, name)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "message": self.message, "pending": self.pending,
+            "entries_compiled": self.entries_compiled,
+            "created": self._all("created"), "updated": self._all("updated"),
+            "rejected": self._all("rejected"),
+            "cost_usd": round(sum(b.cost_usd for b in self.batches), 6),
+            "prompt_chars_max": max((b.prompt_chars for b in self.batches), default=0),
+            "batches": [
+                {"index": b.index, "entries": len(b.entries), "prompt_chars": b.prompt_chars,
+                 "created": len(b.created), "updated": len(b.updated),
+                 "rejected": len(b.rejected), "cost_usd": b.cost_usd, "error": b.error}
+                for b in self.batches
+            ],
+            "trigger": None if self.trigger is None else vars(self.trigger),
+        }
+
+
+# ---------------------------------------------------------------- pending entries
+
+
+def _hash(entry: DailyEntry) -> str:
+    return hashlib.sha256(entry.text.encode("utf-8")).hexdigest()[:16]
+
+
+def sync_entries(settings, conn, *, force: bool = False) -> int:
+    """Insert rows for entries of changed daily files that state.db does not know. Returns count."""
+    daily = settings.paths.daily
+    try:
+        seen = json.loads(state.kv_get(conn, SCAN_KEY, "{}") or "{}")
+    except ValueError:
+        seen = {}
+    inserted = 0
+    for day in list_days(daily):
+        try:
+            st = os.stat(daily / f"{day}.md")
+        except OSError:
+            continue
+        stamp = [st.st_mtime_ns, st.st_size]
+        if not force and seen.get(day) == stamp:
+            continue
+        for entry in read_entries(daily, day):
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO entries(id, day, daily_path, session_id, project, title, "
+                "content_hash, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (entry.id, day, entry.daily_path, entry.session, entry.project, entry.title,
+                 _hash(entry), st.st_mtime),
+            )
+            inserted += cur.rowcount
+        seen[day] = stamp
+    state.kv_set(conn, SCAN_KEY, json.dumps(seen, sort_keys=True))
+    return inserted
+
+
+def _today(settings, now: float) -> str:
+    return _dt.datetime.fromtimestamp(now, settings.zone()).date().isoformat()
+
+
+def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
+    """The staleness test of DESIGN.md ("Compile"); cheap, no model, no writes but bookkeeping."""
+    now = time.time() if now is None else now
+    sync_entries(settings, conn)
+    row = conn.execute(
+        "SELECT COUNT(*), MIN(created_at), MAX(created_at), MIN(day) FROM entries "
+        "WHERE compiled_at IS NULL"
+    ).fetchone()
+    pending, oldest, newest, first_day = row[0], row[1], row[2], row[3]
+    if not pending:
+        return TriggerDecision(False, "no pending entries", 0)
+    last = float(state.kv_get(conn, LAST_COMPILE_KEY, "0") or 0)
+    interval = settings.compile_min_interval_min * 60
+    if last and now - last < interval:
+        wait = (interval - (now - last)) / 60
+        return TriggerDecision(False, f"last compile was under MEMC_COMPILE_MIN_INTERVAL_MIN "
+                                      f"ago; next in {wait:.0f} min", pending)
+    if first_day and first_day < _today(settings, now):
+        return TriggerDecision(True, f"entries from a prior day ({first_day}) are pending", pending)
+    if now - oldest >= settings.compile_max_delay_min * 60:
+        return TriggerDecision(True, "the oldest pending entry is past MEMC_COMPILE_MAX_DELAY_MIN",
+                               pending)
+    if now - newest >= settings.compile_quiet_min * 60:
+        return TriggerDecision(True, "no new entry for MEMC_COMPILE_QUIET_MIN", pending)
+    quiet = (settings.compile_quiet_min * 60 - (now - newest)) / 60
+    return TriggerDecision(False, f"entries still arriving; quiet period ends in {quiet:.0f} min",
+                           pending)
+
+
+def _day_of_file(settings, file: str) -> str:
+    name = os.path.basename(str(file))
+    day = name[:-3] if name.endswith(".md") else name
+    if not os.path.exists(settings.paths.daily / f"{day}.md"):
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"--file {file}: no daily log daily/{day}.md; see `ls daily/`")
+    return day
+
+
+def select_entries(settings, conn, *, all: bool = False, file: str | None = None,
+                   now: float | None = None) -> list[DailyEntry]:
+    """The entries to compile: pending ones, every one (``all``), or one daily file's."""
+    now = time.time() if now is None else now
+    daily = settings.paths.daily
+    if file is not None:
+        return read_entries(daily, _day_of_file(settings, file))
+    if all:
+        return [e for day in list_days(daily) for e in read_entries(daily, day)]
+    rows = conn.execute("SELECT id, day FROM entries WHERE compiled_at IS NULL").fetchall()
+    wanted: dict[str, set[str]] = {}
+    for entry_id, day in rows:
+        wanted.setdefault(day, set()).add(entry_id)
+    out: list[DailyEntry] = []
+    for day in sorted(wanted):
+        found = [e for e in read_entries(daily, day) if e.id in wanted[day]]
+        out.extend(found)
+        vanished = wanted[day] - {e.id for e in found}
+        if vanished:  # deleted from the daily file by hand: nothing left to compile
+            conn.executemany("UPDATE entries SET compiled_at=? WHERE id=?",
+                             [(now, v) for v in sorted(vanished)])
+    return out
+
+
+# ---------------------------------------------------------------- batches and context
+
+
+def _entry_payload(e: DailyEntry) -> dict[str, str]:
+    text = e.body if len(e.body) <= ENTRY_CHARS else e.body[:ENTRY_CHARS] + "\n[entry truncated]"
+    return {"id": e.id, "source": e.daily_path, "time": e.time, "project": e.project,
+            "title": e.title, "text": text}
+
+
+def make_batches(entries: list[DailyEntry]) -> list[list[DailyEntry]]:
+    batches: list[list[DailyEntry]] = []
+    current: list[DailyEntry] = []
+    size = 0
+    for e in entries:
+        cost = min(len(e.body), ENTRY_CHARS) + len(e.title) + 100
+        if current and (len(current) >= BATCH_ENTRIES or size + cost > BATCH_CHARS):
+            batches.append(current)
+            current, size = [], 0
+        current.append(e)
+        size += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
+def build_payload(settings, batch: list[DailyEntry]) -> tuple[dict[str, Any], set[str]]:
+    """(payload, keys of the articles whose full text it carries) for one batch."""
+    from pipeline import search, wiki
+
+    paths = settings.paths
+    text = "\n".join(f"{e.project} {e.title}\n{e.body}" for e in batch)
+    hits = search.related(paths, text, limit=EXISTING_CAP, kind="article")
+    related: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    budget = RELATED_CHARS
+    for hit in hits[:RELATED_COUNT]:
+        art = wiki.load_article(paths.knowledge, hit.key)
+        if art is None:
+            continue
+        body = art.body.strip()
+        full = len(body) <= min(RELATED_ARTICLE_CHARS, budget)
+        if not full:
+            body = body[: max(0, min(RELATED_ARTICLE_CHARS, budget))] + "\n[article truncated]"
+        related.append({"path": art.key, "title": art.title, "summary": art.summary,
+                        "aliases": list(art.aliases), "tags": list(art.tags), "body": body})
+        if full:
+            seen.add(art.key)
+        budget -= len(body)
+        if budget <= 0:
+            break
+    indexed = search.indexed_articles(paths)
+    titles = {a.key: a.title for a in indexed}
+    keys = [h.key for h in hits if h.key in titles]
+    if len(keys) < EXISTING_CAP:  # fill with the rest, newest first, up to the cap
+        chosen = set(keys)
+        rest = sorted((a for a in indexed if a.key not in chosen),
+                      key=lambda a: (a.updated, a.key), reverse=True)
+        keys.extend(a.key for a in rest[: EXISTING_CAP - len(keys)])
+    existing = [{"path": k, "title": titles[k]} for k in keys[:EXISTING_CAP]]
+    payload = {"entries": [_entry_payload(e) for e in batch], "existing": existing,
+               "related": related}
+    return payload, seen
+
+
+def _request(settings, payload: dict[str, Any], ref: str):
+    from pipeline.llm.base import LLMRequest, load_prompt, load_schema
+
+    return LLMRequest(task="compile", payload=payload, schema=load_schema("compile"),
+                      model=settings.compile_model, system_prompt=load_prompt("compile"),
+                      max_budget_usd=settings.call_budget_usd, timeout_s=settings.call_timeout_s,
+                      ref=ref)
+
+
+def prompt_chars(request) -> int:
+    return len(request.system_prompt) + len(request.prompt_text())
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run_compile(settings, *, backend=None, all: bool = False, file: str | None = None,
+                dry_run: bool = False, if_stale: bool = False, now: float | None = None,
+                progress: Callable[[str], None] | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> CompileReport:
+    """Compile pending (or all / one file's) entries into knowledge/. Never raises for expected
+    outcomes: busy, nothing pending, not stale, a failed batch are all in the report."""
+    from pipeline import fsutil
+
+    paths = settings.paths
+    try:
+        with fsutil.file_lock(paths.lock("compile"), blocking=False):
+            conn = state.connect(paths.state_db)
+            try:
+                return _run(settings, conn, backend=backend, all=all, file=file, dry_run=dry_run,
+                            if_stale=if_stale, now=now, progress=progress, sleep=sleep)
+            finally:
+                conn.close()
+    except LockBusy:
+        return CompileReport("busy", "another compile is running; nothing to do (it will pick "
+                                     "up these entries)")
+
+
+def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress, sleep):
+    from pipeline import search
+    from pipeline.apply import apply_articles
+
+    clock = (lambda: now) if now is not None else time.time
+    at = clock()
+    sync_entries(settings, conn)
+    trigger = None
+    if if_stale and not all and file is None:
+        trigger = should_compile(settings, conn, now=at)
+        if not trigger.fire:
+            return CompileReport("not-stale", f"not compiling: {trigger.reason}",
+                                 pending=trigger.pending, trigger=trigger)
+    entries = select_entries(settings, conn, all=all, file=file, now=at)
+    if not entries:
+        return CompileReport("nothing", "no pending entries; nothing to compile", trigger=trigger)
+    paths = settings.paths
+    search.refresh(paths)
+    batches = make_batches(entries)
+    if backend is None and not dry_run:
+        from pipeline.llm.base import make_backend
+
+        backend = make_backend(settings)
+    reports: list[BatchReport] = []
+    for i, batch in enumerate(batches, 1):
+        payload, seen = build_payload(settings, batch)
+        ids = tuple(e.id for e in batch)
+        request = _request(settings, payload, ref="compile:" + hashlib.sha256(
+            "".join(ids).encode()).hexdigest()[:12])
+        size = prompt_chars(request)
+        if progress and len(batches) > 1:
+            progress(f"batch {i}/{len(batches)}: {len(batch)} entries, {size:,} prompt chars")
+        if dry_run:
+            reports.append(BatchReport(i, ids, size))
+            continue
+        try:
+            from pipeline.llm.calls import call
+
+            reply = call(settings, backend, request, conn=conn, sleep=sleep, now=clock)
+        except (LLMError, BudgetDeferred, CircuitOpen) as exc:
+            reports.append(BatchReport(i, ids, size, error=f"{type(exc).__name__}: {exc}"))
+            break
+        sources = sorted({e.daily_path for e in batch})
+        result = apply_articles(settings, reply.data.get("articles"), origin="compile",
+                                seen=seen, default_sources=sources, now=at,
+                                log_lines=[f"batch {i}/{len(batches)}: {len(batch)} entries "
+                                           f"from {', '.join(sources)}"])
+        conn.executemany("UPDATE entries SET compiled_at=? WHERE id=?", [(at, x) for x in ids])
+        reports.append(BatchReport(
+            i, ids, size, result.created, result.updated, result.unchanged,
+            tuple({"index": r.index, "path": r.path, "reason": r.reason} for r in result.rejected),
+            cost_usd=reply.cost_usd,
+        ))
+    if dry_run:
+        return CompileReport("dry-run", f"would send {len(batches)} batch(es) of "
+                             f"{len(entries)} entries; no model call, nothing written",
+                             pending=len(entries), batches=tuple(reports), trigger=trigger)
+    from pipeline import wikiindex
+
+    wikiindex.write_index(paths)  # keeps index.md present even when nothing changed
+    done = [b for b in reports if not b.error]
+    if done:
+        state.kv_set(conn, LAST_COMPILE_KEY, repr(at), now=at)
+    failed = [b for b in reports if b.error]
+    if failed:
+        status = "partial" if done else "failed"
+        message = (f"batch {failed[0].index} failed ({failed[0].error}); its entries stay "
+                   "pending, run `memc compile` again (see `memc status`)")
+    else:
+        status = "compiled"
+        message = (f"compiled {sum(len(b.entries) for b in done)} entries in {len(done)} "
+                   f"batch(es)")
+    return CompileReport(status, message, pending=len(entries), batches=tuple(reports),
+                         trigger=trigger)

@@ -1,0 +1,276 @@
+"""Distil one inbox job: spooled transcript bytes -> daily-log entries, exactly once.
+
+Steps of ``distil_job``: skip private sessions; read the spool in slices of complete lines
+(``SLICE_BYTES``) so a 200 MB delta never sits in memory whole alongside its parsed copy; parse
+each slice (``pipeline.transcript.parse_bytes``); stop at once for Agent SDK sessions (the
+pipeline's own calls); redact every turn's text (``pipeline.redact``) BEFORE chunking, so no
+secret reaches a prompt, a log or daily/; chunk by turns to ``settings.chunk_chars``; ask the flush
+model once per chunk through ``pipeline.llm.calls.call``; render each reply deterministically
+(``daily.render_entry``) and append it (``daily.append_entry``) under the daily lock.
+
+Decisions (documented for the README):
+- A large delta makes several calls: ONE ENTRY PER CHUNK that the model finds worth saving
+  (no map-reduce: each entry stays traceable to its chunk, and a resumed job repeats nothing).
+  ``chunk`` in the payload is 1-based; ``chunks`` is the total when the spool fits in one slice,
+  and ``null`` for a streamed delta (the total is not known until the end).
+- Entry id = ``daily.entry_id(job_id, chunk_index)``. Chunk boundaries are a pure function of
+  the spool bytes, ``SLICE_BYTES`` and ``chunk_chars``, so a re-run (after kill -9, a budget
+  deferral, a retry) produces the same ids; an id already in ``entries`` or in the day's file is
+  never appended again, and its model call is skipped.
+- Progress is kept in kv ``distil-progress:<job id>`` (next chunk, chunk size, running counts)
+  after every chunk, so a job interrupted half-way resumes without paying for earlier chunks.
+  The stored chunk size wins over a changed setting, to keep ids stable.
+- ``<private>`` spans are removed per turn by ``redact``; a span opened in one turn and closed in
+  a later one drops everything in between too.
+- The day and HH:MM come from ``envelope.captured_at`` in ``settings.zone()``; a malformed stamp
+  fails the job (a fallback to "now" would break exactly-once across days).
+- Split assistant frames are merged only within a slice; across a slice boundary they stay two
+  turns (no text is lost).
+Pipeline errors never reach daily logs: only rendered model entries are appended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pipeline import daily, state
+from pipeline.config import Settings
+from pipeline.errors import MemcError
+from pipeline.models import Entry, Envelope, Turn
+
+SLICE_BYTES = 8 * 1024 * 1024
+PROGRESS_KEY = "distil-progress:{}"
+_OPEN = re.compile(r"<private\s*>", re.I)
+_CLOSE = re.compile(r"</private\s*>", re.I)
+_LISTS = ("decisions", "lessons", "action_items", "key_exchanges")
+
+
+class Interrupted(MemcError):
+    """A stop was requested between chunks; the job goes back to the inbox and resumes later."""
+
+
+@dataclass(frozen=True)
+class DistilResult:
+    job_id: str
+    chunks: int = 0  # chunks seen (including ones done by an earlier, interrupted run)
+    appended: int = 0
+    duplicates: int = 0
+    not_worth_saving: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0  # model attempts made by this run
+    skipped: str = ""  # "private", "sdk-session", "empty" when nothing was sent
+    entry_ids: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"skipped ({self.skipped})"
+        return (f"{self.appended} entr{'y' if self.appended == 1 else 'ies'} appended, "
+                f"{self.duplicates} duplicate(s), {self.not_worth_saving} not worth saving, "
+                f"{self.chunks} chunk(s), ${self.cost_usd:.4f}")
+
+
+def read_slices(path: Path, size: int = SLICE_BYTES) -> Iterator[bytes]:
+    """The file's bytes in pieces of complete lines, each about ``size`` bytes (a single longer
+    line is yielded whole); a trailing partial line is yielded last."""
+    carry = b""
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(size)
+            if not block:
+                break
+            data = carry + block if carry else block
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            carry = data[cut + 1:]
+            yield data[: cut + 1]
+            del data
+    if carry:
+        yield carry
+
+
+def capture_time(envelope: Envelope, settings: Settings) -> tuple[str, str]:
+    """(YYYY-MM-DD, HH:MM) of the capture in the configured zone. ValueError if malformed."""
+    at = datetime.fromisoformat(envelope.captured_at)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    local = at.astimezone(settings.zone())
+    return local.date().isoformat(), local.strftime("%H:%M")
+
+
+class _Redactor:
+    """Per-turn redaction that also follows a ``<private>`` span across turns."""
+
+    def __init__(self) -> None:
+        from pipeline.redact import redact
+
+        self._redact = redact
+        self.in_private = False
+
+    def turn(self, turn: Turn) -> Turn | None:
+        text = turn.text
+        if self.in_private:
+            close = _CLOSE.search(text)
+            if close is None:
+                return None
+            text = text[close.end():]
+            self.in_private = False
+        last_open = None
+        for last_open in _OPEN.finditer(text):
+            pass
+        if last_open is not None and not _CLOSE.search(text, last_open.end()):
+            self.in_private = True
+        text = self._redact(text)
+        return replace(turn, text=text) if text.strip() else None
+
+
+def _chunks(path: Path, chunk_chars: int, slice_bytes: int,
+            sdk_seen: list[bool]) -> Iterator[tuple[Turn, ...]]:
+    """Every chunk of the spool in order; the last, possibly underfull chunk of a slice is
+    carried into the next slice so boundaries do not depend on where a slice ended."""
+    from pipeline.transcript import chunk_turns, parse_bytes
+
+    redactor = _Redactor()
+    buffer: list[Turn] = []
+    for data in read_slices(path, slice_bytes):
+        parsed = parse_bytes(data)
+        del data
+        if parsed.sdk_session:
+            sdk_seen[0] = True
+            return
+        buffer.extend(t for t in (redactor.turn(x) for x in parsed.turns) if t is not None)
+        del parsed
+        groups = chunk_turns(buffer, chunk_chars) if buffer else []
+        yield from groups[:-1]
+        buffer = list(groups[-1]) if groups else []
+    if buffer:
+        yield from chunk_turns(buffer, chunk_chars)
+
+
+def entry_from_reply(data: dict) -> Entry:
+    """The Entry a validated distil reply describes; blank entries count as not worth saving."""
+    def items(name: str) -> tuple[str, ...]:
+        value = data.get(name) or []
+        return tuple(str(v).strip() for v in value if str(v).strip()) if isinstance(value, list) else ()
+
+    entry = Entry(
+        worth_saving=bool(data.get("worth_saving")),
+        title=str(data.get("title") or "").strip(),
+        context=str(data.get("context") or "").strip(),
+        **{name: items(name) for name in _LISTS},
+    )
+    if entry.worth_saving and not (entry.title or entry.context or any(getattr(entry, n) for n in _LISTS)):
+        return replace(entry, worth_saving=False)
+    return entry
+
+
+def _load_progress(conn: sqlite3.Connection, job_id: str, chunk_chars: int) -> dict:
+    raw = state.kv_get(conn, PROGRESS_KEY.format(job_id))
+    fresh = {"next": 0, "chunk_chars": chunk_chars, "appended": 0, "duplicates": 0,
+             "not_worth": 0, "cost": 0.0, "ids": []}
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("chunk_chars"), int):
+        return fresh
+    return {**fresh, **data}
+
+
+def clear_progress(conn: sqlite3.Connection, job_id: str) -> None:
+    conn.execute("DELETE FROM kv WHERE key=?", (PROGRESS_KEY.format(job_id),))
+
+
+def _record_entry(conn: sqlite3.Connection, *, eid: str, day: str, envelope: Envelope,
+                  title: str, block: str, now: float) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO entries(id, day, daily_path, job_id, session_id, project, title,"
+        " content_hash, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
+        (eid, day, f"daily/{day}.md", envelope.id, envelope.session_id, envelope.project, title,
+         hashlib.sha256(block.encode("utf-8")).hexdigest()[:16], now),
+    )
+
+
+def distil_job(settings: Settings, envelope: Envelope, *, backend, conn: sqlite3.Connection,
+               now: Callable[[], float] | None = None, sleep: Callable[[float], None] = time.sleep,
+               stop: Callable[[], bool] | None = None, slice_bytes: int = SLICE_BYTES) -> DistilResult:
+    """Distil one job's spool into daily entries. Raises the LLM errors of ``llm.calls.call``
+    (BudgetDeferred, CircuitOpen, Permanent/Invalid/TransientLLMError), ``Interrupted`` when
+    ``stop()`` turns true between chunks, ValueError/OSError/PathRefused for a broken job."""
+    from pipeline.inbox import spool_path
+    from pipeline.llm.base import LLMRequest, load_prompt, load_schema
+    from pipeline.llm.calls import call
+    from pipeline.transcript import render_turns
+
+    clock = now or time.time
+    if state.is_private(conn, envelope.session_id):
+        return DistilResult(envelope.id, skipped="private")
+    day, hhmm = capture_time(envelope, settings)
+    path = spool_path(settings.paths, envelope)
+    progress = _load_progress(conn, envelope.id, max(1, settings.chunk_chars))
+    chunk_chars = progress["chunk_chars"]
+    known_total = path.stat().st_size <= slice_bytes
+    schema, prompt = load_schema("distil"), load_prompt("distil")
+    sdk_seen = [False]
+    calls = 0
+    total: int | None = None
+    source: Iterator[tuple[Turn, ...]] = _chunks(path, chunk_chars, slice_bytes, sdk_seen)
+    if known_total:  # one slice: small enough to count the chunks first
+        materialized = list(source)
+        total, source = len(materialized), iter(materialized)
+    for index, chunk in enumerate(source):
+        if index < progress["next"]:
+            continue
+        eid = daily.entry_id(envelope.id, index)
+        if conn.execute("SELECT 1 FROM entries WHERE id=?", (eid,)).fetchone():
+            progress["duplicates"] += 1
+        else:
+            if stop is not None and stop():
+                raise Interrupted(f"stopped before chunk {index + 1} of job {envelope.id}")
+            request = LLMRequest(
+                task="distil", schema=schema, system_prompt=prompt, model=settings.flush_model,
+                max_budget_usd=settings.call_budget_usd, timeout_s=settings.call_timeout_s,
+                ref=f"{envelope.id}:{index}",
+                payload={"project": envelope.project, "session_id": envelope.session_id,
+                         "event": envelope.event, "chunk": index + 1,
+                         "chunks": total,
+                         "transcript": render_turns(chunk)},
+            )
+            reply = call(settings, backend, request, conn=conn, sleep=sleep, now=clock)
+            calls += reply.attempts
+            progress["cost"] += reply.cost_usd
+            entry = entry_from_reply(reply.data)
+            if not entry.worth_saving:
+                progress["not_worth"] += 1
+            else:
+                block = daily.render_entry(entry, entry_id=eid, time_hhmm=hhmm,
+                                           project=envelope.project,
+                                           session_id=envelope.session_id, event=envelope.event)
+                written = daily.append_entry(settings.paths.daily, day, block, eid)
+                _record_entry(conn, eid=eid, day=day, envelope=envelope,
+                              title=entry.title, block=block, now=clock())
+                progress["appended" if written else "duplicates"] += 1
+                progress["ids"].append(eid)
+        progress["next"] = index + 1
+        state.kv_set(conn, PROGRESS_KEY.format(envelope.id), json.dumps(progress), now=clock())
+    chunks_seen = progress["next"]
+    clear_progress(conn, envelope.id)
+    if sdk_seen[0]:
+        return DistilResult(envelope.id, chunks=chunks_seen, calls=calls, skipped="sdk-session",
+                            appended=progress["appended"], entry_ids=tuple(progress["ids"]))
+    if chunks_seen == 0:
+        return DistilResult(envelope.id, skipped="empty")
+    return DistilResult(envelope.id, chunks=chunks_seen, appended=progress["appended"],
+                        duplicates=progress["duplicates"], not_worth_saving=progress["not_worth"],
+                        cost_usd=round(progress["cost"], 6), calls=calls,
+                        entry_ids=tuple(progress["ids"]))
+

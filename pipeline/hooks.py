@@ -1,0 +1,227 @@
+"""Claude Code hook entry points: `memc [--root D] [-v] hook EVENT`, JSON payload on stdin.
+
+Role: read the payload, capture the transcript delta, start a detached drain, leave.
+
+Invariants:
+- Always exits 0 and prints nothing on stdout (SessionStart alone may print context).
+- Never hangs: stdin is read with a deadline and a size cap (a hook run from a terminal or with
+  no stdin reads nothing); capture opens only regular files, non-blocking.
+- Does nothing at all when MEMC_INTERNAL is set (the pipeline's own child processes).
+- Writes exactly one line per call to ROOT/.memc/logs/hooks.log. When the root was never
+  initialised it writes nothing under it (a hook must not create .memc/ in a random folder) and
+  says so in one line on stderr, which Claude Code shows only in its verbose view.
+- Payload values are data: the session id is hashed before it names anything on disk.
+Stdlib only (`pipeline.entry` imports this without click): a test asserts the import graph.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import traceback
+from typing import Any
+
+from pipeline.config import Paths, Settings, load_settings, resolve_root
+from pipeline.errors import ConfigError
+from pipeline.logs import hook_log
+
+EVENTS = ("session-start", "session-end", "pre-compact", "stop")
+CAPTURE_EVENTS = ("session-end", "pre-compact", "stop")
+STDIN_LIMIT = 1 << 20
+STDIN_TIMEOUT_S = 0.5
+MAX_FIELD_CHARS = 4096
+_SAFE_SESSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_FIELD = r'"{}"\s*:\s*"((?:[^"\\]|\\.)*)"'
+
+
+def read_stdin(stream=None, limit: int = STDIN_LIMIT, timeout: float = STDIN_TIMEOUT_S) -> bytes:
+    """Up to ``limit`` bytes of stdin, waiting at most ``timeout`` seconds in all. Never raises."""
+    stream = sys.stdin if stream is None else stream
+    try:
+        if stream is None or stream.closed or stream.isatty():
+            return b""
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return b""
+    if os.name == "nt":  # pragma: no cover - select() cannot wait on pipes there
+        return _read_with_thread(fd, limit, timeout)
+    import select
+
+    chunks: list[bytes] = []
+    total = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while total < limit:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            chunk = os.read(fd, min(65536, limit - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except (OSError, ValueError):
+        pass
+    return b"".join(chunks)
+
+
+def _read_with_thread(fd: int, limit: int, timeout: float) -> bytes:  # pragma: no cover
+    import threading
+
+    chunks: list[bytes] = []
+
+    def reader() -> None:
+        total = 0
+        try:
+            while total < limit:
+                chunk = os.read(fd, min(65536, limit - total))
+                if not chunk:
+                    return
+                chunks.append(chunk)
+                total += len(chunk)
+        except OSError:
+            return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return b"".join(chunks)
+
+
+def _repair_backslashes(text: str) -> str:
+    """Windows payloads may carry raw backslashes in paths: make each one a literal backslash."""
+    return re.sub(r'\\(?!")', r"\\\\", text)
+
+
+def _salvage(text: str) -> dict[str, str]:
+    """The string fields a capture needs, pulled out of a truncated or broken payload."""
+    out: dict[str, str] = {}
+    for name in ("session_id", "transcript_path", "cwd", "hook_event_name"):
+        match = re.search(_FIELD.format(name), text)
+        if match:
+            try:
+                out[name] = json.loads('"' + match.group(1) + '"')
+            except ValueError:
+                out[name] = match.group(1).replace("\\\\", "\\")
+    return out
+
+
+def parse_payload(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """Tolerant JSON parse of the hook payload: (payload, "") or (None, why not)."""
+    if not raw.strip():
+        return None, "empty stdin"
+    text = raw.decode("utf-8", "replace").lstrip("\ufeff")
+    truncated = len(raw) >= STDIN_LIMIT
+    for candidate in (text, _repair_backslashes(text)):
+        try:
+            data = json.loads(candidate)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(data, dict):
+            return None, f"payload is a JSON {type(data).__name__}, not an object"
+        return data, ""
+    salvaged = _salvage(text)
+    if "session_id" in salvaged and "transcript_path" in salvaged:
+        return salvaged, ""
+    return None, "stdin is truncated JSON" if truncated else "stdin is not JSON"
+
+
+def validate(payload: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
+    """Check the fields a capture uses; return them as strings, or (None, what is wrong)."""
+    out: dict[str, str] = {}
+    for name, required in (("session_id", True), ("transcript_path", False), ("cwd", False)):
+        value = payload.get(name)
+        if value is None and not required:
+            value = ""
+        if not isinstance(value, str):
+            return None, f"{name} is {type(value).__name__}, expected a string"
+        if len(value) > MAX_FIELD_CHARS or "\x00" in value:
+            return None, f"{name} is too long or contains NUL"
+        out[name] = value
+    if not out["session_id"].strip():
+        return None, "session_id is empty"
+    return out, ""
+
+
+def derive_transcript_path(session_id: str, cwd: str, env=None) -> str:
+    """Where Claude Code keeps this session's transcript, for payloads that left it empty."""
+    env = os.environ if env is None else env
+    if not cwd or not _SAFE_SESSION.match(session_id):
+        return ""
+    config_dir = env.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
+    folder = re.sub(r"[^A-Za-z0-9]", "-", cwd)
+    return os.path.join(config_dir, "projects", folder, f"{session_id}.jsonl")
+
+
+def _session_start(settings: Settings, payload: dict[str, Any]) -> str:
+    """Context for a new session: the SessionStart JSON of pipeline.inject (stdlib only; never raises)."""
+    from pipeline.inject import build_injection
+
+    return build_injection(settings, payload)
+
+
+def _log(paths: Paths | None, message: str, started: float) -> None:
+    line = f"{message} ({(time.monotonic() - started) * 1000:.0f} ms)"
+    if paths is not None:
+        hook_log(paths.logs, line)
+    else:
+        try:
+            sys.stderr.write(f"memc hook: {line}\n")
+        except (OSError, ValueError):
+            pass
+
+
+def run_hook_cli(rest: list[str], root: str | None, verbose: bool) -> int:
+    """Run one hook call; always returns 0. See the module docstring for the contract."""
+    started = time.monotonic()
+    if os.environ.get("MEMC_INTERNAL"):
+        return 0
+    event = rest[0] if rest else ""
+    paths: Paths | None = None
+    try:
+        paths = Paths(resolve_root(root))
+        if not paths.is_initialised():
+            target, paths = paths.root, None
+            _log(None, f"{event or '?'}: {target} is not initialised; run `memc init` there "
+                       "or pass --root to the hook command", started)
+            return 0
+        _log(paths, _run(event, root, read_stdin(), started), started)
+    except Exception as exc:  # a hook must never break the session
+        _log(paths, f"{event or '?'}: internal error {type(exc).__name__}: {exc}", started)
+        if verbose:
+            traceback.print_exc()
+    return 0
+
+
+def _run(event: str, root: str | None, raw: bytes, started: float) -> str:
+    if event not in EVENTS:
+        return f"{event or '?'}: unknown hook event; expected one of {', '.join(EVENTS)}"
+    payload, why = parse_payload(raw)
+    if payload is None:
+        return f"{event}: ignored, {why}"
+    fields, why = validate(payload)
+    if fields is None:
+        return f"{event}: ignored, {why}"
+    try:
+        settings = load_settings(root)
+    except ConfigError as exc:
+        return f"{event}: configuration error, nothing captured: {exc}"
+    sid = fields["session_id"]
+    tag = f"{event} session={sid[:8]!r}"
+    if event == "session-start":
+        text = _session_start(settings, payload)
+        if text:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.flush()
+        return f"{tag} context={len(text)} chars"
+    from pipeline.capture import capture, spawn_drain
+
+    transcript = fields["transcript_path"] or derive_transcript_path(sid, fields["cwd"])
+    result = capture(settings, transcript_path=transcript, session_id=sid, cwd=fields["cwd"],
+                     event=event)
+    drain = spawn_drain(settings) if result.status == "queued" else ""
+    job = f" job={result.job_id}" if result.job_id else ""
+    return f"{tag} {result.status}{job} bytes={result.bytes} {result.reason} {drain}".rstrip()

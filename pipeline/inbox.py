@@ -1,0 +1,397 @@
+"""The inbox as a folder queue: pending, claim, complete, fail, release, retry, prune.
+
+Layout (``Paths``): ``inbox/<stamp>-<id>.json`` are pending envelopes (names sort by capture time);
+``inbox/claimed/`` holds the envelopes a worker is processing, each with ``<stem>.owner.json``
+(``{"pid","started_at","host","proc_start"}``) beside it; ``inbox/failed/`` holds dead letters, each
+with ``<stem>.error.json`` (``{"error_class","message","attempts","stderr_tail","failed_at"}``).
+``<stem>`` is the envelope file name without ``.json``.
+
+Invariants:
+- A claim is one ``os.rename`` from ``inbox/`` into ``claimed/``: of N workers racing for a file,
+  exactly one rename succeeds; the others get ``None``. One job, one worker.
+- Files move between the three folders only by rename, so a job is always in exactly one of
+  them (or gone once complete); a crash at any moment loses no envelope and no spool.
+- A claim whose owner process is dead (or that has no owner file a minute after it was made) is
+  renamed back to ``inbox/`` by ``release_dead_claims``; one reaper at a time (a skip-if-busy lock).
+- A malformed envelope never crashes a worker: it is moved to ``failed/`` with the reason.
+- Spools are removed only for jobs recorded ``done`` more than ``keep_days`` ago (or orphans that
+  old with no envelope anywhere); never for a pending, claimed or failed job.
+Times in this module are epoch seconds; ``now=None`` means ``time.time()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.config import Paths
+from pipeline.errors import LockBusy, PathRefused
+from pipeline.fsutil import TEMP_PREFIX, atomic_write, clean_temp_files, file_lock, safe_join
+from pipeline.models import Envelope
+
+ORPHAN_CLAIM_S = 60.0
+OWNER_SUFFIX = ".owner.json"
+ERROR_SUFFIX = ".error.json"
+MALFORMED = "MalformedEnvelope"
+
+
+@dataclass(frozen=True)
+class Claim:
+    envelope: Envelope
+    path: Path  # inbox/claimed/<stem>.json
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+    @property
+    def owner_path(self) -> Path:
+        return self.path.with_name(self.path.name[:-5] + OWNER_SUFFIX)
+
+
+@dataclass(frozen=True)
+class InboxCounts:
+    pending: int
+    claimed: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    id: str
+    error_class: str
+    message: str
+    attempts: int
+    failed_at: str
+    file_name: str = ""
+
+
+def _is_envelope_name(name: str) -> bool:
+    return (name.endswith(".json") and not name.startswith((TEMP_PREFIX, "."))
+            and not name.endswith((OWNER_SUFFIX, ERROR_SUFFIX)))
+
+
+def _envelopes(folder: Path) -> list[Path]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [folder / n for n in sorted(names) if _is_envelope_name(n) and (folder / n).is_file()]
+
+
+def job_id_of(file_name: str) -> str:
+    """The job id in an envelope file name ``<stamp>-<id>.json`` (the stem when there is no stamp)."""
+    stem = file_name[:-5] if file_name.endswith(".json") else file_name
+    return stem.rsplit("-", 1)[-1]
+
+
+def pending(paths: Paths) -> list[Path]:
+    """Pending envelope files, oldest capture first (temp and hidden files ignored)."""
+    return _envelopes(paths.inbox)
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+
+
+def _proc_start(pid: int) -> str:
+    """The kernel's start time of ``pid`` (Linux), to tell a reused pid from its first owner."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode("ascii", "replace")
+        return raw.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _pid_alive(pid: int, proc_start: str = "") -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            if fh.read().decode("ascii", "replace").rsplit(")", 1)[1].split()[0] == "Z":
+                return False  # killed, not yet reaped by its parent
+    except (OSError, IndexError):
+        pass
+    return not (proc_start and _proc_start(pid) not in ("", proc_start))
+
+
+def _move_to_failed(paths: Paths, src: Path, record: dict) -> Path | None:
+    """Rename ``src`` into failed/ and write its error record. None if ``src`` vanished."""
+    dest = paths.failed / src.name
+    paths.failed.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(src, dest)
+    except FileNotFoundError:
+        return None
+    atomic_write(dest.with_name(src.name[:-5] + ERROR_SUFFIX),
+                 json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+    return dest
+
+
+def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
+    """Take a pending envelope for this process. None if another worker got it first (or it
+    was malformed: then it now sits in failed/ with the reason)."""
+    now = time.time() if now is None else now
+    dest = paths.claimed / path.name
+    paths.claimed.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(path, dest)
+    except FileNotFoundError:
+        return None
+    try:  # the claim's age (for owner-less claims) counts from now, not from the capture
+        os.utime(dest, (now, now))
+    except OSError:
+        pass
+    pid = os.getpid()
+    owner = {"pid": pid, "started_at": now, "host": socket.gethostname(),
+             "proc_start": _proc_start(pid)}
+    atomic_write(dest.with_name(path.name[:-5] + OWNER_SUFFIX), json.dumps(owner) + "\n")
+    try:
+        envelope = Envelope.from_json(dest.read_bytes())
+    except (ValueError, OSError) as exc:
+        _drop_owner(dest)
+        _move_to_failed(paths, dest, {
+            "error_class": MALFORMED, "attempts": 0, "stderr_tail": "", "failed_at": _iso(now),
+            "message": f"{exc}; the capture that wrote it is broken: inspect the file, then "
+                       "delete it (`memc retry` will only fail it again)",
+        })
+        return None
+    return Claim(envelope=envelope, path=dest)
+
+
+def _drop_owner(claimed_path: Path) -> None:
+    try:
+        os.unlink(claimed_path.with_name(claimed_path.name[:-5] + OWNER_SUFFIX))
+    except FileNotFoundError:
+        pass
+
+
+def record_job(conn: sqlite3.Connection, envelope: Envelope, status: str, *, now: float | None = None,
+               entries: int | None = None, detail: str | None = None, attempt: bool = False) -> None:
+    """Upsert the job's ledger row (capture usually created it as ``queued``)."""
+    now = time.time() if now is None else now
+    conn.execute(
+        "INSERT INTO jobs(id, session_id, event, project, status, created_at, updated_at, attempts,"
+        " bytes, entries, detail) VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET"
+        " status=excluded.status, updated_at=excluded.updated_at,"
+        " attempts=jobs.attempts + ?, entries=COALESCE(?, jobs.entries),"
+        " detail=COALESCE(?, jobs.detail)",
+        (envelope.id, envelope.session_id, envelope.event, envelope.project, status, now, now,
+         1 if attempt else 0, max(0, envelope.end - envelope.start), entries or 0, detail or "",
+         1 if attempt else 0, entries, detail),
+    )
+
+
+def complete(paths: Paths, claim: Claim, *, conn: sqlite3.Connection | None = None,
+             entries: int | None = None, detail: str | None = None, now: float | None = None) -> None:
+    """Finish a job: mark it done (when ``conn`` is given), then remove the claimed envelope and
+    its owner file. The spool stays until ``prune_spools``."""
+    if conn is not None:
+        record_job(conn, claim.envelope, "done", now=now, entries=entries, detail=detail)
+    try:
+        os.unlink(claim.path)
+    except FileNotFoundError:
+        pass
+    _drop_owner(claim.path)
+
+
+def fail(paths: Paths, claim: Claim, *, error_class: str, message: str, attempts: int,
+         stderr_tail: str = "", now: float | None = None, conn: sqlite3.Connection | None = None) -> None:
+    """Dead-letter a job into failed/ with ``<stem>.error.json``; its spool is kept for `retry`."""
+    now = time.time() if now is None else now
+    _drop_owner(claim.path)
+    _move_to_failed(paths, claim.path, {
+        "error_class": error_class, "message": message, "attempts": int(attempts),
+        "stderr_tail": stderr_tail[-4000:], "failed_at": _iso(now),
+    })
+    if conn is not None:
+        record_job(conn, claim.envelope, "failed", now=now, detail=f"{error_class}: {message}"[:500])
+
+
+def release(paths: Paths, claim: Claim) -> bool:
+    """Put a claimed job back in the inbox untouched (budget deferral, circuit open, shutdown)."""
+    try:
+        os.rename(claim.path, paths.inbox / claim.path.name)
+    except FileNotFoundError:
+        return False
+    _drop_owner(claim.path)
+    return True
+
+
+def _owner_of(claimed_path: Path) -> dict | None:
+    try:
+        data = json.loads(claimed_path.with_name(claimed_path.name[:-5] + OWNER_SUFFIX).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def release_dead_claims(paths: Paths, now: float | None = None) -> int:
+    """Return claims of dead workers to the inbox; also sweep crash debris. Returns how many.
+
+    A claim is dead when its owner pid (on this host) is gone, or when it has no readable owner
+    file and was made more than a minute ago. Only one process reaps at a time; a busy reaper
+    lock means another process is doing this right now, so this call returns 0.
+    """
+    now = time.time() if now is None else now
+    try:
+        with file_lock(paths.lock("inbox-reaper"), blocking=False):
+            return _reap(paths, now)
+    except LockBusy:
+        return 0
+
+
+def _reap(paths: Paths, now: float) -> int:
+    host = socket.gethostname()
+    released = 0
+    for path in _envelopes(paths.claimed):
+        owner = _owner_of(path)
+        if owner is not None:
+            if owner.get("host") != host:
+                continue  # another machine's worker: we cannot tell, so we leave it alone
+            pid = owner.get("pid")
+            if isinstance(pid, int) and _pid_alive(pid, str(owner.get("proc_start") or "")):
+                continue
+        else:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            if now - max(st.st_mtime, st.st_ctime) < ORPHAN_CLAIM_S:
+                continue  # just renamed; its owner file is being written
+        try:
+            os.rename(path, paths.inbox / path.name)
+        except FileNotFoundError:
+            continue
+        _drop_owner(path)
+        released += 1
+    for folder, suffix in ((paths.claimed, OWNER_SUFFIX), (paths.failed, ERROR_SUFFIX)):
+        _drop_orphan_records(folder, suffix, now)
+    for folder in (paths.inbox, paths.claimed, paths.failed):
+        clean_temp_files(folder, older_than_s=ORPHAN_CLAIM_S, now=now)
+    return released
+
+
+def _drop_orphan_records(folder: Path, suffix: str, now: float) -> None:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not name.endswith(suffix) or (folder / (name[: -len(suffix)] + ".json")).exists():
+            continue
+        try:
+            if now - os.stat(folder / name).st_mtime >= ORPHAN_CLAIM_S:
+                os.unlink(folder / name)
+        except OSError:
+            pass
+
+
+def _read_error(path: Path) -> dict:
+    try:
+        data = json.loads(path.with_name(path.name[:-5] + ERROR_SUFFIX).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def failed_jobs(paths: Paths) -> list[FailedJob]:
+    """Every dead-lettered job with its error record, oldest capture first."""
+    out = []
+    for path in _envelopes(paths.failed):
+        err = _read_error(path)
+        attempts = err.get("attempts", 0)
+        out.append(FailedJob(
+            id=job_id_of(path.name), error_class=str(err.get("error_class", "unknown")),
+            message=str(err.get("message", "no error record")),
+            attempts=attempts if isinstance(attempts, int) else 0,
+            failed_at=str(err.get("failed_at", "")), file_name=path.name,
+        ))
+    return out
+
+
+def retry(paths: Paths, ids: list[str] | None = None) -> list[str]:
+    """Move failed jobs back to the inbox (all when ``ids`` is None or empty). An id matches a
+    job id, an envelope file stem, or a unique prefix of a job id. Returns the ids moved."""
+    jobs = _envelopes(paths.failed)
+    if ids:
+        chosen = []
+        for want in ids:
+            want = want.strip().removesuffix(".json")
+            hits = [p for p in jobs if job_id_of(p.name) == want or p.name[:-5] == want]
+            if not hits:
+                hits = [p for p in jobs if job_id_of(p.name).startswith(want)] if want else []
+                hits = hits if len(hits) == 1 else []
+            chosen.extend(h for h in hits if h not in chosen)
+    else:
+        chosen = jobs
+    moved = []
+    for path in chosen:
+        try:
+            os.rename(path, paths.inbox / path.name)
+        except FileNotFoundError:
+            continue
+        try:
+            os.unlink(path.with_name(path.name[:-5] + ERROR_SUFFIX))
+        except FileNotFoundError:
+            pass
+        moved.append(job_id_of(path.name))
+    return moved
+
+
+def counts(paths: Paths) -> InboxCounts:
+    return InboxCounts(len(_envelopes(paths.inbox)), len(_envelopes(paths.claimed)),
+                       len(_envelopes(paths.failed)))
+
+
+def spool_path(paths: Paths, envelope: Envelope) -> Path:
+    """The envelope's spool file, through the path guard (raises PathRefused)."""
+    return safe_join(paths.memc, envelope.spool)
+
+
+def prune_spools(paths: Paths, conn: sqlite3.Connection, keep_days: float,
+                 now: float | None = None) -> int:
+    """Delete spools of jobs done more than ``keep_days`` ago; returns how many were removed."""
+    now = time.time() if now is None else now
+    cutoff = now - keep_days * 86400
+    try:
+        names = [n for n in os.listdir(paths.spool) if n.endswith(".jsonl")]
+    except OSError:
+        return 0
+    if not names:
+        return 0
+    live = {job_id_of(p.name) for folder in (paths.inbox, paths.claimed, paths.failed)
+            for p in _envelopes(folder)}
+    removed = 0
+    for name in names:
+        job_id = name[:-6]
+        if job_id in live:
+            continue
+        row = conn.execute("SELECT status, updated_at FROM jobs WHERE id=?", (job_id,)).fetchone()
+        try:
+            path = safe_join(paths.spool, name)
+            if row is not None:
+                if row[0] != "done" or row[1] >= cutoff:
+                    continue
+            elif os.stat(path).st_mtime >= cutoff:
+                continue  # unknown job: only an orphan this old (a capture that never committed)
+            os.unlink(path)
+            removed += 1
+        except (OSError, PathRefused):
+            continue
+    return removed

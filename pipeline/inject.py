@@ -1,0 +1,209 @@
+"""SessionStart injection: what a new Claude Code session is told about the knowledge base.
+
+``build_injection(settings, payload)`` returns the hook's stdout: one JSON document
+``{"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": "..."}}``.
+
+Content, in priority order: articles most relevant to the session's project (full-text match of
+the project's folder name and the titles of its recent daily entries), the project's recent daily
+entries, the most recently updated articles, and a closing line on `memc search` / `memc query`.
+
+Invariants:
+- Stdlib + sqlite3 only (this runs on the hook path: no yaml, no click, no SDK). Article facts
+  come from ``.memc/search.db`` opened read-only (as of the last compile or search; the hook never
+  refreshes it), else from the generated ``knowledge/index.md``; daily entries are read from the
+  newest few daily files directly, so entries captured after the last compile show up too.
+- The whole JSON document stays under ``MAX_OUTPUT`` (9,000) characters, whatever the data.
+- Empty knowledge base: still valid JSON, with a two-line context saying so (decision: telling
+  the session that memory exists but is empty is cheap and explains why nothing is recalled).
+- Never raises: any failure yields the minimal document (the hook exits 0 whatever happens).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_OUTPUT = 9000
+LINE_CHARS = 280
+MAX_RELEVANT = 12
+MAX_RECENT_ARTICLES = 8
+MAX_ENTRIES = 8
+RECENT_DAYS = 14
+_WORD = re.compile(r"[A-Za-z0-9_]{3,}")
+_INDEX_LINE = re.compile(r"^- \[\[([^\]|#]+)(?:\|([^\]]*))?\]\](?: — (.*))?$")
+_STOP = frozenset("the and for with from into this that was were are has have not but via use "
+                  "using used fix fixed add added new session sessions".split())
+
+
+@dataclass(frozen=True)
+class Doc:
+    key: str
+    title: str
+    summary: str = ""
+    updated: str = ""
+
+
+def _oneline(text: str, limit: int = LINE_CHARS) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _fts(words: list[str]) -> str:
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _open_ro(db: Path) -> sqlite3.Connection | None:
+    if not db.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.5)
+        conn.execute("SELECT 1 FROM docs LIMIT 1")
+        return conn
+    except sqlite3.Error:
+        return None
+
+
+def _from_search_db(conn: sqlite3.Connection, words: list[str]) -> tuple[int, list[Doc], list[Doc]]:
+    total = conn.execute("SELECT count(*) FROM docs WHERE kind='article'").fetchone()[0]
+    relevant: list[Doc] = []
+    if words:
+        try:
+            rows = conn.execute(
+                "SELECT d.key, d.title, d.summary, d.updated FROM fts JOIN docs d ON d.id = fts.rowid "
+                "WHERE fts MATCH ? AND d.kind='article' ORDER BY bm25(fts, 10.0, 8.0, 3.0, 4.0, 1.0) "
+                "LIMIT ?", (_fts(words), MAX_RELEVANT)).fetchall()
+            relevant = [Doc(*r) for r in rows]
+        except sqlite3.Error:
+            relevant = []
+    rows = conn.execute("SELECT key, title, summary, updated FROM docs WHERE kind='article' "
+                        "ORDER BY updated DESC, key LIMIT ?", (MAX_RECENT_ARTICLES + MAX_RELEVANT,))
+    return total, relevant, [Doc(*r) for r in rows.fetchall()]
+
+
+def _from_index(knowledge: Path, words: list[str]) -> tuple[int, list[Doc], list[Doc]]:
+    try:
+        text = (knowledge / "index.md").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0, [], []
+    docs = []
+    for line in text.splitlines():
+        m = _INDEX_LINE.match(line.strip())
+        if m:
+            docs.append(Doc(m.group(1), m.group(2) or m.group(1), m.group(3) or ""))
+    wanted = set(words)
+    scored = []
+    for doc in docs:
+        have = set(w.lower() for w in _WORD.findall(f"{doc.key} {doc.title} {doc.summary}"))
+        score = len(wanted & have)
+        if score:
+            scored.append((-score, doc.key, doc))
+    relevant = [d for _, _, d in sorted(scored)[:MAX_RELEVANT]]
+    mtimes = []
+    for doc in docs:
+        try:
+            mtimes.append((-os.stat(knowledge / f"{doc.key}.md").st_mtime, doc.key, doc))
+        except OSError:
+            continue
+    recent = [d for _, _, d in sorted(mtimes)[: MAX_RECENT_ARTICLES + MAX_RELEVANT]]
+    return len(docs), relevant, recent
+
+
+def _recent_entries(daily_dir: Path, project: str) -> list[Any]:
+    from pipeline.daily import list_days, read_entries
+
+    out: list[Any] = []
+    for day in reversed(list_days(daily_dir)[-RECENT_DAYS:]):
+        mine = [e for e in read_entries(daily_dir, day) if e.project == project]
+        out.extend(reversed(mine))
+        if len(out) >= MAX_ENTRIES:
+            break
+    return out[:MAX_ENTRIES]
+
+
+def _words(project: str, entries: list[Any]) -> list[str]:
+    out: list[str] = []
+    for token in [project, *re.split(r"[-_.]", project)] + [w for e in entries for w in _WORD.findall(e.title)]:
+        token = token.lower()
+        if len(token) >= 3 and token not in _STOP and _WORD.fullmatch(token) and token not in out:
+            out.append(token)
+    return out[:24]
+
+
+def build_context(settings: Any, payload: dict[str, Any]) -> str:
+    """The additionalContext text (not yet size-checked as JSON)."""
+    from pipeline.capture import project_name
+
+    paths = settings.paths
+    cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else ""
+    project = project_name(cwd or "")
+    entries = _recent_entries(paths.daily, project)
+    words = _words(project, entries)
+    conn = _open_ro(paths.search_db)
+    if conn is not None:
+        try:
+            total, relevant, recent = _from_search_db(conn, words)
+        finally:
+            conn.close()
+    else:
+        total, relevant, recent = _from_index(paths.knowledge, words)
+    head = "# Memory from earlier Claude Code sessions (memory-compiler)"
+    if not total and not entries:
+        return (f"{head}\nThe knowledge base at {paths.root} has no articles yet; sessions are being "
+                "captured and will be compiled into knowledge/. Nothing to recall for now.")
+    lines = [head, f"Project `{project}`; knowledge base at {paths.root}/knowledge ({total} articles). "
+             "Links are paths relative to knowledge/ (read the .md file for details)."]
+    listed: set[str] = set()
+
+    def article(doc: Doc) -> str:
+        listed.add(doc.key)
+        summary = f": {doc.summary}" if doc.summary else ""
+        return _oneline(f"- [[{doc.key}]] {doc.title}{summary}")
+
+    if relevant:
+        lines += ["", f"## Related to {project}"] + [article(d) for d in relevant]
+    if entries:
+        lines += ["", f"## Recent sessions in {project} (daily logs)"]
+        for e in entries:
+            context = re.sub(r"^\*\*Context:\*\*\s*", "", e.body.split("\n\n", 1)[0]) if e.body else ""
+            lines.append(_oneline(f"- {e.day} {e.time} {e.title}" + (f" — {context}" if context else "")))
+    fresh = [d for d in recent if d.key not in listed][:MAX_RECENT_ARTICLES]
+    if fresh:
+        lines += ["", "## Recently updated"] + [article(d) for d in fresh]
+    return "\n".join(lines)
+
+
+CLOSING = ("\n\nMore: run `memc search \"words\"` (full-text search of knowledge/ and daily/), "
+           "`memc query \"question\"` for a cited answer, or read knowledge/index.md.")
+
+
+def _document(context: str) -> str:
+    return json.dumps({"hookSpecificOutput": {"hookEventName": "SessionStart",
+                                              "additionalContext": context}}, ensure_ascii=False)
+
+
+def fit(context: str, limit: int = MAX_OUTPUT) -> str:
+    """The JSON document with the context cut at line boundaries so the whole stays under limit."""
+    lines = context.split("\n")
+    doc = _document("\n".join(lines) + CLOSING)
+    while len(doc) >= limit and len(lines) > 1:
+        excess = len(doc) - limit + 1
+        while excess > 0 and len(lines) > 1:
+            excess -= len(json.dumps(lines.pop(), ensure_ascii=False)) - 1
+        doc = _document("\n".join(lines).rstrip() + CLOSING)
+    if len(doc) >= limit:
+        doc = _document(_oneline(context, limit // 4) + CLOSING)
+    return doc
+
+
+def build_injection(settings: Any, payload: dict[str, Any]) -> str:
+    """The SessionStart hook's stdout. Never raises."""
+    try:
+        return fit(build_context(settings, payload if isinstance(payload, dict) else {}))
+    except Exception as exc:  # the hook must never fail a session start
+        return _document(f"memory-compiler: context unavailable ({type(exc).__name__}); "
+                         "run `memc doctor`." + CLOSING)

@@ -1,0 +1,288 @@
+"""`memc install-hooks` / `uninstall-hooks`: merge our hooks into Claude Code's settings.json.
+
+Invariants:
+- Only the ``hooks`` entries that are ours change. Every other key, and the user's own hooks,
+  keep their order and values; the file is rewritten with ``indent=2`` and a trailing newline.
+- Idempotent: our entries are stripped, then added again, so a second install writes nothing.
+- Marker: no extra key, comment or environment variable. A hook command is ours when its words
+  (``shlex``) contain ``hook <our event slug>`` after our program: a console script named
+  ``memc`` or ``<python> -m pipeline``. This still recognises entries written by an older
+  install whose interpreter path has since moved, so re-installing never leaves a stale twin.
+  One settings file therefore points at one data root: installing for a new root replaces the
+  old root's entries in that file.
+- A settings file that is not a JSON object is refused (``SettingsFileInvalid``, exit 2) and left
+  untouched. Before any write, the old file is copied to ``settings.json.memc-backup-<stamp>``.
+- Writes go through ``fsutil.atomic_write``; a symlinked settings.json is written through to its
+  target so dotfile setups keep their link.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+from pipeline.fsutil import atomic_write
+
+# (Claude Code event, `memc hook` slug, timeout in seconds). SessionEnd shares a small total
+# budget in Claude Code, and capture only spools, so the capture hooks get short timeouts;
+# SessionStart reads the knowledge base for injection and PreCompact may copy a large delta.
+HOOK_EVENTS: tuple[tuple[str, str, int], ...] = (
+    ("SessionStart", "session-start", 10),
+    ("SessionEnd", "session-end", 5),
+    ("PreCompact", "pre-compact", 10),
+    ("Stop", "stop", 5),
+)
+_SLUGS = {slug for _, slug, _ in HOOK_EVENTS}
+BACKUP_INFIX = ".memc-backup-"
+
+
+class SettingsFileInvalid(ConfigError):
+    """The Claude Code settings file is not valid JSON (or not an object); it was not touched."""
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    path: Path
+    changed: bool
+    added: int
+    removed: int
+    backup: Path | None
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstalledHook:
+    event: str
+    command: str
+    root: str | None
+
+
+def settings_path(scope: str = "user", *, cwd: Path | None = None, home: Path | None = None) -> Path:
+    """~/.claude/settings.json (user) or <cwd>/.claude/settings.json (project)."""
+    if scope == "user":
+        return (home or Path.home()) / ".claude" / "settings.json"
+    if scope == "project":
+        return (cwd or Path.cwd()) / ".claude" / "settings.json"
+    raise ConfigError(f"unknown scope {scope!r}; use user or project")
+
+
+def _package_installed() -> bool:
+    """True when `pipeline` imports from anywhere (an installed or editable distribution)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        distribution("memory-compiler")
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+def hook_program(executable: str | None = None) -> list[str]:
+    """The absolute command that runs memc from THIS installation.
+
+    The ``memc`` console script beside the interpreter when it exists; else
+    ``<python> -m pipeline``, prefixed with ``env PYTHONPATH=<checkout>`` when the package is not
+    installed (running from a source checkout), because a hook runs in the user's project folder.
+    """
+    exe = Path(executable or sys.executable)
+    name = "memc.exe" if os.name == "nt" else "memc"
+    script = exe.parent / name
+    if script.is_file():
+        return [str(script)]
+    program = [str(exe), "-m", "pipeline"]
+    if executable is None and not _package_installed():
+        checkout = str(Path(__file__).resolve().parent.parent)
+        program = ["env", f"PYTHONPATH={checkout}"] + program
+    return program
+
+
+def hook_command(program: list[str], root: Path, slug: str) -> str:
+    return shlex.join([*program, "--root", str(root), "hook", slug])
+
+
+def _words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+def parse_ours(command: Any) -> tuple[str, str | None] | None:
+    """(slug, root) when ``command`` is one of our hook commands, else None."""
+    if not isinstance(command, str):
+        return None
+    words = _words(command)
+    start = None
+    for i, word in enumerate(words):
+        base = os.path.basename(word).lower()
+        if base in ("memc", "memc.exe"):
+            start = i + 1
+            break
+        if word == "-m" and i + 1 < len(words) and words[i + 1] == "pipeline":
+            start = i + 2
+            break
+    if start is None:
+        return None
+    rest = words[start:]
+    root = None
+    for i, word in enumerate(rest):
+        if word == "--root" and i + 1 < len(rest):
+            root = rest[i + 1]
+        elif word.startswith("--root="):
+            root = word.split("=", 1)[1]
+        elif word == "hook":
+            slug = rest[i + 1] if i + 1 < len(rest) else ""
+            return (slug, root) if slug in _SLUGS else None
+    return None
+
+
+def load_settings_file(path: Path) -> dict[str, Any]:
+    """The settings object ({} when the file is missing or empty). Refuses anything else."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsFileInvalid(f"cannot read {path}: {exc}; fix its permissions or encoding")
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SettingsFileInvalid(
+            f"{path} is not valid JSON ({exc}); fix it (or move it aside) and run install-hooks "
+            "again; the file was not changed"
+        ) from None
+    if not isinstance(data, dict):
+        raise SettingsFileInvalid(f"{path} does not hold a JSON object; fix it and run again")
+    hooks = data.get("hooks")
+    if hooks is not None and not isinstance(hooks, dict):
+        raise SettingsFileInvalid(f'{path}: "hooks" is not an object; fix it and run again')
+    return data
+
+
+def strip_ours(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A copy of ``data`` without our hook commands; groups and events we emptied are dropped."""
+    hooks = data.get("hooks")
+    if not isinstance(hooks, dict):
+        return dict(data), 0
+    removed = 0
+    new_hooks: dict[str, Any] = {}
+    for event, groups in hooks.items():
+        if not isinstance(groups, list):
+            new_hooks[event] = groups
+            continue
+        kept_groups = []
+        for group in groups:
+            inner = group.get("hooks") if isinstance(group, dict) else None
+            if not isinstance(inner, list):
+                kept_groups.append(group)
+                continue
+            kept = [h for h in inner if not (isinstance(h, dict) and parse_ours(h.get("command")))]
+            removed += len(inner) - len(kept)
+            if kept or not inner:
+                kept_groups.append({**group, "hooks": kept} if len(kept) != len(inner) else group)
+        if kept_groups or not groups:
+            new_hooks[event] = kept_groups
+    out = dict(data)
+    if new_hooks or not hooks:
+        out["hooks"] = new_hooks
+    else:
+        del out["hooks"]
+    return out, removed
+
+
+def with_ours(data: dict[str, Any], root: Path, program: list[str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``data`` with exactly one group of ours per event appended (after stripping old ones)."""
+    out, _ = strip_ours(data)
+    hooks = dict(out.get("hooks") or {})
+    commands = []
+    for event, slug, timeout in HOOK_EVENTS:
+        command = hook_command(program, root, slug)
+        commands.append(command)
+        group = {"matcher": "", "hooks": [{"type": "command", "command": command, "timeout": timeout}]}
+        hooks[event] = [*(hooks.get(event) or []), group]
+    out["hooks"] = hooks
+    return out, tuple(commands)
+
+
+def render(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _write(path: Path, old_text: str | None, new_text: str, now: float | None) -> Path | None:
+    target = path.resolve() if path.is_symlink() else path
+    backup = None
+    if old_text is not None:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+        backup = target.with_name(f"{target.name}{BACKUP_INFIX}{stamp}")
+        n = 1
+        while backup.exists():
+            n += 1
+            backup = target.with_name(f"{target.name}{BACKUP_INFIX}{stamp}-{n}")
+        atomic_write(backup, old_text.encode("utf-8"))
+        shutil.copymode(target, backup)
+    atomic_write(target, new_text)
+    return backup
+
+
+def _read_raw(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def install_hooks(
+    path: Path, root: Path, *, program: list[str] | None = None, now: float | None = None
+) -> InstallResult:
+    """Merge our four hooks into ``path`` for data root ``root``. Writes nothing when unchanged."""
+    root = Path(os.path.abspath(root))
+    data = load_settings_file(path)
+    old_text = _read_raw(path)
+    _, removed = strip_ours(data)
+    new_data, commands = with_ours(data, root, program or hook_program())
+    new_text = render(new_data)
+    if old_text is not None and new_text == old_text:
+        return InstallResult(path, False, 0, 0, None, commands)
+    if old_text is not None and data == new_data:
+        return InstallResult(path, False, 0, 0, None, commands)  # same content, other formatting
+    backup = _write(path, old_text, new_text, now)
+    return InstallResult(path, True, len(HOOK_EVENTS), removed, backup, commands)
+
+
+def uninstall_hooks(path: Path, *, now: float | None = None) -> InstallResult:
+    """Remove only our hook commands from ``path``; the user's own hooks and keys stay."""
+    if not path.exists():
+        return InstallResult(path, False, 0, 0, None)
+    data = load_settings_file(path)
+    new_data, removed = strip_ours(data)
+    if not removed:
+        return InstallResult(path, False, 0, 0, None)
+    backup = _write(path, _read_raw(path), render(new_data), now)
+    return InstallResult(path, True, 0, removed, backup)
+
+
+def installed_hooks(path: Path) -> list[InstalledHook]:
+    """Our hook commands found in ``path`` (empty when the file is missing or unreadable)."""
+    try:
+        data = load_settings_file(path)
+    except SettingsFileInvalid:
+        return []
+    found = []
+    for event, groups in (data.get("hooks") or {}).items():
+        for group in groups if isinstance(groups, list) else []:
+            inner = group.get("hooks") if isinstance(group, dict) else None
+            for hook in inner if isinstance(inner, list) else []:
+                parsed = parse_ours(hook.get("command")) if isinstance(hook, dict) else None
+                if parsed:
+                    found.append(InstalledHook(event, hook["command"], parsed[1]))
+    return found

@@ -1,0 +1,255 @@
+"""Every model call goes through ``call``: budget, circuit breaker, retry, validation, ledger.
+
+Order of one ``call``:
+1. budget: today's spend (``llm_calls.day`` in MEMC_TZ) at or over ``daily_budget_usd`` ->
+   ``BudgetDeferred`` before anything is spent (a budget of 0 therefore allows no model calls);
+2. circuit breaker: kv ``breaker_open_until`` in the future -> ``CircuitOpen``;
+3. tenacity retry of ``TransientLLMError`` only: jittered exponential backoff
+   (``wait_random_exponential(multiplier=1, max=60)``), at most ``llm_max_attempts`` attempts and
+   never sleeping past ``llm_max_retry_s`` since the first one (measured on the injected clock);
+   permanent errors fail at once;
+4. the reply is validated against ``request.schema``; a non-JSON or non-matching reply gets ONE
+   repair attempt (the payload gains ``_repair`` with the bad reply and the validation error),
+   then ``InvalidReplyError``;
+5. every attempt, failed or not, is one ``llm_calls`` row with its cost and outcome
+   (ok / transient / permanent / invalid);
+6. a call whose transient retries ran out counts one consecutive failure in kv
+   ``breaker_failures``; at ``breaker_failures`` the breaker opens for ``breaker_pause_min``; any
+   success closes it and resets the count. While the count stays at the threshold, one more
+   exhausted call after a pause re-opens it at once (half-open).
+Budget and breaker are skipped for the ``extractive`` backend, which costs nothing and calls no
+service. ``sleep`` and ``now`` are injectable so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import time
+from datetime import datetime
+from typing import Any, Callable
+
+from pipeline.config import Settings
+from pipeline.errors import (
+    BudgetDeferred,
+    CircuitOpen,
+    InvalidReplyError,
+    LLMError,
+    TransientLLMError,
+)
+from pipeline.llm.base import Backend, LLMReply, LLMRequest, Usage
+from pipeline.state import kv_get, kv_set
+
+BREAKER_UNTIL = "breaker_open_until"
+BREAKER_COUNT = "breaker_failures"
+FREE_BACKENDS = ("extractive",)
+REPAIR_REPLY_CHARS = 4000
+
+
+def day_of(settings: Settings, at: float) -> str:
+    return datetime.fromtimestamp(at, settings.zone()).date().isoformat()
+
+
+def spent_today(conn: sqlite3.Connection, settings: Settings, now: float | None = None) -> float:
+    """Sum of ``cost_usd`` over today's ledger rows (today in MEMC_TZ)."""
+    day = day_of(settings, time.time() if now is None else now)
+    row = conn.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE day=?", (day,)).fetchone()
+    return float(row[0])
+
+
+def ledger_summary(conn: sqlite3.Connection, settings: Settings, now: float | None = None) -> dict[str, Any]:
+    """Today's spend, budget, calls by task and outcome, and the breaker state, for `memc status`."""
+    at = time.time() if now is None else now
+    day = day_of(settings, at)
+    by_task: dict[str, dict[str, Any]] = {}
+    outcomes: dict[str, int] = {}
+    for row in conn.execute(
+        "SELECT task, outcome, COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(input_tokens),0), "
+        "COALESCE(SUM(output_tokens),0) FROM llm_calls WHERE day=? GROUP BY task, outcome", (day,)
+    ):
+        task, outcome, count, cost, tok_in, tok_out = row
+        slot = by_task.setdefault(task, {"calls": 0, "cost_usd": 0.0, "failed_attempts": 0,
+                                         "input_tokens": 0, "output_tokens": 0})
+        slot["calls"] += count
+        slot["cost_usd"] = round(slot["cost_usd"] + cost, 6)
+        slot["input_tokens"] += tok_in
+        slot["output_tokens"] += tok_out
+        if outcome != "ok":
+            slot["failed_attempts"] += count
+        outcomes[outcome] = outcomes.get(outcome, 0) + count
+    spent = round(sum(t["cost_usd"] for t in by_task.values()), 6)
+    until = float(kv_get(conn, BREAKER_UNTIL, "0") or 0)
+    return {
+        "day": day,
+        "spent_usd": spent,
+        "budget_usd": settings.daily_budget_usd,
+        "remaining_usd": round(max(0.0, settings.daily_budget_usd - spent), 6),
+        "budget_reached": spent >= settings.daily_budget_usd,
+        "attempts": sum(outcomes.values()),
+        "by_outcome": outcomes,
+        "by_task": by_task,
+        "breaker_open_until": until if until > at else None,
+        "consecutive_transient_failures": int(kv_get(conn, BREAKER_COUNT, "0") or 0),
+    }
+
+
+def record(conn: sqlite3.Connection, settings: Settings, *, at: float, task: str, backend: str,
+           model: str, usage: Usage, cost_usd: float, duration_s: float, outcome: str, ref: str) -> None:
+    conn.execute(
+        "INSERT INTO llm_calls(at, day, task, backend, model, input_tokens, output_tokens, cost_usd, "
+        "duration_s, outcome, ref) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+        (at, day_of(settings, at), task, backend, model or "", usage.input_tokens,
+         usage.output_tokens, cost_usd, duration_s, outcome, ref),
+    )
+
+
+def check_budget(conn: sqlite3.Connection, settings: Settings, now: float) -> None:
+    spent = spent_today(conn, settings, now)
+    if spent >= settings.daily_budget_usd:
+        raise BudgetDeferred(
+            f"today's model spend ${spent:.4f} reached the daily budget "
+            f"${settings.daily_budget_usd:.2f}; the job stays pending until tomorrow "
+            "(raise MEMC_DAILY_BUDGET_USD or daily_budget_usd in .memc/config.toml to continue now)"
+        )
+
+
+def check_breaker(conn: sqlite3.Connection, now: float) -> None:
+    until = float(kv_get(conn, BREAKER_UNTIL, "0") or 0)
+    if until > now:
+        raise CircuitOpen(
+            f"model calls are paused for {until - now:.0f}s more after repeated transient failures "
+            "(see .memc/logs/pipeline.log); jobs stay pending and resume by themselves"
+        )
+
+
+def _note_exhausted(conn: sqlite3.Connection, settings: Settings, now: float, log: Any) -> None:
+    conn.execute(
+        "INSERT INTO kv(key, value, updated_at) VALUES(?, '1', ?) ON CONFLICT(key) DO UPDATE SET "
+        "value=CAST(CAST(value AS INTEGER) + 1 AS TEXT), updated_at=excluded.updated_at",
+        (BREAKER_COUNT, now),
+    )
+    count = int(kv_get(conn, BREAKER_COUNT, "0") or 0)
+    if settings.breaker_failures and count >= settings.breaker_failures:
+        until = now + settings.breaker_pause_min * 60
+        kv_set(conn, BREAKER_UNTIL, repr(until), now=now)
+        log.warning("circuit breaker open: %d calls in a row failed transiently; pausing model "
+                    "calls for %.0f min", count, settings.breaker_pause_min)
+
+
+def _note_success(conn: sqlite3.Connection, now: float) -> None:
+    if kv_get(conn, BREAKER_COUNT, "0") != "0" or kv_get(conn, BREAKER_UNTIL, "0") != "0":
+        kv_set(conn, BREAKER_COUNT, "0", now=now)
+        kv_set(conn, BREAKER_UNTIL, "0", now=now)
+
+
+def validation_error(data: Any, schema: Any) -> str | None:
+    """The first schema violation as one line, or None when ``data`` matches."""
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_cls(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    err = errors[0]
+    where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+    return f"at {where}: {err.message[:300]}"
+
+
+def repair_request(request: LLMRequest, bad_reply: str, error: str) -> LLMRequest:
+    payload = dict(request.payload)
+    payload["_repair"] = {
+        "previous_reply": bad_reply[:REPAIR_REPLY_CHARS],
+        "error": error,
+        "instruction": "Your previous reply was not valid. Reply again with ONE JSON object that "
+                       "matches the schema exactly, fixing the error above. No prose.",
+    }
+    return dataclasses.replace(request, payload=payload)
+
+
+def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sqlite3.Connection,
+         sleep: Callable[[float], None] = time.sleep, now: Callable[[], float] = time.time) -> LLMReply:
+    """Run one model call under the budget, breaker, retry, validation and ledger rules above."""
+    from pipeline.logs import pipeline_logger
+
+    log = pipeline_logger(settings.paths.logs)
+    free = backend.name in FREE_BACKENDS
+    if not free:
+        check_budget(conn, settings, now())
+        check_breaker(conn, now())
+    attempts = 0
+
+    def attempt(req: LLMRequest) -> LLMReply:
+        nonlocal attempts
+        attempts += 1
+        started = now()
+        try:
+            reply = backend.run(req)
+        except LLMError as exc:
+            outcome = ("transient" if isinstance(exc, TransientLLMError) else
+                       "invalid" if isinstance(exc, InvalidReplyError) else "permanent")
+            record(conn, settings, at=started, task=req.task, backend=backend.name,
+                   model=getattr(exc, "model", "") or req.model, usage=getattr(exc, "usage", Usage()),
+                   cost_usd=float(getattr(exc, "cost_usd", 0.0) or 0.0),
+                   duration_s=max(0.0, now() - started), outcome=outcome, ref=req.ref)
+            log.info("llm %s attempt %d (%s) failed: %s: %s", req.task, attempts, backend.name,
+                     outcome, exc)
+            raise
+        problem = validation_error(reply.data, req.schema)
+        record(conn, settings, at=started, task=req.task, backend=backend.name,
+               model=reply.model or req.model, usage=reply.usage, cost_usd=reply.cost_usd,
+               duration_s=reply.duration_s or max(0.0, now() - started),
+               outcome="ok" if problem is None else "invalid", ref=req.ref)
+        if problem is not None:
+            err = InvalidReplyError(f"the {req.task} reply does not match its schema ({problem})")
+            err.raw_text = reply.raw_text or json.dumps(reply.data, ensure_ascii=False)  # type: ignore[attr-defined]
+            raise err
+        return reply
+
+    def with_retry(req: LLMRequest) -> LLMReply:
+        try:
+            return _retrying(settings, sleep, now, log, req.task)(attempt, req)
+        except TransientLLMError:
+            _note_exhausted(conn, settings, now(), log)
+            raise
+
+    try:
+        reply = with_retry(request)
+    except InvalidReplyError as first:
+        bad = getattr(first, "raw_text", "") or ""
+        try:
+            reply = with_retry(repair_request(request, bad, str(first)))
+        except InvalidReplyError as second:
+            raise InvalidReplyError(
+                f"the model's {request.task} reply was invalid twice (last: {second}); the job "
+                "fails and can be retried with `memc retry`", stderr_tail=second.stderr_tail,
+            ) from second
+    if not free:
+        _note_success(conn, now())
+    return dataclasses.replace(reply, attempts=attempts)
+
+
+def _retrying(settings: Settings, sleep: Callable[[float], None], now: Callable[[], float],
+              log: Any, task: str):
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+    started = now()
+
+    def out_of_time(state: Any) -> bool:
+        # tenacity's stop_after_delay reads time.monotonic(); this reads the injected clock and
+        # also refuses a sleep that would end past the limit.
+        return now() - started + (state.upcoming_sleep or 0.0) > settings.llm_max_retry_s
+
+    def before_sleep(state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("llm %s: transient failure on attempt %d (%s); retrying in %.1fs",
+                    task, state.attempt_number, exc, state.upcoming_sleep)
+
+    return Retrying(
+        retry=retry_if_exception_type(TransientLLMError),
+        wait=wait_random_exponential(multiplier=1, max=60),
+        stop=stop_after_attempt(max(1, settings.llm_max_attempts)) | out_of_time,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )

@@ -1,0 +1,225 @@
+"""The ``extractive`` backend: no model, no network, no cost; deterministic output.
+
+For air-gapped or privacy-first use and for the demo. ``run`` dispatches on ``request.task``:
+``distil`` is built here from the rendered transcript (``pipeline.transcript.render_turns``:
+blocks starting ``User: ``, ``Assistant: ``, ``[subagent] ``, ``[compact summary] ``; tool lines
+``-> Tool: arg``; failed tool results ``<- error: ...``). The entry is content-derived only:
+- title: the first substantive user request;
+- decisions / lessons / action_items: sentences carrying cue words ("decided", "switched to",
+  "root cause", "turns out", "TODO", "next step", ...), each sentence in at most one list;
+- key_exchanges: the user's requests; context: counts, files and commands touched;
+- worth_saving is False when there is no substantive request, tool call or cue at all.
+Every entry says it is an extractive summary. Same input, same output, always.
+Other tasks go to ``pipeline.llm.extractive_wiki`` (``compile``, ``query``, ``lint``), imported lazily.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from pipeline.errors import PermanentLLMError
+from pipeline.llm.base import LLMReply, LLMRequest
+
+LABEL = "(extractive summary, no model)"
+MAX_ITEMS = 8
+MAX_SENTENCE = 300
+TITLE_CHARS = 80
+_BLOCK = re.compile(r"^(?:\[subagent\] )?(User: |Assistant: |\[compact summary\] )(.*)$")
+_TOOL = re.compile(r"^\s*-> ([\w.:-]+)(?:: (.*))?$")
+_ERROR = re.compile(r"^\s*<- error: ?(.*)$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n+")
+_EXT = (r"\.(?:py|pyi|js|jsx|ts|tsx|go|rs|rb|java|kt|c|h|cc|cpp|hpp|cs|swift|php|sh|sql|md|rst|"
+        r"txt|toml|yaml|yml|json|ini|cfg|lock|html|css|scss|vue|tf)\b")
+# In prose, a file is a path with a folder (src/app.py) or a `backticked` name: "Next.js" is not.
+_PATH = re.compile(r"(?<![\w/.*-])((?:[\w.-]+/)+[\w.-]+" + _EXT + r")|`([\w.-]+" + _EXT + r")`")
+_ACTION_STRONG = re.compile(r"(?:^|\s)(?:TODO|FIXME)(?::|\(|\s+-)")  # "TODO app" is not a TODO
+_ACTION_STRONG_CI = re.compile(r"\b(?:follow[- ]up|next steps?|left to do|still need)\b", re.I)
+_DECISION = re.compile(
+    r"\b(decided|decide to|we'll use|we will use|chose|choose|chosen|switched to|switch to|"
+    r"instead of|went with|go with|going with|opted|settled on|prefer)\b", re.I)
+_LESSON = re.compile(
+    r"\b(learned|lesson|gotcha|turns out|turned out|root cause|because|caused by|the fix|fixed by|"
+    r"the problem was|the issue was|caveat|note that|workaround)\b", re.I)
+_ACTION_WEAK = re.compile(r"\b(need to|needs to|should also|later we|remember to)\b", re.I)
+_TRIVIAL = re.compile(r"^(hi|hello|hey|thanks?( you)?|thx|ok(ay)?|yes|no|y|n|sure|great|cool|"
+                      r"continue|go on|go ahead|done|nice|perfect)[.!?]*$", re.I)
+# The assistant narrating its own next move ("Let me check...", "I need to read...") is not a
+# decision or a follow-up; such sentences only count with an explicit TODO.
+_NARRATION = re.compile(
+    r"^(?:now,? |first,? |next,? |ok(?:ay)?,? |great,? )?(?:let me|let's|i'll|i will|i need to|"
+    r"i'm going to|i am going to|i can see|i see|i should|i have to|i must)\b", re.I)
+_FILE_TOOLS = {"Read", "Edit", "Write", "MultiEdit", "NotebookEdit"}
+
+
+@dataclass
+class _Parsed:
+    requests: list[str] = field(default_factory=list)
+    prose: list[str] = field(default_factory=list)  # user + assistant text, in order
+    tools: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    assistant_chars: int = 0
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def parse_rendered(transcript: str) -> _Parsed:
+    """Split rendered turns into requests, prose, tool calls and errors."""
+    out = _Parsed()
+    role, lines = "", []
+
+    def flush() -> None:
+        text = "\n".join(lines).strip()
+        if not text:
+            return
+        if role == "User":
+            out.requests.append(text)
+        elif role == "Assistant":
+            out.assistant_chars += len(text)
+        if role in ("User", "Assistant"):
+            out.prose.append(text)
+
+    for raw in transcript.splitlines():
+        match = _BLOCK.match(raw)
+        if match:
+            flush()
+            role, lines = match.group(1).strip(" :[]"), []
+            raw = match.group(2)  # a turn may open with a tool or error line
+        tool = _TOOL.match(raw)
+        if tool:
+            out.tools.append((tool.group(1), (tool.group(2) or "").strip()))
+            continue
+        error = _ERROR.match(raw)
+        if error:
+            out.errors.append(_one_line(error.group(1), 200))
+            continue
+        lines.append(raw)
+    flush()
+    return out
+
+
+def _substantive(request: str) -> bool:
+    text = request.strip()
+    if not text or text.startswith("<") or _TRIVIAL.match(text):
+        return False
+    return len(re.findall(r"\w+", text)) >= 3
+
+
+def _sentences(texts: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for text in texts:
+        for piece in _SENTENCE_END.split(text):
+            sentence = _one_line(piece.strip(" -*#>\t"), MAX_SENTENCE)
+            key = sentence.lower()
+            if len(sentence) >= 12 and key not in seen:
+                seen.add(key)
+                out.append(sentence)
+    return out
+
+
+def _classify(sentences: list[str]) -> tuple[list[str], list[str], list[str]]:
+    decisions: list[str] = []
+    lessons: list[str] = []
+    actions: list[str] = []
+    for sentence in sentences:
+        if _ACTION_STRONG.search(sentence):
+            target = actions
+        elif _NARRATION.match(sentence):
+            continue
+        elif _ACTION_STRONG_CI.search(sentence):
+            target = actions
+        elif _DECISION.search(sentence):
+            target = decisions
+        elif _LESSON.search(sentence):
+            target = lessons
+        elif _ACTION_WEAK.search(sentence):
+            target = actions
+        else:
+            continue
+        if len(target) < MAX_ITEMS:
+            target.append(sentence)
+    return decisions, lessons, actions
+
+
+def _touched(parsed: _Parsed) -> tuple[list[str], list[str]]:
+    files: list[str] = []
+    commands: list[str] = []
+    for name, arg in parsed.tools:
+        if name == "Bash" and arg:
+            command = _one_line(arg, 120)
+            if command not in commands:
+                commands.append(command)
+        elif name in _FILE_TOOLS and arg:
+            path = arg.split()[0]
+            if path not in files:
+                files.append(path)
+    for text in parsed.prose:
+        for match in _PATH.finditer(text):
+            path = match.group(1) or match.group(2)
+            if path not in files:
+                files.append(path)
+    return files, commands
+
+
+def distil_entry(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The deterministic entry for one distil payload (see the module docstring)."""
+    parsed = parse_rendered(str(payload.get("transcript", "")))
+    requests = [r for r in parsed.requests if _substantive(r)]
+    decisions, lessons, actions = _classify(_sentences(parsed.prose))
+    files, commands = _touched(parsed)
+    worth = bool(requests or decisions or lessons or actions or parsed.tools)
+    if not worth:
+        return {"worth_saving": False, "title": "Nothing substantive", "context": LABEL,
+                "decisions": [], "lessons": [], "action_items": [], "key_exchanges": []}
+    project = str(payload.get("project") or "").strip()
+    title = _one_line(requests[0], TITLE_CHARS) if requests else (
+        f"Work in {project}" if project else "Session without a typed request")
+    tool_counts: dict[str, int] = {}
+    for name, _ in parsed.tools:
+        tool_counts[name] = tool_counts.get(name, 0) + 1
+    parts = [f"{len(requests)} user request(s), {len(parsed.tools)} tool call(s)"
+             + (f" ({', '.join(f'{n}×{c}' for n, c in sorted(tool_counts.items()))})" if tool_counts else "")
+             + (f" in {project}" if project else "") + "."]
+    if files:
+        parts.append("Files: " + ", ".join(files[:12]) + (" …" if len(files) > 12 else "") + ".")
+    if commands:
+        parts.append("Commands: " + "; ".join(f"`{c}`" for c in commands[:6])
+                     + (" …" if len(commands) > 6 else "") + ".")
+    if parsed.errors:
+        parts.append(f"{len(parsed.errors)} tool error(s), last: {parsed.errors[-1]}")
+    chunk, chunks = payload.get("chunk"), payload.get("chunks")
+    if isinstance(chunks, int) and chunks > 1:
+        parts.append(f"Part {chunk} of {chunks}.")
+    parts.append(LABEL)
+    return {
+        "worth_saving": True,
+        "title": title,
+        "context": _one_line(" ".join(parts), 3900),
+        "decisions": decisions,
+        "lessons": lessons,
+        "action_items": actions,
+        "key_exchanges": [_one_line(r, MAX_SENTENCE) for r in requests[:MAX_ITEMS]],
+    }
+
+
+class ExtractiveBackend:
+    """Offline backend: cost 0, model "extractive", deterministic replies."""
+
+    name = "extractive"
+
+    def run(self, request: LLMRequest) -> LLMReply:
+        if request.task == "distil":
+            data = distil_entry(request.payload)
+        elif request.task in ("compile", "query", "lint"):
+            from pipeline.llm import extractive_wiki
+
+            data = getattr(extractive_wiki, request.task)(request.payload)
+        else:
+            raise PermanentLLMError(f"the extractive backend has no task {request.task!r}; "
+                                    "use one of distil, compile, query, lint")
+        return LLMReply(data=data, backend=self.name, model="extractive", cost_usd=0.0)

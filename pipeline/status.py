@@ -1,0 +1,167 @@
+"""`memc status`: one cheap snapshot of the pipeline.
+
+Counts only: folder listings of the inbox and the knowledge base, a handful of indexed SQLite
+queries, and the trigger decision; no model call, no file contents read (except the small error
+records of failed jobs). Status moves and rewrites no file; its only write is the compiler's own
+entry bookkeeping in state.db (``should_compile`` syncs daily entries first). Safe to run while
+hooks, drains, the watcher or a compile are busy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline import state
+from pipeline.config import Settings
+from pipeline.fsutil import lock_is_held
+
+FAILED_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class FailedInfo:
+    id: str
+    error_class: str
+    message: str
+    attempts: int
+    failed_at: str
+
+
+@dataclass(frozen=True)
+class Status:
+    root: str
+    pending: int
+    claimed: int
+    failed: int
+    failed_jobs: tuple[FailedInfo, ...]
+    last_capture_at: float | None
+    last_drain_at: float | None
+    last_compile_at: float | None
+    entries_pending: int
+    oldest_pending_at: float | None
+    compile_would_fire: bool
+    compile_reason: str
+    spent_today_usd: float
+    calls_today: int
+    budget_usd: float
+    breaker_open_until: float | None
+    watcher_running: bool
+    articles: int
+    daily_files: int
+    backend: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _kv_time(conn, key: str) -> float | None:
+    value = state.kv_get(conn, key)
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _count_md(folder: Path, *, recursive: bool) -> int:
+    if not folder.is_dir():
+        return 0
+    pattern = "**/*.md" if recursive else "*.md"
+    return sum(1 for p in folder.glob(pattern) if p.is_file())
+
+
+def count_articles(knowledge: Path) -> int:
+    """Markdown pages in knowledge/ other than the generated index.md and log.md."""
+    return sum(_count_md(knowledge / sub, recursive=True) for sub in ("concepts", "connections", "qa"))
+
+
+def collect(settings: Settings, *, now: float | None = None) -> Status:
+    """Gather the snapshot. ``now`` (epoch seconds) is injectable for tests."""
+    from pipeline import compiler, inbox
+    from pipeline.llm import calls
+
+    now = time.time() if now is None else now
+    paths = settings.paths
+    counts = inbox.counts(paths)
+    failed = sorted(inbox.failed_jobs(paths), key=lambda j: str(j.failed_at), reverse=True)
+    conn = state.connect(paths.state_db)
+    try:
+        decision = compiler.should_compile(settings, conn, now=now)  # syncs entries first
+        row = conn.execute(
+            "SELECT count(*), min(created_at) FROM entries WHERE compiled_at IS NULL"
+        ).fetchone()
+        ledger = calls.ledger_summary(conn, settings, now=now)
+        last = {k: _kv_time(conn, k) for k in ("last_capture_at", "last_drain_at", "last_compile_at")}
+    finally:
+        conn.close()
+    return Status(
+        root=str(settings.root),
+        pending=counts.pending,
+        claimed=counts.claimed,
+        failed=counts.failed,
+        failed_jobs=tuple(
+            FailedInfo(j.id, j.error_class, j.message, j.attempts, str(j.failed_at))
+            for j in failed[:FAILED_SHOWN]
+        ),
+        last_capture_at=last["last_capture_at"],
+        last_drain_at=last["last_drain_at"],
+        last_compile_at=last["last_compile_at"],
+        entries_pending=int(row[0] or 0),
+        oldest_pending_at=row[1],
+        compile_would_fire=bool(decision.fire),
+        compile_reason=decision.reason,
+        spent_today_usd=float(ledger["spent_usd"]),
+        calls_today=int(ledger["attempts"]),
+        budget_usd=float(ledger["budget_usd"]),
+        breaker_open_until=ledger["breaker_open_until"],
+        watcher_running=lock_is_held(paths.lock("watcher")),
+        articles=count_articles(paths.knowledge),
+        daily_files=_count_md(paths.daily, recursive=False),
+        backend=settings.backend,
+    )
+
+
+def ago(ts: float | None, now: float) -> str:
+    """'never', 'just now', '5 min ago', '3 h ago', '2 days ago'."""
+    if ts is None:
+        return "never"
+    delta = max(0.0, now - ts)
+    if delta < 60:
+        return "just now"
+    if delta < 3600:
+        return f"{int(delta // 60)} min ago"
+    if delta < 86400 * 2:
+        return f"{int(delta // 3600)} h ago"
+    return f"{int(delta // 86400)} days ago"
+
+
+def render_text(st: Status, now: float) -> list[str]:
+    """Human lines for `memc status`, each ending with what to do when something needs care."""
+    lines = [f"memory-compiler at {st.root} (backend: {st.backend})"]
+    lines.append(f"inbox: {st.pending} pending, {st.claimed} being processed, {st.failed} failed")
+    for job in st.failed_jobs:
+        lines.append(f"  failed {job.id}: {job.error_class}: {job.message} (attempts {job.attempts}, {job.failed_at})")
+    if st.failed:
+        lines.append("  -> fix the cause, then `memc retry` (all) or `memc retry JOB_ID`")
+    if st.pending and not st.watcher_running:
+        lines.append("  -> `memc drain` processes them now (or install a schedule: `memc schedule cron`)")
+    lines.append(
+        f"last capture: {ago(st.last_capture_at, now)}; last drain: {ago(st.last_drain_at, now)}; "
+        f"last compile: {ago(st.last_compile_at, now)}"
+    )
+    fire = "would run now" if st.compile_would_fire else "would wait"
+    lines.append(f"entries not yet compiled: {st.entries_pending}; compile --if-stale {fire} ({st.compile_reason})")
+    lines.append(f"spend today: ${st.spent_today_usd:.2f} of ${st.budget_usd:.2f} ({st.calls_today} model calls)")
+    if st.budget_usd and st.spent_today_usd >= st.budget_usd:
+        lines.append("  -> budget reached: jobs wait until tomorrow, or raise MEMC_DAILY_BUDGET_USD")
+    if st.breaker_open_until:
+        until = time.strftime("%H:%M:%S", time.localtime(st.breaker_open_until))
+        lines.append(f"circuit breaker: OPEN until {until} (repeated transient failures; `memc doctor` checks the CLI)")
+    else:
+        lines.append("circuit breaker: closed")
+    lines.append(f"watcher: {'running' if st.watcher_running else 'not running'}")
+    lines.append(f"knowledge base: {st.articles} articles, {st.daily_files} daily logs")
+    return lines
+

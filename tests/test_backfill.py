@@ -1,0 +1,140 @@
+"""memc backfill over a fake ~/.claude/projects (HOME is a temp folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline import state
+from pipeline.backfill import backfill, find_transcripts, parse_since
+from pipeline.capture import capture
+from pipeline.cli import main
+from pipeline.config import load_settings
+from pipeline.errors import ConfigError
+
+DAY = 86400.0
+NOW = 1_800_000_000.0
+
+
+def _line(kind: str, text: str, cwd: str, sid: str, **extra) -> str:
+    obj = {"type": kind, "cwd": cwd, "sessionId": sid, "message": {"role": kind, "content": text}, **extra}
+    return json.dumps(obj) + "\n"
+
+
+def write_transcript(cwd: str, sid: str, turns: int = 4, *, mtime: float | None = None, **extra) -> Path:
+    folder = Path.home() / ".claude" / "projects" / "".join(c if c.isalnum() else "-" for c in cwd)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sid}.jsonl"
+    lines = [_line("user" if i % 2 == 0 else "assistant", f"turn {i} about {cwd}", cwd, sid, **extra)
+             for i in range(turns)]
+    path.write_text("".join(lines))
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def _inbox(root: Path) -> list[Path]:
+    return sorted((root / ".memc" / "inbox").glob("*.json"))
+
+
+def test_backfill_twice_captures_nothing_new_the_second_time(settings):
+    a = write_transcript("/home/dev/acme-api", "sess-a")
+    write_transcript("/home/dev/blog", "sess-b", turns=6)
+    first = backfill(settings)
+    assert (first.sessions, first.queued, first.nothing_new) == (2, 2, 0)
+    assert first.bytes == sum(p.stat().st_size for p in (Path.home() / ".claude" / "projects").glob("*/*.jsonl"))
+    assert len(_inbox(settings.root)) == 2
+    envelope = json.loads(_inbox(settings.root)[0].read_text())
+    assert envelope["event"] == "backfill"
+
+    second = backfill(settings)
+    assert (second.queued, second.nothing_new, second.bytes) == (0, 2, 0)
+    assert len(_inbox(settings.root)) == 2
+
+    # a later hook sees only what was appended after the backfill: the same cursor
+    with a.open("a") as fh:
+        fh.write(_line("user", "one more", "/home/dev/acme-api", "sess-a"))
+    res = capture(settings, transcript_path=str(a), session_id="sess-a", cwd="/home/dev/acme-api",
+                  event="session-end")
+    assert res.status == "queued" and res.bytes == len(_line("user", "one more", "/home/dev/acme-api", "sess-a"))
+
+
+def test_dry_run_writes_nothing_and_estimates(settings, capsys, monkeypatch):
+    monkeypatch.setenv("MEMC_CHUNK_CHARS", "200")
+    small = load_settings(settings.root)
+    path = write_transcript("/home/dev/acme-api", "sess-a", turns=10)
+    res = backfill(small, dry_run=True)
+    size = path.stat().st_size
+    assert res.dry_run and res.queued == 1 and res.bytes == size
+    assert res.estimated_calls == -(-size // 200)
+    assert _inbox(settings.root) == []
+    conn = state.connect(settings.paths.state_db)
+    try:
+        assert conn.execute("SELECT count(*) FROM cursors").fetchone()[0] == 0
+    finally:
+        conn.close()
+    assert main(["--root", str(settings.root), "backfill", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Nothing was written" in out and "sess-a" in out
+    # after a real run, the dry run reports nothing left
+    backfill(settings)
+    again = backfill(settings, dry_run=True)
+    assert again.queued == 0 and again.nothing_new == 1 and again.estimated_calls == 0
+
+
+def test_since_and_project_filters(settings):
+    write_transcript("/home/dev/acme-api", "old", mtime=NOW - 40 * DAY)
+    write_transcript("/home/dev/acme-api", "new", mtime=NOW - 2 * DAY)
+    write_transcript("/home/dev/blog", "blog", mtime=NOW - 1 * DAY)
+    assert [t.session_id for t in find_transcripts()] == ["old", "new", "blog"]  # oldest first
+    since = parse_since("7d", settings, now=NOW)
+    assert [t.session_id for t in find_transcripts(since=since)] == ["new", "blog"]
+    assert [t.session_id for t in find_transcripts(project="acme*")] == ["old", "new"]
+    assert [t.session_id for t in find_transcripts(project="*-blog")] == ["blog"]  # folder name
+    assert [t.session_id for t in find_transcripts(project="/home/dev/b*")] == ["blog"]  # cwd
+    res = backfill(settings, since=since, project="acme-api")
+    assert res.sessions == 1 and res.queued == 1
+
+
+def test_parse_since_dates(settings):
+    assert parse_since(None, settings) is None
+    assert parse_since("2027-01-15", settings) == 1_799_971_200.0  # midnight UTC (MEMC_TZ=UTC)
+    with pytest.raises(ConfigError):
+        parse_since("last tuesday", settings)
+
+
+def test_sdk_private_and_excluded_sessions_are_skipped(settings, monkeypatch):
+    write_transcript("/home/dev/acme-api", "sdk-session", entrypoint="sdk-py")
+    write_transcript("/home/dev/secret-project", "excluded")
+    write_transcript("/home/dev/acme-api", "private-one")
+    write_transcript("/home/dev/acme-api", "normal")
+    monkeypatch.setenv("MEMC_EXCLUDE_PROJECTS", "secret-*")
+    s = load_settings(settings.root)
+    conn = state.connect(s.paths.state_db)
+    conn.execute("INSERT INTO private_sessions(session_id, at) VALUES('private-one', 0)")
+    conn.close()
+    dry = backfill(s, dry_run=True)
+    real = backfill(s)
+    for res in (dry, real):
+        assert res.sessions == 4 and res.queued == 1 and res.skipped == 3
+        assert [it.session_id for it in res.items if it.status in ("queued", "would-capture")] == ["normal"]
+    assert len(_inbox(s.root)) == 1
+
+
+def test_no_projects_folder(settings, capsys):
+    res = backfill(settings)
+    assert res.sessions == 0
+    assert main(["--root", str(settings.root), "backfill", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sessions"] == 0
+
+
+def test_cli_reports_progress_and_next_step(settings, capsys):
+    for i in range(3):
+        write_transcript("/home/dev/acme-api", f"s{i}")
+    assert main(["--root", str(settings.root), "backfill"]) == 0
+    captured = capsys.readouterr()
+    assert "queued 3 of 3" in captured.out and "memc drain" in captured.out
+    assert "3/3 transcripts" in captured.err

@@ -1,0 +1,63 @@
+"""The CLI frame: init, help for every command, the single error handler."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import cli, main
+from tests.conftest import REPO
+
+
+def test_init_is_idempotent(tmp_path, capsys):
+    assert main(["--root", str(tmp_path), "init"]) == 0
+    first = capsys.readouterr().out
+    assert "created .memc/inbox" in first
+    assert main(["--root", str(tmp_path), "init"]) == 0
+    assert "already initialised" in capsys.readouterr().out
+    for sub in ("daily", "knowledge/concepts", "knowledge/qa", ".memc/inbox/failed", ".memc/locks"):
+        assert (tmp_path / sub).is_dir()
+
+
+def _leaf_commands(group, prefix=()):
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):
+            yield from _leaf_commands(command, prefix + (name,))
+        yield prefix + (name,)
+
+
+@pytest.mark.parametrize("path", list(_leaf_commands(cli)), ids=lambda p: " ".join(p))
+def test_every_command_has_help(path, capsys):
+    assert main([*path, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: memc" in out and len(out.splitlines()) >= 3
+
+
+def test_usage_error_exits_2(capsys):
+    assert main(["no-such-command"]) == 2
+    assert "No such command" in capsys.readouterr().err
+
+
+def test_config_error_exits_2_with_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MEMC_BACKEND", "nonsense")
+    assert main(["--root", str(tmp_path), "init"]) == 2
+    err = capsys.readouterr().err
+    assert "MEMC_BACKEND" in err and "Traceback" not in err
+
+
+def test_uninitialised_root_is_refused(tmp_path, capsys):
+    commands = [c for c in (["status"], ["drain"], ["search", "x"], ["lint"], ["compile"])
+                if c[0] in cli.commands]
+    assert commands, "no command besides init is registered"
+    for command in commands:
+        assert main(["--root", str(tmp_path / "never"), *command]) == 2, command
+        assert "memc init" in capsys.readouterr().err
+
+
+def test_python_dash_m_and_version():
+    out = subprocess.run([sys.executable, "-m", "pipeline", "--version"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "memc" in out.stdout

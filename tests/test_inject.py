@@ -1,0 +1,109 @@
+"""SessionStart injection: valid JSON within budget, relevant content, stdlib-only hook path."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import inject
+from tests.conftest import PYTHON, REPO
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_read", REPO / "scripts" / "bench_read.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PAYLOAD = {"session_id": "s1", "transcript_path": "", "cwd": "/home/dev/acme-api",
+           "hook_event_name": "SessionStart", "source": "startup"}
+
+
+def context_of(out: str) -> str:
+    data = json.loads(out)
+    assert data["hookSpecificOutput"]["hookEventName"] == "SessionStart"
+    return data["hookSpecificOutput"]["additionalContext"]
+
+
+def test_empty_kb_gives_short_valid_json(settings):
+    out = inject.build_injection(settings, PAYLOAD)
+    text = context_of(out)
+    assert "no articles yet" in text and "memc search" in text
+    assert len(out) < 600
+
+
+@pytest.fixture(scope="module")
+def big_kb(tmp_path_factory):
+    return load_bench().make_kb(tmp_path_factory.mktemp("kb") / "root", 600)
+
+
+def test_large_kb_within_budget_and_relevant(big_kb):
+    from pipeline.config import load_settings
+
+    out = inject.build_injection(load_settings(big_kb), PAYLOAD)
+    assert len(out) < inject.MAX_OUTPUT
+    text = context_of(out)
+    assert "## Related to acme-api" in text
+    assert "## Recent sessions in acme-api" in text
+    assert "## Recently updated" in text
+    assert text.rstrip().endswith("or read knowledge/index.md.")
+    related = text.split("## Related to acme-api")[1].split("##")[0]
+    assert related.count("- [[") >= 3
+
+
+def test_index_md_fallback_without_search_db(big_kb, tmp_path):
+    import shutil
+
+    from pipeline.config import load_settings
+
+    copy = tmp_path / "copy"
+    shutil.copytree(big_kb, copy)
+    for name in ("search.db", "search.db-wal", "search.db-shm"):
+        (copy / ".memc" / name).unlink(missing_ok=True)
+    out = inject.build_injection(load_settings(copy), PAYLOAD)
+    assert len(out) < inject.MAX_OUTPUT
+    assert "## Recently updated" in context_of(out)
+
+
+def test_fit_cuts_huge_context_at_line_boundaries():
+    context = "\n".join(f"- line {i} " + "é\"\\" * 50 for i in range(2000))
+    out = inject.fit(context)
+    assert len(out) < inject.MAX_OUTPUT
+    assert context_of(out).endswith("or read knowledge/index.md.")
+
+
+def test_never_raises(settings, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(inject, "build_context", boom)
+    assert "context unavailable" in context_of(inject.build_injection(settings, PAYLOAD))
+    assert context_of(inject.build_injection(settings, "not a dict"))  # type: ignore[arg-type]
+
+
+def test_hook_subprocess_prints_json_and_stays_stdlib(big_kb, memc_env):
+    env = dict(memc_env, MEMC_ROOT=str(big_kb))
+    probe = (
+        "import sys\n"
+        "from pipeline.entry import main\n"
+        "code = main(['hook', 'session-start'])\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('yaml', 'click', 'claude_agent_sdk', 'tenacity', 'watchdog', 'jsonschema', 'mcp'))\n"
+        "sys.stderr.write('BAD=' + ','.join(bad) + '\\n')\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run([PYTHON, "-c", probe], input=json.dumps(PAYLOAD), capture_output=True,
+                          text=True, env=env,
+                          cwd=str(REPO), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "BAD=\n" in proc.stderr
+    assert "## Related to acme-api" in context_of(proc.stdout)
+    real = subprocess.run([PYTHON, "-m", "pipeline", "hook", "session-start"], input=json.dumps(PAYLOAD),
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert real.returncode == 0 and len(real.stdout) < inject.MAX_OUTPUT
+    context_of(real.stdout)

@@ -1,0 +1,188 @@
+"""install-hooks / uninstall-hooks against real settings files (HOME is a temp folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.install import (
+    HOOK_EVENTS,
+    SettingsFileInvalid,
+    hook_program,
+    install_hooks,
+    installed_hooks,
+    parse_ours,
+    settings_path,
+    uninstall_hooks,
+)
+
+USER_SETTINGS = {
+    "model": "opus",
+    "hooks": {
+        "Stop": [{"matcher": "", "hooks": [{"type": "command", "command": "say done", "timeout": 3}]}],
+        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "~/guard.sh"}]}],
+    },
+    "permissions": {"allow": ["Bash(ls:*)"]},
+    "env": {"FOO": "bar"},
+}
+PROGRAM = ["/opt/venv/bin/memc"]
+
+
+def _write(path: Path, data) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2) + "\n"
+    path.write_text(text)
+    return text
+
+
+def _ours(data) -> list[str]:
+    return [h["command"] for groups in data.get("hooks", {}).values() for g in groups
+            for h in g["hooks"] if parse_ours(h["command"])]
+
+
+def test_install_twice_then_uninstall_keeps_users_hooks_and_keys(tmp_path, root):
+    path = tmp_path / "claude" / "settings.json"
+    original = _write(path, USER_SETTINGS)
+
+    first = install_hooks(path, root, program=PROGRAM, now=1_000_000)
+    assert first.changed and first.added == 4 and first.removed == 0
+    assert first.backup is not None and first.backup.read_text() == original
+    data = json.loads(path.read_text())
+    assert list(data) == ["model", "hooks", "permissions", "env"]  # key order kept
+    assert data["permissions"] == USER_SETTINGS["permissions"] and data["env"] == {"FOO": "bar"}
+    # the user's own hooks come first, untouched
+    assert data["hooks"]["Stop"][0] == USER_SETTINGS["hooks"]["Stop"][0]
+    assert data["hooks"]["PreToolUse"] == USER_SETTINGS["hooks"]["PreToolUse"]
+    for event, slug, timeout in HOOK_EVENTS:
+        ours = [h for g in data["hooks"][event] for h in g["hooks"] if parse_ours(h["command"])]
+        assert len(ours) == 1 and ours[0]["timeout"] == timeout
+        assert shlex.split(ours[0]["command"]) == [*PROGRAM, "--root", str(root), "hook", slug]
+    assert path.read_text().endswith("}\n")
+
+    after_first = path.read_bytes()
+    second = install_hooks(path, root, program=PROGRAM, now=1_000_100)
+    assert not second.changed and second.backup is None
+    assert path.read_bytes() == after_first
+    assert len(list(path.parent.glob("settings.json.memc-backup-*"))) == 1
+
+    gone = uninstall_hooks(path, now=1_000_200)
+    assert gone.changed and gone.removed == 4
+    assert json.loads(path.read_text()) == USER_SETTINGS
+    again = uninstall_hooks(path)
+    assert not again.changed and again.removed == 0
+
+
+def test_reinstall_replaces_entries_from_an_older_interpreter_and_root(tmp_path, root):
+    path = tmp_path / "settings.json"
+    install_hooks(path, tmp_path / "old-root", program=["/old/python3", "-m", "pipeline"])
+    res = install_hooks(path, root, program=PROGRAM)
+    assert res.changed and res.removed == 4
+    data = json.loads(path.read_text())
+    assert len(_ours(data)) == 4
+    assert all(hook.root == str(root) for hook in installed_hooks(path))
+
+
+def test_broken_settings_file_is_refused_and_untouched(tmp_path, root, capsys):
+    path = tmp_path / "settings.json"
+    path.write_text('{"hooks": {,}')
+    with pytest.raises(SettingsFileInvalid):
+        install_hooks(path, root, program=PROGRAM)
+    code = main(["--root", str(root), "install-hooks", "--settings", str(path)])
+    assert code == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert path.read_text() == '{"hooks": {,}'
+    assert list(tmp_path.glob("*.memc-backup-*")) == []
+    assert main(["--root", str(root), "uninstall-hooks", "--settings", str(path)]) == 2
+    assert path.read_text() == '{"hooks": {,}'
+
+
+@pytest.mark.parametrize("content", ['[1, 2]', '{"hooks": []}'])
+def test_settings_that_are_not_an_object_are_refused(tmp_path, root, content):
+    path = tmp_path / "settings.json"
+    path.write_text(content)
+    with pytest.raises(SettingsFileInvalid):
+        install_hooks(path, root, program=PROGRAM)
+    assert path.read_text() == content
+
+
+def test_missing_or_empty_file_is_created_without_backup(tmp_path, root):
+    path = tmp_path / "new" / "settings.json"
+    res = install_hooks(path, root, program=PROGRAM)
+    assert res.changed and res.backup is None
+    assert len(installed_hooks(path)) == 4
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    assert install_hooks(empty, root, program=PROGRAM).changed
+    assert uninstall_hooks(tmp_path / "absent.json").changed is False
+
+
+def test_symlinked_settings_file_keeps_its_link(tmp_path, root):
+    target = tmp_path / "dotfiles" / "settings.json"
+    _write(target, {"model": "opus"})
+    link = tmp_path / "claude" / "settings.json"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    install_hooks(link, root, program=PROGRAM)
+    assert link.is_symlink()
+    assert len(installed_hooks(target)) == 4
+
+
+def test_marker_matches_only_our_commands():
+    assert parse_ours("/x/bin/memc --root /r hook session-end") == ("session-end", "/r")
+    assert parse_ours("env PYTHONPATH=/c /usr/bin/python3 -m pipeline --root '/a b' hook stop") == ("stop", "/a b")
+    assert parse_ours("memc.exe --root=C:/r hook pre-compact") == ("pre-compact", "C:/r")
+    for theirs in ("echo hook stop", "memc-notify hook stop", "/x/memc search hook", "python -m other hook stop",
+                   "/x/bin/memc --root /r hook unknown-event", "unbalanced 'quote", None, 42):
+        assert parse_ours(theirs) is None
+
+
+def test_cli_project_scope_and_json(tmp_path, root, monkeypatch, capsys):
+    project = tmp_path / "proj"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    assert main(["--root", str(root), "install-hooks", "--scope", "project", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"] == str(project / ".claude" / "settings.json") and out["changed"]
+    assert len(out["commands"]) == 4
+    assert not (Path.home() / ".claude" / "settings.json").exists()
+    assert settings_path("project") == project / ".claude" / "settings.json"
+
+
+def test_user_scope_default_writes_under_home(root, capsys):
+    assert main(["--root", str(root), "install-hooks"]) == 0
+    assert "Installed 4 hooks" in capsys.readouterr().out
+    assert len(installed_hooks(Path.home() / ".claude" / "settings.json")) == 4
+    assert main(["--root", str(root), "install-hooks"]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+
+
+def test_installed_command_runs_the_hook(tmp_path, root, memc_env):
+    """The command written into settings.json starts this installation's hook and exits 0."""
+    path = tmp_path / "settings.json"
+    res = install_hooks(path, root)
+    command = res.commands[1]  # session-end
+    words = shlex.split(command)
+    assert os.path.isabs(words[0]) or words[0] == "env"
+    payload = json.dumps({"session_id": "s1", "transcript_path": str(tmp_path / "missing.jsonl"),
+                          "cwd": str(tmp_path), "hook_event_name": "SessionEnd"})
+    env = {k: v for k, v in memc_env.items() if k not in ("MEMC_ROOT", "PYTHONPATH")}
+    proc = subprocess.run(["sh", "-c", command], input=payload, capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "session-end" in (root / ".memc" / "logs" / "hooks.log").read_text()
+
+
+def test_hook_program_prefers_console_script(tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    python = bindir / "python"
+    python.write_text("")
+    assert hook_program(str(python)) == [str(python), "-m", "pipeline"]
+    (bindir / ("memc.exe" if os.name == "nt" else "memc")).write_text("")
+    assert hook_program(str(python)) == [str(bindir / "memc")]

@@ -1,0 +1,104 @@
+"""memc query: bounded context, checked citations, no model call on no match, --file-back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline import query
+from tests.fakes import FakeBackend
+from tests.test_inject import load_bench
+from tests.test_lint import FILLER, write_article
+
+
+@pytest.fixture
+def kb(root):
+    write_article(root, "concepts/advisory-locks", title="Postgres advisory locks", aliases=("Lock Alias",),
+                  body="We switched the job queue to Postgres advisory locks because SKIP LOCKED "
+                       "polling caused contention.\n\nTake pg_try_advisory_lock per job id; release on "
+                       "commit. " + FILLER)
+    write_article(root, "concepts/retry-backoff", title="Retry with backoff",
+                  body="Transient errors are retried with jittered exponential backoff, capped at "
+                       "four attempts. See [[concepts/advisory-locks]]. " + FILLER)
+    write_article(root, "connections/queue-and-retry", title="Queue and retry",
+                  body="The queue's lock and the retry policy interact: [[concepts/retry-backoff]]. " + FILLER)
+    return root
+
+
+def test_nothing_found_makes_no_model_call(kb, settings):
+    fake = FakeBackend()  # any call would raise
+    result = query.run_query(settings, "What is the capital of France?", backend=fake)
+    assert not result.found and not result.model_called and fake.calls == []
+    assert "nothing on this" in result.answer
+
+
+def test_only_existing_citations_are_kept(kb, settings):
+    fake = FakeBackend().enqueue({
+        "answer": "Use [[concepts/advisory-locks]] (see [[Lock Alias]]), not [[concepts/made-up|this]].",
+        "citations": ["concepts/advisory-locks", "concepts/ghost", "[[retry-backoff]]"],
+    })
+    result = query.run_query(settings, "how do advisory locks work?", backend=fake)
+    assert [s.key for s in result.sources] == ["concepts/advisory-locks", "concepts/retry-backoff"]
+    assert set(result.dropped) == {"concepts/ghost", "concepts/made-up"}
+    assert "[[concepts/advisory-locks|Lock Alias]]" in result.answer
+    assert "this [not in the knowledge base]" in result.answer and "made-up]]" not in result.answer
+    payload = fake.calls[0].payload
+    assert payload["articles"][0]["path"] == "concepts/advisory-locks"
+    assert len(payload["articles"]) <= query.MAX_FULL + query.MAX_SUMMARIES
+
+
+def test_query_through_the_real_sdk_and_fake_cli(kb, fake_claude, capsys):
+    from pipeline.cli import main
+
+    fake_claude.script([{"kind": "ok", "reply": {
+        "answer": "Advisory locks per job id [[concepts/advisory-locks]]; [[concepts/nope]].",
+        "citations": ["concepts/advisory-locks", "concepts/nope"]}}])
+    code = main(["--root", str(kb), "query", "advisory", "locks", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["backend"] == "claude" and out["model_called"]
+    assert out["citations"] == ["concepts/advisory-locks"]
+    assert out["dropped"] == ["concepts/nope"]
+    sent = fake_claude.prompts()
+    assert len(sent) == 1 and "pg_try_advisory_lock" in json.dumps(sent[0])
+
+
+def test_file_back_writes_a_qa_page_through_the_guarded_writer(kb, settings):
+    fake = FakeBackend().enqueue({"answer": "Per-job advisory locks. [[concepts/advisory-locks]]",
+                                  "citations": ["concepts/advisory-locks"]})
+    result = query.run_query(settings, "How do we lock jobs?", backend=fake, file_back=True)
+    assert result.filed == "qa/how-do-we-lock-jobs"
+    page = (kb / "knowledge/qa/how-do-we-lock-jobs.md").read_text()
+    assert "title: How do we lock jobs?" in page and "[[concepts/advisory-locks|Postgres advisory locks]]" in page
+    assert "sources:\n- daily/2026-01-05.md" in page
+    assert "[[qa/how-do-we-lock-jobs|" in (kb / "knowledge/index.md").read_text()
+    assert "query --file-back" in (kb / "knowledge/log.md").read_text()
+
+
+def test_extractive_backend_quotes_passages(kb, settings):
+    result = query.run_query(settings, "why advisory locks instead of skip locked polling?")
+    assert result.backend == "extractive" and result.answer.startswith("Extractive answer")
+    assert result.sources and result.sources[0].key == "concepts/advisory-locks"
+    assert not result.dropped
+
+
+def test_prompt_size_is_flat_in_kb_size(tmp_path):
+    from pipeline.config import load_settings
+
+    bench = load_bench()
+    sizes = {}
+    for n in (50, 800):
+        root = bench.make_kb(tmp_path / f"kb{n}", n)
+        request, _ = query.build_request(load_settings(root), "postgres advisory locks retry backoff")
+        sizes[n] = len(request.prompt_text())
+    assert sizes[800] <= 1.5 * sizes[50]
+    assert sizes[800] <= query.TOTAL_CHARS + 20_000
+
+
+def test_budget_exhausted_is_a_clear_error(kb, monkeypatch, capsys):
+    from pipeline.cli import main
+
+    monkeypatch.setenv("MEMC_BACKEND", "claude")
+    monkeypatch.setenv("MEMC_DAILY_BUDGET_USD", "0")
+    assert main(["--root", str(kb), "query", "advisory locks"]) == 1
+    assert "budget" in capsys.readouterr().err.lower()

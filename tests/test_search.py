@@ -1,0 +1,141 @@
+"""Search index: incremental refresh, ranking, safe queries, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from pipeline import search
+from pipeline.wiki import Article, render_article
+
+
+def write_article(paths, key, title, body="", summary="", aliases=(), tags=()):
+    path = paths.knowledge / f"{key}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_article(Article(key=key, title=title, summary=summary,
+                                           aliases=tuple(aliases), tags=tuple(tags), body=body)))
+    return path
+
+
+def write_daily(paths, day, entries):
+    blocks = [f"# Daily Log: {day}\n"]
+    for i, (project, title, body) in enumerate(entries):
+        blocks.append(f"### 10:0{i} · {project} · {title}\n"
+                      f"<!-- memc:entry id={day.replace('-', '')}{i:04d} session=s1 event=stop -->\n"
+                      f"{body}\n")
+    path = paths.daily / f"{day}.md"
+    path.write_text("\n".join(blocks))
+    return path
+
+
+@pytest.fixture
+def paths(settings):
+    return settings.paths
+
+
+def test_refresh_is_incremental(paths):
+    a = write_article(paths, "concepts/advisory-locks", "Advisory locks", "pg_try_advisory_lock")
+    write_article(paths, "qa/why-naive", "Why naive datetimes break", "timestamptz")
+    write_daily(paths, "2026-11-20", [("acme", "Queue fix", "advisory locks in worker")])
+    first = search.refresh(paths)
+    assert (first.added, first.updated, first.removed) == (3, 0, 0)
+    again = search.refresh(paths)
+    assert again.changed == 0 and again.unchanged == 3
+    # touched but identical content: re-hashed, not re-parsed
+    os.utime(a, ns=(1, 1))
+    touched = search.refresh(paths)
+    assert touched.changed == 0
+    a.write_text(a.read_text().replace("pg_try_advisory_lock", "hashtextextended"))
+    changed = search.refresh(paths)
+    assert changed.updated == 1
+    assert [h.key for h in search.search(paths, "hashtextextended")] == ["concepts/advisory-locks"]
+    assert search.search(paths, "pg_try_advisory_lock") == []
+    a.unlink()
+    gone = search.refresh(paths)
+    assert gone.removed == 1
+    assert search.search(paths, "hashtextextended") == []
+
+
+def test_title_and_alias_outrank_body(paths):
+    write_article(paths, "concepts/postgres", "Postgres", "a database")
+    write_article(paths, "concepts/other", "Other", "we mention postgres once in the body")
+    write_article(paths, "concepts/pg", "PG tips", "tips", aliases=("postgres tricks",))
+    search.refresh(paths)
+    keys = [h.key for h in search.search(paths, "postgres")]
+    assert keys[0] == "concepts/postgres"
+    assert keys.index("concepts/pg") < keys.index("concepts/other")
+
+
+def test_daily_entries_are_rows_with_kind_filter(paths):
+    write_daily(paths, "2026-11-19", [("billing", "Flaky invoice test", "timestamptz naive"),
+                                      ("acme", "Rate limit", "redis token bucket")])
+    write_article(paths, "concepts/redis", "Redis", "token bucket")
+    search.refresh(paths)
+    daily = search.search(paths, "token bucket", kind="daily")
+    assert [h.title for h in daily] == ["Rate limit"]
+    assert daily[0].path == "daily/2026-11-19.md" and daily[0].kind == "daily"
+    arts = search.search(paths, "token bucket", kind="article")
+    assert [h.key for h in arts] == ["concepts/redis"]
+    assert "[token]" in arts[0].snippet or "[bucket]" in arts[0].snippet
+
+
+def test_all_words_then_any_word(paths):
+    write_article(paths, "concepts/a", "Alpha", "postgres locks")
+    write_article(paths, "concepts/b", "Beta", "redis")
+    search.refresh(paths)
+    assert [h.key for h in search.search(paths, "postgres locks")] == ["concepts/a"]
+    assert {h.key for h in search.search(paths, "postgres redis")} == {"concepts/a", "concepts/b"}
+
+
+@pytest.mark.parametrize("query", ['"', "AND OR NOT", "*", "(", "NEAR(a b", "title:x", "a\"b",
+                                   "", "   ", "^foo", "-x", "' OR 1=1 --", "\x00"])
+def test_hostile_queries_never_raise(paths, query):
+    write_article(paths, "concepts/a", "Alpha", "text")
+    search.refresh(paths)
+    assert isinstance(search.search(paths, query), list)
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=60))
+def test_any_text_is_a_valid_query(tmp_path_factory, text):
+    from pipeline.config import Paths
+
+    root = tmp_path_factory.mktemp("q")
+    (root / "knowledge" / "concepts").mkdir(parents=True)
+    search.search(Paths(root), text)
+
+
+def test_corrupt_database_is_rebuilt(paths):
+    write_article(paths, "concepts/a", "Alpha", "text")
+    paths.search_db.write_bytes(b"this is not sqlite" * 100)
+    stats = search.refresh(paths)
+    assert stats.added == 1
+    assert search.search(paths, "alpha")[0].key == "concepts/a"
+
+
+def test_related_excludes_and_ignores_hidden_and_symlinks(paths, tmp_path):
+    write_article(paths, "concepts/a", "Advisory locks", "postgres advisory locks worker")
+    write_article(paths, "concepts/b", "Worker pool", "worker threads")
+    (paths.knowledge / "concepts" / ".hidden.md").write_text("---\ntitle: Hidden worker\n---\n")
+    outside = tmp_path / "outside.md"
+    outside.write_text("---\ntitle: Outside worker\n---\nworker")
+    (paths.knowledge / "concepts" / "link.md").symlink_to(outside)
+    search.refresh(paths)
+    hits = search.related(paths, "the worker took postgres advisory locks", exclude=["concepts/b"])
+    assert [h.key for h in hits] == ["concepts/a"]
+
+
+def test_cli_search_json_and_text(root, capsys, monkeypatch):
+    from pipeline.cli import main
+    from pipeline.config import load_settings
+
+    write_article(load_settings(root).paths, "concepts/a", "Advisory locks", "postgres")
+    monkeypatch.chdir(root)
+    assert main(["search", "advisory", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["hits"][0]["key"] == "concepts/a"
+    assert main(["search", "nothing-like-this"]) == 0
+    assert "No matches" in capsys.readouterr().out

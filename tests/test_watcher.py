@@ -1,0 +1,139 @@
+"""The watcher: picks a new job up within 1 s through the file event (the sweep is set far
+longer, so only the event can explain it), stops cleanly with no leaked threads, is a single
+instance per root, survives a failing cycle, and answers SIGTERM in a real process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pipeline import inbox, watcher
+from pipeline.daily import list_days
+from pipeline.fsutil import file_lock
+from tests.fakes import FakeBackend
+from tests.test_distill import ENTRY
+from tests.test_inbox import make_job, transcript_lines
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)  # polling a condition under a deadline
+    return predicate()
+
+
+class Runner:
+    """Run watch() in a thread; record each finished cycle."""
+
+    def __init__(self, settings, backend, **kw):
+        self.stop = threading.Event()
+        self.cycles: list = []
+        self.cycle_event = threading.Event()
+        self.result: list[int] = []
+
+        def on_cycle(report):
+            self.cycles.append((time.monotonic(), report))
+            self.cycle_event.set()
+
+        self.thread = threading.Thread(target=lambda: self.result.append(watcher.watch(
+            settings, backend=backend, stop_event=self.stop, on_cycle=on_cycle, **kw)))
+
+    def __enter__(self):
+        self.thread.start()
+        assert _wait_for(lambda: self.cycles, 10), "the watcher never ran its first sweep"
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive()
+
+
+def test_new_job_is_picked_up_within_a_second_and_stop_is_clean(settings, root):
+    before = set(threading.enumerate())
+    fake = FakeBackend(default=ENTRY)
+    with Runner(settings, fake, sweep_s=60, debounce_s=0.05) as run:
+        latencies = []
+        for i in range(3):
+            run.cycle_event.clear()
+            t0 = time.monotonic()
+            make_job(root, f"w{i}", transcript_lines(f"w{i}", [("ship it", "shipped")]))
+            assert _wait_for(lambda: inbox.counts(settings.paths) == inbox.InboxCounts(0, 0, 0)
+                             and len(fake.calls) == i + 1, 1.0), "not picked up within 1 s"
+            latencies.append(time.monotonic() - t0)
+        assert max(latencies) < 1.0
+    assert run.result == [0]
+    assert len(list_days(root / "daily")) == 1
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert leaked == []
+
+
+def test_second_instance_exits_zero_and_says_so(settings, root):
+    said = []
+    with file_lock(settings.paths.lock("watcher")):
+        assert watcher.watch(settings, backend=FakeBackend(), on_event=said.append,
+                             stop_event=threading.Event()) == 0
+    assert "already running" in said[0]
+
+
+def test_sweep_is_the_truth_without_events(settings, root, monkeypatch):
+    # Events disabled: the handler never wakes the loop, so only the sweep can find the job.
+    monkeypatch.setattr(watcher, "_wake_handler", lambda d, w: __import__(
+        "watchdog.events", fromlist=["x"]).FileSystemEventHandler())
+    fake = FakeBackend(default=ENTRY)
+    with Runner(settings, fake, sweep_s=0.5, debounce_s=0) as run:
+        make_job(root, "sweep", transcript_lines("sweep", [("a", "b")]))
+        assert _wait_for(lambda: len(fake.calls) == 1, 5)
+        assert _wait_for(lambda: len(run.cycles) >= 2, 5)  # found by the second sweep
+
+
+def test_a_failing_cycle_does_not_kill_the_daemon(settings, root, monkeypatch):
+    from pipeline import drain as drain_mod
+
+    calls = []
+    real = drain_mod.drain
+
+    def flaky(*a, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(drain_mod, "drain", flaky)
+    fake = FakeBackend(default=ENTRY)
+    with Runner(settings, fake, sweep_s=0.3, debounce_s=0) as run:
+        assert run.cycles[0][1] is None
+        make_job(root, "after", transcript_lines("after", [("a", "b")]))
+        assert _wait_for(lambda: len(fake.calls) == 1, 5)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_real_watcher_process(root, memc_env):
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "watch", "--sweep", "30"],
+                            env=memc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        from pipeline.config import load_settings
+        from pipeline.fsutil import lock_is_held
+
+        lock = load_settings(root).paths.lock("watcher")
+        assert _wait_for(lambda: lock_is_held(lock), 10), "watcher did not take its lock"
+        env = make_job(root, "real", transcript_lines("real", [
+            ("We decided to use WAL mode because readers block. TODO: benchmark.", "ok")]))
+        assert _wait_for(lambda: (root / "daily" / "2026-11-20.md").exists(), 5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped" in err
+    assert not lock_is_held(lock)
+    assert env.id in (root / ".memc" / "state.db").read_bytes().decode("latin-1")
