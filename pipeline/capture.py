@@ -199,7 +199,8 @@ def _commit(conn, *, key: str, session_id: str, transcript: str, identity: str, 
         conn.execute(
             "INSERT INTO cursors(session_key, session_id, transcript_path, identity, offset,"
             " last_capture_at, updated_at) VALUES(?,?,?,?,?,?,?) ON CONFLICT(session_key) DO UPDATE"
-            " SET identity=excluded.identity, offset=excluded.offset, updated_at=excluded.updated_at,"
+            " SET identity=excluded.identity, offset=excluded.offset,"
+            " updated_at=excluded.updated_at,"
             " last_capture_at=CASE WHEN ? THEN excluded.last_capture_at ELSE last_capture_at END",
             (key, session_id, transcript, identity, offset, now, now, 1 if touch else 0),
         )

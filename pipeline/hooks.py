@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import time
-import traceback
 from typing import Any
 
 from pipeline.config import Paths, Settings, load_settings, resolve_root
@@ -115,9 +114,9 @@ def parse_payload(raw: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, "empty stdin"
     text = raw.decode("utf-8", "replace").lstrip("\ufeff")
     truncated = len(raw) >= STDIN_LIMIT
-    for candidate in (text, _repair_backslashes(text)):
+    for repair in (False, True):
         try:
-            data = json.loads(candidate)
+            data = json.loads(_repair_backslashes(text) if repair else text)
         except (ValueError, RecursionError):
             continue
         if not isinstance(data, dict):
@@ -157,7 +156,9 @@ def derive_transcript_path(session_id: str, cwd: str, env=None) -> str:
 
 
 def _session_start(settings: Settings, payload: dict[str, Any]) -> str:
-    """Context for a new session: the SessionStart JSON of pipeline.inject (stdlib only; never raises)."""
+    """Context for a new session: the SessionStart JSON of pipeline.inject.
+
+    pipeline.inject is stdlib only and never raises."""
     from pipeline.inject import build_injection
 
     return build_injection(settings, payload)
@@ -184,19 +185,20 @@ def run_hook_cli(rest: list[str], root: str | None, verbose: bool) -> int:
     try:
         paths = Paths(resolve_root(root))
         if not paths.is_initialised():
-            target, paths = paths.root, None
-            _log(None, f"{event or '?'}: {target} is not initialised; run `memc init` there "
+            _log(None, f"{event or '?'}: {paths.root} is not initialised; run `memc init` there "
                        "or pass --root to the hook command", started)
             return 0
-        _log(paths, _run(event, root, read_stdin(), started), started)
+        _log(paths, _run(event, root, read_stdin()), started)
     except Exception as exc:  # a hook must never break the session
         _log(paths, f"{event or '?'}: internal error {type(exc).__name__}: {exc}", started)
         if verbose:
+            import traceback
+
             traceback.print_exc()
     return 0
 
 
-def _run(event: str, root: str | None, raw: bytes, started: float) -> str:
+def _run(event: str, root: str | None, raw: bytes) -> str:
     if event not in EVENTS:
         return f"{event or '?'}: unknown hook event; expected one of {', '.join(EVENTS)}"
     payload, why = parse_payload(raw)

@@ -26,7 +26,8 @@ Checks (``Issue.check``; severity in brackets):
   ``content_hash`` recorded for it. Decision: the hash, not mtimes, is the test, because appending
   a new entry to the same day's file changes its mtime without editing anything compiled. Rows
   with an empty hash cannot be judged and are skipped. Accepted hash forms: sha256 hex (or a
-  prefix of at least 8 characters) of the entry's text or body, as parsed by ``daily.parse_entries``.
+  prefix of at least 8 characters) of the entry's text (as parsed by ``daily.parse_entries``, or
+  as rendered by ``daily.render_entry``, which distil records) or of its body.
 - ``contradiction`` [warning]: from the model, over clusters of linked pages (``contradictions``):
   at most ``CLUSTER_PAGES`` pages of at most ``PAGE_CHARS`` each per call and ``MAX_CLUSTERS``
   calls per run, never the whole wiki; skipped with a note on the extractive backend.
@@ -274,7 +275,10 @@ def index_issues(paths: Paths, articles: dict[str, Article]) -> list[Issue]:
 
 def entry_hashes(entry: daily.DailyEntry) -> tuple[str, ...]:
     """Full sha256 hex digests a recorded content_hash may be (a prefix of)."""
-    forms = {entry.text, entry.text.strip(), entry.body, entry.body.strip()}
+    text = entry.text.rstrip("\n")
+    # distil records sha256(rendered block)[:16] (the block ends with a blank line); compile's
+    # scan of hand-written entries records sha256(entry.text)[:16].
+    forms = {entry.text, text, text + "\n\n", entry.body, entry.body.strip()}
     return tuple(hashlib.sha256(f.encode("utf-8")).hexdigest() for f in forms)
 
 

@@ -8,8 +8,6 @@ neither ever raises: logging must not break a hook or a job.
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 import os
 import time
 from pathlib import Path
@@ -56,13 +54,15 @@ def hook_log(logs_dir: Path, message: str, now: float | None = None) -> None:
         pass
 
 
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return _scrub(super().format(record))
-
-
-def pipeline_logger(logs_dir: Path) -> logging.Logger:
+def pipeline_logger(logs_dir: Path) -> "logging.Logger":
     """The `memc.pipeline` logger, writing to logs_dir/pipeline.log (rotating, redacted)."""
+    import logging  # imported here: hooks only need hook_log and must start fast
+    import logging.handlers
+
+    class _RedactingFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return _scrub(super().format(record))
+
     logger = logging.getLogger("memc.pipeline")
     target = str(logs_dir / "pipeline.log")
     for handler in logger.handlers:

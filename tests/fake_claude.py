@@ -12,7 +12,9 @@ Scripted by environment (stdlib only, so it runs under any Python):
   each take a distinct step). A behaviour is a string (``"ok"``, ``"crash"``, ``"hang"``,
   ``"hang_init"``, ``"stall"``, ``"garbage"``, ``"budget"``, ``"max_turns"``) or an object
   ``{"kind": ..., "reply": {...}, "status": 429, "text": "...", "cost": 0.01, "fence": true,
-  "delay": 0.0}``. Kinds:
+  "delay": 0.0, "linger": 0.0, "raw_text": "..."}`` (``delay``: seconds before answering;
+  ``linger``: seconds between the result and going idle; ``raw_text``: the verbatim reply).
+  Kinds:
   ``ok`` (reply as structured_output and as JSON text), ``text`` (JSON only in the result text,
   optionally in a ```json fence), ``invalid`` (a reply sent as structured_output that the caller's
   schema should reject), ``error_status`` (synthetic assistant error + ``result`` with
@@ -224,7 +226,7 @@ def main(argv: list[str]) -> None:
         status = int(spec.get("status", 500))
         label = {401: "Failed to authenticate. API Error: 401 authentication_error",
                  429: "API Error: Request rejected (429) · rate_limit_error",
-                 529: "API Error: 529 overloaded_error"}.get(status, f"API Error: {status} api_error")
+                 529: "API Error: 529 overloaded_error"}.get(status, f"API Error: {status}")
         text = spec.get("text", label)
         _emit(_assistant(session, text, model, synthetic=True))
         _emit(_result(session, is_error=True, result=text, status=status, terminal="api_error"))
@@ -235,7 +237,8 @@ def main(argv: list[str]) -> None:
             "Reached maximum number of turns (2)"
         _emit(_assistant(session, "partial", model))
         _emit(_result(session, is_error=True, subtype=subtype, cost=cost, errors=[err],
-                      usage=(1000, 50), terminal="budget_exhausted" if kind == "budget" else "max_turns"))
+                      usage=(1000, 50),
+                      terminal="budget_exhausted" if kind == "budget" else "max_turns"))
         _wait_for_eof_and_exit(1)
 
     reply = spec.get("reply")
@@ -251,6 +254,8 @@ def main(argv: list[str]) -> None:
     _emit(_assistant(session, text, model))
     _emit(_result(session, is_error=False, cost=cost, result=text, structured=structured,
                   usage=(1000, 50)))
+    if float(spec.get("linger", 0) or 0) > 0:  # answered, but slow to go idle and exit
+        time.sleep(float(spec["linger"]))
     _emit({"type": "system", "subtype": "session_state_changed", "state": "idle",
            "sdk_host_only": True, "session_id": session, "uuid": str(uuid.uuid4())})
     _wait_for_eof_and_exit(0)

@@ -20,14 +20,15 @@ NOW = 1_800_000_000.0
 
 
 def line(i: int, extra: str = "") -> bytes:
-    msg = {"type": "user", "entrypoint": "cli", "message": {"role": "user", "content": f"turn {i}{extra}"}}
+    msg = {"type": "user", "entrypoint": "cli",
+           "message": {"role": "user", "content": f"turn {i}{extra}"}}
     return (json.dumps(msg) + "\n").encode()
 
 
 def envelopes(root: Path) -> list[Envelope]:
     inbox = root / ".memc" / "inbox"
     return sorted((Envelope.from_json(p.read_text()) for p in inbox.glob("*.json")),
-                  key=lambda e: (e.session_id, e.start))
+                  key=lambda e: (e.session_id, e.captured_at, e.start))
 
 
 def spooled(root: Path, session_id: str | None = None) -> bytes:
@@ -194,9 +195,10 @@ def test_private_marker_marks_session_private(settings, root, tmp_path):
     t.write_bytes(line(1))
     assert run(settings, t).status == "queued"
     # the marker straddles the 1 MiB block boundary of the copy
-    pad = b"x" * (cap.BLOCK - 5 - len(line(1)))
+    delta = b'{"t":"' + b"x" * (cap.BLOCK - 11) + b'[memc:private] please"}\n'
+    assert delta.index(b"[memc:private]") == cap.BLOCK - 5
     with t.open("ab") as fh:
-        fh.write(b'{"t":"' + pad + b'[memc:private] please"}\n')
+        fh.write(delta)
     r = run(settings, t, now=NOW + 1)
     assert r.status == "skipped" and "private" in r.reason
     assert len(envelopes(root)) == 1
@@ -354,3 +356,56 @@ def test_spawn_drain_starts_detached_internal_child(root, tmp_path, monkeypatch)
     child = json.loads(out.read_text())
     assert child["argv"] == ["-m", "pipeline", "--root", str(settings.root), "drain"]
     assert child["internal"] == "1" and child["sid"] == child["pid"]
+
+
+from tests.conftest import SHARED as CORPUS  # noqa: E402
+
+
+@pytest.mark.corpus
+def test_corpus_transcripts_are_captured_losslessly_in_pieces(settings, root, tmp_path):
+    files = sorted((CORPUS / "corpus" / "public-transcripts").glob("*.jsonl"))
+    if not files:
+        pytest.skip("../shared/corpus is absent")
+    for n, src in enumerate(files):
+        data = src.read_bytes()
+        t = tmp_path / src.name
+        cuts = [len(data) // 3, len(data) // 3 + 7, 2 * len(data) // 3, len(data)]  # mid-line too
+        written = 0
+        for k, cut in enumerate(cuts):
+            with t.open("ab") as fh:
+                fh.write(data[written:cut])
+            written = cut
+            assert run(settings, t, sid=src.stem, now=NOW + k).status in ("queued", "nothing-new")
+        assert spooled(root, src.stem) == data
+
+
+@pytest.mark.corpus
+def test_reference_sdk_transcripts_are_skipped(settings, root):
+    files = sorted((CORPUS / "reference" / "claude-code" / "transcripts").glob("*.jsonl"))
+    if not files:
+        pytest.skip("../shared/reference is absent")
+    for src in files:
+        r = run(settings, src, sid=src.stem)
+        assert r.status == "skipped" and "sdk-py" in r.reason
+    assert envelopes(root) == []
+
+
+def test_capture_command(root, tmp_path, capsys):
+    from pipeline.cli import main
+
+    t = tmp_path / "abc123.jsonl"
+    t.write_bytes(line(1))
+    assert main(["--root", str(root), "capture", str(t), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "queued" and out["bytes"] == len(line(1))
+    assert envelopes(root)[0].session_id == "abc123"  # default session id: the file stem
+    assert main(["--root", str(root), "capture", str(t)]) == 0
+    assert "nothing-new" in capsys.readouterr().out
+    assert main(["--root", str(root), "capture", str(tmp_path / "nope.jsonl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["--root", str(root), "capture", str(tmp_path)]) == 2
+    os.mkfifo(tmp_path / "fifo")
+    assert main(["--root", str(root), "capture", str(tmp_path / "fifo"), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["status"] == "error"
+    assert main(["--root", str(tmp_path / "bare"), "capture", str(t)]) == 2
+    assert "memc init" in capsys.readouterr().err

@@ -20,7 +20,9 @@ Assistant: Let me look at the worker.
 -> Bash: pytest -q tests/test_worker.py
 <- error: AssertionError: job 17 processed twice
 
-Assistant: Turns out the root cause is that two workers can SELECT the same row before either UPDATEs it. I decided to switch to Postgres advisory locks instead of the status column. The status column stays for reporting only.
+Assistant: Turns out the root cause is that two workers can SELECT the same row before either
+UPDATEs it. I decided to switch to Postgres advisory locks instead of the status column. The
+status column stays for reporting only.
 -> Edit: src/queue/worker.py
 -> Bash: pytest -q
 
@@ -28,7 +30,8 @@ User: thanks
 
 [subagent] Assistant: Checked docs/locking.md for other callers.
 
-Assistant: All tests pass now. TODO: add a load test for the queue in CI. We also need to document the lock ids in README.md.
+Assistant: All tests pass now. TODO: add a load test for the queue in CI. We also need to
+document the lock ids in README.md.
 """
 
 
@@ -95,7 +98,8 @@ def test_parse_rendered_keeps_multiline_turns_and_markers():
 def test_lists_and_strings_are_capped():
     many = "\n\n".join(f"Assistant: We decided to use option {i} instead of option {i + 1}."
                        for i in range(40))
-    entry = _distil("User: pick an option for the cache layer\n\n" + many + "\n\nAssistant: " + "x" * 9000)
+    entry = _distil("User: pick an option for the cache layer\n\n" + many
+                    + "\n\nAssistant: " + "x" * 9000)
     assert len(entry["decisions"]) <= 8
     assert validation_error(entry, load_schema("distil")) is None
 
@@ -147,7 +151,8 @@ def test_public_transcripts_give_valid_entries():
 
 def test_assistant_narration_and_todo_app_are_not_cues():
     entry = _distil("User: create a TODO app with Next.js please\n\n"
-                    "Assistant: Let me check the layout instead of guessing. I need to read the file first. "
+                    "Assistant: Let me check the layout instead of guessing. "
+                    "I need to read the file first. "
                     "Next.js is set up.\n-> Read: app/page.tsx")
     assert entry["decisions"] == [] and entry["action_items"] == []
     assert "Next.js" not in entry["context"].split("Files:")[1].split(".")[0]

@@ -23,7 +23,8 @@ from tests.conftest import PYTHON, REPO
 
 
 def line(i: int) -> bytes:
-    return (json.dumps({"type": "user", "message": {"role": "user", "content": f"turn {i}"}}) + "\n").encode()
+    msg = {"type": "user", "message": {"role": "user", "content": f"turn {i}"}}
+    return (json.dumps(msg) + "\n").encode()
 
 
 def log_lines(root: Path) -> list[str]:
@@ -32,7 +33,8 @@ def log_lines(root: Path) -> list[str]:
 
 
 def inbox(root: Path) -> list[Envelope]:
-    return sorted((Envelope.from_json(p.read_text()) for p in (root / ".memc/inbox").glob("*.json")),
+    files = (root / ".memc" / "inbox").glob("*.json")
+    return sorted((Envelope.from_json(p.read_text()) for p in files),
                   key=lambda e: (e.session_id, e.start))
 
 
@@ -50,10 +52,10 @@ def hook_proc(env, event: str, stdin: bytes | None, *args: str, timeout: float =
 
 
 def hook_inproc(rest, root, data: bytes, monkeypatch) -> int:
-    r, w = os.pipe()
-    os.write(w, data)
-    os.close(w)
-    with os.fdopen(r, "rb") as stream:
+    """Run the hook in-process with ``data`` on stdin (a real file: a pipe would fill up)."""
+    stdin_file = root.parent / f"stdin-{len(os.listdir(root.parent))}"
+    stdin_file.write_bytes(data)
+    with stdin_file.open("rb") as stream:
         monkeypatch.setattr(sys, "stdin", stream)
         return run_hook_cli(rest, root=str(root), verbose=False)
 
@@ -135,8 +137,12 @@ def test_hook_subprocess_uninitialised_root(memc_env, tmp_path):
 def test_hook_subprocess_root_flag_and_session_start(memc_env, root, tmp_path):
     env = dict(memc_env)
     env.pop("MEMC_ROOT")
-    proc, _ = hook_proc(env, "session-start", payload("s1", tmp_path / "t.jsonl"), "--root", str(root))
-    assert proc.returncode == 0 and proc.stdout == b""
+    data = payload("s1", tmp_path / "t.jsonl")
+    proc, _ = hook_proc(env, "session-start", data, "--root", str(root))
+    assert proc.returncode == 0
+    if proc.stdout:  # only SessionStart may print, and only Claude Code's JSON form
+        out = json.loads(proc.stdout)
+        assert out["hookSpecificOutput"]["hookEventName"] == "SessionStart"
     assert "session-start" in log_lines(root)[0]
 
 
@@ -154,7 +160,7 @@ def test_bad_config_is_logged_not_raised(root, tmp_path, monkeypatch):
     (b"\xef\xbb\xbf" + b'{"session_id": null}', "session_id"),
     (b'{"session_id": "s", "cwd": 7}', "cwd"),
     (b'{"session_id": "   "}', "empty"),
-    (b"[" * 200_000 + b"]" * 200_000, "not an object"),
+    (b"[" * 200_000 + b"]" * 200_000, "not JSON"),  # RecursionError
     (b'{"a":' * 100_000, "not JSON"),
 ])
 def test_bad_payloads_inprocess(root, monkeypatch, capsys, data, why):
@@ -168,7 +174,8 @@ def test_unknown_event_and_no_event(root, monkeypatch, capsys):
     assert hook_inproc(["bogus"], root, b"{}", monkeypatch) == 0
     assert hook_inproc([], root, b"{}", monkeypatch) == 0
     assert capsys.readouterr().out == ""
-    assert all("unknown hook event" in entry for entry in log_lines(root)) and len(log_lines(root)) == 2
+    logged = log_lines(root)
+    assert len(logged) == 2 and all("unknown hook event" in entry for entry in logged)
 
 
 def test_oversized_payload_is_salvaged(root, tmp_path, monkeypatch):
@@ -256,3 +263,18 @@ def test_concurrent_hooks_queue_every_range_exactly_once(memc_env, root, tmp_pat
     assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == len(ids)
     conn.close()
     assert len(log_lines(root)) == 3 * 4 * 3
+
+
+def test_verbose_hook_shows_traceback_on_stderr_only(root, tmp_path, monkeypatch, capsys):
+    from pipeline import capture
+
+    monkeypatch.setattr(capture, "capture", lambda *a, **k: 1 / 0)
+    t = tmp_path / "t.jsonl"
+    t.write_bytes(line(1))
+    (root.parent / "stdin-v").write_bytes(payload("s1", t))
+    with (root.parent / "stdin-v").open("rb") as stream:
+        monkeypatch.setattr(sys, "stdin", stream)
+        assert run_hook_cli(["session-end"], root=str(root), verbose=True) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "ZeroDivisionError" in captured.err
+    assert len(log_lines(root)) == 1

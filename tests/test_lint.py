@@ -36,11 +36,15 @@ def write_article(root: Path, key: str, *, title: str, body: str, aliases=(), ex
     return path
 
 
+BLOCKS: dict[str, str] = {}
+
+
 def add_entry(root: Path, day: str, job: str, title: str, project: str = "acme") -> daily.DailyEntry:
     eid = daily.entry_id(job, 0)
     block = daily.render_entry(Entry(True, title=title, context="Some context here."), entry_id=eid,
                                time_hhmm="10:00", project=project, session_id="sess1234", event="session-end")
     daily.append_entry(root / "daily", day, block, eid)
+    BLOCKS[eid] = block
     return next(e for e in daily.read_entries(root / "daily", day) if e.id == eid)
 
 
@@ -96,9 +100,12 @@ def kb(root, settings):
     add_entry(root, "2026-01-05", "job2", "Second entry, never recorded")
     edited = add_entry(root, "2026-01-06", "job3", "Third entry")
     no_hash = add_entry(root, "2026-01-06", "job4", "Fourth entry")
+    distilled = add_entry(root, "2026-01-06", "job5", "Fifth entry, hashed as distil does")
     record(settings, first, compiled=True, content_hash=hashlib.sha256(first.text.encode()).hexdigest())
     record(settings, edited, compiled=True, content_hash="0123456789abcdef")
     record(settings, no_hash, compiled=True, content_hash="")
+    record(settings, distilled, compiled=True,
+           content_hash=hashlib.sha256(BLOCKS[distilled.id].encode()).hexdigest()[:16])
     return root
 
 

@@ -241,3 +241,35 @@ def test_parse_json_reply_variants():
 def test_timeout_request_field_is_respected(backend, fake_claude):
     fake_claude.script([{"kind": "ok", "reply": ENTRY, "delay": 0.3}])
     assert backend.run(dataclasses.replace(_request(), timeout_s=10)).data == ENTRY
+
+
+@pytest.mark.parametrize("subtype,status,text,stderr,expected", [
+    ("success", 429, "rate limited", "", TransientLLMError),
+    ("success", 529, "overloaded", "", TransientLLMError),
+    ("success", 503, "", "", TransientLLMError),
+    ("success", 400, "invalid_request_error", "", PermanentLLMError),
+    ("success", 403, "forbidden", "", PermanentLLMError),
+    ("success", None, "Invalid API key · Please run /login", "", PermanentLLMError),
+    ("success", None, "", "OAuth token has expired", PermanentLLMError),
+    ("error_max_budget_usd", None, "Reached maximum budget", "", PermanentLLMError),
+    ("error_max_turns", None, "Reached maximum number of turns", "", InvalidReplyError),
+    ("error_during_execution", None, "something broke", "", TransientLLMError),
+])
+def test_classification_table(subtype, status, text, stderr, expected):
+    from pipeline.llm.claude import classify_result
+
+    assert classify_result(subtype, status, text, stderr) is expected
+
+
+def test_initialize_timeout_and_unknown_errors_are_transient(tmp_path):
+    backend = ClaudeBackend(cwd=tmp_path)
+    err = backend._classify_exception(Exception("Control request timeout: initialize"),
+                                      _request(), "tail")
+    assert isinstance(err, TransientLLMError) and err.stderr_tail == "tail"
+    grouped = BaseExceptionGroup("g", [Exception("Control request timeout: initialize")])
+    assert isinstance(backend._classify_exception(grouped, _request(), ""), TransientLLMError)
+
+
+def test_reply_kept_when_only_the_cli_exit_is_slow(backend, fake_claude):
+    fake_claude.script([{"kind": "ok", "reply": ENTRY, "linger": 2.5}])
+    assert backend.run(_request(timeout_s=1)).data == ENTRY

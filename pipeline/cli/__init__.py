@@ -91,6 +91,18 @@ def init_cmd(app: App) -> None:
     click.echo("Next: `memc install-hooks` to capture Claude Code sessions into it.")
 
 
+@cli.command("mcp")
+@pass_app
+def mcp_cmd(app: App) -> None:
+    """Serve the knowledge base over MCP (stdio): tools search, read and query.
+
+    Register it with Claude Code, e.g. `claude mcp add memc -- memc --root DIR mcp`.
+    """
+    from pipeline.mcp_server import serve
+
+    serve(app.settings())
+
+
 def _register() -> None:
     from pipeline.cli import capture_cmds, compile_cmds, distil_cmds, ops_cmds, read_cmds
 

@@ -54,12 +54,16 @@ def day_of(settings: Settings, at: float) -> str:
 def spent_today(conn: sqlite3.Connection, settings: Settings, now: float | None = None) -> float:
     """Sum of ``cost_usd`` over today's ledger rows (today in MEMC_TZ)."""
     day = day_of(settings, time.time() if now is None else now)
-    row = conn.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE day=?", (day,)).fetchone()
+    row = conn.execute(
+        "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE day=?", (day,)
+    ).fetchone()
     return float(row[0])
 
 
-def ledger_summary(conn: sqlite3.Connection, settings: Settings, now: float | None = None) -> dict[str, Any]:
-    """Today's spend, budget, calls by task and outcome, and the breaker state, for `memc status`."""
+def ledger_summary(
+    conn: sqlite3.Connection, settings: Settings, now: float | None = None
+) -> dict[str, Any]:
+    """Today's spend, budget, attempts by task and outcome, breaker state: for `memc status`."""
     at = time.time() if now is None else now
     day = day_of(settings, at)
     by_task: dict[str, dict[str, Any]] = {}
@@ -95,10 +99,11 @@ def ledger_summary(conn: sqlite3.Connection, settings: Settings, now: float | No
 
 
 def record(conn: sqlite3.Connection, settings: Settings, *, at: float, task: str, backend: str,
-           model: str, usage: Usage, cost_usd: float, duration_s: float, outcome: str, ref: str) -> None:
+           model: str, usage: Usage, cost_usd: float, duration_s: float, outcome: str,
+           ref: str) -> None:
     conn.execute(
-        "INSERT INTO llm_calls(at, day, task, backend, model, input_tokens, output_tokens, cost_usd, "
-        "duration_s, outcome, ref) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO llm_calls(at, day, task, backend, model, input_tokens, output_tokens, "
+        "cost_usd, duration_s, outcome, ref) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
         (at, day_of(settings, at), task, backend, model or "", usage.input_tokens,
          usage.output_tokens, cost_usd, duration_s, outcome, ref),
     )
@@ -168,7 +173,8 @@ def repair_request(request: LLMRequest, bad_reply: str, error: str) -> LLMReques
 
 
 def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sqlite3.Connection,
-         sleep: Callable[[float], None] = time.sleep, now: Callable[[], float] = time.time) -> LLMReply:
+         sleep: Callable[[float], None] = time.sleep,
+         now: Callable[[], float] = time.time) -> LLMReply:
     """Run one model call under the budget, breaker, retry, validation and ledger rules above."""
     from pipeline.logs import pipeline_logger
 
@@ -189,7 +195,8 @@ def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sql
             outcome = ("transient" if isinstance(exc, TransientLLMError) else
                        "invalid" if isinstance(exc, InvalidReplyError) else "permanent")
             record(conn, settings, at=started, task=req.task, backend=backend.name,
-                   model=getattr(exc, "model", "") or req.model, usage=getattr(exc, "usage", Usage()),
+                   model=getattr(exc, "model", "") or req.model,
+                   usage=getattr(exc, "usage", Usage()),
                    cost_usd=float(getattr(exc, "cost_usd", 0.0) or 0.0),
                    duration_s=max(0.0, now() - started), outcome=outcome, ref=req.ref)
             log.info("llm %s attempt %d (%s) failed: %s: %s", req.task, attempts, backend.name,
@@ -202,7 +209,8 @@ def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sql
                outcome="ok" if problem is None else "invalid", ref=req.ref)
         if problem is not None:
             err = InvalidReplyError(f"the {req.task} reply does not match its schema ({problem})")
-            err.raw_text = reply.raw_text or json.dumps(reply.data, ensure_ascii=False)  # type: ignore[attr-defined]
+            bad = reply.raw_text or json.dumps(reply.data, ensure_ascii=False)
+            err.raw_text = bad  # type: ignore[attr-defined]
             raise err
         return reply
 
@@ -231,7 +239,12 @@ def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sql
 
 def _retrying(settings: Settings, sleep: Callable[[float], None], now: Callable[[], float],
               log: Any, task: str):
-    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+    from tenacity import (
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
 
     started = now()
 

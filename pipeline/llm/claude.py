@@ -81,7 +81,9 @@ def parse_json_reply(text: str) -> dict[str, Any] | None:
     return None
 
 
-def classify_result(subtype: str, status: int | None, text: str, stderr_tail: str) -> type[LLMError]:
+def classify_result(
+    subtype: str, status: int | None, text: str, stderr_tail: str
+) -> type[LLMError]:
     """Which error an error ``result`` frame (or a failed exchange) means."""
     if subtype == "error_max_budget_usd":
         return PermanentLLMError
@@ -111,7 +113,7 @@ def _hint(kind: type[LLMError], status: int | None, subtype: str) -> str:
 
 
 class ClaudeBackend:
-    """claude-agent-sdk backend. ``cli_path`` overrides the SDK's CLI discovery (MEMC_CLAUDE_CLI)."""
+    """claude-agent-sdk backend; ``cli_path`` overrides the SDK's discovery (MEMC_CLAUDE_CLI)."""
 
     name = "claude"
 
@@ -148,7 +150,13 @@ class ClaudeBackend:
 
     async def _exchange(self, request: LLMRequest, stderr: _StderrTail, started: float) -> LLMReply:
         import anyio
-        from claude_agent_sdk import AssistantMessage, ClaudeAgentOptions, ResultMessage, TextBlock, query
+        from claude_agent_sdk import (
+            AssistantMessage,
+            ClaudeAgentOptions,
+            ResultMessage,
+            TextBlock,
+            query,
+        )
 
         self.cwd.mkdir(parents=True, exist_ok=True)
         options = ClaudeAgentOptions(
@@ -175,8 +183,11 @@ class ClaudeBackend:
                             model = message.model
                         texts.extend(b.text for b in message.content if isinstance(b, TextBlock))
                     elif isinstance(message, ResultMessage):
-                        result = message  # keep iterating: an error result is followed by an exception
+                        # keep iterating: an error result is followed by an exception
+                        result = message
         except TimeoutError:
+            if result is not None:  # the answer came; only the CLI's exit was slow
+                return self._finish(result, texts, model, request, stderr, started)
             raise TransientLLMError(
                 f"claude gave no reply within {request.timeout_s:g}s; the call was stopped "
                 "and will be retried (raise call_timeout_s if replies are just slow)",
@@ -184,14 +195,19 @@ class ClaudeBackend:
             ) from None
         except Exception as exc:
             if result is not None and result.is_error:
-                raise self._from_result(result, request, stderr.text(), time.monotonic() - started) from exc
+                raise self._from_result(result, request, stderr.text()) from exc
             raise
         if result is None:
             raise TransientLLMError("the claude CLI ended without a result frame; will be retried",
                                     stderr_tail=stderr.text())
+        return self._finish(result, texts, model, request, stderr, started)
+
+    def _finish(self, result: Any, texts: list[str], model: str, request: LLMRequest,
+                stderr: _StderrTail, started: float) -> LLMReply:
+        """The reply (or the classified error) from the ``result`` frame of one exchange."""
         duration = time.monotonic() - started
         if result.is_error:
-            raise self._from_result(result, request, stderr.text(), duration)
+            raise self._from_result(result, request, stderr.text())
         raw = result.result or "\n".join(texts)
         data = result.structured_output if isinstance(result.structured_output, dict) else None
         if data is None:
@@ -208,7 +224,7 @@ class ClaudeBackend:
         return LLMReply(data=data, backend=self.name, model=model, cost_usd=cost, usage=usage,
                         duration_s=duration, raw_text=raw)
 
-    def _from_result(self, result: Any, request: LLMRequest, stderr_tail: str, duration: float) -> LLMError:
+    def _from_result(self, result: Any, request: LLMRequest, stderr_tail: str) -> LLMError:
         status = result.api_error_status
         text = "; ".join(result.errors or []) or (result.result or "") or result.subtype
         kind = classify_result(result.subtype, status, text, stderr_tail)
@@ -219,7 +235,9 @@ class ClaudeBackend:
                 result.result or "")
         return err
 
-    def _classify_exception(self, exc: BaseException, request: LLMRequest, stderr_tail: str) -> LLMError:
+    def _classify_exception(
+        self, exc: BaseException, request: LLMRequest, stderr_tail: str
+    ) -> LLMError:
         from claude_agent_sdk import (
             CLIConnectionError,
             CLIJSONDecodeError,
@@ -242,12 +260,14 @@ class ClaudeBackend:
                 else (PermanentLLMError if _AUTH_WORDS.search(stderr_tail) else TransientLLMError)
             return kind(f"the claude CLI failed (exit {exc.exit_code}); "
                         f"{_hint(kind, status, subtype)}", stderr_tail=stderr_tail, status=status)
-        if isinstance(exc, (CLIJSONDecodeError, CLIConnectionError)) or "Control request timeout" in str(exc):
+        broken = isinstance(exc, (CLIJSONDecodeError, CLIConnectionError))
+        if broken or "Control request timeout" in str(exc):
             return TransientLLMError(f"the claude CLI stream broke ({name}: {str(exc)[:200]}); "
                                      "will be retried", stderr_tail=stderr_tail)
         if isinstance(exc, ClaudeSDKError):
-            return TransientLLMError(f"claude SDK error ({name}: {str(exc)[:200]}); will be retried",
-                                     stderr_tail=stderr_tail)
+            return TransientLLMError(
+                f"claude SDK error ({name}: {str(exc)[:200]}); will be retried",
+                stderr_tail=stderr_tail)
         return TransientLLMError(f"unexpected {name} talking to claude: {str(exc)[:200]}",
                                  stderr_tail=stderr_tail)
 
@@ -260,7 +280,8 @@ def _usage(raw: dict[str, Any] | None) -> Usage:
         return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
     return Usage(
-        input_tokens=num("input_tokens") + num("cache_creation_input_tokens") + num("cache_read_input_tokens"),
+        input_tokens=num("input_tokens") + num("cache_creation_input_tokens")
+        + num("cache_read_input_tokens"),
         output_tokens=num("output_tokens"),
     )
 

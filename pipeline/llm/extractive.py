@@ -10,7 +10,8 @@ blocks starting ``User: ``, ``Assistant: ``, ``[subagent] ``, ``[compact summary
 - key_exchanges: the user's requests; context: counts, files and commands touched;
 - worth_saving is False when there is no substantive request, tool call or cue at all.
 Every entry says it is an extractive summary. Same input, same output, always.
-Other tasks go to ``pipeline.llm.extractive_wiki`` (``compile``, ``query``, ``lint``), imported lazily.
+Other tasks go to ``pipeline.llm.extractive_wiki`` (``compile``, ``query``, ``lint``), imported
+lazily.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ TITLE_CHARS = 80
 _BLOCK = re.compile(r"^(?:\[subagent\] )?(User: |Assistant: |\[compact summary\] )(.*)$")
 _TOOL = re.compile(r"^\s*-> ([\w.:-]+)(?:: (.*))?$")
 _ERROR = re.compile(r"^\s*<- error: ?(.*)$")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n+")
+# Sentences end at . ! ? before a capital, at blank lines, and before list items or headings; a
+# single newline inside a paragraph is a soft wrap, not a boundary.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n\s*\n|\n(?=\s*(?:[-*+#>|]|\d+[.)]\s))")
 _EXT = (r"\.(?:py|pyi|js|jsx|ts|tsx|go|rs|rb|java|kt|c|h|cc|cpp|hpp|cs|swift|php|sh|sql|md|rst|"
         r"txt|toml|yaml|yml|json|ini|cfg|lock|html|css|scss|vue|tf)\b")
 # In prose, a file is a path with a folder (src/app.py) or a `backticked` name: "Next.js" is not.
@@ -182,8 +186,9 @@ def distil_entry(payload: Mapping[str, Any]) -> dict[str, Any]:
     tool_counts: dict[str, int] = {}
     for name, _ in parsed.tools:
         tool_counts[name] = tool_counts.get(name, 0) + 1
+    counts = ", ".join(f"{n}×{c}" for n, c in sorted(tool_counts.items()))
     parts = [f"{len(requests)} user request(s), {len(parsed.tools)} tool call(s)"
-             + (f" ({', '.join(f'{n}×{c}' for n, c in sorted(tool_counts.items()))})" if tool_counts else "")
+             + (f" ({counts})" if counts else "")
              + (f" in {project}" if project else "") + "."]
     if files:
         parts.append("Files: " + ", ".join(files[:12]) + (" …" if len(files) > 12 else "") + ".")

@@ -1,0 +1,96 @@
+"""`memc mcp`: the knowledge base as an MCP server over stdio (the only module importing mcp).
+
+Three read-only tools: ``search`` (local FTS5, no model), ``read`` (one article or daily log,
+path-guarded), ``query`` (an answer with validated citations; uses the configured backend and
+its budget). Nothing here writes to knowledge/ or daily/. Works with the mcp package's 2.x
+``MCPServer`` and the 1.x ``FastMCP`` (same decorator API).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.errors import MemcError, PathRefused
+from pipeline.fsutil import safe_join
+
+MAX_READ_CHARS = 200_000
+
+
+def _server_class():
+    try:
+        from mcp.server.mcpserver import MCPServer
+
+        return MCPServer
+    except ImportError:  # mcp 1.x
+        from mcp.server.fastmcp import FastMCP
+
+        return FastMCP
+
+
+def tool_search(settings: Settings, query: str, limit: int = 10) -> list[dict[str, Any]]:
+    from pipeline import search
+
+    search.refresh(settings.paths)
+    hits = search.search(settings.paths, query, limit=max(1, min(int(limit), 50)))
+    return [
+        {"kind": h.kind, "key": h.key, "title": h.title, "path": h.path, "snippet": h.snippet}
+        for h in hits
+    ]
+
+
+def tool_read(settings: Settings, path: str) -> str:
+    """Text of ``knowledge/...`` or ``daily/...`` (``.md`` optional); refuses anything else."""
+    rel = path.strip().lstrip("/")
+    if not rel.endswith(".md"):
+        rel += ".md"
+    if rel.startswith("daily/"):
+        base, inner = settings.paths.daily, rel[len("daily/"):]
+    else:
+        base = settings.paths.knowledge
+        inner = rel[len("knowledge/"):] if rel.startswith("knowledge/") else rel
+    try:
+        target = safe_join(base, inner, allow_hidden=False)
+        return target.read_text(encoding="utf-8", errors="replace")[:MAX_READ_CHARS]
+    except PathRefused as exc:
+        return f"refused: {exc}"
+    except (FileNotFoundError, IsADirectoryError):
+        return f"not found: {path} (use the search tool to find pages)"
+
+
+def tool_query(settings: Settings, question: str) -> dict[str, Any]:
+    from pipeline.query import run_query
+
+    try:
+        return run_query(settings, question).to_dict()
+    except MemcError as exc:
+        return {"question": question, "error": str(exc)}
+
+
+def build_server(settings: Settings):
+    server = _server_class()(
+        "memory-compiler",
+        instructions="Search and read the user's memory-compiler knowledge base (compiled from "
+        "past Claude Code sessions). Use search first, then read the pages it returns.",
+    )
+
+    @server.tool()
+    def search(query: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Full-text search over knowledge articles and daily entries (no model call)."""
+        return tool_search(settings, query, limit)
+
+    @server.tool()
+    def read(path: str) -> str:
+        """Read one page: 'concepts/slug', 'knowledge/qa/x.md' or 'daily/2026-11-20.md'."""
+        return tool_read(settings, path)
+
+    @server.tool()
+    def query(question: str) -> dict[str, Any]:
+        """Answer a question from the knowledge base with [[citations]] (may call the model)."""
+        return tool_query(settings, question)
+
+    return server
+
+
+def serve(settings: Settings) -> None:
+    build_server(settings).run()

@@ -1,0 +1,49 @@
+"""The hook's import graph is the standard library plus `pipeline` itself: nothing else.
+
+Runs real hook calls (a capture that queues a job, and a SessionStart) inside a fresh
+interpreter, then inspects its sys.modules.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+
+from tests.conftest import PYTHON
+
+HEAVY = ("claude_agent_sdk", "click", "yaml", "watchdog", "tenacity", "jsonschema", "mcp", "anyio")
+
+PROBE = textwrap.dedent("""
+    import io, json, os, sys
+    before = set(sys.modules)  # what site.py loaded (e.g. setuptools' _distutils_hack)
+    from pipeline.entry import main
+    for event, payload in json.loads(sys.argv[1]):
+        r, w = os.pipe()
+        os.write(w, payload.encode())
+        os.close(w)
+        sys.stdin = os.fdopen(r, "r")
+        out, sys.stdout = sys.stdout, io.StringIO()
+        try:
+            assert main(["hook", event]) == 0
+        finally:
+            sys.stdout = out
+    top = {name.split(".")[0] for name in set(sys.modules) - before}
+    print(json.dumps(sorted(top - set(sys.stdlib_module_names) - {"pipeline", "__main__"})))
+""")
+
+
+def test_hook_imports_only_the_standard_library(memc_env, root, tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_text('{"type":"user","message":{"role":"user","content":"hi"}}\n')
+    payload = json.dumps({"session_id": "s1", "transcript_path": str(transcript),
+                          "cwd": "/home/dev/demo", "hook_event_name": "SessionEnd"})
+    calls = [["session-end", payload], ["stop", payload], ["session-start", payload]]
+    env = dict(memc_env)  # MEMC_SPAWN_DRAIN=0: no real drain is started by a test
+    proc = subprocess.run([PYTHON, "-c", PROBE, json.dumps(calls)], capture_output=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    outside = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    assert outside == [], f"the hook imported non-stdlib modules: {outside}"
+    assert not set(HEAVY) & set(outside)
+    assert list((root / ".memc" / "inbox").glob("*.json")), "the probe's capture queued nothing"

@@ -1,0 +1,92 @@
+"""`memc mcp`: the MCP server spoken to over stdio as a client would (JSON-RPC lines)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+class Client:
+    def __init__(self, root, env):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "--root", str(root), "mcp"], cwd=REPO, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.next_id = 0
+
+    def request(self, method, params=None):
+        self.next_id += 1
+        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, "server closed stdout"
+            reply = json.loads(line)
+            if reply.get("id") == self.next_id:
+                return reply
+
+    def notify(self, method):
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", "method": method}) + "\n")
+        self.proc.stdin.flush()
+
+    def call(self, name, **arguments):
+        reply = self.request("tools/call", {"name": name, "arguments": arguments})
+        return reply["result"]
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def client(root, memc_env):
+    (root / "knowledge" / "concepts" / "advisory-locks.md").write_text(
+        "---\ntitle: Advisory Locks\nsummary: Postgres advisory locks for the job queue\n---\n"
+        "Use pg_try_advisory_lock so two workers never take the same job.\n")
+    (root / "daily" / "2026-11-20.md").write_text("# Daily Log: 2026-11-20\n")
+    c = Client(root, memc_env)
+    init = c.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                    "clientInfo": {"name": "test", "version": "1"}})
+    assert init["result"]["serverInfo"]["name"] == "memory-compiler"
+    c.notify("notifications/initialized")
+    yield c
+    c.close()
+
+
+def _text(result):
+    return "".join(part.get("text", "") for part in result["content"])
+
+
+def test_tools_listed(client):
+    names = {t["name"] for t in client.request("tools/list")["result"]["tools"]}
+    assert names == {"search", "read", "query"}
+
+
+def test_search_and_read(client):
+    found = _text(client.call("search", query="advisory lock"))
+    assert "concepts/advisory-locks" in found
+    page = _text(client.call("read", path="concepts/advisory-locks"))
+    assert "pg_try_advisory_lock" in page
+    assert "Daily Log" in _text(client.call("read", path="daily/2026-11-20.md"))
+
+
+@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "concepts/../../x",
+                                  "knowledge/.obsidian/app"])
+def test_read_refuses_paths_outside(client, path):
+    out = _text(client.call("read", path=path))
+    assert out.startswith("refused:") or out.startswith("not found:")
+    assert "root:" not in out
+
+
+def test_query_without_matches_makes_no_model_call(client):
+    out = _text(client.call("query", question="kubernetes helm charts"))
+    assert "nothing" in out.lower()
