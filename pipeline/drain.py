@@ -194,6 +194,10 @@ def _run_one(settings: Settings, job: inbox.Claim, *, backend, conn, clock, slee
     except (PermanentLLMError, InvalidReplyError, TransientLLMError, LLMError) as exc:
         _fail(paths, job, exc, type(exc).__name__, conn, clock, log, counts, failures,
               since=since, stderr_tail=getattr(exc, "stderr_tail", "") or "")
+    except FileNotFoundError as exc:
+        _fail(paths, job, exc, "BrokenJob", conn, clock, log, counts, failures, since=since,
+              hint=f"the spool {env.spool} is gone, so this range cannot be distilled; delete "
+                   "the job from inbox/failed/ (the transcript itself may still be captured again)")
     except (ValueError, OSError, PathRefused) as exc:
         _fail(paths, job, exc, "BrokenJob", conn, clock, log, counts, failures, since=since,
               hint="inspect the envelope and its spool; `memc retry` once fixed")

@@ -61,7 +61,7 @@ def _open_ro(db: Path) -> sqlite3.Connection | None:
     if not db.is_file():
         return None
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.5)
+        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=0.5)
         conn.execute("SELECT 1 FROM docs LIMIT 1")
         return conn
     except sqlite3.Error:

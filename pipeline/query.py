@@ -254,7 +254,13 @@ def file_answer(settings: Settings, ctx: Context, result: QueryResult, *, now: f
 
     from pipeline.apply import apply_articles
 
+    # The writer redirects a new page whose slug or title names an existing page into that page;
+    # a Q&A must not be merged into a concept page, so it gets its own slug and a "Q:" title.
     slug = wiki.slugify(result.question)[:60].rstrip("-") or "question"
+    knowledge = settings.paths.knowledge
+    if not (knowledge / "qa" / f"{slug}.md").exists() and any(
+            (knowledge / folder / f"{slug}.md").exists() for folder in wiki.ARTICLE_FOLDERS):
+        slug = f"{slug[:57].rstrip('-')}-qa"
     key = f"qa/{slug}"
     daily_sources: list[str] = []
     for src in result.sources:
@@ -266,10 +272,11 @@ def file_answer(settings: Settings, ctx: Context, result: QueryResult, *, now: f
     lines = [f"- [[{s.key}|{s.title}]]" for s in result.sources] or ["- (no page was cited)"]
     body = f"**Question:** {' '.join(result.question.split())}\n\n{result.answer}\n\n## Sources\n\n" + "\n".join(lines)
     first = re.split(r"(?<=[.!?])\s", " ".join(result.answer.split()), maxsplit=1)[0]
-    op = {"path": key, "title": " ".join(result.question.split())[:200], "summary": first[:280],
+    op = {"path": key, "title": "Q: " + " ".join(result.question.split())[:190], "summary": first[:280],
           "aliases": [], "tags": ["qa"], "body": body, "sources": sources[:30]}
     report = apply_articles(settings, [op], origin="query --file-back", seen=[key], now=now)
     if report.rejected:
         return replace(result, notes=result.notes + (f"not filed: {report.rejected[0].reason}",))
     written = (report.written or report.unchanged or (key,))[0]
-    return replace(result, filed=written)
+    notes = tuple(f"filed into the existing page {b} (same title or alias)" for _, b in report.redirected)
+    return replace(result, filed=written, notes=result.notes + notes)

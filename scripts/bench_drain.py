@@ -164,7 +164,6 @@ def bench_rss(tmp: Path, spool_mb: int, tool_kb: int) -> dict:
     per = len(exchange("big", 0, tool_kb * 1024))
     count = max(1, target // per)
     plant(root, "big", (exchange("big", i, tool_kb * 1024) for i in range(count)))
-    size = (root / ".memc" / "spool").stat().st_size
     spool = next((root / ".memc" / "spool").glob("*.jsonl"))
     rss, elapsed, info = _child_drain_rss(root)
     report = info["report"]
@@ -172,7 +171,7 @@ def bench_rss(tmp: Path, spool_mb: int, tool_kb: int) -> dict:
             "tool_result_kb_each": tool_kb, "peak_rss_mb": round(rss / 1024, 1),
             "baseline_tiny_drain_rss_mb": round(base_rss / 1024, 1), "seconds": round(elapsed, 1),
             "baseline_seconds": round(base_s, 2), "entries": report["entries"],
-            "done": report["done"], "_dir_size": size}
+            "done": report["done"]}
 
 
 def main() -> None:

@@ -186,3 +186,16 @@ def test_hook_program_prefers_console_script(tmp_path):
     assert hook_program(str(python)) == [str(python), "-m", "pipeline"]
     (bindir / ("memc.exe" if os.name == "nt" else "memc")).write_text("")
     assert hook_program(str(python)) == [str(bindir / "memc")]
+
+
+def test_our_command_inside_a_users_group_is_removed_alone(tmp_path, root):
+    path = tmp_path / "settings.json"
+    mixed = {"hooks": {"SessionEnd": [{"matcher": "", "hooks": [
+        {"type": "command", "command": "notify-send bye"},
+        {"type": "command", "command": f"/old/bin/memc --root {root} hook session-end", "timeout": 5},
+    ]}]}}
+    _write(path, mixed)
+    res = uninstall_hooks(path)
+    assert res.removed == 1
+    assert json.loads(path.read_text()) == {"hooks": {"SessionEnd": [{"matcher": "", "hooks": [
+        {"type": "command", "command": "notify-send bye"}]}]}}

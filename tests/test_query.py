@@ -69,7 +69,7 @@ def test_file_back_writes_a_qa_page_through_the_guarded_writer(kb, settings):
     result = query.run_query(settings, "How do we lock jobs?", backend=fake, file_back=True)
     assert result.filed == "qa/how-do-we-lock-jobs"
     page = (kb / "knowledge/qa/how-do-we-lock-jobs.md").read_text()
-    assert "title: How do we lock jobs?" in page and "[[concepts/advisory-locks|Postgres advisory locks]]" in page
+    assert "title: 'Q: How do we lock jobs?'" in page and "[[concepts/advisory-locks|Postgres advisory locks]]" in page
     assert "sources:\n- daily/2026-01-05.md" in page
     assert "[[qa/how-do-we-lock-jobs|" in (kb / "knowledge/index.md").read_text()
     assert "query --file-back" in (kb / "knowledge/log.md").read_text()
@@ -102,3 +102,14 @@ def test_budget_exhausted_is_a_clear_error(kb, monkeypatch, capsys):
     monkeypatch.setenv("MEMC_DAILY_BUDGET_USD", "0")
     assert main(["--root", str(kb), "query", "advisory locks"]) == 1
     assert "budget" in capsys.readouterr().err.lower()
+
+
+def test_cli_human_output_lists_sources(kb, capsys):
+    from pipeline.cli import main
+
+    assert main(["--root", str(kb), "query", "advisory", "locks", "--file-back"]) == 0
+    out = capsys.readouterr().out
+    assert "Extractive answer" in out and "Sources:" in out
+    assert "[[concepts/advisory-locks]] Postgres advisory locks" in out
+    assert "Filed as knowledge/qa/advisory-locks-qa.md" in out  # never merged into the concept page
+    assert "Q: advisory locks" not in (kb / "knowledge/concepts/advisory-locks.md").read_text()

@@ -12,6 +12,7 @@ from pipeline.cli import App, emit_json, pass_app, warn
 
 COMMANDS: list[click.Command] = []
 SHOW_PER_CHECK = 20
+SHOW_INFO = 5
 
 
 @click.command("lint")
@@ -42,7 +43,7 @@ def lint_cmd(app: App, structural_only: bool, fix: bool, as_json: bool) -> int:
                 click.echo(f"  ... and {counts[current] - shown} more (see the report)")
             current, shown = issue.check, 0
             click.echo(f"{issue.check} ({counts[current]}):")
-        if shown < SHOW_PER_CHECK:
+        if shown < (SHOW_PER_CHECK if issue.severity != "info" else SHOW_INFO):
             click.echo(f"  {issue.severity:7} {issue.file}: {issue.detail}")
             shown += 1
     if current is not None and counts[current] > shown:

@@ -247,6 +247,7 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:  # noqa: A001 - task 
 
 MAX_PASSAGES = 5
 _QWORD_RE = re.compile(r"\w+", re.UNICODE)
+_QLINK_RE = re.compile(r"!?\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]*))?\]\]")
 _QSTOP = frozenset(
     """a an and are as at be but by can did do does for from had has have how i if in into is it
     its me my no not of on or our so than that the their them then there these they this to too
@@ -286,14 +287,19 @@ def query(payload: Mapping[str, Any]) -> dict[str, Any]:
         if para and score:
             scored.append((-score, order, path, f"{item.get('title', '')}: {para}"))
             order += 1
-    best = sorted(scored)[:MAX_PASSAGES]
+    best: list[tuple[int, int, str, str]] = []
+    for item in sorted(scored):  # one passage per page, best pages first
+        if len(best) < MAX_PASSAGES and all(item[2] != b[2] for b in best):
+            best.append(item)
     if not best:
         return {"answer": "Extractive answer (no language model): none of the matching pages has a "
                           "passage sharing words with the question.", "citations": []}
     lines = ["Extractive answer (no language model): the passages that best match the question, "
              "quoted from the knowledge base. Read the cited pages for context.", ""]
     for _, _, path, para in best:
-        lines.append(f"- [[{path}]]: \u201c{_flat(para, 400)}\u201d")
+        # Links inside a quote become plain text: only the quoted pages are cited.
+        quote = _QLINK_RE.sub(lambda m: (m.group(2) or m.group(1)).strip(), para)
+        lines.append(f"- [[{path}]]: \u201c{_flat(quote, 400)}\u201d")
     citations = list(dict.fromkeys(path for _, _, path, _ in best))
     return {"answer": "\n".join(lines), "citations": citations}
 
