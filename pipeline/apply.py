@@ -39,6 +39,9 @@ MAX_LIST_ITEMS = 30
 MAX_ITEM_CHARS = 120
 SOURCE_RE = re.compile(r"^daily/\d{4}-\d{2}-\d{2}\.md$")
 PATH_RE = re.compile(r"^(concepts|connections|qa)/([^/]+)$")
+# JSON may carry lone surrogates (``"\\ud800"``); they cannot be written as UTF-8, so they
+# become U+FFFD before anything is stored or logged.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class Operation:
 
 
 def _flat(text: str) -> str:
-    return " ".join(str(text).split())
+    return _SURROGATE.sub("\ufffd", " ".join(str(text).split()))
 
 
 def _str_list(value: Any, *, pattern: re.Pattern | None = None) -> tuple[str, ...]:
@@ -84,6 +87,8 @@ def _str_list(value: Any, *, pattern: re.Pattern | None = None) -> tuple[str, ..
         return ()
     out: list[str] = []
     for item in value:
+        if len(out) >= MAX_LIST_ITEMS:  # a 100,000-item list must not cost O(n^2)
+            break
         if not isinstance(item, str):
             continue
         flat = _flat(item)[:MAX_ITEM_CHARS]
@@ -134,7 +139,7 @@ def validate_operation(op: Any, knowledge_dir) -> Operation:
         summary=_flat(summary)[:MAX_SUMMARY_CHARS],
         aliases=_str_list(op.get("aliases")),
         tags=_str_list(op.get("tags")),
-        body=body.replace("\r\n", "\n").replace("\x00", "").strip("\n"),
+        body=_SURROGATE.sub("\ufffd", body.replace("\r\n", "\n").replace("\x00", "")).strip("\n"),
         sources=_str_list(op.get("sources"), pattern=SOURCE_RE),
     )
 
@@ -281,7 +286,8 @@ def apply_articles(settings, articles: Any, *, origin: str = "compile", seen: It
                 key = pages.target_for(op)
                 target = _guard(paths.knowledge, key)
             except (PathRefused, ValueError) as exc:
-                rejected.append(Rejection(i, shown.replace("\x00", "\\0")[:200], str(exc)))
+                shown = _SURROGATE.sub("\ufffd", shown.replace("\x00", "\\0"))
+                rejected.append(Rejection(i, shown[:200], str(exc)))
                 continue
             if key != op.key:
                 redirected.append((op.key, key))

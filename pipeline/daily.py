@@ -36,6 +36,8 @@ MARKER_RE = re.compile(
 )
 HEADING_RE = re.compile(r"^### (?P<time>\d\d:\d\d) · (?P<project>.*?) · (?P<title>.*)$")
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Lone surrogates (legal in JSON escapes, unencodable as UTF-8) become U+FFFD before rendering.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 SECTIONS = (
     ("decisions", "Decisions"),
@@ -69,7 +71,7 @@ def entry_id(job_id: str, chunk: int = 0) -> str:
 
 def _inline(text: str, limit: int = 2000) -> str:
     """One line of model text: no newlines, no HTML comments, bounded."""
-    flat = " ".join(str(text).split())
+    flat = _SURROGATE.sub("\ufffd", " ".join(str(text).split()))
     flat = flat.replace("<!--", "<!\u200b--").replace("-->", "--\u200b>")
     return flat[:limit]
 
@@ -77,7 +79,7 @@ def _inline(text: str, limit: int = 2000) -> str:
 def _block(text: str, limit: int = 6000) -> str:
     """A paragraph of model text: keep line breaks but defuse headings and markers."""
     lines = []
-    for line in str(text).replace("\r\n", "\n").split("\n"):
+    for line in _SURROGATE.sub("\ufffd", str(text)).replace("\r\n", "\n").split("\n"):
         line = line.replace("<!--", "<!\u200b--").replace("-->", "--\u200b>")
         if line.lstrip().startswith("#"):
             line = "\\" + line.lstrip()

@@ -73,10 +73,14 @@ class DrainReport:
 def after_drain(settings: Settings, report: DrainReport) -> None:
     """Extension point called at the end of every drain (and every watcher sweep).
 
-    The lead wires this to ``compile --if-stale``. It must be cheap when nothing is stale and must
-    not raise for expected outcomes; an exception is logged, never propagated.
+    Runs ``compile --if-stale``: cheap when nothing is stale (one query on state.db), a no-op
+    when another compile holds the lock. An exception is logged by the caller, never propagated.
     """
-    return None
+    from pipeline.compiler import run_compile
+
+    result = run_compile(settings, if_stale=True)
+    if result.status not in ("not-stale", "nothing"):
+        pipeline_logger(settings.paths.logs).info("compile after drain: %s", result.message)
 
 
 def _spent_text(settings: Settings, conn: sqlite3.Connection, at: float) -> str:

@@ -153,7 +153,11 @@ def validation_error(data: Any, schema: Any) -> str | None:
     import jsonschema
 
     validator_cls = jsonschema.validators.validator_for(schema)
-    errors = sorted(validator_cls(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(validator_cls(schema).iter_errors(data),
+                        key=lambda e: list(e.absolute_path))
+    except RecursionError:  # a hostile reply nested thousands deep: invalid, not a crash
+        return "at (top level): the reply is nested too deeply to validate"
     if not errors:
         return None
     err = errors[0]
@@ -209,7 +213,10 @@ def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sql
                outcome="ok" if problem is None else "invalid", ref=req.ref)
         if problem is not None:
             err = InvalidReplyError(f"the {req.task} reply does not match its schema ({problem})")
-            bad = reply.raw_text or json.dumps(reply.data, ensure_ascii=False)
+            try:
+                bad = reply.raw_text or json.dumps(reply.data, ensure_ascii=False)
+            except (RecursionError, ValueError, TypeError):
+                bad = "(a reply that cannot be shown: nested too deeply or not JSON)"
             err.raw_text = bad  # type: ignore[attr-defined]
             raise err
         return reply

@@ -66,7 +66,7 @@ def parse_json_reply(text: str) -> dict[str, Any] | None:
     for candidate in candidates:
         try:
             value = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting is an invalid reply, not a crash
             continue
         if isinstance(value, dict):
             return value
@@ -74,7 +74,7 @@ def parse_json_reply(text: str) -> dict[str, Any] | None:
     for match in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, dict):
             return value
