@@ -322,7 +322,7 @@ def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, tran
                 return CaptureResult("nothing-new", job_id, f"range already queued as {job_id}")
             spool = safe_join(paths.spool, f"{job_id}.jsonl")
             try:
-                atomic_write(spool, _blocks(fd, start, end))
+                atomic_write(spool, _blocks(fd, start, end), mode=0o600)  # raw transcript: owner only
             except _Private:
                 conn.execute("INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)",
                              (session_id, now))

@@ -15,6 +15,8 @@ def init_root(settings: Settings) -> list[Path]:
     for folder in paths.layout():
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
+            if folder == paths.memc:
+                folder.chmod(0o700)  # spools and state hold raw session text: owner only
             created.append(folder)
     if not paths.state_db.exists():
         state.connect(paths.state_db).close()

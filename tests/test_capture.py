@@ -409,3 +409,13 @@ def test_capture_command(root, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["status"] == "error"
     assert main(["--root", str(tmp_path / "bare"), "capture", str(t)]) == 2
     assert "memc init" in capsys.readouterr().err
+
+
+def test_spool_is_readable_by_the_owner_only(settings, root, tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_bytes(line(1) + line(2))
+    result = run(settings, transcript)
+    assert result.status == "queued"
+    spool = root / ".memc" / "spool" / f"{result.job_id}.jsonl"
+    assert spool.read_bytes() == line(1) + line(2)
+    assert spool.stat().st_mode & 0o777 == 0o600

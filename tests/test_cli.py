@@ -61,3 +61,8 @@ def test_python_dash_m_and_version():
     out = subprocess.run([sys.executable, "-m", "pipeline", "--version"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "memc" in out.stdout
+
+
+def test_machine_state_is_private_to_the_owner(tmp_path):
+    assert main(["--root", str(tmp_path), "init"]) == 0
+    assert (tmp_path / ".memc").stat().st_mode & 0o777 == 0o700
