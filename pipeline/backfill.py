@@ -9,7 +9,8 @@ and Agent SDK transcripts are skipped by ``capture`` itself.
 The session id is the file's stem, which is what Claude Code hands its hooks, so backfill and
 hooks address the same cursor. Files are visited oldest first. A dry run reads only the first
 lines of each file (for ``cwd`` and the SDK entrypoint) and the cursor table, and writes nothing.
-Entries land in the daily log of the day the backfill runs (capture time), as DESIGN.md defines.
+Each file is captured as of its modification time (its last write, when the session ended), so
+its entries land in the daily log of the day the session happened, not the day backfill ran.
 """
 
 from __future__ import annotations
@@ -188,8 +189,11 @@ def backfill(
             if conn is not None:
                 item = _estimate(settings, conn, t)
             else:
+                # Captured "as of" the transcript's last write, so its entries land in the
+                # daily log of the day the session happened rather than today's.
+                at = t.mtime if now is None else min(now, t.mtime)
                 res = capture(settings, transcript_path=str(t.path), session_id=t.session_id,
-                              cwd=t.cwd, event="backfill", now=now, force=True)
+                              cwd=t.cwd, event="backfill", now=at, force=True)
                 calls = max(1, math.ceil(res.bytes / max(1, settings.chunk_chars))) if res.status == "queued" else 0
                 item = Item(str(t.path), t.session_id, project_name(t.cwd), res.status, res.reason,
                             res.bytes if res.status == "queued" else 0, calls)

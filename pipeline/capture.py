@@ -210,7 +210,9 @@ def _commit(conn, *, key: str, session_id: str, transcript: str, identity: str, 
                 " bytes) VALUES(?,?,?,?,'queued',?,?,?) ON CONFLICT(id) DO NOTHING",
                 (job[0], session_id, job[1], job[2], now, now, job[3]),
             )
-            state.kv_set(conn, "last_capture_at", repr(now), now=now)
+            previous = state.kv_get(conn, "last_capture_at")
+            if previous is None or float(previous) < now:  # backfill captures carry old times
+                state.kv_set(conn, "last_capture_at", repr(now), now=now)
         conn.execute("DELETE FROM kv WHERE key=?", (f"capture-pending:{key}",))
         conn.execute("COMMIT")
     except BaseException:

@@ -138,3 +138,25 @@ def test_cli_reports_progress_and_next_step(settings, capsys):
     captured = capsys.readouterr()
     assert "queued 3 of 3" in captured.out and "memc drain" in captured.out
     assert "3/3 transcripts" in captured.err
+
+
+def test_backfilled_sessions_are_dated_by_their_last_write(settings, tmp_path):
+    from pipeline.backfill import backfill
+    from pipeline.daily import list_days
+    from pipeline.drain import drain
+    import datetime as dt
+    import os
+
+    home = tmp_path / "bf-home"
+    folder = home / ".claude" / "projects" / "-home-dev-acme"
+    folder.mkdir(parents=True)
+    old = folder / "1111aaaa-0000-4000-8000-000000000001.jsonl"
+    old.write_text(
+        '{"type":"user","cwd":"/home/dev/acme","message":{"role":"user","content":'
+        '"Decided to switch the queue to advisory locks because rows stayed locked."}}\n')
+    when = dt.datetime(2026, 10, 30, 15, 0, tzinfo=dt.timezone.utc).timestamp()
+    os.utime(old, (when, when))
+    result = backfill(settings, home=home)
+    assert [i.status for i in result.items] == ["queued"]
+    assert drain(settings).entries == 1
+    assert list_days(settings.paths.daily) == ["2026-10-30"]
