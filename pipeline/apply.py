@@ -156,6 +156,18 @@ def _guard(knowledge_dir, key: str):
     return target
 
 
+def sweep_temp_files(paths, *, now: float | None = None) -> int:
+    """Remove temp files a writer killed mid-``atomic_write`` left in knowledge/. Returns count.
+
+    Article folders are only written under the ``knowledge`` lock, so while holding it every temp
+    file there is an orphan; knowledge/ itself (index.md) is swept only after a minute."""
+    removed = 0
+    with fsutil.file_lock(paths.lock("knowledge"), timeout=120):
+        for folder in wiki.ARTICLE_FOLDERS:
+            removed += fsutil.clean_temp_files(paths.knowledge / folder, older_than_s=0, now=now)
+    return removed + fsutil.clean_temp_files(paths.knowledge, older_than_s=60, now=now)
+
+
 def _today(now: float | None, tz) -> str:
     moment = _dt.datetime.fromtimestamp(time.time() if now is None else now, tz or _dt.timezone.utc)
     return moment.date().isoformat()

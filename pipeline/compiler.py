@@ -291,6 +291,10 @@ def run_compile(settings, *, backend=None, all: bool = False, file: str | None =
     paths = settings.paths
     try:
         with fsutil.file_lock(paths.lock("compile"), blocking=False):
+            if not dry_run:  # leftovers of a compile killed mid-write (see issue 7 proofs)
+                from pipeline.apply import sweep_temp_files
+
+                sweep_temp_files(paths, now=now)
             conn = state.connect(paths.state_db)
             try:
                 return _run(settings, conn, backend=backend, all=all, file=file, dry_run=dry_run,

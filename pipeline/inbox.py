@@ -213,6 +213,9 @@ def complete(paths: Paths, claim: Claim, *, conn: sqlite3.Connection | None = No
 def fail(paths: Paths, claim: Claim, *, error_class: str, message: str, attempts: int,
          stderr_tail: str = "", now: float | None = None, conn: sqlite3.Connection | None = None) -> None:
     """Dead-letter a job into failed/ with ``<stem>.error.json``; its spool is kept for `retry`."""
+    from pipeline.redact import redact  # a CLI error may quote a key: scrub before storing
+
+    message, stderr_tail = redact(message), redact(stderr_tail)
     now = time.time() if now is None else now
     _drop_owner(claim.path)
     _move_to_failed(paths, claim.path, {

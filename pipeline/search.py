@@ -314,14 +314,18 @@ def _kind_clause(kind: str | None) -> tuple[str, tuple]:
     return " AND d.kind = ?", (kind,)
 
 
-def _run(conn, match: str, limit: int, kind: str | None, exclude: Iterable[str]) -> list[Hit]:
+def _run(conn, match: str, limit: int, kind: str | None, exclude: Iterable[str],
+         snippets: bool = True) -> list[Hit]:
     if not match:
         return []
+    # snippet() is computed for every matching row before ORDER BY ... LIMIT, which costs
+    # seconds on large pages; callers that only need the ranking skip it.
+    snippet_sql = "snippet(fts, -1, '[', ']', '…', 12)" if snippets else "''"
     clause, args = _kind_clause(kind)
     excluded = set(exclude)
     weights = ", ".join(str(w) for w in WEIGHTS)
     sql = (
-        f"SELECT d.kind, d.key, d.title, snippet(fts, -1, '[', ']', '…', 12), "
+        f"SELECT d.kind, d.key, d.title, {snippet_sql}, "
         f"bm25(fts, {weights}) AS rank, d.path "
         f"FROM fts JOIN docs d ON d.id = fts.rowid WHERE fts MATCH ?{clause} "
         f"ORDER BY rank LIMIT ?"
@@ -361,15 +365,18 @@ def salient_terms(text: str, limit: int = 24) -> list[str]:
 
 
 def related(paths, text: str, limit: int = 8, exclude: Iterable[str] = (),
-            kind: str | None = "article") -> list[Hit]:
-    """Documents most related to a longer text (an OR query over its salient terms)."""
+            kind: str | None = "article", snippets: bool = False) -> list[Hit]:
+    """Documents most related to a longer text (an OR query over its salient terms).
+
+    Hits carry no snippet unless ``snippets`` is set: compile and query read the pages whole.
+    """
     toks = salient_terms(text, MAX_QUERY_TERMS)
     if not toks:
         return []
     match = " OR ".join('"' + t.replace('"', '""') + '"' for t in toks)
     conn = connect(paths)
     try:
-        return _run(conn, match, max(1, int(limit)), kind, exclude)
+        return _run(conn, match, max(1, int(limit)), kind, exclude, snippets)
     finally:
         conn.close()
 

@@ -59,6 +59,9 @@ class _StderrTail:
         return "\n".join(self.lines)[-self.limit:]
 
 
+MAX_BRACE_TRIES = 200
+
+
 def parse_json_reply(text: str) -> dict[str, Any] | None:
     """A JSON object from reply text: the whole text, a ```json fence, or the first {...}."""
     stripped = text.strip()
@@ -71,7 +74,9 @@ def parse_json_reply(text: str) -> dict[str, Any] | None:
         if isinstance(value, dict):
             return value
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
+    for n, match in enumerate(re.finditer(r"\{", text)):
+        if n >= MAX_BRACE_TRIES:  # each failed try costs O(len(text)) in JSONDecodeError
+            break
         try:
             value, _ = decoder.raw_decode(text, match.start())
         except (ValueError, RecursionError):
