@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import logging
 
 MAX_BYTES = 1_000_000
 BACKUPS = 3

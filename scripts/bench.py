@@ -188,7 +188,7 @@ def render(results: dict, quick: bool) -> str:
     rows.append(("`memc drain` peak RSS", f"{big['spool_mb']:g} MB spooled delta",
                  f"{big['peak_rss_mb']:.0f} MB (tiny-delta baseline "
                  f"{big['baseline_tiny_drain_rss_mb']:.0f} MB), {big['seconds']:.1f} s"))
-    out = [f"| measure | size | result |", "|---|---|---|"]
+    out = ["| measure | size | result |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     ram = f"{m['ram_gb']} GB RAM" if m["ram_gb"] else "RAM unknown"
     out.append("")

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.errors import LockBusy, PathRefused
 from pipeline.fsutil import (
-    atomic_write, check_relative, clean_temp_files, file_lock, lock_is_held, locked_append, safe_join,
+    atomic_write, check_relative, clean_temp_files, file_lock, lock_is_held, safe_join,
 )
 
 

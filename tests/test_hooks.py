@@ -19,7 +19,7 @@ import pytest
 from pipeline import hooks
 from pipeline.hooks import parse_payload, run_hook_cli
 from pipeline.models import Envelope
-from tests.conftest import PYTHON, REPO
+from tests.conftest import PYTHON
 
 
 def line(i: int) -> bytes:
