@@ -11,7 +11,8 @@ Invariants:
   is rejected with a reason; the valid ones of the same reply are still applied.
 - Nothing is ever written outside knowledge/; every write is ``fsutil.atomic_write``.
 - No duplicates: an operation whose path is new but whose title or an alias names an existing page
-  (or whose slug exists in another folder) updates that page instead.
+  (or whose slug exists in another folder, or in another letter case) updates that page instead;
+  such a redirected operation never replaces that page's body, it is appended as an update.
 - Updates merge: ``created`` kept, ``updated`` set, sources/aliases/tags unioned. A body replaces
   the old one only when the model was shown the old page in full (``seen``); otherwise the new text
   is appended as a dated section, so an update can never silently erase what the model did not see.
@@ -190,7 +191,8 @@ class _Pages:
     def _note(self, key: str, title: str, aliases: Iterable[str]) -> None:
         for name in (title, *aliases):
             self._alias.setdefault(_flat(name).lower(), key)
-        self._slug.setdefault(key.rsplit("/", 1)[-1], key)
+        # Case-folded: a hand-made ``Foo.md`` is the page ``foo`` on case-insensitive disks.
+        self._slug.setdefault(key.rsplit("/", 1)[-1].lower(), key)
 
     def target_for(self, op: Operation) -> str:
         if op.key in self.meta:
@@ -199,7 +201,7 @@ class _Pages:
             found = self._alias.get(name.lower())
             if found:
                 return found
-        return self._slug.get(op.key.rsplit("/", 1)[-1], op.key)
+        return self._slug.get(op.key.rsplit("/", 1)[-1].lower(), op.key)
 
     def load(self, key: str) -> wiki.Article | None:
         if key not in self.meta:
@@ -304,7 +306,9 @@ def apply_articles(settings, articles: Any, *, origin: str = "compile", seen: It
             if key != op.key:
                 redirected.append((op.key, key))
             old = pages.load(key)
-            new = merge(old, op, key, today=today, seen=key in seen_keys,
+            # A redirected proposal was meant as a new page: the model did not intend to rewrite
+            # the page it collided with, so that page's body is only appended to.
+            new = merge(old, op, key, today=today, seen=key in seen_keys and key == op.key,
                         default_sources=default_sources)
             if old is not None and _same(old, new):
                 unchanged.append(key)

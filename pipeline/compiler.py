@@ -363,9 +363,12 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
         return CompileReport("dry-run", f"would send {len(batches)} batch(es) of "
                              f"{len(entries)} entries; no model call, nothing written",
                              pending=len(entries), batches=tuple(reports), trigger=trigger)
-    from pipeline import wikiindex
+    from pipeline import fsutil, wikiindex
 
-    wikiindex.write_index(paths)  # keeps index.md present even when nothing changed
+    # Under the writers' lock: an index computed before a concurrent query --file-back or
+    # lint --fix wrote a page must not land after theirs and drop that page from index.md.
+    with fsutil.file_lock(paths.lock("knowledge"), timeout=120):
+        wikiindex.write_index(paths)  # keeps index.md present even when nothing changed
     done = [b for b in reports if not b.error]
     if done:
         state.kv_set(conn, LAST_COMPILE_KEY, repr(at), now=at)

@@ -13,7 +13,8 @@ Checks (``Issue.check``; severity in brackets):
   ``--fix`` rewrites it to the key and keeps the text readers saw as the display part.
 - ``orphan`` [warning]: no inbound link from another article (index.md and log.md do not count).
 - ``missing_backlink`` [warning]: A links B, B does not link A; ``--fix`` adds A under a
-  ``## Related`` section of B.
+  ``## Related`` section of B. An ambiguous link is no link to any one page here (it still keeps
+  its candidates from being orphans).
 - ``sparse`` [warning]: body under ``SPARSE_WORDS`` words.
 - ``frontmatter`` [error for unreadable YAML, wrong types, missing title or bad dates; warning
   for a missing summary/created/updated or a source that is not a daily log path].
@@ -173,6 +174,7 @@ def scan(paths: Paths) -> Scan:
     for key, art in articles.items():
         _check_article(art, result.issues)
         outs: set[str] = set()
+        counted: set[str] = set()  # pages credited with an inbound link from this page
         for link in parse_links(art.body):
             result.link_count += 1
             if not link.target:
@@ -197,9 +199,11 @@ def scan(paths: Paths) -> Scan:
                                            f"[[{link.target}]] -> [[{pages[0]}]]"))
             for page in pages:
                 if page != key:
-                    if page not in outs:
+                    if page not in counted:
                         inbound[page] += 1
-                    outs.add(page)
+                        counted.add(page)
+                    if len(found) == 1:  # an ambiguous link links no one page: no backlink owed
+                        outs.add(page)
         result.out_links[key] = outs
     for key in articles:
         if inbound[key] == 0:

@@ -13,7 +13,9 @@ Invariants:
   alias of a page in the context; or an existing daily log) are kept; the rest are reported as
   dropped, and unresolved [[links]] in the answer text are unlinked and marked.
 - ``--file-back`` writes ``qa/<slug of the question>`` through ``apply.apply_articles`` (the same
-  guarded writer as compile; it regenerates index.md and appends log.md).
+  guarded writer as compile; it regenerates index.md and appends log.md). Asking the same question
+  again refreshes that page; a different question whose slug collides (same first 60 characters)
+  gets ``qa/<slug>-<hash>`` instead of replacing the other answer.
 """
 
 from __future__ import annotations
@@ -261,6 +263,15 @@ def file_answer(settings: Settings, ctx: Context, result: QueryResult, *, now: f
     if not (knowledge / "qa" / f"{slug}.md").exists() and any(
             (knowledge / folder / f"{slug}.md").exists() for folder in wiki.ARTICLE_FOLDERS):
         slug = f"{slug[:57].rstrip('-')}-qa"
+    title = "Q: " + " ".join(result.question.split())[:190]
+    existing = wiki.load_article(knowledge, f"qa/{slug}")
+    if existing is not None and existing.title.strip().lower() != title.lower():
+        # Another question whose slug starts the same way owns this page: refreshing it would
+        # replace that answer. This question gets a page of its own, named after its full text.
+        import hashlib
+
+        digest = hashlib.sha256(title.lower().encode("utf-8")).hexdigest()[:8]
+        slug = f"{slug[:51].rstrip('-')}-{digest}"
     key = f"qa/{slug}"
     daily_sources: list[str] = []
     for src in result.sources:
@@ -272,7 +283,7 @@ def file_answer(settings: Settings, ctx: Context, result: QueryResult, *, now: f
     lines = [f"- [[{s.key}|{s.title}]]" for s in result.sources] or ["- (no page was cited)"]
     body = f"**Question:** {' '.join(result.question.split())}\n\n{result.answer}\n\n## Sources\n\n" + "\n".join(lines)
     first = re.split(r"(?<=[.!?])\s", " ".join(result.answer.split()), maxsplit=1)[0]
-    op = {"path": key, "title": "Q: " + " ".join(result.question.split())[:190], "summary": first[:280],
+    op = {"path": key, "title": title, "summary": first[:280],
           "aliases": [], "tags": ["qa"], "body": body, "sources": sources[:30]}
     report = apply_articles(settings, [op], origin="query --file-back", seen=[key], now=now)
     if report.rejected:

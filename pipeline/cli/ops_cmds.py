@@ -105,8 +105,11 @@ def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
         for item in sched.files:
             click.echo(f"# {item.path}")
             click.echo(item.text)
-        warn(f"Printed only. Install with `memc schedule {system} --install`"
-             + (f", then: {sched.enable_hint}" if sched.enable_hint else "."))
+        if system == "cron":  # its hint already names --install (and crontab -e)
+            warn(f"Printed only. {sched.enable_hint}")
+        else:
+            warn(f"Printed only. Install with `memc schedule {system} --install`"
+                 + (f", then: {sched.enable_hint}" if sched.enable_hint else "."))
         return 0
     outcome = install(sched, settings.root)
     click.echo(outcome.message)

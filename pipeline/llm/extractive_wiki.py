@@ -274,7 +274,10 @@ def query(payload: Mapping[str, Any]) -> dict[str, Any]:
         text = str(art.get("body") or art.get("summary") or "")
         for para in re.split(r"\n\s*\n", text):
             para = " ".join(para.split())
-            if not para or para.startswith("#") or para.startswith("_Extractive page"):
+            # Boilerplate of pages this module wrote (labels, a filed Q&A's question line and
+            # answer preamble) is no passage: quoting it would make a re-filed answer quote itself.
+            if not para or para.startswith(("#", "_Extractive page", "**Question:**",
+                                             "Extractive answer (no language model)")):
                 continue
             score = len(wanted & _qterms(para))
             if score:
