@@ -111,6 +111,11 @@ def _head(path: Path) -> tuple[str, bool]:
     return cwd, sdk
 
 
+def transcript_head(path: Path) -> tuple[str, bool]:
+    """(the session's cwd, is an Agent SDK session) from the first lines of a transcript."""
+    return _head(path)
+
+
 def find_transcripts(
     *, home: Path | None = None, since: float | None = None, project: str | None = None
 ) -> list[Transcript]:

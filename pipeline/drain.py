@@ -200,8 +200,9 @@ def _run_one(settings: Settings, job: inbox.Claim, *, backend, conn, clock, slee
               since=since, stderr_tail=getattr(exc, "stderr_tail", "") or "")
     except FileNotFoundError as exc:
         _fail(paths, job, exc, "BrokenJob", conn, clock, log, counts, failures, since=since,
-              hint=f"the spool {env.spool} is gone, so this range cannot be distilled; delete "
-                   "the job from inbox/failed/ (the transcript itself may still be captured again)")
+              hint=f"the spool {env.spool} is gone, so this range cannot be distilled and "
+                   "`memc retry` would fail it again; the capture cursor is already past it, so "
+                   "delete the job from inbox/failed/")
     except (ValueError, OSError, PathRefused) as exc:
         _fail(paths, job, exc, "BrokenJob", conn, clock, log, counts, failures, since=since,
               hint="inspect the envelope and its spool; `memc retry` once fixed")

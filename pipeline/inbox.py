@@ -363,8 +363,14 @@ def counts(paths: Paths) -> InboxCounts:
 
 
 def spool_path(paths: Paths, envelope: Envelope) -> Path:
-    """The envelope's spool file, through the path guard (raises PathRefused)."""
-    return safe_join(paths.memc, envelope.spool)
+    """The envelope's spool file, through the path guard (raises PathRefused).
+
+    Only a file directly in ``.memc/spool/`` is accepted: an envelope naming ``state.db`` or
+    ``config.toml`` must not get that file read as a transcript, or deleted by ``memc private``."""
+    rel = envelope.spool
+    if not (isinstance(rel, str) and rel.startswith("spool/") and rel.count("/") == 1):
+        raise PathRefused(f"spool {str(rel)[:80]!r} is not a file in .memc/spool/")
+    return safe_join(paths.memc, rel)
 
 
 def prune_spools(paths: Paths, conn: sqlite3.Connection, keep_days: float,

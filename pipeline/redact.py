@@ -11,7 +11,7 @@ Invariants:
 - Redaction is idempotent: ``redact(redact(t)) == redact(t)``; a marker is never re-redacted.
 - Order matters and is fixed: private spans, PEM blocks, provider tokens, URL credentials,
   Authorization/Bearer headers, keyword assignments (``KEY=v``, ``"key": "v"``, YAML lines,
-  ``--password v`` flags), then the high-entropy catch-all.
+  ``--password v`` flags), curl's ``-u user:password``, then the high-entropy catch-all.
 - Keyword assignments skip what reads as code: references (``$VAR``, ``${{ x }}``, ``<your-key>``),
   calls and attribute paths, type names, and lower-case names passed along (``token=token``).
   A YAML block scalar (``secret: |``) is not followed into its lines.
@@ -66,11 +66,14 @@ _TOKENS: list[tuple[str, re.Pattern]] = [
     ("jwt", re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")),
     ("npm", re.compile(r"npm_[A-Za-z0-9]{36}" + _E)),
     ("huggingface", re.compile(r"hf_[A-Za-z0-9]{30,}" + _E)),
+    ("gitlab", re.compile(r"gl(?:pat|dt|rt|ptt|cbt|oas)-[A-Za-z0-9_\-]{20,}" + _E)),
+    ("sendgrid", re.compile(r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}" + _E)),
+    ("digitalocean", re.compile(r"do[opr]_v1_[a-f0-9]{64}" + _E)),
 ]
 _MIXED_KINDS = frozenset({"openai"})  # "sk-" + words is common prose; demand letters and digits
 
 _URL_CREDENTIALS = re.compile(  # anchored on "://" (the scheme before it is kept as is)
-    r"(?P<head>://[^\s:/?#@\"'<>\[\]]+:)"
+    r"(?P<head>://[^\s:/?#@\"'<>\[\]]*:)"  # the user may be empty: redis://:pw@host
     r"(?P<pw>[^\s/?#\"'<>]+)(?=@[A-Za-z0-9\[])")  # greedy: a password may hold "@"
 
 _AUTH_HEADER = re.compile(
@@ -101,6 +104,12 @@ _FLAG = re.compile(
     r"(?=-)(?P<head>(?<![\w\-])--?"
     r"(?i:password|passwd|token|api-key|apikey|secret|client-secret)(?:=|[ \t]+))"
     r"(?P<val>[^\s\"'`-][^\s\"'`]{0,400})")
+
+# curl's basic auth, `-u user:password` / `--user user:password` (only after `curl` on the line:
+# `docker run -u 1000:1000` and `git push -u origin` are not credentials).
+_CURL_USER = re.compile(
+    r"(?=-)(?P<head>(?<![\w\-])(?:-u|--user)(?:=|[ \t]+)[\"']?(?P<user>[^\s:\"'@$]{1,100}):)"
+    r"(?P<val>[^\s\"']{1,400})")
 
 _PLACEHOLDER = re.compile(
     r"^(?:[|>][-+]?|\$.*|%[\w()]*%?|\{\{.*|<.*>|\*+|x{3,}|\.{3}|…|"
@@ -209,6 +218,16 @@ def _flag(m: re.Match) -> str:
     return m.group("head") + _mark(kind)
 
 
+def _curl_user(m: re.Match) -> str:
+    text, value = m.string, m.group("val")
+    line = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+    if not re.search(r"\bcurl\b", line) or "[REDACTED:" in value or _PLACEHOLDER.match(value):
+        return m.group(0)
+    if value == m.group("user") or value.isdigit():
+        return m.group(0)
+    return m.group("head") + _mark("password")
+
+
 def _provider(kind: str) -> Replacer:
     def repl(m: re.Match) -> str:
         start = m.start()
@@ -279,6 +298,8 @@ def redact_counts(text: str) -> tuple[str, dict[str, int]]:
     text = sub("assignment", _YAML_LINE, _yaml_line, text)
     text = sub("assignment", _ASSIGNMENT, _assignment, text)
     text = sub("assignment", _FLAG, _flag, text)
+    if "curl" in text:
+        text = sub("password", _CURL_USER, _curl_user, text)
     text = sub("high_entropy", _ENTROPY_TOKEN, _entropy, text)
     return text, counts
 

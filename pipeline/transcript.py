@@ -20,6 +20,9 @@ Invariants:
   ``<system-reminder>`` blocks are removed from user text.
 - ``chunk_turns`` never drops text: the concatenation of the chunks' texts, turn by turn, is the
   concatenation of the input turns' texts.
+- Text that is cut short here (tool summaries, error and command-output excerpts) is redacted
+  (``pipeline.redact``) before the cut, so a cut never leaves an unrecognisable key fragment;
+  distil still redacts every turn afterwards (redaction is idempotent).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pipeline.models import ParsedTranscript, Turn
 TOOL_SUMMARY_CHARS = 160
 ERROR_EXCERPT_CHARS = 300
 COMMAND_OUTPUT_CHARS = 300
+CUT_WINDOW = 8  # a text cut to N chars is redacted over its first (or last) 8*N chars first
 
 # Which input field says the most about a call of each known tool.
 _TOOL_FIELDS: dict[str, tuple[str, ...]] = {
@@ -79,13 +83,26 @@ def _one_line(text: str) -> str:
     return _WS.sub(" ", _ANSI.sub("", text)).strip()
 
 
+def _redacted_window(text: str, limit: int, *, tail: bool = False) -> str:
+    """Redact a generous window of ``text`` BEFORE it is cut to ``limit``: a cut through a key
+    would leave a fragment that no redaction rule recognises later (distil redacts turn text,
+    which by then holds only the fragment)."""
+    from pipeline.redact import redact
+
+    window = limit * CUT_WINDOW
+    return redact(text[-window:] if tail else text[:window])
+
+
 def _shorten(text: str, limit: int) -> str:
     """Keep head and tail (an error's cause is often at the end); mark the cut."""
     if len(text) <= limit:
         return text
     head = (limit * 2) // 3
     tail = limit - head - 3
-    return text[:head] + " … " + text[-tail:] if tail > 0 else text[:limit]
+    if tail <= 0:
+        return _redacted_window(text, limit)[:limit]
+    return (_redacted_window(text, limit)[:head] + " … "
+            + _redacted_window(text, limit, tail=True)[-tail:])
 
 
 def _iter_lines(data: bytes) -> Iterator[bytes]:
@@ -122,7 +139,9 @@ def tool_summary(name: Any, tool_input: Any) -> str:
             detail = "…"
     detail = _one_line(detail)
     if len(detail) > TOOL_SUMMARY_CHARS:
-        detail = detail[: TOOL_SUMMARY_CHARS - 1] + "…"
+        detail = _redacted_window(detail, TOOL_SUMMARY_CHARS)
+        if len(detail) > TOOL_SUMMARY_CHARS:
+            detail = detail[: TOOL_SUMMARY_CHARS - 1] + "…"
     return f"-> {label}: {detail}" if detail else f"-> {label}"
 
 
@@ -347,7 +366,8 @@ def _split_text(text: str, size: int) -> list[str]:
     """Exact pieces of at most ``size`` chars, cut at a newline or space when one is near."""
     pieces = []
     while len(text) > size:
-        cut = max(text.rfind("\n", 0, size + 1), text.rfind(" ", 0, size + 1))
+        # a separator at index size - 1 at most: it stays with the left piece, which must fit
+        cut = max(text.rfind("\n", 0, size), text.rfind(" ", 0, size))
         if cut < size // 2:
             cut = size
         else:

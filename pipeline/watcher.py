@@ -7,7 +7,8 @@ waits ``debounce_s`` so a burst of captures is drained in one pass. Each cycle i
 ``pipeline.drain.drain``, which also calls ``after_drain`` (the staleness-triggered compile).
 
 Invariants:
-- Single instance per data root through the ``watcher`` lock (non-blocking). A second instance
+- Single instance per data root through the ``watcher`` lock (waited on for at most
+  ``LOCK_WAIT_S``, since hooks probe it for an instant). A second instance
   returns 0 at once after saying one is running: the desired state ("a watcher runs") holds, so
   service managers and ``@reboot`` cron lines may start it twice without an error. Hooks see the
   lock and skip spawning their own drains.
@@ -36,6 +37,9 @@ from pipeline.fsutil import TEMP_PREFIX, file_lock
 from pipeline.logs import pipeline_logger
 
 POLL_S = 0.1  # how often a wait re-checks an externally set stop event
+# Hooks and `memc status` probe the watcher lock by taking it for an instant (lock_is_held): a
+# watcher starting at that moment waits this long before concluding another watcher runs.
+LOCK_WAIT_S = 1.0
 
 
 def _wake_handler(inbox_dir: str, wake: threading.Event):
@@ -94,7 +98,7 @@ def _signals_set(stop: threading.Event):
 
 def watch(settings: Settings, *, backend=None, stop_event: threading.Event | None = None,
           sweep_s: float = 30.0, debounce_s: float = 0.25, on_cycle: Callable | None = None,
-          on_event: Callable[[str], None] | None = None) -> int:
+          on_event: Callable[[str], None] | None = None, lock_wait_s: float = LOCK_WAIT_S) -> int:
     """Run until ``stop_event`` is set (or SIGTERM/SIGINT). Returns the exit code (always 0)."""
     from pipeline.drain import drain
 
@@ -104,7 +108,7 @@ def watch(settings: Settings, *, backend=None, stop_event: threading.Event | Non
     log = pipeline_logger(paths.logs)
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(file_lock(paths.lock("watcher"), blocking=False))
+            stack.enter_context(file_lock(paths.lock("watcher"), timeout=lock_wait_s))
         except LockBusy:
             say(f"memc watch: another watcher is already running for {settings.root}; nothing to do")
             return 0

@@ -8,6 +8,7 @@ and `memc hook EVENT --help`, and delegates to the same function if it is ever i
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -47,7 +48,9 @@ for _event in _EVENT_HELP:
 @click.command("capture")
 @click.argument("transcript", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--session-id", default=None, help="Session id (default: the file name's stem).")
-@click.option("--cwd", "cwd", default="", help="Project folder of the session (names the project).")
+@click.option("--cwd", "cwd", default="",
+              help="Project folder of the session (names the project; default: the cwd recorded "
+                   "in the transcript).")
 @click.option("--event", default="manual", show_default=True, help="Event recorded in the job.")
 @click.option("--force", is_flag=True, help="With --event stop: ignore the Stop thresholds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -64,6 +67,10 @@ def capture_cmd(app: App, transcript: str, session_id: str | None, cwd: str, eve
     settings = app.settings()
     sid = session_id or os.path.splitext(os.path.basename(transcript.rstrip("/\\")))[0]
     problem = _file_problem(transcript)
+    if not problem and not cwd:  # as a hook would get it: the session's folder names the project
+        from pipeline.backfill import transcript_head
+
+        cwd = transcript_head(Path(transcript))[0]
     if problem:
         result = {"status": "error", "job_id": None, "reason": problem, "bytes": 0}
     else:
