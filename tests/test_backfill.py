@@ -160,3 +160,12 @@ def test_backfilled_sessions_are_dated_by_their_last_write(settings, tmp_path):
     assert [i.status for i in result.items] == ["queued"]
     assert drain(settings).entries == 1
     assert list_days(settings.paths.daily) == ["2026-10-30"]
+
+
+def test_projects_dir_honours_claude_config_dir(tmp_path, monkeypatch):
+    from pipeline.backfill import projects_dir
+
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "cfg"))
+    assert projects_dir() == tmp_path / "cfg" / "projects"
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR")
+    assert projects_dir(tmp_path) == tmp_path / ".claude" / "projects"
