@@ -320,7 +320,7 @@ def _run(conn, match: str, limit: int, kind: str | None, exclude: Iterable[str],
         return []
     # snippet() is computed for every matching row before ORDER BY ... LIMIT, which costs
     # seconds on large pages; callers that only need the ranking skip it.
-    snippet_sql = "snippet(fts, -1, '[', ']', '…', 12)" if snippets else "''"
+    snippet_sql = "snippet(fts, -1, '«', '»', '…', 12)" if snippets else "''"
     clause, args = _kind_clause(kind)
     excluded = set(exclude)
     weights = ", ".join(str(w) for w in WEIGHTS)

@@ -79,7 +79,7 @@ def test_daily_entries_are_rows_with_kind_filter(paths):
     assert daily[0].path == "daily/2026-11-19.md" and daily[0].kind == "daily"
     arts = search.search(paths, "token bucket", kind="article")
     assert [h.key for h in arts] == ["concepts/redis"]
-    assert "[token]" in arts[0].snippet or "[bucket]" in arts[0].snippet
+    assert "«token»" in arts[0].snippet or "«bucket»" in arts[0].snippet
 
 
 def test_all_words_then_any_word(paths):
