@@ -33,7 +33,8 @@ Checks (``Issue.check``; severity in brackets):
   at most ``CLUSTER_PAGES`` pages of at most ``PAGE_CHARS`` each per call and ``MAX_CLUSTERS``
   calls per run, never the whole wiki; skipped with a note on the extractive backend.
 
-Invariants: ``--fix`` touches only what is unambiguous, rewrites only article bodies (the
+The repairs themselves live in ``pipeline.lintfix``. Invariants: ``--fix`` touches only what is
+unambiguous, rewrites only article bodies (the
 frontmatter block is kept byte for byte), writes with ``fsutil.atomic_write``, appends one line to
 log.md, and a second ``--fix`` changes nothing. Expected findings are return values.
 """
@@ -53,17 +54,14 @@ from typing import Any, Callable
 
 from pipeline import daily, fsutil, state
 from pipeline.config import Paths, Settings
-from pipeline.wiki import (
-    _FENCE_RE,
-    _INLINE_CODE_RE,
-    LINK_RE,
-    SLUG_RE,
-    Article,
-    Resolver,
-    parse_article,
-    parse_links,
-    split_frontmatter,
+from pipeline.lintfix import (  # noqa: F401 - the repairs live there; re-exported for callers
+    _rel,
+    add_related,
+    apply_fixes,
+    regenerate_index,
+    rewrite_links,
 )
+from pipeline.wiki import SLUG_RE, Article, Resolver, parse_article, parse_links
 
 SPARSE_WORDS = 50
 CLUSTER_PAGES = 5
@@ -71,7 +69,6 @@ PAGE_CHARS = 2500
 MAX_CLUSTERS = 8
 SEVERITIES = ("error", "warning", "info")
 SOURCE_RE = re.compile(r"^daily/\d{4}-\d{2}-\d{2}\.md$")
-RELATED_RE = re.compile(r"^##[ \t]+Related[ \t]*$", re.M | re.I)
 
 
 @dataclass(frozen=True)
@@ -131,10 +128,6 @@ class Scan:
     issues: list[Issue] = field(default_factory=list)
     rewrites: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {target: canonical}
     link_count: int = 0
-
-
-def _rel(key: str) -> str:
-    return f"knowledge/{key}.md"
 
 
 def _load(knowledge: Path) -> tuple[dict[str, Article], dict[str, str]]:
@@ -317,94 +310,6 @@ def daily_issues(paths: Paths, conn: sqlite3.Connection | None) -> list[Issue]:
     return out
 
 
-# ---------------------------------------------------------------- fixes
-
-
-def _code_spans(text: str) -> list[tuple[int, int]]:
-    spans = [m.span() for m in _FENCE_RE.finditer(text)]
-    for m in _INLINE_CODE_RE.finditer(text):
-        if not any(a <= m.start() < b for a, b in spans):
-            spans.append(m.span())
-    return spans
-
-
-def rewrite_links(body: str, mapping: dict[str, str]) -> str:
-    """Replace link targets by their canonical keys outside code; keep heading and display."""
-    spans = _code_spans(body)
-
-    def repl(m: re.Match) -> str:
-        if any(a <= m.start() < b for a, b in spans):
-            return m.group(0)
-        inner = m.group(2)
-        target, bar, display = inner.partition("|")
-        name, hash_, heading = target.partition("#")
-        canonical = mapping.get(name.strip())
-        if canonical is None:
-            return m.group(0)
-        if m.group(1) or bar:  # embeds and links that already show their own text
-            return f"{m.group(1)}[[{canonical}{hash_}{heading}{bar}{display}]]"
-        return f"[[{canonical}{hash_}{heading}|{target.strip()}]]"
-
-    return LINK_RE.sub(repl, body)
-
-
-def add_related(body: str, lines: list[str]) -> str:
-    """Append bullet lines to the body's ``## Related`` section, creating it at the end if absent."""
-    block = "\n".join(lines)
-    match = RELATED_RE.search(body)
-    if match is None:
-        return body.rstrip("\n") + "\n\n## Related\n\n" + block + "\n"
-    nxt = re.compile(r"^#{1,2}[ \t]", re.M).search(body, match.end())
-    end = nxt.start() if nxt else len(body)
-    section = body[match.end():end].rstrip("\n")
-    tail = body[end:]
-    return body[:match.end()] + section + ("\n" if section.strip() else "\n\n") + block + "\n" + (
-        "\n" + tail if tail else "")
-
-
-def _display(text: str) -> str:
-    flat = " ".join(str(text).split())
-    return flat.replace("|", "-").replace("[", "(").replace("]", ")") or "untitled"
-
-
-def apply_fixes(paths: Paths, result: Scan) -> list[str]:
-    """Rewrite unambiguous links, add missing backlinks, regenerate index.md. Returns what changed."""
-    backlinks: dict[str, list[str]] = {}
-    for key, outs in result.out_links.items():
-        for target in sorted(outs):
-            if key not in result.out_links.get(target, ()):
-                backlinks.setdefault(target, []).append(key)
-    changed: list[str] = []
-    for key in sorted(set(result.rewrites) | set(backlinks)):
-        text = result.texts[key]
-        _raw, body = split_frontmatter(text)
-        prefix = text[: len(text) - len(body)]
-        new_body = body
-        if key in result.rewrites:
-            new_body = rewrite_links(new_body, result.rewrites[key])
-        if key in backlinks:
-            bullets = [f"- [[{src}|{_display(result.articles[src].title)}]]" for src in backlinks[key]]
-            new_body = add_related(new_body, bullets)
-        if new_body != body:
-            fsutil.atomic_write(fsutil.safe_join(paths.knowledge, f"{key}.md"), prefix + new_body)
-            what = []
-            if key in result.rewrites:
-                what.append(f"{len(result.rewrites[key])} link(s) made canonical")
-            if key in backlinks:
-                what.append(f"{len(backlinks[key])} backlink(s) added")
-            changed.append(f"{_rel(key)}: {', '.join(what)}")
-    if regenerate_index(paths):
-        changed.append("knowledge/index.md: regenerated")
-    return changed
-
-
-def regenerate_index(paths: Paths) -> bool:
-    """Write index.md as the compile step generates it, only if its content differs."""
-    from pipeline import wikiindex
-
-    return wikiindex.write_index(paths).written
-
-
 # ---------------------------------------------------------------- contradictions
 
 
@@ -537,7 +442,7 @@ def _log_fix(paths: Paths, fixed: list[str], at: float) -> None:
 
 
 def render_markdown(report: LintReport) -> str:
-    lines = [f"# Lint report", "",
+    lines = ["# Lint report", "",
              f"{report.articles} articles, {report.links} links; "
              f"{report.errors} errors, {report.count('warning')} warnings, {report.count('info')} info.", ""]
     if report.fixed:
