@@ -36,7 +36,6 @@ import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline import state
