@@ -19,6 +19,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from pipeline.errors import MemcError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (
     session_key TEXT PRIMARY KEY,
@@ -85,20 +87,36 @@ CREATE TABLE IF NOT EXISTS kv (
 BUSY_TIMEOUT_MS = 10_000
 
 
+class StateDamaged(MemcError):
+    """state.db exists but is not a usable SQLite database."""
+
+
 def connect(db_path: Path | str) -> sqlite3.Connection:
     """Open (creating if needed) the state database with WAL and a busy timeout."""
     path = Path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.OperationalError:
-        pass  # another process is switching it right now; WAL persists once set
-    conn.execute("PRAGMA synchronous=NORMAL")
-    if not _has_schema(conn):
-        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            # another process is switching it right now; WAL persists once set
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if not _has_schema(conn):
+            conn.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise
+        raise StateDamaged(
+            f"{path} cannot be used ({exc}). It is bookkeeping: move it aside "
+            f"(mv {path.name} {path.name}.broken) and run `memc init`; capture cursors then "
+            "restart, so sessions still on disk may be captured once more"
+        ) from None
     return conn
 
 
