@@ -70,6 +70,7 @@ def test_call_is_isolated_and_sends_our_prompt(backend, fake_claude, tmp_path):
     assert seen["memc_internal"] == "1"
     assert argv[argv.index("--tools") + 1] == ""
     assert "--setting-sources=" in argv
+    assert "--no-session-persistence" in argv  # the call leaves no transcript behind
     assert argv[argv.index("--max-turns") + 1] == "3"
     assert float(argv[argv.index("--max-budget-usd") + 1]) == 0.5
     assert argv[argv.index("--model") + 1] == "haiku"

@@ -4,7 +4,8 @@ The ONLY module that imports ``claude_agent_sdk``. Invariants of every call:
 - isolated: ``setting_sources=[]`` (the user's settings and hooks are not loaded), ``tools=[]``
   (no built-in tools), our own system prompt, a small ``max_turns``, the request's
   ``max_budget_usd``, ``MEMC_INTERNAL=1`` in the child's environment (every memc hook then does
-  nothing), and a neutral working directory (never the user's project);
+  nothing), a neutral working directory (never the user's project), and
+  ``--no-session-persistence`` (the call leaves no transcript under ~/.claude/projects);
 - time-limited: an anyio deadline around the whole exchange. anyio, not ``asyncio.timeout``: the
   SDK's transport shields its terminate/kill escalation only against anyio cancellation, so this
   is what guarantees the child is reaped (stdin EOF, 5 s grace, SIGTERM, SIGKILL) after a timeout;
@@ -176,6 +177,9 @@ class ClaudeBackend:
             stderr=stderr,
             cli_path=self.cli_path,
             cwd=str(self.cwd),
+            # Our calls hold redacted session text: keep Claude Code from saving them as
+            # transcripts under ~/.claude/projects (checked against the bundled CLI 2.1.329).
+            extra_args={"no-session-persistence": None},
         )
         texts: list[str] = []
         result: Any = None
