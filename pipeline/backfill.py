@@ -239,6 +239,22 @@ class PrivateResult:
     removed_pending: int
     removed_failed: int
     claimed: int
+    distilled: int = 0  # entries of this session already in daily/ (private does not remove them)
+    daily_files: tuple[str, ...] = ()
+
+
+def session_id_of(arg: str) -> str:
+    """The session id a user meant: a transcript path or file name is reduced to its stem.
+
+    Users copy the transcript path from ~/.claude/projects; storing it verbatim would mark a
+    session id that never occurs, and the real session would go on being captured.
+    """
+    text = arg.strip()
+    if "/" in text or "\\" in text or text.endswith(".jsonl"):
+        text = Path(text.replace("\\", "/")).name
+        if text.endswith(".jsonl"):
+            text = text[: -len(".jsonl")]
+    return text
 
 
 def _read_envelope(path: Path):
@@ -254,8 +270,8 @@ def make_private(settings: Settings, session_id: str, *, now: float | None = Non
     """Never capture ``session_id`` again; withdraw its queued and failed jobs. Idempotent."""
     from pipeline import inbox
 
-    session_id = session_id.strip()
-    if not session_id or "\x00" in session_id:
+    session_id = session_id_of(session_id)
+    if not session_id or "\x00" in session_id or session_id in (".", ".."):
         raise ConfigError("give the session id (the transcript file name without .jsonl)")
     now = time.time() if now is None else now
     paths = settings.paths
@@ -289,6 +305,8 @@ def make_private(settings: Settings, session_id: str, *, now: float | None = Non
             )
         claimed = sum(1 for p in paths.claimed.glob("*.json")
                       if getattr(_read_envelope(p), "session_id", None) == session_id)
+        rows = conn.execute("SELECT daily_path FROM entries WHERE session_id=?", (session_id,)).fetchall()
     finally:
         conn.close()
-    return PrivateResult(session_id, already, len(removed) - removed_failed, removed_failed, claimed)
+    return PrivateResult(session_id, already, len(removed) - removed_failed, removed_failed, claimed,
+                         distilled=len(rows), daily_files=tuple(sorted({r[0] for r in rows})))

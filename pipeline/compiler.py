@@ -152,8 +152,9 @@ def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
     interval = settings.compile_min_interval_min * 60
     if last and now - last < interval:
         wait = (interval - (now - last)) / 60
-        return TriggerDecision(False, f"last compile was under MEMC_COMPILE_MIN_INTERVAL_MIN "
-                                      f"ago; next in {wait:.0f} min", pending)
+        return TriggerDecision(False, f"the last compile was {(now - last) / 60:.0f} min ago, under "
+                                      f"MEMC_COMPILE_MIN_INTERVAL_MIN ({settings.compile_min_interval_min:g}); "
+                                      f"next in {wait:.0f} min", pending)
     if first_day and first_day < _today(settings, now):
         return TriggerDecision(True, f"entries from a prior day ({first_day}) are pending", pending)
     if now - oldest >= settings.compile_max_delay_min * 60:
@@ -375,8 +376,10 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
     failed = [b for b in reports if b.error]
     if failed:
         status = "partial" if done else "failed"
+        waiting = failed[0].error.startswith(("BudgetDeferred", "CircuitOpen"))
         message = (f"batch {failed[0].index} failed ({failed[0].error}); its entries stay "
-                   "pending, run `memc compile` again (see `memc status`)")
+                   + ("pending and compile once model calls are allowed again (see `memc status`)"
+                      if waiting else "pending, run `memc compile` again (see `memc status`)"))
     else:
         status = "compiled"
         message = (f"compiled {sum(len(b.entries) for b in done)} entries in {len(done)} "

@@ -5,7 +5,8 @@ default. The data root itself is resolved as ``--root`` > ``MEMC_ROOT`` > curren
 Every value is validated here; a bad one raises ``ConfigError`` naming the key, where it came
 from and what is accepted. Stdlib only: hooks load settings on their hot path.
 
-``Paths`` is the data-root layout of DESIGN.md; nothing else builds these paths by hand.
+``Paths`` is the data-root layout of DESIGN.md, plus ``.memc/spool/`` (the raw transcript bytes
+of each job); nothing else builds these paths by hand.
 """
 
 from __future__ import annotations

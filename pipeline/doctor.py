@@ -145,6 +145,27 @@ def check_credentials(settings: Settings, env: Mapping[str, str], home: Path) ->
                  "run `claude` once and log in, or export ANTHROPIC_API_KEY (or use MEMC_BACKEND=extractive)")
 
 
+def check_backend(settings: Settings, env: Mapping[str, str]) -> Check:
+    """Which backend runs here, and whether unattended runs (hook-started drains, cron, systemd,
+    launchd) would pick the same one: they read .memc/config.toml but usually not this shell's
+    exports, so MEMC_BACKEND=extractive exported here can still mean paid model calls there."""
+    from pipeline.config import load_settings
+
+    here = settings.backend
+    if not env.get("MEMC_BACKEND"):
+        return Check("backend", OK, f"{here} (from .memc/config.toml or the default)")
+    try:
+        unattended = load_settings(settings.root, env={}).backend
+    except ConfigError:  # the config file problem is reported by the command itself
+        return Check("backend", OK, f"{here} (from MEMC_BACKEND)")
+    if unattended == here:
+        return Check("backend", OK, f"{here} (MEMC_BACKEND agrees with .memc/config.toml)")
+    return Check("backend", WARN,
+                 f"{here} here (MEMC_BACKEND in this shell), but drains started by hooks or a "
+                 f"schedule, which read .memc/config.toml, would use {unattended}",
+                 f"put backend = \"{here}\" in {settings.paths.config_file} so every run agrees")
+
+
 def check_hooks(settings: Settings, home: Path, cwd: Path) -> Check:
     from pipeline.install import HOOK_EVENTS, installed_hooks, settings_path
 
@@ -237,6 +258,7 @@ def run_checks(
         check_root(settings),
         check_timezone(settings),
         check_fts5(),
+        check_backend(settings, env),
         check_cli(settings, run),
         check_credentials(settings, env, home),
         check_hooks(settings, home, cwd),

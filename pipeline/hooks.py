@@ -7,7 +7,7 @@ Invariants:
 - Never hangs: stdin is read with a deadline and a size cap (a hook run from a terminal or with
   no stdin reads nothing); capture opens only regular files, non-blocking.
 - Does nothing at all when MEMC_INTERNAL is set (the pipeline's own child processes).
-- Writes exactly one line per call to ROOT/.memc/logs/hooks.log. When the root was never
+- Otherwise writes exactly one line per call to ROOT/.memc/logs/hooks.log. When the root was never
   initialised it writes nothing under it (a hook must not create .memc/ in a random folder) and
   says so in one line on stderr, which Claude Code shows only in its verbose view.
 - Payload values are data: the session id is hashed before it names anything on disk.

@@ -11,8 +11,9 @@ Invariants:
   exactly one rename succeeds; the others get ``None``. One job, one worker.
 - Files move between the three folders only by rename, so a job is always in exactly one of
   them (or gone once complete); a crash at any moment loses no envelope and no spool.
-- A claim whose owner process is dead (or that has no owner file a minute after it was made) is
-  renamed back to ``inbox/`` by ``release_dead_claims``; one reaper at a time (a skip-if-busy lock).
+- A claim whose owner process on this host is dead (or that has no owner file a minute after it
+  was made) is renamed back to ``inbox/`` by ``release_dead_claims``; claims recorded by another
+  host name are left alone; one reaper at a time (a skip-if-busy lock).
 - A malformed envelope never crashes a worker: it is moved to ``failed/`` with the reason.
 - Spools are removed only for jobs recorded ``done`` more than ``keep_days`` ago (or orphans that
   old with no envelope anywhere); never for a pending, claimed or failed job.

@@ -181,29 +181,55 @@ CLOSING = ("\n\nMore: run `memc search \"words\"` (full-text search of knowledge
            "`memc query \"question\"` for a cited answer, or read knowledge/index.md.")
 
 
+def memc_command(root: Any) -> str:
+    """The shell command that reaches THIS knowledge base from any folder.
+
+    The session reading the context runs commands in its project folder, where a bare `memc`
+    is often not on PATH and would not find the data root; so name this installation's program
+    (the `memc` script beside the interpreter, else `python -m pipeline`) and `--root`.
+    """
+    import shlex
+    import sys
+
+    exe = Path(sys.executable)
+    script = exe.parent / ("memc.exe" if os.name == "nt" else "memc")
+    program = [str(script)] if script.is_file() else [str(exe), "-m", "pipeline"]
+    return shlex.join([*program, "--root", str(root)])
+
+
+def closing(root: Any) -> str:
+    """CLOSING plus how to run `memc` here; CLOSING alone if that cannot be worked out."""
+    try:
+        return CLOSING.replace("More: ", f"More (here `memc` means `{memc_command(root)}`): ", 1)
+    except Exception:  # pragma: no cover - the hook must never fail
+        return CLOSING
+
+
 def _document(context: str) -> str:
     return json.dumps({"hookSpecificOutput": {"hookEventName": "SessionStart",
                                               "additionalContext": context}}, ensure_ascii=False)
 
 
-def fit(context: str, limit: int = MAX_OUTPUT) -> str:
+def fit(context: str, limit: int = MAX_OUTPUT, tail: str = CLOSING) -> str:
     """The JSON document with the context cut at line boundaries so the whole stays under limit."""
     lines = context.split("\n")
-    doc = _document("\n".join(lines) + CLOSING)
+    doc = _document("\n".join(lines) + tail)
     while len(doc) >= limit and len(lines) > 1:
         excess = len(doc) - limit + 1
         while excess > 0 and len(lines) > 1:
             excess -= len(json.dumps(lines.pop(), ensure_ascii=False)) - 1
-        doc = _document("\n".join(lines).rstrip() + CLOSING)
+        doc = _document("\n".join(lines).rstrip() + tail)
     if len(doc) >= limit:
-        doc = _document(_oneline(context, limit // 4) + CLOSING)
+        doc = _document(_oneline(context, limit // 4) + tail)
     return doc
 
 
 def build_injection(settings: Any, payload: dict[str, Any]) -> str:
     """The SessionStart hook's stdout. Never raises."""
     try:
-        return fit(build_context(settings, payload if isinstance(payload, dict) else {}))
+        context = build_context(settings, payload if isinstance(payload, dict) else {})
+        empty = "Nothing to recall for now." in context  # nothing to search yet: keep it short
+        return fit(context, tail=CLOSING if empty else closing(settings.paths.root))
     except Exception as exc:  # the hook must never fail a session start
         return _document(f"memory-compiler: context unavailable ({type(exc).__name__}); "
                          "run `memc doctor`." + CLOSING)

@@ -81,16 +81,22 @@ class Context:
     titles: dict[str, str] = field(default_factory=dict)  # key -> title of every hit
 
 
-def select_context(settings: Settings, question: str) -> Context:
-    """Search hits turned into a bounded context (never the whole knowledge base)."""
+def select_context(settings: Settings, question: str, *, skip_own_answer: bool = False) -> Context:
+    """Search hits turned into a bounded context (never the whole knowledge base).
+
+    ``skip_own_answer`` (for --file-back) leaves out the qa/ page filed for this very question:
+    refreshing that page from a quote of itself would nest the old answer deeper every time."""
     paths = settings.paths
     search.refresh(paths)
     words = " ".join(search.terms(question, drop_stopwords=True)) or question
+    own = _qa_title(question).lower()
     ctx = Context()
     total = 0
     for hit in search.search(paths, words, limit=MAX_FULL + MAX_SUMMARIES, kind="article"):
         art = wiki.load_article(paths.knowledge, hit.key)
         if art is None:
+            continue
+        if skip_own_answer and hit.key.startswith("qa/") and art.title.strip().lower() == own:
             continue
         ctx.titles[hit.key] = art.title
         item: dict[str, Any] = {"path": hit.key, "title": art.title, "summary": art.summary}
@@ -111,11 +117,15 @@ def select_context(settings: Settings, question: str) -> Context:
     return ctx
 
 
-def build_request(settings: Settings, question: str):
+def _qa_title(question: str) -> str:
+    return "Q: " + " ".join(question.split())[:190]
+
+
+def build_request(settings: Settings, question: str, *, file_back: bool = False):
     """(LLMRequest or None when nothing matched, Context)."""
     from pipeline.llm.base import LLMRequest, load_prompt, load_schema
 
-    ctx = select_context(settings, question)
+    ctx = select_context(settings, question, skip_own_answer=file_back)
     if not ctx.articles and not ctx.daily:
         return None, ctx
     payload: dict[str, Any] = {"question": question.strip()[:2000], "articles": ctx.articles}
@@ -222,7 +232,7 @@ def run_query(settings: Settings, question: str, *, file_back: bool = False, bac
         from pipeline.errors import ConfigError
 
         raise ConfigError("the question is empty; usage: memc query \"how did we ...?\"")
-    request, ctx = build_request(settings, question)
+    request, ctx = build_request(settings, question, file_back=file_back)
     if request is None:
         words = ", ".join(search.terms(question, drop_stopwords=True)[:8]) or question.strip()[:80]
         return QueryResult(question=question, found=False, answer=(
@@ -263,7 +273,7 @@ def file_answer(settings: Settings, ctx: Context, result: QueryResult, *, now: f
     if not (knowledge / "qa" / f"{slug}.md").exists() and any(
             (knowledge / folder / f"{slug}.md").exists() for folder in wiki.ARTICLE_FOLDERS):
         slug = f"{slug[:57].rstrip('-')}-qa"
-    title = "Q: " + " ".join(result.question.split())[:190]
+    title = _qa_title(result.question)
     existing = wiki.load_article(knowledge, f"qa/{slug}")
     if existing is not None and existing.title.strip().lower() != title.lower():
         # Another question whose slug starts the same way owns this page: refreshing it would

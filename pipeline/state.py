@@ -6,7 +6,8 @@ Everything in it is bookkeeping: daily/ and knowledge/ are the source of truth. 
 
 Tables:
 - ``cursors``: per (session, transcript) the byte offset consumed so far and the file identity.
-- ``jobs``: the job ledger (queued, done, failed, deferred) with outcome details.
+- ``jobs``: the job ledger (queued, running, done, failed, deferred, cancelled) with outcome
+  details.
 - ``entries``: every daily entry appended, and when (if ever) it was compiled.
 - ``llm_calls``: the cost ledger, one row per model call attempt.
 - ``private_sessions``: sessions the user opted out of capture.

@@ -1,10 +1,11 @@
 """`memc status`: one cheap snapshot of the pipeline.
 
 Counts only: folder listings of the inbox and the knowledge base, a handful of indexed SQLite
-queries, and the trigger decision; no model call, no file contents read (except the small error
-records of failed jobs). Status moves and rewrites no file; its only write is the compiler's own
-entry bookkeeping in state.db (``should_compile`` syncs daily entries first). Safe to run while
-hooks, drains, the watcher or a compile are busy.
+queries, and the trigger decision; no model call. File contents read: only the small error
+records of failed jobs, and daily logs changed since the compiler's last scan. Status moves and
+rewrites no file; its only write is the compiler's own entry bookkeeping in state.db
+(``should_compile`` syncs daily entries first). Safe to run while hooks, drains, the watcher or a
+compile are busy.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         ).fetchone()
         ledger = calls.ledger_summary(conn, settings, now=now)
         last = {k: _kv_time(conn, k) for k in ("last_capture_at", "last_drain_at", "last_compile_at")}
+        # the extractive backend records its runs in the ledger too, but they are no model calls
+        model_calls = int(conn.execute("SELECT count(*) FROM llm_calls WHERE day=? AND backend != 'extractive'",
+                                       (ledger["day"],)).fetchone()[0])
     finally:
         conn.close()
     return Status(
@@ -113,7 +117,7 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         compile_would_fire=bool(decision.fire),
         compile_reason=decision.reason,
         spent_today_usd=float(ledger["spent_usd"]),
-        calls_today=int(ledger["attempts"]),
+        calls_today=model_calls,
         budget_usd=float(ledger["budget_usd"]),
         breaker_open_until=ledger["breaker_open_until"],
         watcher_running=lock_is_held(paths.lock("watcher")),
@@ -145,7 +149,11 @@ def render_text(st: Status, now: float) -> list[str]:
         lines.append(f"  failed {job.id}: {job.error_class}: {job.message} (attempts {job.attempts}, {job.failed_at})")
     if st.failed:
         lines.append("  -> fix the cause, then `memc retry` (all) or `memc retry JOB_ID`")
-    if st.pending and not st.watcher_running:
+    model = st.backend != "extractive"
+    budget_hit = model and st.spent_today_usd >= st.budget_usd
+    if st.pending and budget_hit:
+        lines.append("  -> they wait: model calls are over today's budget (see `spend today` below)")
+    elif st.pending and not st.watcher_running:
         lines.append("  -> `memc drain` processes them now (or install a schedule: `memc schedule cron`)")
     lines.append(
         f"last capture: {ago(st.last_capture_at, now)}; last drain: {ago(st.last_drain_at, now)}; "
@@ -154,7 +162,10 @@ def render_text(st: Status, now: float) -> list[str]:
     fire = "would run now" if st.compile_would_fire else "would wait"
     lines.append(f"entries not yet compiled: {st.entries_pending}; compile --if-stale {fire} ({st.compile_reason})")
     lines.append(f"spend today: ${st.spent_today_usd:.2f} of ${st.budget_usd:.2f} ({st.calls_today} model calls)")
-    if st.budget_usd and st.spent_today_usd >= st.budget_usd:
+    if budget_hit and st.budget_usd <= 0:
+        lines.append("  -> the daily budget is 0: no model calls at all; raise MEMC_DAILY_BUDGET_USD "
+                     "(or daily_budget_usd in .memc/config.toml), or use MEMC_BACKEND=extractive")
+    elif budget_hit:
         lines.append("  -> budget reached: jobs wait until tomorrow, or raise MEMC_DAILY_BUDGET_USD")
     if st.breaker_open_until:
         until = time.strftime("%H:%M:%S", time.localtime(st.breaker_open_until))

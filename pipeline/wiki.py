@@ -6,8 +6,8 @@ page is and where a link points.
 - An article is ``knowledge/<folder>/<slug>.md`` with YAML frontmatter (``title``, ``summary``,
   ``aliases``, ``tags``, ``sources``, ``created``, ``updated``); its key is the path relative to
   knowledge/ without ``.md`` (``concepts/postgres-advisory-locks``).
-- Frontmatter is read with ``yaml.safe_load`` after refusing anchors/aliases (no alias bombs) and
-  oversized blocks; wrong types are reported, never trusted (``Article.problems``).
+- Frontmatter is read with a safe YAML loader after refusing anchors/aliases (no alias bombs),
+  YAML tags and oversized blocks; wrong types are reported, never trusted (``Article.problems``).
 - Links: ``[[target]]``, ``[[target|Display]]``, ``[[target#Heading]]``, ``![[embed]]``; links in
   code spans and fenced code are not links. Resolution follows the order of DESIGN.md: path, then
   file name, then alias (and title), case-insensitively, as Obsidian resolves them.

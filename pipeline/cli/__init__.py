@@ -88,7 +88,22 @@ def init_cmd(app: App) -> None:
             click.echo(f"  created {path.relative_to(settings.root)}")
     else:
         click.echo(f"{settings.root} is already initialised; nothing changed.")
-    click.echo("Next: `memc install-hooks` to capture Claude Code sessions into it.")
+    click.echo(f"Next: `{memc_for(settings)} install-hooks` to capture Claude Code sessions into it.")
+
+
+def memc_for(settings: Settings) -> str:
+    """`memc`, plus `--root DIR` when a bare `memc` run from here would not find this root."""
+    import os
+    import shlex
+    from pathlib import Path
+
+    try:
+        found = Path(os.environ.get("MEMC_ROOT") or os.getcwd()).resolve()
+    except OSError:
+        found = None
+    if found == Path(settings.root).resolve():
+        return "memc"
+    return f"memc --root {shlex.quote(str(settings.root))}"
 
 
 @cli.command("mcp")

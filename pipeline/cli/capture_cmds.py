@@ -26,8 +26,8 @@ _EVENT_HELP = {
 def hook_group() -> None:
     """Claude Code hook entry points (JSON payload on stdin; always exit 0).
 
-    Installed by `memc install-hooks`. Every call logs one line to .memc/logs/hooks.log and does
-    nothing when MEMC_INTERNAL is set.
+    Installed by `memc install-hooks`. Every call logs one line to .memc/logs/hooks.log; with
+    MEMC_INTERNAL set (memc's own child processes) a hook does nothing at all.
     """
 
 
@@ -59,7 +59,9 @@ def capture_cmd(app: App, transcript: str, session_id: str | None, cwd: str, eve
                 force: bool, as_json: bool) -> int:
     """Capture what TRANSCRIPT gained since its last capture, as a hook would.
 
-    Exit 0 when a job was queued or there was nothing new; 2 when the file cannot be captured.
+    Exit 0 when a job was queued, there was nothing new, or the session is skipped (private,
+    excluded project, Agent SDK transcript); 2 when the file is missing, not a regular file or
+    unreadable.
     The job waits in .memc/inbox until `memc drain` (or the watcher) processes it.
     """
     from pipeline.capture import capture

@@ -22,7 +22,11 @@ from pipeline.cli import App, emit_json, pass_app, warn
 @pass_app
 def compile_cmd(app: App, all_: bool, file: str | None, dry_run: bool, if_stale: bool,
                 as_json: bool) -> int:
-    """Compile pending daily-log entries into knowledge/ articles."""
+    """Compile pending daily-log entries into knowledge/ articles.
+
+    Exit 1 when a batch failed (its entries stay pending); 0 otherwise, also when there is
+    nothing to do or another compile is running.
+    """
     from pipeline.compiler import run_compile
 
     settings = app.settings()
@@ -51,7 +55,8 @@ def compile_cmd(app: App, all_: bool, file: str | None, dry_run: bool, if_stale:
 
 @click.command("search")
 @click.argument("query", nargs=-1, required=True)
-@click.option("--limit", "-n", type=click.IntRange(1, 200), default=10, show_default=True)
+@click.option("--limit", "-n", type=click.IntRange(1, 200), default=10, show_default=True,
+              help="Most hits to show.")
 @click.option("--kind", type=click.Choice(["article", "daily"]), default=None,
               help="Only articles or only daily entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as one JSON document.")
@@ -63,6 +68,11 @@ def search_cmd(app: App, query: tuple[str, ...], limit: int, kind: str | None,
 
     settings = app.settings()
     text = " ".join(query)
+    if not search.terms(text):
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"nothing to search for in {text!r}: give one or more words, "
+                          "e.g. memc search advisory locks")
     search.refresh(settings.paths)
     hits = search.search(settings.paths, text, limit=limit, kind=kind)
     if as_json:

@@ -87,7 +87,7 @@ def uninstall_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json:
 @click.command("schedule")
 @click.argument("system", type=click.Choice(["cron", "systemd", "launchd"]))
 @click.option("--install", "do_install", is_flag=True, help="Write it (crontab / unit files / plist).")
-@click.option("--every", "every", type=int, default=15, show_default=True, help="Minutes between runs.")
+@click.option("--every", "every", type=int, default=15, show_default=True, help="Minutes between runs: 1-59, or whole hours up to 1440.")
 @pass_app
 def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
     """Print (or --install) a periodic `drain` + `compile --if-stale` for this data root.
@@ -140,7 +140,8 @@ _MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 @_json
 @pass_app
 def doctor_cmd(app: App, as_json: bool) -> int:
-    """Check the setup (Python, packages, Claude CLI, credentials, hooks, root, timezone, FTS5).
+    """Check the setup (Python, packages, root, timezone, FTS5, backend, Claude CLI, credentials,
+    hooks, failed jobs).
 
     Exit 1 when something blocks the pipeline, else 0. Credentials are checked for presence only.
     """
@@ -172,6 +173,8 @@ def doctor_cmd(app: App, as_json: bool) -> int:
 @pass_app
 def backfill_cmd(app: App, since: str | None, project: str | None, dry_run: bool, as_json: bool) -> int:
     """Capture existing transcripts from ~/.claude/projects before Claude Code deletes them.
+
+    ($CLAUDE_CONFIG_DIR/projects when that is set.) Each session is dated by its last write.
 
     Uses the hooks' cursors: running it twice, or a hook after it, never queues a range twice.
     """
@@ -208,7 +211,7 @@ def backfill_cmd(app: App, since: str | None, project: str | None, dry_run: bool
 @click.argument("session_id")
 @pass_app
 def private_cmd(app: App, session_id: str) -> int:
-    """Never capture SESSION_ID again, and withdraw its jobs still waiting in the inbox.
+    """Never capture SESSION_ID again, and withdraw its queued and failed jobs.
 
     Inside a conversation, typing [memc:private] does the same from the next capture on.
     """
@@ -217,8 +220,13 @@ def private_cmd(app: App, session_id: str) -> int:
     res = make_private(app.settings(), session_id)
     click.echo(f"Session {res.session_id} is {'already' if res.already_private else 'now'} private: "
                "hooks and backfill will not capture it.")
-    click.echo(f"  withdrew {res.removed_pending} queued and {res.removed_failed} failed job(s) "
-               "(their spooled text was deleted)")
+    if res.removed_pending or res.removed_failed:
+        click.echo(f"  withdrew {res.removed_pending} queued and {res.removed_failed} failed job(s) "
+                   "(their spooled text was deleted)")
+    if res.distilled:
+        click.echo(f"  {res.distilled} entr{'y' if res.distilled == 1 else 'ies'} of it were already distilled "
+                   f"into {', '.join(res.daily_files)} (and may be compiled into knowledge/); "
+                   "private does not remove them: delete them by hand if needed.")
     if res.claimed:
         click.echo(f"  {res.claimed} job(s) are being processed right now; if an entry appears in "
                    "daily/, delete it by hand.")

@@ -11,7 +11,8 @@ Tasks and their reply schemas (``pipeline/schemas/<task>.json``):
   -> the entry schema of DESIGN.md.
 - ``compile``: payload ``{"entries": [...], "existing": [{"path","title"}], "related": [...]}``
   -> ``{"articles": [...]}``.
-- ``query``: payload ``{"question", "articles": [{"path","title","summary","body"}]}``
+- ``query``: payload ``{"question", "articles": [{"path","title","summary","body"?}],
+  "daily"?: [{"path","title","project","excerpt"}]}`` (``body`` only for the top articles)
   -> ``{"answer", "citations": [...]}``.
 - ``lint``: payload ``{"cluster": [{"path","title","body"}]}`` -> ``{"contradictions": [...]}``.
 """

@@ -112,9 +112,16 @@ def record(conn: sqlite3.Connection, settings: Settings, *, at: float, task: str
 def check_budget(conn: sqlite3.Connection, settings: Settings, now: float) -> None:
     spent = spent_today(conn, settings, now)
     if spent >= settings.daily_budget_usd:
+        # Said by drain, compile, query and lint alike: no word about "the job" here.
+        if settings.daily_budget_usd <= 0:
+            raise BudgetDeferred(
+                "the daily budget is $0.00, which allows no model calls at all (raise "
+                "MEMC_DAILY_BUDGET_USD or daily_budget_usd in .memc/config.toml, or use "
+                "MEMC_BACKEND=extractive to work without a model)"
+            )
         raise BudgetDeferred(
             f"today's model spend ${spent:.4f} reached the daily budget "
-            f"${settings.daily_budget_usd:.2f}; the job stays pending until tomorrow "
+            f"${settings.daily_budget_usd:.2f}; model calls resume tomorrow "
             "(raise MEMC_DAILY_BUDGET_USD or daily_budget_usd in .memc/config.toml to continue now)"
         )
 
