@@ -13,7 +13,8 @@ Invariants:
   them (or gone once complete); a crash at any moment loses no envelope and no spool.
 - A claim whose owner process on this host is dead (or that has no owner file a minute after it
   was made) is renamed back to ``inbox/`` by ``release_dead_claims``; claims recorded by another
-  host name are left alone; one reaper at a time (a skip-if-busy lock).
+  host name cannot be checked and are returned only after ``FOREIGN_CLAIM_S`` (a day); one
+  reaper at a time (a skip-if-busy lock).
 - A malformed envelope never crashes a worker: it is moved to ``failed/`` with the reason.
 - Spools are removed only for jobs recorded ``done`` more than ``keep_days`` ago (or orphans that
   old with no envelope anywhere); never for a pending, claimed or failed job.
@@ -36,6 +37,7 @@ from pipeline.errors import LockBusy, PathRefused
 from pipeline.fsutil import TEMP_PREFIX, atomic_write, clean_temp_files, file_lock, safe_join
 from pipeline.models import Envelope
 
+FOREIGN_CLAIM_S = 24 * 3600  # a claim owned by another host is returned after a day
 ORPHAN_CLAIM_S = 60.0
 OWNER_SUFFIX = ".owner.json"
 ERROR_SUFFIX = ".error.json"
@@ -248,8 +250,9 @@ def _owner_of(claimed_path: Path) -> dict | None:
 def release_dead_claims(paths: Paths, now: float | None = None) -> int:
     """Return claims of dead workers to the inbox; also sweep crash debris. Returns how many.
 
-    A claim is dead when its owner pid (on this host) is gone, or when it has no readable owner
-    file and was made more than a minute ago. Only one process reaps at a time; a busy reaper
+    A claim is dead when its owner pid (on this host) is gone, when its owner is another host and
+    it is older than ``FOREIGN_CLAIM_S``, or when it has no readable owner file and was made more
+    than a minute ago. Only one process reaps at a time; a busy reaper
     lock means another process is doing this right now, so this call returns 0.
     """
     now = time.time() if now is None else now
@@ -267,10 +270,15 @@ def _reap(paths: Paths, now: float) -> int:
         owner = _owner_of(path)
         if owner is not None:
             if owner.get("host") != host:
-                continue  # another machine's worker: we cannot tell, so we leave it alone
-            pid = owner.get("pid")
-            if isinstance(pid, int) and _pid_alive(pid, str(owner.get("proc_start") or "")):
-                continue
+                # Another machine's worker (or this one under an old hostname): its pid cannot
+                # be checked, so the claim is trusted until it is older than any real job.
+                started = owner.get("started_at")
+                if not isinstance(started, (int, float)) or now - started < FOREIGN_CLAIM_S:
+                    continue
+            else:
+                pid = owner.get("pid")
+                if isinstance(pid, int) and _pid_alive(pid, str(owner.get("proc_start") or "")):
+                    continue
         else:
             try:
                 st = path.stat()

@@ -216,3 +216,17 @@ def test_counts_on_missing_folders_are_zero(tmp_path):
     assert inbox.counts(paths) == inbox.InboxCounts(0, 0, 0)
     assert inbox.failed_jobs(paths) == []
     assert inbox.pending(paths) == []
+
+
+def test_claims_of_another_host_are_trusted_for_a_day(settings, root):
+    paths = settings.paths
+    env = _jobs(root, 1)[0]
+    now = time.time()
+    job = inbox.claim(paths, paths.inbox / env.file_name(), now=now)
+    owner = json.loads(job.owner_path.read_text())
+    owner["host"] = "some-other-machine"  # e.g. the same laptop before a hostname change
+    job.owner_path.write_text(json.dumps(owner))
+    assert inbox.release_dead_claims(paths, now=now + 3600) == 0
+    assert inbox.pending(paths) == []
+    assert inbox.release_dead_claims(paths, now=now + inbox.FOREIGN_CLAIM_S + 1) == 1
+    assert [p.name for p in inbox.pending(paths)] == [env.file_name()]
