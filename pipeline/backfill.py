@@ -72,9 +72,9 @@ class BackfillResult:
 
 def projects_dir(home: Path | None = None) -> Path:
     """Where Claude Code keeps transcripts: $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects."""
-    if home is None and os.environ.get("CLAUDE_CONFIG_DIR"):
-        return Path(os.environ["CLAUDE_CONFIG_DIR"]).expanduser() / "projects"
-    return (home or Path.home()) / ".claude" / "projects"
+    from pipeline.install import claude_dir
+
+    return claude_dir(home) / "projects"
 
 
 def parse_since(text: str | None, settings: Settings, now: float | None = None) -> float | None:

@@ -130,7 +130,9 @@ def check_cli(settings: Settings, run: Callable[..., subprocess.CompletedProcess
 
 def check_credentials(settings: Settings, env: Mapping[str, str], home: Path) -> Check:
     present = [k for k in CREDENTIAL_ENV + CLOUD_ENV if env.get(k)]
-    creds_file = home / ".claude" / ".credentials.json"
+    from pipeline.install import claude_dir
+
+    creds_file = claude_dir(None if env.get("CLAUDE_CONFIG_DIR") else home, env) / ".credentials.json"
     if creds_file.exists():
         present.append(str(creds_file))
     if present:

@@ -24,6 +24,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,19 @@ class InstalledHook:
     root: str | None
 
 
+def claude_dir(home: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Claude Code's own folder: $CLAUDE_CONFIG_DIR when set (and no ``home`` is forced), else
+    ~/.claude. User settings, credentials and transcripts (projects/) live there."""
+    env = os.environ if env is None else env
+    if home is None and env.get("CLAUDE_CONFIG_DIR"):
+        return Path(env["CLAUDE_CONFIG_DIR"]).expanduser()
+    return (home or Path.home()) / ".claude"
+
+
 def settings_path(scope: str = "user", *, cwd: Path | None = None, home: Path | None = None) -> Path:
-    """~/.claude/settings.json (user) or <cwd>/.claude/settings.json (project)."""
+    """<claude dir>/settings.json (user) or <cwd>/.claude/settings.json (project)."""
     if scope == "user":
-        return (home or Path.home()) / ".claude" / "settings.json"
+        return claude_dir(home) / "settings.json"
     if scope == "project":
         return (cwd or Path.cwd()) / ".claude" / "settings.json"
     raise ConfigError(f"unknown scope {scope!r}; use user or project")

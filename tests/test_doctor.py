@@ -154,3 +154,18 @@ def test_bad_config_is_reported_as_a_check(root, fake_cli, capsys):
 def test_python_version_check():
     assert check_python((3, 11)).status == OK
     assert check_python((3, 10)).status == FAIL
+
+
+def test_credentials_and_hooks_follow_claude_config_dir(settings, tmp_path, monkeypatch):
+    from pipeline.doctor import check_credentials
+    from pipeline.install import claude_dir, settings_path
+
+    cfg = tmp_path / "claude-cfg"
+    cfg.mkdir()
+    (cfg / ".credentials.json").write_text("{}")
+    env = {"CLAUDE_CONFIG_DIR": str(cfg)}
+    check = check_credentials(settings, env, tmp_path / "nohome")
+    assert check.status == "ok" and str(cfg / ".credentials.json") in check.detail
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(cfg))
+    assert claude_dir() == cfg and settings_path("user") == cfg / "settings.json"
+    assert settings_path("user", home=tmp_path) == tmp_path / ".claude" / "settings.json"
