@@ -50,6 +50,7 @@ IDENTITY_BYTES = 4096
 BLOCK = 1 << 20
 RETRY_ATTEMPTS = 5
 RETRY_DELAY_S = 0.05
+LOCK_STRIPES = 64  # capture locks: .memc/locks/capture-00 .. capture-63
 _SDK = re.compile(rb'"entrypoint"\s*:\s*"sdk-py"')
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
@@ -292,7 +293,10 @@ def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, tran
         return CaptureResult("nothing-new", None, "no complete line yet")
     key = session_key(session_id, transcript)
     try:
-        with file_lock(paths.lock(f"capture-{key}"), timeout=lock_timeout):
+        # Sessions share a fixed set of lock stripes, so .memc/locks/ never grows with the
+        # number of sessions; two sessions meeting on one stripe only wait a few milliseconds.
+        with file_lock(paths.lock(f"capture-{int(key[:8], 16) % LOCK_STRIPES:02d}"),
+                       timeout=lock_timeout):
             _recover_pending(paths, conn, key, session_id, transcript, now)
             row = conn.execute(
                 "SELECT identity, offset, last_capture_at FROM cursors WHERE session_key=?", (key,)

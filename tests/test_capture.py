@@ -419,3 +419,12 @@ def test_spool_is_readable_by_the_owner_only(settings, root, tmp_path):
     spool = root / ".memc" / "spool" / f"{result.job_id}.jsonl"
     assert spool.read_bytes() == line(1) + line(2)
     assert spool.stat().st_mode & 0o777 == 0o600
+
+
+def test_lock_files_do_not_grow_with_sessions(settings, root, tmp_path):
+    t = tmp_path / "t.jsonl"
+    t.write_bytes(line(1))
+    for i in range(200):
+        assert run(settings, t, sid=f"session-{i}").status == "queued"
+    locks = [p.name for p in (root / ".memc" / "locks").iterdir() if p.name.startswith("capture-")]
+    assert 0 < len(locks) <= cap.LOCK_STRIPES
