@@ -49,6 +49,8 @@ def hook_log(logs_dir: Path, message: str, now: float | None = None) -> None:
             pass
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
         line = f"{stamp} pid={os.getpid()} {_scrub(message)}".replace("\n", " ") + "\n"
+        # One O_APPEND write of one line: concurrent hooks never interleave within a line, and
+        # the hook pays no lock or fsync (fsutil.locked_append) for a diagnostic log.
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode("utf-8", "replace"))
