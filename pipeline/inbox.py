@@ -113,9 +113,28 @@ def _proc_start(pid: int) -> str:
         return ""
 
 
+def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - exercised on Windows only
+    """os.kill(pid, 0) would TERMINATE the process on Windows; ask the kernel instead."""
+    import ctypes
+
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 5  # access denied: it exists
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
 def _pid_alive(pid: int, proc_start: str = "") -> bool:
     if pid <= 0:
         return False
+    if os.name == "nt":  # pragma: no cover
+        return _pid_alive_windows(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
