@@ -117,7 +117,7 @@ def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - exercised on Win
     """os.kill(pid, 0) would TERMINATE the process on Windows; ask the kernel instead."""
     import ctypes
 
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
     handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
     if not handle:
         return ctypes.get_last_error() == 5  # access denied: it exists
