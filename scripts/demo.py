@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         session, cwd, last = _session_info(path)
         result = capture(settings, transcript_path=str(path), session_id=session, cwd=cwd,
                          event="session-end", now=last)
-        say(f"  capture {path.name}: {getattr(result, 'status', '')} "
-            f"{getattr(result, 'reason', '') or ''}".rstrip())
+        status = result.status.replace("-", " ")
+        say(f"  capture {path.name}: {status}" + (f" ({result.reason})" if result.reason else ""))
     report = drain(settings, run_after=False)
-    say(f"  drain: {report.summary() if hasattr(report, 'summary') else report}")
-    if getattr(report, "failed", 0):
+    say(f"  drain: {report.summary()}")
+    if report.failed:
         print("some jobs failed; see `memc --root demo-root status`", file=sys.stderr)
     compiled = run_compile(settings, progress=say)
     say(f"  compile: {compiled.message}")
