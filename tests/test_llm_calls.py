@@ -142,6 +142,19 @@ def test_budget_reached_defers_before_calling(root, conn):
     assert len(backend.calls) == 3
 
 
+def test_budget_is_checked_again_before_a_retry(root, conn):
+    settings = _settings(root, daily_budget_usd=0.05)
+    backend = FakeBackend(default=OK)
+    failing = TransientLLMError("529 overloaded")
+    failing.cost_usd = 0.06  # the failed attempt was billed and crossed the budget
+    backend.enqueue(failing)
+    clock = Clock()
+    with pytest.raises(BudgetDeferred):
+        calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+    assert len(backend.calls) == 1  # no retry once the budget is spent
+    assert _outcomes(conn) == ["transient"]
+
+
 def test_budget_day_follows_memc_tz(root, conn, monkeypatch):
     monkeypatch.setenv("MEMC_TZ", "America/New_York")
     settings = _settings(root, daily_budget_usd=1.0)

@@ -198,6 +198,8 @@ def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sql
 
     def attempt(req: LLMRequest) -> LLMReply:
         nonlocal attempts
+        if attempts and not free:
+            check_budget(conn, settings, now())  # a retry or repair is spending too
         attempts += 1
         started = now()
         try:
