@@ -15,8 +15,9 @@ Invariants:
   even if the transcript grew in between.
 - A half-written last line is never consumed; a replaced or truncated transcript (identity
   changed, or shorter than the cursor) is captured again from offset 0.
-- Never blocks: only regular files are opened, with O_NONBLOCK, and re-checked with fstat; a
-  per-session lock is waited on for at most ``lock_timeout`` seconds.
+- Never blocks: files are read through ``pipeline.tailfile`` (regular files only, O_NONBLOCK,
+  re-checked with fstat, bounded positional reads); a session's lock is waited on for at most
+  ``lock_timeout`` seconds.
 - Never raises for expected outcomes: every result is a ``CaptureResult``.
 - Skips private sessions (``private_sessions`` table, or a delta containing ``[memc:private]``,
   which also marks the session private), excluded projects and Agent SDK transcripts
@@ -32,28 +33,22 @@ import hashlib
 import json
 import os
 import re
-import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from pipeline import state
+from pipeline import state, tailfile
 from pipeline.config import Paths, Settings
 from pipeline.errors import LockBusy, PathRefused
 from pipeline.fsutil import atomic_write, file_lock, safe_join
 from pipeline.models import Envelope, job_id_for
 
 PRIVATE_MARKER = b"[memc:private]"
-HEAD_BYTES = 64 * 1024  # scanned for the SDK entrypoint; the identity uses at most 4 KiB of it
-IDENTITY_BYTES = 4096
-BLOCK = 1 << 20
+HEAD_BYTES = 64 * 1024  # scanned for the SDK entrypoint (the identity reads at most 4 KiB of it)
 RETRY_ATTEMPTS = 5
-RETRY_DELAY_S = 0.05
 LOCK_STRIPES = 64  # capture locks: .memc/locks/capture-00 .. capture-63
 _SDK = re.compile(rb'"entrypoint"\s*:\s*"sdk-py"')
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_O_BINARY = getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -91,85 +86,11 @@ def _skip(reason: str) -> CaptureResult:
     return CaptureResult("skipped", None, reason)
 
 
-def _open_transcript(path: str, attempts: int, sleep: Callable[[float], None]):
-    """Return (fd, size) of a non-empty regular file, or (None, reason). Retries missing/empty."""
-    reason = ""
-    for attempt in range(max(1, attempts)):
-        if attempt:
-            sleep(RETRY_DELAY_S)
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            reason = "transcript does not exist (yet)"
-            continue
-        except OSError as exc:
-            return None, f"cannot stat transcript: {exc.strerror or exc}"
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            return None, f"transcript is {kind}"
-        if st.st_size == 0:
-            reason = "transcript is empty"
-            continue
-        try:
-            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_BINARY)
-        except OSError as exc:
-            return None, f"cannot open transcript: {exc.strerror or exc}"
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):  # swapped between stat and open
-            os.close(fd)
-            return None, "transcript is not a regular file"
-        return fd, st
-    return None, reason + "; gave up"
-
-
-def _pread(fd: int, size: int, offset: int) -> bytes:
-    if hasattr(os, "pread"):
-        return os.pread(fd, size, offset)
-    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
-    return os.read(fd, size)  # pragma: no cover
-
-
-def _identity(st: os.stat_result, head: bytes) -> str | None:
-    """dev:ino plus a hash of the first line (or first 4 KiB); None until that is complete."""
-    newline = head.find(b"\n", 0, IDENTITY_BYTES)
-    if newline >= 0:
-        key = head[: newline + 1]
-    elif len(head) >= IDENTITY_BYTES:
-        key = head[:IDENTITY_BYTES]
-    else:
-        return None
-    return f"{st.st_dev}:{st.st_ino}:{hashlib.sha256(key).hexdigest()[:16]}"
-
-
-def _last_newline_end(fd: int, start: int, size: int) -> int:
-    """Offset just past the last b"\\n" in [start, size), or start when there is none."""
-    pos = size
-    while pos > start:
-        lo = max(start, pos - BLOCK)
-        idx = _pread(fd, pos - lo, lo).rfind(b"\n")
-        if idx >= 0:
-            return lo + idx + 1
-        pos = lo
-    return start
-
-
-def _count_lines(fd: int, start: int, end: int, enough: int) -> int:
-    """Newlines in [start, end), stopping early once ``enough`` are seen."""
-    count, pos = 0, start
-    while pos < end and count < enough:
-        block = _pread(fd, min(BLOCK, end - pos), pos)
-        if not block:
-            break
-        count += block.count(b"\n")
-        pos += len(block)
-    return count
-
-
 def _blocks(fd: int, start: int, end: int) -> Iterator[bytes]:
     """Yield [start, end) in blocks; raise _Private if the opt-out marker is in it."""
     tail, pos = b"", start
     while pos < end:
-        block = _pread(fd, min(BLOCK, end - pos), pos)
+        block = tailfile.pread(fd, min(tailfile.BLOCK, end - pos), pos)
         if not block:
             raise OSError("transcript shrank while it was being copied")
         if PRIVATE_MARKER in tail + block[: len(PRIVATE_MARKER)] or PRIVATE_MARKER in block:
@@ -268,7 +189,7 @@ def capture(settings: Settings, *, transcript_path: str, session_id: str, cwd: s
     try:
         if state.is_private(conn, session_id):
             return _skip("session is private")
-        fd, st = _open_transcript(transcript, attempts, sleep)
+        fd, st = tailfile.open_transcript(transcript, attempts, sleep)
         if fd is None:
             return _skip(st)
         try:
@@ -285,10 +206,10 @@ def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, tran
                   session_id: str, cwd: str, project: str, event: str, now: float, force: bool,
                   lock_timeout: float) -> CaptureResult:
     paths = settings.paths
-    head = _pread(fd, HEAD_BYTES, 0)
+    head = tailfile.pread(fd, HEAD_BYTES, 0)
     if _SDK.search(head):
         return _skip("Agent SDK transcript (entrypoint sdk-py)")
-    identity = _identity(st, head)
+    identity = tailfile.identity(st, head)
     if identity is None:
         return CaptureResult("nothing-new", None, "no complete line yet")
     key = session_key(session_id, transcript)
@@ -308,12 +229,12 @@ def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, tran
                     note = "transcript was replaced; captured from the start"
                 else:
                     start = row["offset"]
-            end = _last_newline_end(fd, start, size)
+            end = tailfile.last_newline_end(fd, start, size)
             if end <= start:
                 return CaptureResult("nothing-new", None, "no new complete lines")
             common = dict(key=key, session_id=session_id, transcript=transcript, identity=identity)
             if event == "stop" and not force:
-                lines = _count_lines(fd, start, end, settings.stop_min_lines)
+                lines = tailfile.count_lines(fd, start, end, settings.stop_min_lines)
                 since = now - (row["last_capture_at"] if row is not None and not note else now)
                 if lines < settings.stop_min_lines and since < settings.stop_min_minutes * 60:
                     if row is None or note:  # start the minutes clock for this transcript

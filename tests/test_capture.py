@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import capture as cap
+from pipeline import tailfile
 from pipeline.capture import capture, project_name, spawn_drain
 from pipeline.config import load_settings
 from pipeline.models import Envelope
@@ -195,8 +196,8 @@ def test_private_marker_marks_session_private(settings, root, tmp_path):
     t.write_bytes(line(1))
     assert run(settings, t).status == "queued"
     # the marker straddles the 1 MiB block boundary of the copy
-    delta = b'{"t":"' + b"x" * (cap.BLOCK - 11) + b'[memc:private] please"}\n'
-    assert delta.index(b"[memc:private]") == cap.BLOCK - 5
+    delta = b'{"t":"' + b"x" * (tailfile.BLOCK - 11) + b'[memc:private] please"}\n'
+    assert delta.index(b"[memc:private]") == tailfile.BLOCK - 5
     with t.open("ab") as fh:
         fh.write(delta)
     r = run(settings, t, now=NOW + 1)
@@ -244,7 +245,7 @@ def test_bad_transcript_paths_are_skipped_without_blocking(settings, root, tmp_p
     assert time.monotonic() - started < 2
     assert r.status == "skipped" and r.reason
     if kind in ("missing", "dangling"):
-        assert sleeps == [cap.RETRY_DELAY_S] * (cap.RETRY_ATTEMPTS - 1)
+        assert sleeps == [tailfile.RETRY_DELAY_S] * (cap.RETRY_ATTEMPTS - 1)
     else:
         assert sleeps == []
     assert envelopes(root) == []

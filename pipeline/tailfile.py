@@ -1,0 +1,94 @@
+"""Reading a transcript file that another process is still appending to, safely and cheaply.
+
+Used by capture on the hook's hot path (stdlib only). Invariants: only regular files are opened,
+non-blocking, and re-checked with fstat after open (a FIFO or device never blocks a hook); reads
+are positional (``pread``) and bounded by ``BLOCK``, so an 85 MB transcript is never held in
+memory; "complete" always means up to the last newline, never a half-written line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from typing import Callable
+
+IDENTITY_BYTES = 4096
+BLOCK = 1 << 20
+RETRY_DELAY_S = 0.05
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def open_transcript(path: str, attempts: int, sleep: Callable[[float], None]):
+    """Return (fd, size) of a non-empty regular file, or (None, reason). Retries missing/empty."""
+    reason = ""
+    for attempt in range(max(1, attempts)):
+        if attempt:
+            sleep(RETRY_DELAY_S)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            reason = "transcript does not exist (yet)"
+            continue
+        except OSError as exc:
+            return None, f"cannot stat transcript: {exc.strerror or exc}"
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            return None, f"transcript is {kind}"
+        if st.st_size == 0:
+            reason = "transcript is empty"
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_BINARY)
+        except OSError as exc:
+            return None, f"cannot open transcript: {exc.strerror or exc}"
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # swapped between stat and open
+            os.close(fd)
+            return None, "transcript is not a regular file"
+        return fd, st
+    return None, reason + "; gave up"
+
+
+def pread(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, size)  # pragma: no cover
+
+
+def identity(st: os.stat_result, head: bytes) -> str | None:
+    """dev:ino plus a hash of the first line (or first 4 KiB); None until that is complete."""
+    newline = head.find(b"\n", 0, IDENTITY_BYTES)
+    if newline >= 0:
+        key = head[: newline + 1]
+    elif len(head) >= IDENTITY_BYTES:
+        key = head[:IDENTITY_BYTES]
+    else:
+        return None
+    return f"{st.st_dev}:{st.st_ino}:{hashlib.sha256(key).hexdigest()[:16]}"
+
+
+def last_newline_end(fd: int, start: int, size: int) -> int:
+    """Offset just past the last b"\\n" in [start, size), or start when there is none."""
+    pos = size
+    while pos > start:
+        lo = max(start, pos - BLOCK)
+        idx = pread(fd, pos - lo, lo).rfind(b"\n")
+        if idx >= 0:
+            return lo + idx + 1
+        pos = lo
+    return start
+
+
+def count_lines(fd: int, start: int, end: int, enough: int) -> int:
+    """Newlines in [start, end), stopping early once ``enough`` are seen."""
+    count, pos = 0, start
+    while pos < end and count < enough:
+        block = pread(fd, min(BLOCK, end - pos), pos)
+        if not block:
+            break
+        count += block.count(b"\n")
+        pos += len(block)
+    return count
