@@ -36,6 +36,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline import state, tailfile
@@ -275,6 +276,43 @@ def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, tran
 # The module that provides `memc drain` (written by the distil stage). Until it exists, spawning a
 # drain is a logged no-op rather than a child that fails with "no such command".
 DRAIN_MODULES = ("pipeline.drain",)
+
+
+def capture_idle(settings: Settings, *, now: float | None = None,
+                 max_age_days: float = 30.0) -> list[CaptureResult]:
+    """Capture the uncaptured tail of sessions whose transcript has been idle for a while.
+
+    A session closed without a clean SessionEnd (terminal closed, crash) keeps the turns after
+    its last Stop checkpoint uncaptured; this finds them through the cursors that hooks left and
+    captures them once the file has not changed for ``idle_capture_min`` minutes. Called by
+    ``drain`` (and so by the watcher's sweeps and cron), never by a hook. 0 turns it off.
+    """
+    if settings.idle_capture_min <= 0:
+        return []
+    now = time.time() if now is None else now
+    conn = state.connect(settings.paths.state_db)
+    try:
+        rows = conn.execute(
+            "SELECT session_id, transcript_path, offset FROM cursors WHERE updated_at >= ?",
+            (now - max_age_days * 86400,),
+        ).fetchall()
+    finally:
+        conn.close()
+    results = []
+    for row in rows:
+        try:
+            st = os.stat(row["transcript_path"])
+        except OSError:
+            continue
+        if st.st_size <= row["offset"] or now - st.st_mtime < settings.idle_capture_min * 60:
+            continue
+        from pipeline.backfill import transcript_head  # off the hook path: drain only
+
+        cwd, _sdk = transcript_head(Path(row["transcript_path"]))
+        results.append(capture(settings, transcript_path=row["transcript_path"],
+                               session_id=row["session_id"], cwd=cwd, event="idle", now=now,
+                               force=True))
+    return results
 
 
 def drain_available() -> bool:

@@ -124,6 +124,7 @@ class Settings:
     spawn_drain: bool = True
     stop_min_lines: int = 40
     stop_min_minutes: float = 10.0
+    idle_capture_min: float = 30.0
     spool_keep_days: int = 14
     chunk_chars: int = 60_000
     exclude_projects: tuple[str, ...] = ()

@@ -1,6 +1,7 @@
 """`memc drain`: process every pending inbox job once, one at a time, then return.
 
-Order: release dead claims (crash recovery), then claim -> distil -> complete/fail/release for
+Order: release dead claims (crash recovery), queue the idle tail of sessions closed without a
+SessionEnd (``capture.capture_idle``), then claim -> distil -> complete/fail/release for
 each pending envelope in name (capture-time) order, re-listing the inbox until nothing new is
 left (so jobs captured during a drain are taken too, each at most once per drain), then prune old
 spools, record kv ``last_drain_at`` (epoch seconds) and call the ``after_drain`` extension point.
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from pipeline import inbox, state
+from pipeline.capture import capture_idle
 from pipeline.config import Settings
 from pipeline.errors import (
     BudgetDeferred,
@@ -124,6 +126,10 @@ def drain(settings: Settings, *, backend=None, now: Callable[[], float] | None =
         released = inbox.release_dead_claims(paths, now=started)
         if released:
             log.info("drain: returned %d claim(s) of dead workers to the inbox", released)
+        idle = [r for r in capture_idle(settings, now=started) if r.status == "queued"]
+        if idle:
+            log.info("drain: queued the idle tail of %d session(s) closed without SessionEnd",
+                     len(idle))
         while not counts["stopped"]:
             fresh = [p for p in inbox.pending(paths) if p.name not in seen]
             if not fresh:

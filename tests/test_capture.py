@@ -429,3 +429,30 @@ def test_lock_files_do_not_grow_with_sessions(settings, root, tmp_path):
         assert run(settings, t, sid=f"session-{i}").status == "queued"
     locks = [p.name for p in (root / ".memc" / "locks").iterdir() if p.name.startswith("capture-")]
     assert 0 < len(locks) <= cap.LOCK_STRIPES
+
+
+def test_idle_tail_of_a_session_without_session_end_is_captured(settings, root, tmp_path):
+    """A terminal closed after the last Stop checkpoint: the tail is captured once idle."""
+    t = tmp_path / "s.jsonl"
+    t.write_bytes(b"".join(line(i) for i in range(50)))
+    first = run(settings, t, sid="quit", event="stop", now=NOW)
+    assert first.status == "queued"  # 50 lines >= stop_min_lines
+    with t.open("ab") as fh:
+        fh.write(line(50) + line(51))  # the last turns; no SessionEnd ever comes
+    mtime = NOW + 60
+    os.utime(t, (mtime, mtime))
+    assert cap.capture_idle(settings, now=mtime + 60) == []  # not idle yet
+    [tail] = cap.capture_idle(settings, now=mtime + settings.idle_capture_min * 60 + 1)
+    assert tail.status == "queued" and tail.bytes == len(line(50) + line(51))
+    assert spooled(root, "quit") == t.read_bytes()  # every byte, exactly once
+    assert cap.capture_idle(settings, now=mtime + 7200) == []  # nothing left to capture
+
+
+def test_idle_capture_can_be_turned_off(root, tmp_path):
+    settings = load_settings(root, {"idle_capture_min": 0})
+    t = tmp_path / "s.jsonl"
+    t.write_bytes(b"".join(line(i) for i in range(50)))
+    run(settings, t, sid="x", event="stop", now=NOW)
+    with t.open("ab") as fh:
+        fh.write(line(99))
+    assert cap.capture_idle(settings, now=NOW + 10**6) == []

@@ -50,3 +50,32 @@ def test_drain_leaves_fresh_entries_for_the_quiet_period(settings):
         assert pending == report.entries
     finally:
         conn.close()
+
+
+def test_drain_captures_and_distils_the_idle_tail_of_an_abandoned_session(settings, tmp_path):
+    import json
+    import os
+
+    def turn(i: int) -> bytes:
+        text = f"Decided to use advisory lock variant {i} because rows stayed locked."
+        return (json.dumps({"type": "user", "cwd": "/home/dev/acme-api",
+                            "message": {"role": "user", "content": text}}) + "\n").encode()
+
+    t = tmp_path / "abandoned.jsonl"
+    t.write_bytes(b"".join(turn(i) for i in range(45)))
+    long_ago = time.time() - 3 * 3600
+    assert capture(settings, transcript_path=str(t), session_id="abandoned",
+                   cwd="/home/dev/acme-api", event="stop", now=long_ago).status == "queued"
+    with t.open("ab") as fh:
+        fh.write(turn(1000))  # typed after the last checkpoint; then the terminal was closed
+    os.utime(t, (long_ago + 60, long_ago + 60))
+    report = drain(settings)
+    assert report.done == 2  # the Stop checkpoint and the idle tail
+    conn = state.connect(settings.paths.state_db)
+    try:
+        events = sorted(r[0] for r in conn.execute("SELECT event FROM jobs"))
+    finally:
+        conn.close()
+    assert events == ["idle", "stop"]
+    text = "".join(p.read_text() for p in settings.paths.daily.glob("*.md"))
+    assert "variant 1000" in text

@@ -86,6 +86,28 @@ def kill_at(proc: subprocess.Popen, delay: float) -> bool:
         return True
 
 
+def kill_when_writing(proc: subprocess.Popen, knowledge: Path, timeout: float = 60.0) -> bool:
+    """SIGKILL ``proc`` as soon as knowledge/ changes under it (a page or temp file appears or
+    one is rewritten), i.e. inside the apply phase. True when killed; False if it ended first."""
+    def snapshot() -> dict[str, int]:
+        return {str(p): p.stat().st_mtime_ns for p in knowledge.rglob("*.md*") if p.is_file()}
+
+    before = snapshot()
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        try:
+            changed = snapshot() != before
+        except FileNotFoundError:  # a temp file renamed away while we looked: that is a change
+            changed = True
+        if changed:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            return True
+        assert time.monotonic() < deadline, "the compile neither wrote nor ended"
+        time.sleep(0.001)
+    return False
+
+
 @pytest.mark.slow
 def test_compile_killed_at_random_moments_keeps_knowledge_consistent(root, memc_env):
     rng = random.Random(SEED)
@@ -97,8 +119,10 @@ def test_compile_killed_at_random_moments_keeps_knowledge_consistent(root, memc_
     for r in range(rounds):
         proc = subprocess.Popen([PYTHON, "-m", "pipeline", "compile", "--json"], env=memc_env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # start-up is ~0.3 s and a round's work well under a second: most kills land mid-write
-        killed += kill_at(proc, rng.uniform(0.25, 0.9))
+        if r % 2 == 0:  # the moment knowledge/ starts changing: a kill inside the apply phase
+            killed += kill_when_writing(proc, knowledge)
+        else:  # a random moment: start-up is ~0.3 s, a round's work well under a second
+            killed += kill_at(proc, rng.uniform(0.25, 0.9))
         err = proc.stderr.read().decode(errors="replace")
         proc.stderr.close()
         assert "Traceback" not in err, err[-2000:]
