@@ -156,6 +156,20 @@ def _chunks(path: Path, chunk_chars: int, slice_bytes: int,
         yield from chunk_turns(buffer, chunk_chars)
 
 
+EARLIER_ENTRIES = 8
+
+
+def earlier_titles(conn, session_id: str) -> list[str]:
+    """Titles of what this session already put in the daily log (a Stop checkpoint, an earlier
+    chunk), newest last: the model is told not to repeat them, so a long session captured in
+    several deltas reads as a sequence of new facts rather than overlapping summaries."""
+    rows = conn.execute(
+        "SELECT title FROM entries WHERE session_id=? AND title != '' "
+        "ORDER BY created_at DESC, rowid DESC LIMIT ?", (session_id, EARLIER_ENTRIES),
+    ).fetchall()
+    return [r[0] for r in reversed(rows)]
+
+
 def entry_from_reply(data: dict) -> Entry:
     """The Entry a validated distil reply describes; blank entries count as not worth saving."""
     def items(name: str) -> tuple[str, ...]:
@@ -243,6 +257,7 @@ def distil_job(settings: Settings, envelope: Envelope, *, backend, conn: sqlite3
                 payload={"project": envelope.project, "session_id": envelope.session_id,
                          "event": envelope.event, "chunk": index + 1,
                          "chunks": total,
+                         "earlier_entries": earlier_titles(conn, envelope.session_id),
                          "transcript": render_turns(chunk)},
             )
             reply = call(settings, backend, request, conn=conn, sleep=sleep, now=clock)

@@ -193,3 +193,18 @@ def test_stop_between_chunks_interrupts(root):
     with pytest.raises(distill.Interrupted):
         _run(settings, env, fake, stop=lambda: len(calls.append(1) or calls) > 2)
     assert len(fake.calls) == 2
+
+
+def test_a_later_capture_is_told_what_the_session_already_saved(settings, root):
+    first = make_job(root, "long", transcript_lines("long", [("fix the queue", "used locks")]),
+                     event="stop")
+    later = make_job(root, "long", transcript_lines("long", [("and the retries?", "backoff")]),
+                     start=10_000, captured_at="2026-11-20T15:02:05+00:00")
+    other = make_job(root, "other", transcript_lines("other", [("x", "y")]))
+    fake = FakeBackend(default=ENTRY)
+    for env in (first, later, other):
+        _run(settings, env, fake)
+    payloads = [c.payload for c in fake.calls]
+    assert payloads[0]["earlier_entries"] == []
+    assert payloads[1]["earlier_entries"] == [ENTRY["title"]]  # the Stop checkpoint's entry
+    assert payloads[2]["earlier_entries"] == []  # another session's entries are not mixed in

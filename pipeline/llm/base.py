@@ -7,7 +7,8 @@ attempt and raises ``TransientLLMError`` / ``PermanentLLMError`` / ``InvalidRepl
 retry, schema validation, budget checks and the cost ledger live in ``pipeline.llm.calls``.
 
 Tasks and their reply schemas (``pipeline/schemas/<task>.json``):
-- ``distil``: payload ``{"project", "session_id", "event", "chunk": i, "chunks": n, "transcript": str}``
+- ``distil``: payload ``{"project", "session_id", "event", "chunk": i, "chunks": n,
+  "earlier_entries": [titles already saved from this session], "transcript": str}``
   -> the entry schema of DESIGN.md.
 - ``compile``: payload ``{"entries": [...], "existing": [{"path","title"}], "related": [...]}``
   -> ``{"articles": [...]}``.
