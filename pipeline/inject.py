@@ -125,6 +125,25 @@ def _recent_entries(daily_dir: Path, project: str) -> list[Any]:
     return out[:MAX_ENTRIES]
 
 
+HIGHLIGHT_SECTIONS = {"Decisions": "decision", "Lessons": "lesson", "Action items": "todo"}
+
+
+def _highlights(body: str, limit: int = 3) -> list[tuple[str, str]]:
+    """The first decisions, lessons and follow-ups of a daily entry: what the next session
+    most needs, ahead of the narrative context."""
+    found: list[tuple[str, str]] = []
+    label = None
+    for line in body.splitlines():
+        heading = re.match(r"^\*\*(.+?):\*\*\s*$", line.strip())
+        if heading:
+            label = HIGHLIGHT_SECTIONS.get(heading.group(1))
+        elif label and line.startswith("- "):
+            found.append((label, line[2:].strip()))
+            if len(found) >= limit:
+                break
+    return found
+
+
 def _words(project: str, entries: list[Any]) -> list[str]:
     out: list[str] = []
     for token in [project, *re.split(r"[-_.]", project)] + [w for e in entries for w in _WORD.findall(e.title)]:
@@ -171,6 +190,7 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
         for e in entries:
             context = re.sub(r"^\*\*Context:\*\*\s*", "", e.body.split("\n\n", 1)[0]) if e.body else ""
             lines.append(_oneline(f"- {e.day} {e.time} {e.title}" + (f" — {context}" if context else "")))
+            lines += ["  " + _oneline(f"- {label}: {item}") for label, item in _highlights(e.body)]
     fresh = [d for d in recent if d.key not in listed][:MAX_RECENT_ARTICLES]
     if fresh:
         lines += ["", "## Recently updated"] + [article(d) for d in fresh]

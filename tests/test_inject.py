@@ -106,3 +106,22 @@ def test_hook_subprocess_prints_json_and_stays_stdlib(big_kb, memc_env):
                           capture_output=True, text=True, env=env, timeout=60)
     assert real.returncode == 0 and len(real.stdout) < inject.MAX_OUTPUT
     context_of(real.stdout)
+
+
+def test_recent_entries_lead_with_their_decisions_and_lessons(settings):
+    from pipeline.daily import append_entry, render_entry
+    from pipeline.models import Entry
+
+    entry = Entry(True, title="Queue claims", context="Reworked the worker.",
+                  decisions=("Use pg_try_advisory_lock on a hashed job id",),
+                  lessons=("FOR UPDATE SKIP LOCKED releases the lock at commit",),
+                  action_items=("Add a lock-contention metric",))
+    block = render_entry(entry, entry_id="abcdefabcdef", time_hhmm="09:14", project="acme-api",
+                         session_id="s1", event="session-end")
+    append_entry(settings.paths.daily, "2026-11-20", block, "abcdefabcdef")
+    out = inject.build_injection(settings, {"session_id": "n", "cwd": "/home/dev/acme-api",
+                                            "hook_event_name": "SessionStart"})
+    context = context_of(out)
+    assert "  - decision: Use pg_try_advisory_lock on a hashed job id" in context
+    assert "  - lesson: FOR UPDATE SKIP LOCKED releases the lock at commit" in context
+    assert "  - todo: Add a lock-contention metric" in context
