@@ -28,6 +28,15 @@ def _server_class():
         return FastMCP
 
 
+def _tool_error():
+    """The mcp package's "anticipated tool failure" (its text reaches the client, isError)."""
+    try:
+        from mcp.server.mcpserver.exceptions import ToolError
+    except ImportError:  # mcp 1.x
+        from mcp.server.fastmcp.exceptions import ToolError
+    return ToolError
+
+
 def tool_search(settings: Settings, query: str, limit: int = 10) -> list[dict[str, Any]]:
     from pipeline import search
 
@@ -82,7 +91,10 @@ def build_server(settings: Settings):
     @server.tool()
     def read(path: str) -> str:
         """Read one page: 'concepts/slug', 'knowledge/qa/x.md' or 'daily/2026-11-20.md'."""
-        return tool_read(settings, path)
+        text = tool_read(settings, path)
+        if text.startswith(("refused:", "not found:")):
+            raise _tool_error()(text)  # reported to the client as a tool error (isError)
+        return text
 
     @server.tool()
     def query(question: str) -> dict[str, Any]:

@@ -82,8 +82,10 @@ def test_search_and_read(client):
 @pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "concepts/../../x",
                                   "knowledge/.obsidian/app"])
 def test_read_refuses_paths_outside(client, path):
-    out = _text(client.call("read", path=path))
-    assert out.startswith("refused:") or out.startswith("not found:")
+    result = client.call("read", path=path)
+    out = _text(result)
+    assert result["isError"] is True
+    assert "refused:" in out or "not found:" in out
     assert "root:" not in out
 
 
