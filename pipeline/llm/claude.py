@@ -173,7 +173,9 @@ class ClaudeBackend:
             max_turns=MAX_TURNS,
             max_budget_usd=request.max_budget_usd,
             output_format={"type": "json_schema", "schema": dict(request.schema)},
-            env={"MEMC_INTERNAL": "1"},
+            # MEMC_INTERNAL: every memc hook does nothing inside the call; no telemetry or
+            # update checks from a background job.
+            env={"MEMC_INTERNAL": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
             stderr=stderr,
             cli_path=self.cli_path,
             cwd=str(self.cwd),
