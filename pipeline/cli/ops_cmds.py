@@ -213,6 +213,8 @@ def backfill_cmd(app: App, since: str | None, project: str | None, dry_run: bool
 def private_cmd(app: App, session_id: str) -> int:
     """Never capture SESSION_ID again, and withdraw its queued and failed jobs.
 
+    SESSION_ID is the transcript's file name without .jsonl; the transcript's path or file name
+    works too. Entries already in daily/ are kept (the command says which logs hold them).
     Inside a conversation, typing [memc:private] does the same from the next capture on.
     """
     from pipeline.backfill import make_private
