@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline import procs
 from pipeline.config import Paths
 from pipeline.errors import LockBusy, PathRefused
 from pipeline.fsutil import TEMP_PREFIX, atomic_write, clean_temp_files, file_lock, safe_join
@@ -103,55 +104,6 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
 
 
-def _proc_start(pid: int) -> str:
-    """The kernel's start time of ``pid`` (Linux), to tell a reused pid from its first owner."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read().decode("ascii", "replace")
-        return raw.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def _pid_alive_windows(pid: int) -> bool:  # pragma: no cover - exercised on Windows only
-    """os.kill(pid, 0) would TERMINATE the process on Windows; ask the kernel instead."""
-    import ctypes
-
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return ctypes.get_last_error() == 5  # access denied: it exists
-    try:
-        code = ctypes.c_ulong()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return True
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
-
-
-def _pid_alive(pid: int, proc_start: str = "") -> bool:
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # pragma: no cover
-        return _pid_alive_windows(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            if fh.read().decode("ascii", "replace").rsplit(")", 1)[1].split()[0] == "Z":
-                return False  # killed, not yet reaped by its parent
-    except (OSError, IndexError):
-        pass
-    return not (proc_start and _proc_start(pid) not in ("", proc_start))
-
-
 def _move_to_failed(paths: Paths, src: Path, record: dict) -> Path | None:
     """Rename ``src`` into failed/ and write its error record. None if ``src`` vanished."""
     dest = paths.failed / src.name
@@ -181,7 +133,7 @@ def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
         pass
     pid = os.getpid()
     owner = {"pid": pid, "started_at": now, "host": socket.gethostname(),
-             "proc_start": _proc_start(pid)}
+             "proc_start": procs.proc_start(pid)}
     atomic_write(dest.with_name(path.name[:-5] + OWNER_SUFFIX), json.dumps(owner) + "\n")
     try:
         envelope = Envelope.from_json(dest.read_bytes())
@@ -296,7 +248,7 @@ def _reap(paths: Paths, now: float) -> int:
                     continue
             else:
                 pid = owner.get("pid")
-                if isinstance(pid, int) and _pid_alive(pid, str(owner.get("proc_start") or "")):
+                if isinstance(pid, int) and procs.pid_alive(pid, str(owner.get("proc_start") or "")):
                     continue
         else:
             try:
