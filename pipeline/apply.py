@@ -40,9 +40,6 @@ MAX_LIST_ITEMS = 30
 MAX_ITEM_CHARS = 120
 SOURCE_RE = re.compile(r"^daily/\d{4}-\d{2}-\d{2}\.md$")
 PATH_RE = re.compile(r"^(concepts|connections|qa)/([^/]+)$")
-# JSON may carry lone surrogates (``"\\ud800"``); they cannot be written as UTF-8, so they
-# become U+FFFD before anything is stored or logged.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ class Operation:
 
 
 def _flat(text: str) -> str:
-    return _SURROGATE.sub("\ufffd", " ".join(str(text).split()))
+    return fsutil.writable_text(" ".join(str(text).split()))
 
 
 def _str_list(value: Any, *, pattern: re.Pattern | None = None) -> tuple[str, ...]:
@@ -140,7 +137,7 @@ def validate_operation(op: Any, knowledge_dir) -> Operation:
         summary=_flat(summary)[:MAX_SUMMARY_CHARS],
         aliases=_str_list(op.get("aliases")),
         tags=_str_list(op.get("tags")),
-        body=_SURROGATE.sub("\ufffd", body.replace("\r\n", "\n").replace("\x00", "")).strip("\n"),
+        body=fsutil.writable_text(body.replace("\r\n", "\n").replace("\x00", "")).strip("\n"),
         sources=_str_list(op.get("sources"), pattern=SOURCE_RE),
     )
 
@@ -300,7 +297,7 @@ def apply_articles(settings, articles: Any, *, origin: str = "compile", seen: It
                 key = pages.target_for(op)
                 target = _guard(paths.knowledge, key)
             except (PathRefused, ValueError) as exc:
-                shown = _SURROGATE.sub("\ufffd", shown.replace("\x00", "\\0"))
+                shown = fsutil.writable_text(shown.replace("\x00", "\\0"))
                 rejected.append(Rejection(i, shown[:200], str(exc)))
                 continue
             if key != op.key:

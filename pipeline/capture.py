@@ -298,6 +298,8 @@ def capture_idle(settings: Settings, *, now: float | None = None,
         ).fetchall()
     finally:
         conn.close()
+    from pipeline.backfill import transcript_head  # off the hook path: drain only
+
     results = []
     for row in rows:
         try:
@@ -306,8 +308,6 @@ def capture_idle(settings: Settings, *, now: float | None = None,
             continue
         if st.st_size <= row["offset"] or now - st.st_mtime < settings.idle_capture_min * 60:
             continue
-        from pipeline.backfill import transcript_head  # off the hook path: drain only
-
         cwd, _sdk = transcript_head(Path(row["transcript_path"]))
         results.append(capture(settings, transcript_path=row["transcript_path"],
                                session_id=row["session_id"], cwd=cwd, event="idle", now=now,

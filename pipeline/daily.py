@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.fsutil import file_lock
+from pipeline.fsutil import file_lock, writable_text
 from pipeline.models import Entry
 
 MARKER_RE = re.compile(
@@ -36,8 +36,6 @@ MARKER_RE = re.compile(
 )
 HEADING_RE = re.compile(r"^### (?P<time>\d\d:\d\d) · (?P<project>.*?) · (?P<title>.*)$")
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Lone surrogates (legal in JSON escapes, unencodable as UTF-8) become U+FFFD before rendering.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 SECTIONS = (
     ("decisions", "Decisions"),
@@ -71,7 +69,7 @@ def entry_id(job_id: str, chunk: int = 0) -> str:
 
 def _inline(text: str, limit: int = 2000) -> str:
     """One line of model text: no newlines, no HTML comments, bounded."""
-    flat = _SURROGATE.sub("\ufffd", " ".join(str(text).split()))
+    flat = writable_text(" ".join(str(text).split()))
     flat = flat.replace("<!--", "<!\u200b--").replace("-->", "--\u200b>")
     return flat[:limit]
 
@@ -79,7 +77,7 @@ def _inline(text: str, limit: int = 2000) -> str:
 def _block(text: str, limit: int = 6000) -> str:
     """A paragraph of model text: keep line breaks but defuse headings and markers."""
     lines = []
-    for line in _SURROGATE.sub("\ufffd", str(text)).replace("\r\n", "\n").split("\n"):
+    for line in writable_text(str(text)).replace("\r\n", "\n").split("\n"):
         line = line.replace("<!--", "<!\u200b--").replace("-->", "--\u200b>")
         if line.lstrip().startswith("#"):
             line = "\\" + line.lstrip()
@@ -109,6 +107,39 @@ def render_entry(
             out.extend(f"- {item}" for item in items)
             out.append("")
     return "\n".join(out).rstrip("\n") + "\n\n"
+
+
+_LABEL_RE = re.compile(r"^\*\*(.+?):\*\*\s*(.*)$")
+
+
+def entry_context(body: str) -> str:
+    """The ``**Context:**`` paragraph of a rendered entry body ('' when there is none)."""
+    lines = body.splitlines()
+    for i, line in enumerate(lines):
+        match = _LABEL_RE.match(line.strip())
+        if match and match.group(1) == "Context":
+            paragraph = [match.group(2)]
+            for more in lines[i + 1:]:
+                if not more.strip() or _LABEL_RE.match(more.strip()):
+                    break
+                paragraph.append(more)
+            return "\n".join(paragraph).strip()
+    return ""
+
+
+def section_items(body: str, labels: tuple[str, ...] = ("Decisions", "Lessons", "Action items"),
+                  ) -> list[tuple[str, str]]:
+    """(label, item) for every bullet under the given section labels of a rendered entry body,
+    in file order: the inverse of ``render_entry``'s sections."""
+    found: list[tuple[str, str]] = []
+    label = ""
+    for line in body.splitlines():
+        match = _LABEL_RE.match(line.strip())
+        if match:
+            label = match.group(1)
+        elif label in labels and line.startswith("- "):
+            found.append((label, line[2:].strip()))
+    return found
 
 
 def daily_path(daily_dir: Path, day: str) -> Path:

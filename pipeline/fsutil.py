@@ -51,6 +51,13 @@ TEMP_PREFIX = ".tmp-"
 MAX_NAME_BYTES = 255
 MAX_PATH_CHARS = 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def writable_text(text: str) -> str:
+    """``text`` with lone surrogates (legal in JSON escapes, unencodable as UTF-8) made U+FFFD,
+    so model output and payload text can always be written and logged."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def fsync_dir(path: Path) -> None:

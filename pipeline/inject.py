@@ -125,23 +125,15 @@ def _recent_entries(daily_dir: Path, project: str) -> list[Any]:
     return out[:MAX_ENTRIES]
 
 
-HIGHLIGHT_SECTIONS = {"Decisions": "decision", "Lessons": "lesson", "Action items": "todo"}
+HIGHLIGHT_LABELS = {"Decisions": "decision", "Lessons": "lesson", "Action items": "todo"}
 
 
 def _highlights(body: str, limit: int = 3) -> list[tuple[str, str]]:
     """The first decisions, lessons and follow-ups of a daily entry: what the next session
     most needs, ahead of the narrative context."""
-    found: list[tuple[str, str]] = []
-    label = None
-    for line in body.splitlines():
-        heading = re.match(r"^\*\*(.+?):\*\*\s*$", line.strip())
-        if heading:
-            label = HIGHLIGHT_SECTIONS.get(heading.group(1))
-        elif label and line.startswith("- "):
-            found.append((label, line[2:].strip()))
-            if len(found) >= limit:
-                break
-    return found
+    from pipeline.daily import section_items
+
+    return [(HIGHLIGHT_LABELS[label], item) for label, item in section_items(body)][:limit]
 
 
 def _words(project: str, entries: list[Any]) -> list[str]:
@@ -156,6 +148,7 @@ def _words(project: str, entries: list[Any]) -> list[str]:
 def build_context(settings: Any, payload: dict[str, Any]) -> str:
     """The additionalContext text (not yet size-checked as JSON)."""
     from pipeline.capture import project_name
+    from pipeline.daily import entry_context
 
     paths = settings.paths
     cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else ""
@@ -188,7 +181,7 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
     if entries:
         lines += ["", f"## Recent sessions in {project} (daily logs)"]
         for e in entries:
-            context = re.sub(r"^\*\*Context:\*\*\s*", "", e.body.split("\n\n", 1)[0]) if e.body else ""
+            context = entry_context(e.body)
             lines.append(_oneline(f"- {e.day} {e.time} {e.title}" + (f" — {context}" if context else "")))
             lines += ["  " + _oneline(f"- {label}: {item}") for label, item in _highlights(e.body)]
     fresh = [d for d in recent if d.key not in listed][:MAX_RECENT_ARTICLES]

@@ -33,6 +33,9 @@ def test_hostile_path_rejected(settings, path):
     assert [r.index for r in report.rejected] == [0]
     assert report.rejected[0].reason
     assert report.created == ("concepts/good",)
+    written = sorted(p.relative_to(paths.knowledge).as_posix()
+                     for p in paths.knowledge.rglob("*.md") if p.name not in ("index.md", "log.md"))
+    assert written == ["concepts/good.md"]  # the hostile one wrote nothing, anywhere in knowledge/
 
 
 def test_hostile_batch_writes_nothing_outside(settings, tmp_path):

@@ -93,3 +93,28 @@ def test_entry_id_is_stable():
     assert entry_id("job", 0) == entry_id("job", 0)
     assert entry_id("job", 0) != entry_id("job", 1)
     assert len(entry_id("job")) == 12
+
+
+def test_sections_and_context_parse_back_from_the_rendering():
+    from pipeline.daily import entry_context, section_items
+
+    entry = Entry(True, title="t", context="Line one.\nLine two.",
+                  decisions=("d1", "d2"), lessons=("l1",), action_items=("a1",),
+                  key_exchanges=("k1",))
+    [parsed] = parse_entries(render_entry(entry, entry_id="aaaaaaaaaaaa", time_hhmm="10:00",
+                                          project="p", session_id="s", event="stop"), "2026-11-20")
+    assert entry_context(parsed.body) == "Line one.\nLine two."
+    assert section_items(parsed.body) == [("Decisions", "d1"), ("Decisions", "d2"),
+                                          ("Lessons", "l1"), ("Action items", "a1")]
+    assert section_items(parsed.body, ("Key exchanges",)) == [("Key exchanges", "k1")]
+    assert entry_context("no context here") == ""
+
+
+def test_lone_surrogates_are_made_writable():
+    from pipeline.fsutil import writable_text
+
+    block = render_entry(Entry(True, title="bad \ud800 title", decisions=("x\udfffy",)),
+                         entry_id="bbbbbbbbbbbb", time_hhmm="10:00", project="p",
+                         session_id="s", event="stop")
+    block.encode("utf-8")  # would raise UnicodeEncodeError on a lone surrogate
+    assert "bad \ufffd title" in block and writable_text("ok") == "ok"

@@ -86,6 +86,7 @@ def test_permanent_failure_dead_letters_the_job(settings, root):
     assert record["stderr_tail"] == "auth!" and "claude login" in record["message"]
     assert (settings.paths.spool / f"{bad.id}.jsonl").exists()
     assert _job_row(settings, bad.id)["status"] == "failed"
+    assert _job_row(settings, good.id)["status"] == "done"  # one bad job does not stop the rest
     assert report.failures[0].id == bad.id
     assert "401" not in "".join(e.text for e in _all_entries(root))  # errors never in daily/
 
@@ -143,6 +144,7 @@ def test_dead_claims_are_recovered_first(settings, root):
     job.owner_path.write_text(json.dumps(owner))
     report = drain(settings, backend=FakeBackend(default=ENTRY))
     assert report.released_dead == 1 and report.done == 1
+    assert _job_row(settings, env.id)["status"] == "done"
     assert [e.id for e in _all_entries(root)] and not list(settings.paths.claimed.iterdir())
 
 
@@ -269,14 +271,20 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(root, memc_env, t
     assert killed >= 1
     # Then drain to completion "a minute later": a kill between a claim's rename and its owner
     # file leaves an owner-less claim that is released once it is older than a minute.
-    final = drain(load_settings(root, {"chunk_chars": 400}), now=lambda: time.time() + 120)
-    assert final.failed == 0
+    finish_and_compare(root, tmp_path, facts, lambda ref: _plant(ref, n_jobs, [], filler=4), n_jobs)
+
+
+def finish_and_compare(root, tmp_path, facts, plant_reference, expected_jobs):
+    """Drain what a kill test left "a minute later", then check every fact is in daily/ exactly
+    once and the entries equal those of an uninterrupted drain of the same jobs."""
     from pipeline.setup import init_root
 
+    final = drain(load_settings(root, {"chunk_chars": 400}), now=lambda: time.time() + 120)
+    assert final.failed == 0
     ref = tmp_path / "reference"
     ref.mkdir()
     ref_settings = load_settings(ref, {"chunk_chars": 400})
     init_root(ref_settings)
-    _plant(ref, n_jobs, [], filler=4)
-    assert drain(ref_settings).done == n_jobs
+    plant_reference(ref)
+    assert drain(ref_settings).done == expected_jobs
     _check_exactly_once(root, facts, reference=ref)

@@ -165,9 +165,7 @@ def test_compile_killed_at_random_moments_keeps_knowledge_consistent(root, memc_
 def test_drain_killed_many_times_while_jobs_keep_arriving(root, memc_env, tmp_path):
     """Stronger than test_drain.py's kill test: more kills, and new captures between them."""
     from pipeline import inbox
-    from pipeline.drain import drain
-    from pipeline.setup import init_root
-    from tests.test_drain import _check_exactly_once, _kill_when_progressed
+    from tests.test_drain import _kill_when_progressed, finish_and_compare
 
     rng = random.Random(SEED)
     waves = max(3, int(4 * SCALE))
@@ -186,16 +184,11 @@ def test_drain_killed_many_times_while_jobs_keep_arriving(root, memc_env, tmp_pa
             killed += _kill_when_progressed(proc, paths, rng.randint(0, max(0, pending // 3)))
             proc.wait(timeout=30)
     assert killed >= waves
-    final = drain(load_settings(root, {"chunk_chars": 400}), now=lambda: time.time() + 120)
-    assert final.failed == 0
-    ref = tmp_path / "reference"
-    ref.mkdir()
-    ref_settings = load_settings(ref, {"chunk_chars": 400})
-    init_root(ref_settings)
-    for wave in range(waves):
-        _plant_named(ref, wave, per_wave, [])
-    assert drain(ref_settings).done == waves * per_wave
-    _check_exactly_once(root, facts, reference=ref)
+    def plant_reference(ref):
+        for wave in range(waves):
+            _plant_named(ref, wave, per_wave, [])
+
+    finish_and_compare(root, tmp_path, facts, plant_reference, waves * per_wave)
 
 
 def _plant_named(root: Path, wave: int, count: int, facts: list[str]) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from pipeline.daily import entry_context, section_items
 from pipeline.wiki import slugify
 
 LABEL = ("_Extractive page: assembled offline from the daily logs without a language model. "
@@ -35,7 +36,6 @@ _FILE_RE = re.compile(
 _TICK_RE = re.compile(r"`([^`\n]{1,120})`")
 _CAMEL_RE = re.compile(r"\b([A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z]{2,}[0-9]*[A-Za-z0-9]*)\b")
 _MIDCAP_RE = re.compile(r"(?<=[a-z,] )([A-Z][a-z][A-Za-z0-9]{1,30})\b")
-_BULLET_SECTIONS = ("Decisions", "Lessons", "Action items")
 _GENERIC = frozenset(
     """cd ls cat echo rm mv cp mkdir sudo source export grep sed awk head tail true false
     the this that then todo fixme note api url json yaml http https id ok llm ci pr
@@ -80,22 +80,13 @@ def _terms(entry: Mapping[str, Any]) -> dict[str, str]:
 
 def _bullets(text: str) -> list[str]:
     """Decisions, lessons and action items of a rendered daily entry, labelled."""
-    out: list[str] = []
-    section = ""
-    for line in str(text).splitlines():
-        head = re.match(r"^\*\*(.+?):\*\*", line.strip())
-        if head:
-            section = head.group(1)
-            continue
-        if section in _BULLET_SECTIONS and line.startswith("- "):
-            out.append(f"- {section[:-1] if section.endswith('s') else section}: "
-                       f"{_flat(line[2:], 280)}")
-    return out[:MAX_BULLETS]
+    singular = {"Decisions": "Decision", "Lessons": "Lesson", "Action items": "Action item"}
+    return [f"- {singular[label]}: {_flat(item, 280)}"
+            for label, item in section_items(str(text))][:MAX_BULLETS]
 
 
 def _context(text: str) -> str:
-    m = re.search(r"^\*\*Context:\*\*\s*(.+)$", str(text), re.M)
-    return _flat(m.group(1), 300) if m else ""
+    return _flat(entry_context(str(text)), 300)
 
 
 def _day(entry: Mapping[str, Any]) -> str:
