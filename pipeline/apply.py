@@ -208,8 +208,9 @@ class _Pages:
     def remember(self, art: wiki.Article) -> None:
         from pipeline.search import IndexedArticle
 
-        self.meta[art.key] = IndexedArticle(art.key, art.title, art.summary, art.updated,
-                                            art.aliases)
+        self.meta[art.key] = IndexedArticle(
+            art.key, art.title, art.summary, art.updated, art.aliases
+        )
         self._note(art.key, art.title, art.aliases)
 
 
@@ -237,14 +238,29 @@ def new_material(old_body: str, new_body: str) -> str:
     return "\n\n".join(kept)
 
 
-def merge(old: wiki.Article | None, op: Operation, key: str, *, today: str, seen: bool,
-          default_sources: Sequence[str] = ()) -> wiki.Article:
+def merge(
+    old: wiki.Article | None,
+    op: Operation,
+    key: str,
+    *,
+    today: str,
+    seen: bool,
+    default_sources: Sequence[str] = (),
+) -> wiki.Article:
     """The page after applying ``op`` to ``old`` (None = new page); ``updated`` left to caller."""
     sources = _union(op.sources, default_sources)
     if old is None:
-        return wiki.Article(key=key, title=op.title, summary=op.summary,
-                            aliases=_union(op.aliases, (), drop=(op.title,)), tags=op.tags,
-                            sources=sources, created=today, updated=today, body=op.body)
+        return wiki.Article(
+            key=key,
+            title=op.title,
+            summary=op.summary,
+            aliases=_union(op.aliases, (), drop=(op.title,)),
+            tags=op.tags,
+            sources=sources,
+            created=today,
+            updated=today,
+            body=op.body,
+        )
     renamed = key == op.key and op.title.lower() != old.title.lower()
     title = op.title if renamed else old.title
     extra_aliases = (old.title,) if renamed else (op.title,)
@@ -258,9 +274,15 @@ def merge(old: wiki.Article | None, op: Operation, key: str, *, today: str, seen
         if len(body) > MAX_STORED_BODY_CHARS:
             body = body[-MAX_STORED_BODY_CHARS:]
     return replace(
-        old, title=title, summary=op.summary or old.summary, aliases=aliases,
-        tags=_union(old.tags, op.tags), sources=_union(old.sources, sources),
-        created=old.created or today, body=body, problems=(),
+        old,
+        title=title,
+        summary=op.summary or old.summary,
+        aliases=aliases,
+        tags=_union(old.tags, op.tags),
+        sources=_union(old.sources, sources),
+        created=old.created or today,
+        body=body,
+        problems=(),
     )
 
 
@@ -273,9 +295,16 @@ def _same(old: wiki.Article, new: wiki.Article) -> bool:
     return fields(old) == fields(new)
 
 
-def apply_articles(settings, articles: Any, *, origin: str = "compile", seen: Iterable[str] = (),
-                   default_sources: Sequence[str] = (), now: float | None = None,
-                   log_lines: Sequence[str] = ()) -> ApplyReport:
+def apply_articles(
+    settings,
+    articles: Any,
+    *,
+    origin: str = "compile",
+    seen: Iterable[str] = (),
+    default_sources: Sequence[str] = (),
+    now: float | None = None,
+    log_lines: Sequence[str] = (),
+) -> ApplyReport:
     """Validate and apply ``articles`` (the reply's list); regenerate index.md; append log.md."""
     paths = settings.paths
     seen_keys = set(seen)
@@ -305,8 +334,14 @@ def apply_articles(settings, articles: Any, *, origin: str = "compile", seen: It
             old = pages.load(key)
             # A redirected proposal was meant as a new page: the model did not intend to rewrite
             # the page it collided with, so that page's body is only appended to.
-            new = merge(old, op, key, today=today, seen=key in seen_keys and key == op.key,
-                        default_sources=default_sources)
+            new = merge(
+                old,
+                op,
+                key,
+                today=today,
+                seen=key in seen_keys and key == op.key,
+                default_sources=default_sources,
+            )
             if old is not None and _same(old, new):
                 unchanged.append(key)
                 continue
@@ -324,9 +359,18 @@ def apply_articles(settings, articles: Any, *, origin: str = "compile", seen: It
             lines += [f"rejected {r.path or '?'}: {r.reason}" for r in rejected]
             lines += list(log_lines)
             wikiindex.append_log(
-                paths, origin,
+                paths,
+                origin,
                 f"{len(created)} created, {len(updated)} updated, {len(rejected)} rejected",
-                lines, now=now, tz=settings.zone(),
+                lines,
+                now=now,
+                tz=settings.zone(),
             )
-    return ApplyReport(tuple(created), tuple(updated), tuple(unchanged), tuple(rejected),
-                       tuple(redirected), index_written)
+    return ApplyReport(
+        tuple(created),
+        tuple(updated),
+        tuple(unchanged),
+        tuple(rejected),
+        tuple(redirected),
+        index_written,
+    )

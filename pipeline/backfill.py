@@ -88,7 +88,9 @@ def parse_since(text: str | None, settings: Settings, now: float | None = None) 
     try:
         day = datetime.strptime(text.strip(), "%Y-%m-%d")
     except ValueError:
-        raise ConfigError(f"--since {text!r}: use a date YYYY-MM-DD or a number of days like 7d") from None
+        raise ConfigError(
+            f"--since {text!r}: use a date YYYY-MM-DD or a number of days like 7d"
+        ) from None
     return day.replace(tzinfo=settings.zone()).timestamp()
 
 
@@ -140,7 +142,9 @@ def find_transcripts(
             cwd, sdk = _head(path)
             if project and not _matches(project, folder.name, cwd):
                 continue
-            found.append(Transcript(path, path.stem, folder.name, cwd, sdk, st.st_size, st.st_mtime))
+            found.append(
+                Transcript(path, path.stem, folder.name, cwd, sdk, st.st_size, st.st_mtime)
+            )
     found.sort(key=lambda t: (t.mtime, str(t.path)))
     return found
 
@@ -173,7 +177,13 @@ def _estimate(settings: Settings, conn, t: Transcript) -> Item:
     if pending <= 0:
         return Item(**base, status="nothing-new", reason="already captured", bytes=0)
     calls = max(1, math.ceil(pending / max(1, settings.chunk_chars)))
-    return Item(**base, status="would-capture", reason=f"bytes {start}..{t.size}", bytes=pending, calls=calls)
+    return Item(
+        **base,
+        status="would-capture",
+        reason=f"bytes {start}..{t.size}",
+        bytes=pending,
+        calls=calls,
+    )
 
 
 def backfill(
@@ -200,11 +210,29 @@ def backfill(
                 # Captured "as of" the transcript's last write, so its entries land in the
                 # daily log of the day the session happened rather than today's.
                 at = t.mtime if now is None else min(now, t.mtime)
-                res = capture(settings, transcript_path=str(t.path), session_id=t.session_id,
-                              cwd=t.cwd, event="backfill", now=at, force=True)
-                calls = max(1, math.ceil(res.bytes / max(1, settings.chunk_chars))) if res.status == "queued" else 0
-                item = Item(str(t.path), t.session_id, project_name(t.cwd), res.status, res.reason,
-                            res.bytes if res.status == "queued" else 0, calls)
+                res = capture(
+                    settings,
+                    transcript_path=str(t.path),
+                    session_id=t.session_id,
+                    cwd=t.cwd,
+                    event="backfill",
+                    now=at,
+                    force=True,
+                )
+                calls = (
+                    max(1, math.ceil(res.bytes / max(1, settings.chunk_chars)))
+                    if res.status == "queued"
+                    else 0
+                )
+                item = Item(
+                    str(t.path),
+                    t.session_id,
+                    project_name(t.cwd),
+                    res.status,
+                    res.reason,
+                    res.bytes if res.status == "queued" else 0,
+                    calls,
+                )
             items.append(item)
             if progress:
                 progress(i, len(transcripts), item)
@@ -217,7 +245,9 @@ def backfill(
         sessions=len(items),
         queued=queued,
         nothing_new=sum(1 for it in items if it.status == "nothing-new"),
-        skipped=sum(1 for it in items if it.status not in ("queued", "would-capture", "nothing-new")),
+        skipped=sum(
+            1 for it in items if it.status not in ("queued", "would-capture", "nothing-new")
+        ),
         bytes=sum(it.bytes for it in items),
         estimated_calls=sum(it.calls for it in items),
         items=tuple(items),
@@ -278,7 +308,9 @@ def make_private(settings: Settings, session_id: str, *, now: float | None = Non
     conn = state.connect(paths.state_db)
     try:
         already = state.is_private(conn, session_id)
-        conn.execute("INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)", (session_id, now))
+        conn.execute(
+            "INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)", (session_id, now)
+        )
         removed: list[str] = []
         removed_failed = 0
         candidates = [(p, False) for p in inbox.pending(paths)]
@@ -303,10 +335,22 @@ def make_private(settings: Settings, session_id: str, *, now: float | None = Non
                 "UPDATE jobs SET status='cancelled', detail='session made private', updated_at=? WHERE id=?",
                 (now, job_id),
             )
-        claimed = sum(1 for p in paths.claimed.glob("*.json")
-                      if getattr(_read_envelope(p), "session_id", None) == session_id)
-        rows = conn.execute("SELECT daily_path FROM entries WHERE session_id=?", (session_id,)).fetchall()
+        claimed = sum(
+            1
+            for p in paths.claimed.glob("*.json")
+            if getattr(_read_envelope(p), "session_id", None) == session_id
+        )
+        rows = conn.execute(
+            "SELECT daily_path FROM entries WHERE session_id=?", (session_id,)
+        ).fetchall()
     finally:
         conn.close()
-    return PrivateResult(session_id, already, len(removed) - removed_failed, removed_failed, claimed,
-                         distilled=len(rows), daily_files=tuple(sorted({r[0] for r in rows})))
+    return PrivateResult(
+        session_id,
+        already,
+        len(removed) - removed_failed,
+        removed_failed,
+        claimed,
+        distilled=len(rows),
+        daily_files=tuple(sorted({r[0] for r in rows})),
+    )

@@ -96,7 +96,7 @@ def _blocks(fd: int, start: int, end: int) -> Iterator[bytes]:
             raise OSError("transcript shrank while it was being copied")
         if PRIVATE_MARKER in tail + block[: len(PRIVATE_MARKER)] or PRIVATE_MARKER in block:
             raise _Private()
-        tail = block[-(len(PRIVATE_MARKER) - 1):]
+        tail = block[-(len(PRIVATE_MARKER) - 1) :]
         pos += len(block)
         yield block
 
@@ -113,8 +113,18 @@ def _already_queued(paths: Paths, conn, job_id: str) -> bool:
     return False
 
 
-def _commit(conn, *, key: str, session_id: str, transcript: str, identity: str, offset: int,
-            now: float, job: tuple | None = None, touch: bool = True) -> None:
+def _commit(
+    conn,
+    *,
+    key: str,
+    session_id: str,
+    transcript: str,
+    identity: str,
+    offset: int,
+    now: float,
+    job: tuple | None = None,
+    touch: bool = True,
+) -> None:
     """Advance the cursor (and record the job) in one transaction; clear the pending marker."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -142,8 +152,9 @@ def _commit(conn, *, key: str, session_id: str, transcript: str, identity: str, 
         raise
 
 
-def _recover_pending(paths: Paths, conn, key: str, session_id: str, transcript: str,
-                     now: float) -> None:
+def _recover_pending(
+    paths: Paths, conn, key: str, session_id: str, transcript: str, now: float
+) -> None:
     """Finish (or discard) a capture that died between its envelope and its cursor advance."""
     raw = state.kv_get(conn, f"capture-pending:{key}")
     if raw is None:
@@ -156,8 +167,16 @@ def _recover_pending(paths: Paths, conn, key: str, session_id: str, transcript: 
         return
     if _already_queued(paths, conn, job_id):
         job = (job_id, p.get("event", ""), p.get("project", ""), end - start)
-        _commit(conn, key=key, session_id=session_id, transcript=transcript, identity=identity,
-                offset=end, now=now, job=job)
+        _commit(
+            conn,
+            key=key,
+            session_id=session_id,
+            transcript=transcript,
+            identity=identity,
+            offset=end,
+            now=now,
+            job=job,
+        )
         return
     try:  # the envelope never landed: its spool is an orphan
         os.unlink(safe_join(paths.spool, f"{job_id}.jsonl"))
@@ -166,10 +185,19 @@ def _recover_pending(paths: Paths, conn, key: str, session_id: str, transcript: 
     conn.execute("DELETE FROM kv WHERE key=?", (f"capture-pending:{key}",))
 
 
-def capture(settings: Settings, *, transcript_path: str, session_id: str, cwd: str = "",
-            event: str = "manual", now: float | None = None, force: bool = False,
-            sleep: Callable[[float], None] = time.sleep, attempts: int = RETRY_ATTEMPTS,
-            lock_timeout: float = 1.0) -> CaptureResult:
+def capture(
+    settings: Settings,
+    *,
+    transcript_path: str,
+    session_id: str,
+    cwd: str = "",
+    event: str = "manual",
+    now: float | None = None,
+    force: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = RETRY_ATTEMPTS,
+    lock_timeout: float = 1.0,
+) -> CaptureResult:
     """Spool what the transcript gained since the last capture of this session; see module doc."""
     now = time.time() if now is None else now
     paths = settings.paths
@@ -194,18 +222,41 @@ def capture(settings: Settings, *, transcript_path: str, session_id: str, cwd: s
         if fd is None:
             return _skip(st)
         try:
-            return _capture_open(settings, conn, fd, st, transcript=transcript,
-                                 session_id=session_id, cwd=cwd, project=project, event=event,
-                                 now=now, force=force, lock_timeout=lock_timeout)
+            return _capture_open(
+                settings,
+                conn,
+                fd,
+                st,
+                transcript=transcript,
+                session_id=session_id,
+                cwd=cwd,
+                project=project,
+                event=event,
+                now=now,
+                force=force,
+                lock_timeout=lock_timeout,
+            )
         finally:
             os.close(fd)
     finally:
         conn.close()
 
 
-def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, transcript: str,
-                  session_id: str, cwd: str, project: str, event: str, now: float, force: bool,
-                  lock_timeout: float) -> CaptureResult:
+def _capture_open(
+    settings: Settings,
+    conn,
+    fd: int,
+    st: os.stat_result,
+    *,
+    transcript: str,
+    session_id: str,
+    cwd: str,
+    project: str,
+    event: str,
+    now: float,
+    force: bool,
+    lock_timeout: float,
+) -> CaptureResult:
     paths = settings.paths
     head = tailfile.pread(fd, HEAD_BYTES, 0)
     if _SDK.search(head):
@@ -217,8 +268,9 @@ def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, tran
     try:
         # Sessions share a fixed set of lock stripes, so .memc/locks/ never grows with the
         # number of sessions; two sessions meeting on one stripe only wait a few milliseconds.
-        with file_lock(paths.lock(f"capture-{int(key[:8], 16) % LOCK_STRIPES:02d}"),
-                       timeout=lock_timeout):
+        with file_lock(
+            paths.lock(f"capture-{int(key[:8], 16) % LOCK_STRIPES:02d}"), timeout=lock_timeout
+        ):
             _recover_pending(paths, conn, key, session_id, transcript, now)
             row = conn.execute(
                 "SELECT identity, offset, last_capture_at FROM cursors WHERE session_key=?", (key,)
@@ -241,29 +293,49 @@ def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, tran
                     if row is None or note:  # start the minutes clock for this transcript
                         _commit(conn, offset=start, now=now, **common)
                     return CaptureResult(
-                        "below-threshold", None,
-                        f"{lines} new lines, {since / 60:.1f} min since last capture", end - start)
+                        "below-threshold",
+                        None,
+                        f"{lines} new lines, {since / 60:.1f} min since last capture",
+                        end - start,
+                    )
             job_id = job_id_for(session_id, identity, start, end)
             if _already_queued(paths, conn, job_id):
                 _commit(conn, offset=end, now=now, touch=False, **common)
                 return CaptureResult("nothing-new", job_id, f"range already queued as {job_id}")
             spool = safe_join(paths.spool, f"{job_id}.jsonl")
             try:
-                atomic_write(spool, _blocks(fd, start, end), mode=0o600)  # raw transcript: owner only
+                atomic_write(
+                    spool, _blocks(fd, start, end), mode=0o600
+                )  # raw transcript: owner only
             except _Private:
-                conn.execute("INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)",
-                             (session_id, now))
+                conn.execute(
+                    "INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)",
+                    (session_id, now),
+                )
                 _commit(conn, offset=end, now=now, **common)
                 return _skip("opt-out marker [memc:private] found; session is now private")
             envelope = Envelope(
-                id=job_id, session_id=session_id, event=event, transcript_path=transcript,
-                cwd=cwd, project=project, start=start, end=end,
+                id=job_id,
+                session_id=session_id,
+                event=event,
+                transcript_path=transcript,
+                cwd=cwd,
+                project=project,
+                start=start,
+                end=end,
                 captured_at=datetime.fromtimestamp(now, timezone.utc).isoformat(
-                    timespec="microseconds"),
+                    timespec="microseconds"
+                ),
                 spool=f"spool/{job_id}.jsonl",
             )
-            pending = {"id": job_id, "start": start, "end": end, "identity": identity,
-                       "event": event, "project": project}
+            pending = {
+                "id": job_id,
+                "start": start,
+                "end": end,
+                "identity": identity,
+                "event": event,
+                "project": project,
+            }
             state.kv_set(conn, f"capture-pending:{key}", json.dumps(pending), now=now)
             atomic_write(safe_join(paths.inbox, envelope.file_name()), envelope.to_json())
             _commit(conn, offset=end, now=now, job=(job_id, event, project, end - start), **common)
@@ -278,8 +350,9 @@ def _capture_open(settings: Settings, conn, fd: int, st: os.stat_result, *, tran
 DRAIN_MODULES = ("pipeline.drain",)
 
 
-def capture_idle(settings: Settings, *, now: float | None = None,
-                 max_age_days: float = 30.0) -> list[CaptureResult]:
+def capture_idle(
+    settings: Settings, *, now: float | None = None, max_age_days: float = 30.0
+) -> list[CaptureResult]:
     """Capture the uncaptured tail of sessions whose transcript has been idle for a while.
 
     A session closed without a clean SessionEnd (terminal closed, crash) keeps the turns after
@@ -309,9 +382,17 @@ def capture_idle(settings: Settings, *, now: float | None = None,
         if st.st_size <= row["offset"] or now - st.st_mtime < settings.idle_capture_min * 60:
             continue
         cwd, _sdk = transcript_head(Path(row["transcript_path"]))
-        results.append(capture(settings, transcript_path=row["transcript_path"],
-                               session_id=row["session_id"], cwd=cwd, event="idle", now=now,
-                               force=True))
+        results.append(
+            capture(
+                settings,
+                transcript_path=row["transcript_path"],
+                session_id=row["session_id"],
+                cwd=cwd,
+                event="idle",
+                now=now,
+                force=True,
+            )
+        )
     return results
 
 
@@ -355,8 +436,13 @@ def spawn_drain(settings: Settings) -> str:
     try:
         child = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "--root", str(settings.root), "drain"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            cwd=str(settings.root), env=env, close_fds=True, **kwargs,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=str(settings.root),
+            env=env,
+            close_fds=True,
+            **kwargs,
         )
     except OSError as exc:
         return f"drain=failed({exc.strerror or exc})"

@@ -81,16 +81,26 @@ class CompileReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status, "message": self.message, "pending": self.pending,
+            "status": self.status,
+            "message": self.message,
+            "pending": self.pending,
             "entries_compiled": self.entries_compiled,
-            "created": self._all("created"), "updated": self._all("updated"),
+            "created": self._all("created"),
+            "updated": self._all("updated"),
             "rejected": self._all("rejected"),
             "cost_usd": round(sum(b.cost_usd for b in self.batches), 6),
             "prompt_chars_max": max((b.prompt_chars for b in self.batches), default=0),
             "batches": [
-                {"index": b.index, "entries": len(b.entries), "prompt_chars": b.prompt_chars,
-                 "created": len(b.created), "updated": len(b.updated),
-                 "rejected": len(b.rejected), "cost_usd": b.cost_usd, "error": b.error}
+                {
+                    "index": b.index,
+                    "entries": len(b.entries),
+                    "prompt_chars": b.prompt_chars,
+                    "created": len(b.created),
+                    "updated": len(b.updated),
+                    "rejected": len(b.rejected),
+                    "cost_usd": b.cost_usd,
+                    "error": b.error,
+                }
                 for b in self.batches
             ],
             "trigger": None if self.trigger is None else vars(self.trigger),
@@ -124,8 +134,16 @@ def sync_entries(settings, conn, *, force: bool = False) -> int:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO entries(id, day, daily_path, session_id, project, title, "
                 "content_hash, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                (entry.id, day, entry.daily_path, entry.session, entry.project, entry.title,
-                 _hash(entry), st.st_mtime),
+                (
+                    entry.id,
+                    day,
+                    entry.daily_path,
+                    entry.session,
+                    entry.project,
+                    entry.title,
+                    _hash(entry),
+                    st.st_mtime,
+                ),
             )
             inserted += cur.rowcount
         seen[day] = stamp
@@ -152,19 +170,25 @@ def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
     interval = settings.compile_min_interval_min * 60
     if last and now - last < interval:
         wait = (interval - (now - last)) / 60
-        return TriggerDecision(False, f"the last compile was {(now - last) / 60:.0f} min ago, under "
-                                      f"MEMC_COMPILE_MIN_INTERVAL_MIN ({settings.compile_min_interval_min:g}); "
-                                      f"next in {wait:.0f} min", pending)
+        return TriggerDecision(
+            False,
+            f"the last compile was {(now - last) / 60:.0f} min ago, under "
+            f"MEMC_COMPILE_MIN_INTERVAL_MIN ({settings.compile_min_interval_min:g}); "
+            f"next in {wait:.0f} min",
+            pending,
+        )
     if first_day and first_day < _today(settings, now):
         return TriggerDecision(True, f"entries from a prior day ({first_day}) are pending", pending)
     if now - oldest >= settings.compile_max_delay_min * 60:
-        return TriggerDecision(True, "the oldest pending entry is past MEMC_COMPILE_MAX_DELAY_MIN",
-                               pending)
+        return TriggerDecision(
+            True, "the oldest pending entry is past MEMC_COMPILE_MAX_DELAY_MIN", pending
+        )
     if now - newest >= settings.compile_quiet_min * 60:
         return TriggerDecision(True, "no new entry for MEMC_COMPILE_QUIET_MIN", pending)
     quiet = (settings.compile_quiet_min * 60 - (now - newest)) / 60
-    return TriggerDecision(False, f"entries still arriving; quiet period ends in {quiet:.0f} min",
-                           pending)
+    return TriggerDecision(
+        False, f"entries still arriving; quiet period ends in {quiet:.0f} min", pending
+    )
 
 
 def _day_of_file(settings, file: str) -> str:
@@ -177,8 +201,9 @@ def _day_of_file(settings, file: str) -> str:
     return day
 
 
-def select_entries(settings, conn, *, all: bool = False, file: str | None = None,
-                   now: float | None = None) -> list[DailyEntry]:
+def select_entries(
+    settings, conn, *, all: bool = False, file: str | None = None, now: float | None = None
+) -> list[DailyEntry]:
     """The entries to compile: pending ones, every one (``all``), or one daily file's."""
     now = time.time() if now is None else now
     daily = settings.paths.daily
@@ -196,8 +221,9 @@ def select_entries(settings, conn, *, all: bool = False, file: str | None = None
         out.extend(found)
         vanished = wanted[day] - {e.id for e in found}
         if vanished:  # deleted from the daily file by hand: nothing left to compile
-            conn.executemany("UPDATE entries SET compiled_at=? WHERE id=?",
-                             [(now, v) for v in sorted(vanished)])
+            conn.executemany(
+                "UPDATE entries SET compiled_at=? WHERE id=?", [(now, v) for v in sorted(vanished)]
+            )
     return out
 
 
@@ -206,8 +232,14 @@ def select_entries(settings, conn, *, all: bool = False, file: str | None = None
 
 def _entry_payload(e: DailyEntry) -> dict[str, str]:
     text = e.body if len(e.body) <= ENTRY_CHARS else e.body[:ENTRY_CHARS] + "\n[entry truncated]"
-    return {"id": e.id, "source": e.daily_path, "time": e.time, "project": e.project,
-            "title": e.title, "text": text}
+    return {
+        "id": e.id,
+        "source": e.daily_path,
+        "time": e.time,
+        "project": e.project,
+        "title": e.title,
+        "text": text,
+    }
 
 
 def make_batches(entries: list[DailyEntry]) -> list[list[DailyEntry]]:
@@ -244,8 +276,16 @@ def build_payload(settings, batch: list[DailyEntry]) -> tuple[dict[str, Any], se
         full = len(body) <= min(RELATED_ARTICLE_CHARS, budget)
         if not full:
             body = body[: max(0, min(RELATED_ARTICLE_CHARS, budget))] + "\n[article truncated]"
-        related.append({"path": art.key, "title": art.title, "summary": art.summary,
-                        "aliases": list(art.aliases), "tags": list(art.tags), "body": body})
+        related.append(
+            {
+                "path": art.key,
+                "title": art.title,
+                "summary": art.summary,
+                "aliases": list(art.aliases),
+                "tags": list(art.tags),
+                "body": body,
+            }
+        )
         if full:
             seen.add(art.key)
         budget -= len(body)
@@ -256,22 +296,34 @@ def build_payload(settings, batch: list[DailyEntry]) -> tuple[dict[str, Any], se
     keys = [h.key for h in hits if h.key in titles]
     if len(keys) < EXISTING_CAP:  # fill with the rest, newest first, up to the cap
         chosen = set(keys)
-        rest = sorted((a for a in indexed if a.key not in chosen),
-                      key=lambda a: (a.updated, a.key), reverse=True)
+        rest = sorted(
+            (a for a in indexed if a.key not in chosen),
+            key=lambda a: (a.updated, a.key),
+            reverse=True,
+        )
         keys.extend(a.key for a in rest[: EXISTING_CAP - len(keys)])
     existing = [{"path": k, "title": titles[k]} for k in keys[:EXISTING_CAP]]
-    payload = {"entries": [_entry_payload(e) for e in batch], "existing": existing,
-               "related": related}
+    payload = {
+        "entries": [_entry_payload(e) for e in batch],
+        "existing": existing,
+        "related": related,
+    }
     return payload, seen
 
 
 def _request(settings, payload: dict[str, Any], ref: str):
     from pipeline.llm.base import LLMRequest, load_prompt, load_schema
 
-    return LLMRequest(task="compile", payload=payload, schema=load_schema("compile"),
-                      model=settings.compile_model, system_prompt=load_prompt("compile"),
-                      max_budget_usd=settings.call_budget_usd, timeout_s=settings.call_timeout_s,
-                      ref=ref)
+    return LLMRequest(
+        task="compile",
+        payload=payload,
+        schema=load_schema("compile"),
+        model=settings.compile_model,
+        system_prompt=load_prompt("compile"),
+        max_budget_usd=settings.call_budget_usd,
+        timeout_s=settings.call_timeout_s,
+        ref=ref,
+    )
 
 
 def prompt_chars(request) -> int:
@@ -281,10 +333,18 @@ def prompt_chars(request) -> int:
 # ---------------------------------------------------------------- the run
 
 
-def run_compile(settings, *, backend=None, all: bool = False, file: str | None = None,
-                dry_run: bool = False, if_stale: bool = False, now: float | None = None,
-                progress: Callable[[str], None] | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> CompileReport:
+def run_compile(
+    settings,
+    *,
+    backend=None,
+    all: bool = False,
+    file: str | None = None,
+    dry_run: bool = False,
+    if_stale: bool = False,
+    now: float | None = None,
+    progress: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CompileReport:
     """Compile pending (or all / one file's) entries into knowledge/. Never raises for expected
     outcomes: busy, nothing pending, not stale, a failed batch are all in the report."""
     from pipeline import fsutil
@@ -298,13 +358,24 @@ def run_compile(settings, *, backend=None, all: bool = False, file: str | None =
                 sweep_temp_files(paths, now=now)
             conn = state.connect(paths.state_db)
             try:
-                return _run(settings, conn, backend=backend, all=all, file=file, dry_run=dry_run,
-                            if_stale=if_stale, now=now, progress=progress, sleep=sleep)
+                return _run(
+                    settings,
+                    conn,
+                    backend=backend,
+                    all=all,
+                    file=file,
+                    dry_run=dry_run,
+                    if_stale=if_stale,
+                    now=now,
+                    progress=progress,
+                    sleep=sleep,
+                )
             finally:
                 conn.close()
     except LockBusy:
-        return CompileReport("busy", "another compile is running; nothing to do (it will pick "
-                                     "up these entries)")
+        return CompileReport(
+            "busy", "another compile is running; nothing to do (it will pick up these entries)"
+        )
 
 
 def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress, sleep):
@@ -318,8 +389,12 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
     if if_stale and not all and file is None:
         trigger = should_compile(settings, conn, now=at)
         if not trigger.fire:
-            return CompileReport("not-stale", f"not compiling: {trigger.reason}",
-                                 pending=trigger.pending, trigger=trigger)
+            return CompileReport(
+                "not-stale",
+                f"not compiling: {trigger.reason}",
+                pending=trigger.pending,
+                trigger=trigger,
+            )
     entries = select_entries(settings, conn, all=all, file=file, now=at)
     if not entries:
         return CompileReport("nothing", "no pending entries; nothing to compile", trigger=trigger)
@@ -334,8 +409,11 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
     for i, batch in enumerate(batches, 1):
         payload, seen = build_payload(settings, batch)
         ids = tuple(e.id for e in batch)
-        request = _request(settings, payload, ref="compile:" + hashlib.sha256(
-            "".join(ids).encode()).hexdigest()[:12])
+        request = _request(
+            settings,
+            payload,
+            ref="compile:" + hashlib.sha256("".join(ids).encode()).hexdigest()[:12],
+        )
         size = prompt_chars(request)
         if progress and len(batches) > 1:
             progress(f"batch {i}/{len(batches)}: {len(batch)} entries, {size:,} prompt chars")
@@ -350,20 +428,39 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
             reports.append(BatchReport(i, ids, size, error=f"{type(exc).__name__}: {exc}"))
             break
         sources = sorted({e.daily_path for e in batch})
-        result = apply_articles(settings, reply.data.get("articles"), origin="compile",
-                                seen=seen, default_sources=sources, now=at,
-                                log_lines=[f"batch {i}/{len(batches)}: {len(batch)} entries "
-                                           f"from {', '.join(sources)}"])
+        result = apply_articles(
+            settings,
+            reply.data.get("articles"),
+            origin="compile",
+            seen=seen,
+            default_sources=sources,
+            now=at,
+            log_lines=[f"batch {i}/{len(batches)}: {len(batch)} entries from {', '.join(sources)}"],
+        )
         conn.executemany("UPDATE entries SET compiled_at=? WHERE id=?", [(at, x) for x in ids])
-        reports.append(BatchReport(
-            i, ids, size, result.created, result.updated, result.unchanged,
-            tuple({"index": r.index, "path": r.path, "reason": r.reason} for r in result.rejected),
-            cost_usd=reply.cost_usd,
-        ))
+        reports.append(
+            BatchReport(
+                i,
+                ids,
+                size,
+                result.created,
+                result.updated,
+                result.unchanged,
+                tuple(
+                    {"index": r.index, "path": r.path, "reason": r.reason} for r in result.rejected
+                ),
+                cost_usd=reply.cost_usd,
+            )
+        )
     if dry_run:
-        return CompileReport("dry-run", f"would send {len(batches)} batch(es) of "
-                             f"{len(entries)} entries; no model call, nothing written",
-                             pending=len(entries), batches=tuple(reports), trigger=trigger)
+        return CompileReport(
+            "dry-run",
+            f"would send {len(batches)} batch(es) of "
+            f"{len(entries)} entries; no model call, nothing written",
+            pending=len(entries),
+            batches=tuple(reports),
+            trigger=trigger,
+        )
     from pipeline import fsutil, wikiindex
 
     # Under the writers' lock: an index computed before a concurrent query --file-back or
@@ -377,12 +474,14 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
     if failed:
         status = "partial" if done else "failed"
         waiting = failed[0].error.startswith(("BudgetDeferred", "CircuitOpen"))
-        message = (f"batch {failed[0].index} failed ({failed[0].error}); its entries stay "
-                   + ("pending and compile once model calls are allowed again (see `memc status`)"
-                      if waiting else "pending, run `memc compile` again (see `memc status`)"))
+        message = f"batch {failed[0].index} failed ({failed[0].error}); its entries stay " + (
+            "pending and compile once model calls are allowed again (see `memc status`)"
+            if waiting
+            else "pending, run `memc compile` again (see `memc status`)"
+        )
     else:
         status = "compiled"
-        message = (f"compiled {sum(len(b.entries) for b in done)} entries in {len(done)} "
-                   f"batch(es)")
-    return CompileReport(status, message, pending=len(entries), batches=tuple(reports),
-                         trigger=trigger)
+        message = f"compiled {sum(len(b.entries) for b in done)} entries in {len(done)} batch(es)"
+    return CompileReport(
+        status, message, pending=len(entries), batches=tuple(reports), trigger=trigger
+    )

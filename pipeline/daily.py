@@ -119,7 +119,7 @@ def entry_context(body: str) -> str:
         match = _LABEL_RE.match(line.strip())
         if match and match.group(1) == "Context":
             paragraph = [match.group(2)]
-            for more in lines[i + 1:]:
+            for more in lines[i + 1 :]:
                 if not more.strip() or _LABEL_RE.match(more.strip()):
                     break
                 paragraph.append(more)
@@ -127,8 +127,10 @@ def entry_context(body: str) -> str:
     return ""
 
 
-def section_items(body: str, labels: tuple[str, ...] = ("Decisions", "Lessons", "Action items"),
-                  ) -> list[tuple[str, str]]:
+def section_items(
+    body: str,
+    labels: tuple[str, ...] = ("Decisions", "Lessons", "Action items"),
+) -> list[tuple[str, str]]:
     """(label, item) for every bullet under the given section labels of a rendered entry body,
     in file order: the inverse of ``render_entry``'s sections."""
     found: list[tuple[str, str]] = []

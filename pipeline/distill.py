@@ -72,9 +72,11 @@ class DistilResult:
     def summary(self) -> str:
         if self.skipped:
             return f"skipped ({self.skipped})"
-        return (f"{self.appended} entr{'y' if self.appended == 1 else 'ies'} appended, "
-                f"{self.duplicates} duplicate(s), {self.not_worth_saving} not worth saving, "
-                f"{self.chunks} chunk(s), ${self.cost_usd:.4f}")
+        return (
+            f"{self.appended} entr{'y' if self.appended == 1 else 'ies'} appended, "
+            f"{self.duplicates} duplicate(s), {self.not_worth_saving} not worth saving, "
+            f"{self.chunks} chunk(s), ${self.cost_usd:.4f}"
+        )
 
 
 def read_slices(path: Path, size: int = SLICE_BYTES) -> Iterator[bytes]:
@@ -91,7 +93,7 @@ def read_slices(path: Path, size: int = SLICE_BYTES) -> Iterator[bytes]:
             if cut < 0:
                 carry = data
                 continue
-            carry = data[cut + 1:]
+            carry = data[cut + 1 :]
             yield data[: cut + 1]
             del data
     if carry:
@@ -122,7 +124,7 @@ class _Redactor:
             close = _CLOSE.search(text)
             if close is None:
                 return None
-            text = text[close.end():]
+            text = text[close.end() :]
             self.in_private = False
         last_open = None
         for last_open in _OPEN.finditer(text):
@@ -133,8 +135,9 @@ class _Redactor:
         return replace(turn, text=text) if text.strip() else None
 
 
-def _chunks(path: Path, chunk_chars: int, slice_bytes: int,
-            sdk_seen: list[bool]) -> Iterator[tuple[Turn, ...]]:
+def _chunks(
+    path: Path, chunk_chars: int, slice_bytes: int, sdk_seen: list[bool]
+) -> Iterator[tuple[Turn, ...]]:
     """Every chunk of the spool in order; the last, possibly underfull chunk of a slice is
     carried into the next slice so boundaries do not depend on where a slice ended."""
     from pipeline.transcript import chunk_turns, parse_bytes
@@ -165,16 +168,22 @@ def earlier_titles(conn, session_id: str) -> list[str]:
     several deltas reads as a sequence of new facts rather than overlapping summaries."""
     rows = conn.execute(
         "SELECT title FROM entries WHERE session_id=? AND title != '' "
-        "ORDER BY created_at DESC, rowid DESC LIMIT ?", (session_id, EARLIER_ENTRIES),
+        "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+        (session_id, EARLIER_ENTRIES),
     ).fetchall()
     return [r[0] for r in reversed(rows)]
 
 
 def entry_from_reply(data: dict) -> Entry:
     """The Entry a validated distil reply describes; blank entries count as not worth saving."""
+
     def items(name: str) -> tuple[str, ...]:
         value = data.get(name) or []
-        return tuple(str(v).strip() for v in value if str(v).strip()) if isinstance(value, list) else ()
+        return (
+            tuple(str(v).strip() for v in value if str(v).strip())
+            if isinstance(value, list)
+            else ()
+        )
 
     entry = Entry(
         worth_saving=bool(data.get("worth_saving")),
@@ -182,15 +191,24 @@ def entry_from_reply(data: dict) -> Entry:
         context=str(data.get("context") or "").strip(),
         **{name: items(name) for name in _LISTS},
     )
-    if entry.worth_saving and not (entry.title or entry.context or any(getattr(entry, n) for n in _LISTS)):
+    if entry.worth_saving and not (
+        entry.title or entry.context or any(getattr(entry, n) for n in _LISTS)
+    ):
         return replace(entry, worth_saving=False)
     return entry
 
 
 def _load_progress(conn: sqlite3.Connection, job_id: str, chunk_chars: int) -> dict:
     raw = state.kv_get(conn, PROGRESS_KEY.format(job_id))
-    fresh = {"next": 0, "chunk_chars": chunk_chars, "appended": 0, "duplicates": 0,
-             "not_worth": 0, "cost": 0.0, "ids": []}
+    fresh = {
+        "next": 0,
+        "chunk_chars": chunk_chars,
+        "appended": 0,
+        "duplicates": 0,
+        "not_worth": 0,
+        "cost": 0.0,
+        "ids": [],
+    }
     try:
         data = json.loads(raw) if raw else None
     except ValueError:
@@ -204,19 +222,44 @@ def clear_progress(conn: sqlite3.Connection, job_id: str) -> None:
     conn.execute("DELETE FROM kv WHERE key=?", (PROGRESS_KEY.format(job_id),))
 
 
-def _record_entry(conn: sqlite3.Connection, *, eid: str, day: str, envelope: Envelope,
-                  title: str, block: str, now: float) -> None:
+def _record_entry(
+    conn: sqlite3.Connection,
+    *,
+    eid: str,
+    day: str,
+    envelope: Envelope,
+    title: str,
+    block: str,
+    now: float,
+) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO entries(id, day, daily_path, job_id, session_id, project, title,"
         " content_hash, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
-        (eid, day, f"daily/{day}.md", envelope.id, envelope.session_id, envelope.project, title,
-         hashlib.sha256(block.encode("utf-8")).hexdigest()[:16], now),
+        (
+            eid,
+            day,
+            f"daily/{day}.md",
+            envelope.id,
+            envelope.session_id,
+            envelope.project,
+            title,
+            hashlib.sha256(block.encode("utf-8")).hexdigest()[:16],
+            now,
+        ),
     )
 
 
-def distil_job(settings: Settings, envelope: Envelope, *, backend, conn: sqlite3.Connection,
-               now: Callable[[], float] | None = None, sleep: Callable[[float], None] = time.sleep,
-               stop: Callable[[], bool] | None = None, slice_bytes: int = SLICE_BYTES) -> DistilResult:
+def distil_job(
+    settings: Settings,
+    envelope: Envelope,
+    *,
+    backend,
+    conn: sqlite3.Connection,
+    now: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] | None = None,
+    slice_bytes: int = SLICE_BYTES,
+) -> DistilResult:
     """Distil one job's spool into daily entries. Raises the LLM errors of ``llm.calls.call``
     (BudgetDeferred, CircuitOpen, Permanent/Invalid/TransientLLMError), ``Interrupted`` when
     ``stop()`` turns true between chunks, ValueError/OSError/PathRefused for a broken job."""
@@ -251,14 +294,22 @@ def distil_job(settings: Settings, envelope: Envelope, *, backend, conn: sqlite3
             if stop is not None and stop():
                 raise Interrupted(f"stopped before chunk {index + 1} of job {envelope.id}")
             request = LLMRequest(
-                task="distil", schema=schema, system_prompt=prompt, model=settings.flush_model,
-                max_budget_usd=settings.call_budget_usd, timeout_s=settings.call_timeout_s,
+                task="distil",
+                schema=schema,
+                system_prompt=prompt,
+                model=settings.flush_model,
+                max_budget_usd=settings.call_budget_usd,
+                timeout_s=settings.call_timeout_s,
                 ref=f"{envelope.id}:{index}",
-                payload={"project": envelope.project, "session_id": envelope.session_id,
-                         "event": envelope.event, "chunk": index + 1,
-                         "chunks": total,
-                         "earlier_entries": earlier_titles(conn, envelope.session_id),
-                         "transcript": render_turns(chunk)},
+                payload={
+                    "project": envelope.project,
+                    "session_id": envelope.session_id,
+                    "event": envelope.event,
+                    "chunk": index + 1,
+                    "chunks": total,
+                    "earlier_entries": earlier_titles(conn, envelope.session_id),
+                    "transcript": render_turns(chunk),
+                },
             )
             reply = call(settings, backend, request, conn=conn, sleep=sleep, now=clock)
             calls += reply.attempts
@@ -267,12 +318,24 @@ def distil_job(settings: Settings, envelope: Envelope, *, backend, conn: sqlite3
             if not entry.worth_saving:
                 progress["not_worth"] += 1
             else:
-                block = daily.render_entry(entry, entry_id=eid, time_hhmm=hhmm,
-                                           project=envelope.project,
-                                           session_id=envelope.session_id, event=envelope.event)
+                block = daily.render_entry(
+                    entry,
+                    entry_id=eid,
+                    time_hhmm=hhmm,
+                    project=envelope.project,
+                    session_id=envelope.session_id,
+                    event=envelope.event,
+                )
                 written = daily.append_entry(settings.paths.daily, day, block, eid)
-                _record_entry(conn, eid=eid, day=day, envelope=envelope,
-                              title=entry.title, block=block, now=clock())
+                _record_entry(
+                    conn,
+                    eid=eid,
+                    day=day,
+                    envelope=envelope,
+                    title=entry.title,
+                    block=block,
+                    now=clock(),
+                )
                 progress["appended" if written else "duplicates"] += 1
                 progress["ids"].append(eid)
         progress["next"] = index + 1
@@ -280,12 +343,23 @@ def distil_job(settings: Settings, envelope: Envelope, *, backend, conn: sqlite3
     chunks_seen = progress["next"]
     clear_progress(conn, envelope.id)
     if sdk_seen[0]:
-        return DistilResult(envelope.id, chunks=chunks_seen, calls=calls, skipped="sdk-session",
-                            appended=progress["appended"], entry_ids=tuple(progress["ids"]))
+        return DistilResult(
+            envelope.id,
+            chunks=chunks_seen,
+            calls=calls,
+            skipped="sdk-session",
+            appended=progress["appended"],
+            entry_ids=tuple(progress["ids"]),
+        )
     if chunks_seen == 0:
         return DistilResult(envelope.id, skipped="empty")
-    return DistilResult(envelope.id, chunks=chunks_seen, appended=progress["appended"],
-                        duplicates=progress["duplicates"], not_worth_saving=progress["not_worth"],
-                        cost_usd=round(progress["cost"], 6), calls=calls,
-                        entry_ids=tuple(progress["ids"]))
-
+    return DistilResult(
+        envelope.id,
+        chunks=chunks_seen,
+        appended=progress["appended"],
+        duplicates=progress["duplicates"],
+        not_worth_saving=progress["not_worth"],
+        cost_usd=round(progress["cost"], 6),
+        calls=calls,
+        entry_ids=tuple(progress["ids"]),
+    )

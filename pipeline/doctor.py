@@ -28,7 +28,16 @@ from pipeline.config import Settings, load_zone
 from pipeline.errors import ConfigError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-REQUIRED_PACKAGES = ("claude-agent-sdk", "tenacity", "watchdog", "PyYAML", "click", "jsonschema", "mcp", "tzdata")
+REQUIRED_PACKAGES = (
+    "claude-agent-sdk",
+    "tenacity",
+    "watchdog",
+    "PyYAML",
+    "click",
+    "jsonschema",
+    "mcp",
+    "tzdata",
+)
 CREDENTIAL_ENV = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOKEN")
 CLOUD_ENV = ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX")
 VERSION_TIMEOUT_S = 20.0
@@ -66,16 +75,28 @@ def check_packages() -> list[Check]:
         except PackageNotFoundError:
             missing.append(name)
     if missing:
-        out.append(Check("packages", FAIL, "missing: " + ", ".join(missing),
-                         "reinstall: pip install -e . (or pip install memory-compiler)"))
+        out.append(
+            Check(
+                "packages",
+                FAIL,
+                "missing: " + ", ".join(missing),
+                "reinstall: pip install -e . (or pip install memory-compiler)",
+            )
+        )
     else:
         out.append(Check("packages", OK, "; ".join(found)))
     try:
         own = version("memory-compiler")
         out.append(Check("memory-compiler", OK, f"installed, version {own}"))
     except PackageNotFoundError:
-        out.append(Check("memory-compiler", WARN, "running from a source checkout (not installed)",
-                         "pip install -e . gives the `memc` command; hooks work either way"))
+        out.append(
+            Check(
+                "memory-compiler",
+                WARN,
+                "running from a source checkout (not installed)",
+                "pip install -e . gives the `memc` command; hooks work either way",
+            )
+        )
     return out
 
 
@@ -103,48 +124,88 @@ def resolve_cli(settings: Settings) -> tuple[str | None, str]:
     return (found, "PATH") if found else (None, "")
 
 
-def check_cli(settings: Settings, run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> Check:
+def check_cli(
+    settings: Settings, run: Callable[..., subprocess.CompletedProcess] = subprocess.run
+) -> Check:
     level = FAIL if settings.backend == "claude" else WARN
     path, source = resolve_cli(settings)
     if not path:
-        return Check("claude-cli", level, "no Claude CLI found (none bundled, none on PATH)",
-                     "install Claude Code, or set MEMC_CLAUDE_CLI to the `claude` executable")
+        return Check(
+            "claude-cli",
+            level,
+            "no Claude CLI found (none bundled, none on PATH)",
+            "install Claude Code, or set MEMC_CLAUDE_CLI to the `claude` executable",
+        )
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        return Check("claude-cli", level, f"{path} ({source}) is not an executable file",
-                     "point MEMC_CLAUDE_CLI at the `claude` executable")
+        return Check(
+            "claude-cli",
+            level,
+            f"{path} ({source}) is not an executable file",
+            "point MEMC_CLAUDE_CLI at the `claude` executable",
+        )
     env = {**os.environ, "MEMC_INTERNAL": "1"}
     try:
-        proc = run([path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT_S, env=env)
+        proc = run(
+            [path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT_S, env=env
+        )
     except subprocess.TimeoutExpired:
-        return Check("claude-cli", level, f"{path} did not answer --version within {VERSION_TIMEOUT_S:.0f} s",
-                     "check the CLI runs by hand: `<path> --version`")
+        return Check(
+            "claude-cli",
+            level,
+            f"{path} did not answer --version within {VERSION_TIMEOUT_S:.0f} s",
+            "check the CLI runs by hand: `<path> --version`",
+        )
     except OSError as exc:
-        return Check("claude-cli", level, f"{path} cannot be run: {exc.strerror or exc}",
-                     "reinstall Claude Code or fix MEMC_CLAUDE_CLI")
+        return Check(
+            "claude-cli",
+            level,
+            f"{path} cannot be run: {exc.strerror or exc}",
+            "reinstall Claude Code or fix MEMC_CLAUDE_CLI",
+        )
     first = (proc.stdout or "").strip().splitlines()[:1]
     if proc.returncode != 0:
-        return Check("claude-cli", level, f"{path} --version exited {proc.returncode}",
-                     "run it by hand to see why; reinstall Claude Code or fix MEMC_CLAUDE_CLI")
-    return Check("claude-cli", OK, f"{first[0] if first else 'answers --version'} ({source}: {path})")
+        return Check(
+            "claude-cli",
+            level,
+            f"{path} --version exited {proc.returncode}",
+            "run it by hand to see why; reinstall Claude Code or fix MEMC_CLAUDE_CLI",
+        )
+    return Check(
+        "claude-cli", OK, f"{first[0] if first else 'answers --version'} ({source}: {path})"
+    )
 
 
 def check_credentials(settings: Settings, env: Mapping[str, str], home: Path) -> Check:
     present = [k for k in CREDENTIAL_ENV + CLOUD_ENV if env.get(k)]
     from pipeline.install import claude_dir
 
-    creds_file = claude_dir(None if env.get("CLAUDE_CONFIG_DIR") else home, env) / ".credentials.json"
+    creds_file = (
+        claude_dir(None if env.get("CLAUDE_CONFIG_DIR") else home, env) / ".credentials.json"
+    )
     if creds_file.exists():
         present.append(str(creds_file))
     if present:
         return Check("credentials", OK, "found: " + ", ".join(present) + " (values not read)")
     if settings.backend != "claude":
-        return Check("credentials", WARN, "none found (not needed by the extractive backend)",
-                     "for the claude backend: run `claude` once and log in, or set ANTHROPIC_API_KEY")
+        return Check(
+            "credentials",
+            WARN,
+            "none found (not needed by the extractive backend)",
+            "for the claude backend: run `claude` once and log in, or set ANTHROPIC_API_KEY",
+        )
     if sys.platform == "darwin":  # Claude Code keeps the login in the Keychain there
-        return Check("credentials", WARN, "no API key in the environment; a Keychain login cannot be checked",
-                     "if model calls fail with 401: run `claude` and log in, or set ANTHROPIC_API_KEY")
-    return Check("credentials", FAIL, "no ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ~/.claude/.credentials.json",
-                 "run `claude` once and log in, or export ANTHROPIC_API_KEY (or use MEMC_BACKEND=extractive)")
+        return Check(
+            "credentials",
+            WARN,
+            "no API key in the environment; a Keychain login cannot be checked",
+            "if model calls fail with 401: run `claude` and log in, or set ANTHROPIC_API_KEY",
+        )
+    return Check(
+        "credentials",
+        FAIL,
+        "no ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ~/.claude/.credentials.json",
+        "run `claude` once and log in, or export ANTHROPIC_API_KEY (or use MEMC_BACKEND=extractive)",
+    )
 
 
 def check_backend(settings: Settings, env: Mapping[str, str]) -> Check:
@@ -162,10 +223,13 @@ def check_backend(settings: Settings, env: Mapping[str, str]) -> Check:
         return Check("backend", OK, f"{here} (from MEMC_BACKEND)")
     if unattended == here:
         return Check("backend", OK, f"{here} (MEMC_BACKEND agrees with .memc/config.toml)")
-    return Check("backend", WARN,
-                 f"{here} here (MEMC_BACKEND in this shell), but drains started by hooks or a "
-                 f"schedule, which read .memc/config.toml, would use {unattended}",
-                 f"put backend = \"{here}\" in {settings.paths.config_file} so every run agrees")
+    return Check(
+        "backend",
+        WARN,
+        f"{here} here (MEMC_BACKEND in this shell), but drains started by hooks or a "
+        f"schedule, which read .memc/config.toml, would use {unattended}",
+        f'put backend = "{here}" in {settings.paths.config_file} so every run agrees',
+    )
 
 
 def check_hooks(settings: Settings, home: Path, cwd: Path) -> Check:
@@ -184,15 +248,29 @@ def check_hooks(settings: Settings, home: Path, cwd: Path) -> Check:
                 elsewhere.add(hook.root or "?")
     wanted = {event for event, _, _ in HOOK_EVENTS}
     if here == wanted:
-        return Check("hooks", OK, f"all {len(wanted)} hooks point at this root ({', '.join(sorted(set(files)))})")
+        return Check(
+            "hooks",
+            OK,
+            f"all {len(wanted)} hooks point at this root ({', '.join(sorted(set(files)))})",
+        )
     if here:
         missing = ", ".join(sorted(wanted - here))
-        return Check("hooks", WARN, f"hooks for this root lack {missing}", "run `memc install-hooks` again")
+        return Check(
+            "hooks", WARN, f"hooks for this root lack {missing}", "run `memc install-hooks` again"
+        )
     if elsewhere:
-        return Check("hooks", WARN, f"hooks installed for another root: {', '.join(sorted(elsewhere))}",
-                     f"run `memc --root {root} install-hooks` to capture into this root")
-    return Check("hooks", WARN, "no memc hooks in ~/.claude/settings.json or ./.claude/settings.json",
-                 "run `memc install-hooks` (sessions are captured only by hooks, `capture` or `backfill`)")
+        return Check(
+            "hooks",
+            WARN,
+            f"hooks installed for another root: {', '.join(sorted(elsewhere))}",
+            f"run `memc --root {root} install-hooks` to capture into this root",
+        )
+    return Check(
+        "hooks",
+        WARN,
+        "no memc hooks in ~/.claude/settings.json or ./.claude/settings.json",
+        "run `memc install-hooks` (sessions are captured only by hooks, `capture` or `backfill`)",
+    )
 
 
 def check_root(settings: Settings) -> Check:
@@ -204,7 +282,12 @@ def check_root(settings: Settings) -> Check:
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        return Check("root", FAIL, f"cannot write in {paths.memc}: {exc.strerror}", "fix the folder's permissions")
+        return Check(
+            "root",
+            FAIL,
+            f"cannot write in {paths.memc}: {exc.strerror}",
+            "fix the folder's permissions",
+        )
     return Check("root", OK, f"{settings.root} is initialised and writable")
 
 
@@ -212,7 +295,9 @@ def check_timezone(settings: Settings) -> Check:
     try:
         zone = load_zone(settings.tz)
     except ConfigError as exc:
-        return Check("timezone", FAIL, str(exc), "set MEMC_TZ to an IANA name such as Europe/Berlin")
+        return Check(
+            "timezone", FAIL, str(exc), "set MEMC_TZ to an IANA name such as Europe/Berlin"
+        )
     return Check("timezone", OK, f"{settings.tz or 'system zone'} ({zone})")
 
 
@@ -224,8 +309,12 @@ def check_fts5() -> Check:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        return Check("sqlite-fts5", FAIL, f"SQLite {sqlite3.sqlite_version} lacks FTS5 ({exc})",
-                     "use a Python build whose SQLite has FTS5 (python.org, Homebrew and most distros do)")
+        return Check(
+            "sqlite-fts5",
+            FAIL,
+            f"SQLite {sqlite3.sqlite_version} lacks FTS5 ({exc})",
+            "use a Python build whose SQLite has FTS5 (python.org, Homebrew and most distros do)",
+        )
     return Check("sqlite-fts5", OK, f"SQLite {sqlite3.sqlite_version} with FTS5")
 
 
@@ -238,8 +327,12 @@ def check_failed_jobs(settings: Settings) -> Check:
     if not failed:
         return Check("failed-jobs", OK, "none")
     kinds = sorted({j.error_class for j in failed})
-    return Check("failed-jobs", WARN, f"{len(failed)} failed job(s): {', '.join(kinds)}",
-                 "`memc status` shows the reasons; fix the cause, then `memc retry`")
+    return Check(
+        "failed-jobs",
+        WARN,
+        f"{len(failed)} failed job(s): {', '.join(kinds)}",
+        "`memc status` shows the reasons; fix the cause, then `memc retry`",
+    )
 
 
 def run_checks(

@@ -66,9 +66,11 @@ class DrainReport:
         return asdict(self)
 
     def summary(self) -> str:
-        text = (f"drained {self.processed} job(s): {self.done} done, {self.failed} failed, "
-                f"{self.deferred} deferred; {self.entries} entr{'y' if self.entries == 1 else 'ies'}"
-                f" appended, {self.not_worth_saving} not worth saving, ${self.cost_usd:.4f}")
+        text = (
+            f"drained {self.processed} job(s): {self.done} done, {self.failed} failed, "
+            f"{self.deferred} deferred; {self.entries} entr{'y' if self.entries == 1 else 'ies'}"
+            f" appended, {self.not_worth_saving} not worth saving, ${self.cost_usd:.4f}"
+        )
         return text + (f"; {self.stopped}" if self.stopped else "")
 
 
@@ -102,14 +104,22 @@ def _attempts(exc: BaseException, conn: sqlite3.Connection, job_id: str, since: 
         return value
     if not isinstance(exc, LLMError):
         return 0
-    row = conn.execute("SELECT count(*) FROM llm_calls WHERE ref LIKE ? AND at >= ? AND outcome != 'ok'",
-                       (f"{job_id}:%", since)).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM llm_calls WHERE ref LIKE ? AND at >= ? AND outcome != 'ok'",
+        (f"{job_id}:%", since),
+    ).fetchone()
     return max(1, int(row[0]))
 
 
-def drain(settings: Settings, *, backend=None, now: Callable[[], float] | None = None,
-          sleep: Callable[[float], None] = time.sleep, stop: Callable[[], bool] = lambda: False,
-          run_after: bool = True) -> DrainReport:
+def drain(
+    settings: Settings,
+    *,
+    backend=None,
+    now: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] = lambda: False,
+    run_after: bool = True,
+) -> DrainReport:
     """Process every pending job once; see the module docstring. ``now`` is a clock callable."""
     from pipeline import distill
 
@@ -118,8 +128,16 @@ def drain(settings: Settings, *, backend=None, now: Callable[[], float] | None =
     paths = settings.paths
     log = pipeline_logger(paths.logs)
     conn = state.connect(paths.state_db)
-    counts: dict[str, Any] = dict(processed=0, done=0, failed=0, deferred=0, entries=0,
-                                  not_worth_saving=0, cost_usd=0.0, stopped="")
+    counts: dict[str, Any] = dict(
+        processed=0,
+        done=0,
+        failed=0,
+        deferred=0,
+        entries=0,
+        not_worth_saving=0,
+        cost_usd=0.0,
+        stopped="",
+    )
     failures: list[JobFailure] = []
     seen: set[str] = set()
     try:
@@ -128,8 +146,9 @@ def drain(settings: Settings, *, backend=None, now: Callable[[], float] | None =
             log.info("drain: returned %d claim(s) of dead workers to the inbox", released)
         idle = [r for r in capture_idle(settings, now=started) if r.status == "queued"]
         if idle:
-            log.info("drain: queued the idle tail of %d session(s) closed without SessionEnd",
-                     len(idle))
+            log.info(
+                "drain: queued the idle tail of %d session(s) closed without SessionEnd", len(idle)
+            )
         while not counts["stopped"]:
             fresh = [p for p in inbox.pending(paths) if p.name not in seen]
             if not fresh:
@@ -148,16 +167,32 @@ def drain(settings: Settings, *, backend=None, now: Callable[[], float] | None =
 
                     backend = make_backend(settings)
                 counts["processed"] += 1
-                _run_one(settings, job, backend=backend, conn=conn, clock=clock, sleep=sleep,
-                         stop=stop, log=log, counts=counts, failures=failures, distill=distill)
+                _run_one(
+                    settings,
+                    job,
+                    backend=backend,
+                    conn=conn,
+                    clock=clock,
+                    sleep=sleep,
+                    stop=stop,
+                    log=log,
+                    counts=counts,
+                    failures=failures,
+                    distill=distill,
+                )
                 if counts["stopped"]:
                     break
         pruned = inbox.prune_spools(paths, conn, settings.spool_keep_days, now=clock())
         state.kv_set(conn, "last_drain_at", repr(clock()), now=clock())
     finally:
         conn.close()
-    report = DrainReport(released_dead=released, pruned_spools=pruned, failures=tuple(failures),
-                         duration_s=round(max(0.0, clock() - started), 3), **counts)
+    report = DrainReport(
+        released_dead=released,
+        pruned_spools=pruned,
+        failures=tuple(failures),
+        duration_s=round(max(0.0, clock() - started), 3),
+        **counts,
+    )
     if report.processed or report.stopped:
         log.info("drain: %s", report.summary())
     if run_after:
@@ -179,15 +214,28 @@ def _note_malformed(paths, name: str, log, counts: dict, failures: list) -> None
     log.warning("inbox file %s is malformed, moved to failed/: %s", name, info.message)
 
 
-def _run_one(settings: Settings, job: inbox.Claim, *, backend, conn, clock, sleep, stop, log,
-             counts: dict, failures: list, distill) -> None:
+def _run_one(
+    settings: Settings,
+    job: inbox.Claim,
+    *,
+    backend,
+    conn,
+    clock,
+    sleep,
+    stop,
+    log,
+    counts: dict,
+    failures: list,
+    distill,
+) -> None:
     paths = settings.paths
     env = job.envelope
     since = clock()
     inbox.record_job(conn, env, "running", now=since, attempt=True)
     try:
-        result = distill.distil_job(settings, env, backend=backend, conn=conn, now=clock,
-                                    sleep=sleep, stop=stop)
+        result = distill.distil_job(
+            settings, env, backend=backend, conn=conn, now=clock, sleep=sleep, stop=stop
+        )
     except BudgetDeferred as exc:
         inbox.release(paths, job)
         counts["deferred"] += 1
@@ -202,23 +250,68 @@ def _run_one(settings: Settings, job: inbox.Claim, *, backend, conn, clock, slee
         inbox.record_job(conn, env, "queued", now=clock(), detail=str(exc)[:500])
         log.info("job %s released: %s", env.id, exc)
     except (PermanentLLMError, InvalidReplyError, TransientLLMError, LLMError) as exc:
-        _fail(paths, job, exc, type(exc).__name__, conn, clock, log, counts, failures,
-              since=since, stderr_tail=getattr(exc, "stderr_tail", "") or "")
+        _fail(
+            paths,
+            job,
+            exc,
+            type(exc).__name__,
+            conn,
+            clock,
+            log,
+            counts,
+            failures,
+            since=since,
+            stderr_tail=getattr(exc, "stderr_tail", "") or "",
+        )
     except FileNotFoundError as exc:
-        _fail(paths, job, exc, "BrokenJob", conn, clock, log, counts, failures, since=since,
-              hint=f"the spool {env.spool} is gone, so this range cannot be distilled and "
-                   "`memc retry` would fail it again; the capture cursor is already past it, so "
-                   "delete the job from inbox/failed/")
+        _fail(
+            paths,
+            job,
+            exc,
+            "BrokenJob",
+            conn,
+            clock,
+            log,
+            counts,
+            failures,
+            since=since,
+            hint=f"the spool {env.spool} is gone, so this range cannot be distilled and "
+            "`memc retry` would fail it again; the capture cursor is already past it, so "
+            "delete the job from inbox/failed/",
+        )
     except (ValueError, OSError, PathRefused) as exc:
-        _fail(paths, job, exc, "BrokenJob", conn, clock, log, counts, failures, since=since,
-              hint="inspect the envelope and its spool; `memc retry` once fixed")
+        _fail(
+            paths,
+            job,
+            exc,
+            "BrokenJob",
+            conn,
+            clock,
+            log,
+            counts,
+            failures,
+            since=since,
+            hint="inspect the envelope and its spool; `memc retry` once fixed",
+        )
     except Exception as exc:  # a bug must dead-letter one job, not wedge the whole queue
         log.exception("job %s crashed the distil step", env.id)
-        _fail(paths, job, exc, type(exc).__name__, conn, clock, log, counts, failures, since=since,
-              hint="this is a bug in memc (traceback in pipeline.log); `memc retry` after upgrading")
+        _fail(
+            paths,
+            job,
+            exc,
+            type(exc).__name__,
+            conn,
+            clock,
+            log,
+            counts,
+            failures,
+            since=since,
+            hint="this is a bug in memc (traceback in pipeline.log); `memc retry` after upgrading",
+        )
     else:
-        inbox.complete(paths, job, conn=conn, entries=result.appended,
-                       detail=result.summary(), now=clock())
+        inbox.complete(
+            paths, job, conn=conn, entries=result.appended, detail=result.summary(), now=clock()
+        )
         counts["done"] += 1
         counts["entries"] += result.appended
         counts["not_worth_saving"] += result.not_worth_saving
@@ -226,17 +319,37 @@ def _run_one(settings: Settings, job: inbox.Claim, *, backend, conn, clock, slee
         log.info("job %s done: %s", env.id, result.summary())
 
 
-def _fail(paths, job: inbox.Claim, exc: BaseException, error_class: str, conn, clock, log,
-          counts: dict, failures: list, *, since: float, stderr_tail: str = "",
-          hint: str = "") -> None:
+def _fail(
+    paths,
+    job: inbox.Claim,
+    exc: BaseException,
+    error_class: str,
+    conn,
+    clock,
+    log,
+    counts: dict,
+    failures: list,
+    *,
+    since: float,
+    stderr_tail: str = "",
+    hint: str = "",
+) -> None:
     """Dead-letter the job. Its distil progress is kept, so `memc retry` resumes at the chunk
     that failed instead of paying again for the earlier ones."""
     message = str(exc) or error_class
     if hint:
         message = f"{message} ({hint})"
     attempts = _attempts(exc, conn, job.id, since)
-    inbox.fail(paths, job, error_class=error_class, message=message, attempts=attempts,
-               stderr_tail=stderr_tail, now=clock(), conn=conn)
+    inbox.fail(
+        paths,
+        job,
+        error_class=error_class,
+        message=message,
+        attempts=attempts,
+        stderr_tail=stderr_tail,
+        now=clock(),
+        conn=conn,
+    )
     counts["failed"] += 1
     failures.append(JobFailure(job.id, error_class, message, attempts))
     log.warning("job %s failed (%s): %s", job.id, error_class, message)

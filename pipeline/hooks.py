@@ -185,8 +185,12 @@ def run_hook_cli(rest: list[str], root: str | None, verbose: bool) -> int:
     try:
         paths = Paths(resolve_root(root))
         if not paths.is_initialised():
-            _log(None, f"{event or '?'}: {paths.root} is not initialised; run `memc init` there "
-                       "or pass --root to the hook command", started)
+            _log(
+                None,
+                f"{event or '?'}: {paths.root} is not initialised; run `memc init` there "
+                "or pass --root to the hook command",
+                started,
+            )
             return 0
         _log(paths, _run(event, root, read_stdin()), started)
     except Exception as exc:  # a hook must never break the session
@@ -222,8 +226,9 @@ def _run(event: str, root: str | None, raw: bytes) -> str:
     from pipeline.capture import capture, spawn_drain
 
     transcript = fields["transcript_path"] or derive_transcript_path(sid, fields["cwd"])
-    result = capture(settings, transcript_path=transcript, session_id=sid, cwd=fields["cwd"],
-                     event=event)
+    result = capture(
+        settings, transcript_path=transcript, session_id=sid, cwd=fields["cwd"], event=event
+    )
     drain = spawn_drain(settings) if result.status == "queued" else ""
     job = f" job={result.job_id}" if result.job_id else ""
     return f"{tag} {result.status}{job} bytes={result.bytes} {result.reason} {drain}".rstrip()

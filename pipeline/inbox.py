@@ -77,8 +77,11 @@ class FailedJob:
 
 
 def _is_envelope_name(name: str) -> bool:
-    return (name.endswith(".json") and not name.startswith((TEMP_PREFIX, "."))
-            and not name.endswith((OWNER_SUFFIX, ERROR_SUFFIX)))
+    return (
+        name.endswith(".json")
+        and not name.startswith((TEMP_PREFIX, "."))
+        and not name.endswith((OWNER_SUFFIX, ERROR_SUFFIX))
+    )
 
 
 def _envelopes(folder: Path) -> list[Path]:
@@ -112,8 +115,10 @@ def _move_to_failed(paths: Paths, src: Path, record: dict) -> Path | None:
         os.rename(src, dest)
     except FileNotFoundError:
         return None
-    atomic_write(dest.with_name(src.name[:-5] + ERROR_SUFFIX),
-                 json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+    atomic_write(
+        dest.with_name(src.name[:-5] + ERROR_SUFFIX),
+        json.dumps(record, ensure_ascii=False, indent=1) + "\n",
+    )
     return dest
 
 
@@ -132,18 +137,29 @@ def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
     except OSError:
         pass
     pid = os.getpid()
-    owner = {"pid": pid, "started_at": now, "host": socket.gethostname(),
-             "proc_start": procs.proc_start(pid)}
+    owner = {
+        "pid": pid,
+        "started_at": now,
+        "host": socket.gethostname(),
+        "proc_start": procs.proc_start(pid),
+    }
     atomic_write(dest.with_name(path.name[:-5] + OWNER_SUFFIX), json.dumps(owner) + "\n")
     try:
         envelope = Envelope.from_json(dest.read_bytes())
     except (ValueError, OSError) as exc:
         _drop_owner(dest)
-        _move_to_failed(paths, dest, {
-            "error_class": MALFORMED, "attempts": 0, "stderr_tail": "", "failed_at": _iso(now),
-            "message": f"{exc}; the capture that wrote it is broken: inspect the file, then "
-                       "delete it (`memc retry` will only fail it again)",
-        })
+        _move_to_failed(
+            paths,
+            dest,
+            {
+                "error_class": MALFORMED,
+                "attempts": 0,
+                "stderr_tail": "",
+                "failed_at": _iso(now),
+                "message": f"{exc}; the capture that wrote it is broken: inspect the file, then "
+                "delete it (`memc retry` will only fail it again)",
+            },
+        )
         return None
     return Claim(envelope=envelope, path=dest)
 
@@ -155,8 +171,16 @@ def _drop_owner(claimed_path: Path) -> None:
         pass
 
 
-def record_job(conn: sqlite3.Connection, envelope: Envelope, status: str, *, now: float | None = None,
-               entries: int | None = None, detail: str | None = None, attempt: bool = False) -> None:
+def record_job(
+    conn: sqlite3.Connection,
+    envelope: Envelope,
+    status: str,
+    *,
+    now: float | None = None,
+    entries: int | None = None,
+    detail: str | None = None,
+    attempt: bool = False,
+) -> None:
     """Upsert the job's ledger row (capture usually created it as ``queued``)."""
     now = time.time() if now is None else now
     conn.execute(
@@ -165,14 +189,34 @@ def record_job(conn: sqlite3.Connection, envelope: Envelope, status: str, *, now
         " status=excluded.status, updated_at=excluded.updated_at,"
         " attempts=jobs.attempts + ?, entries=COALESCE(?, jobs.entries),"
         " detail=COALESCE(?, jobs.detail)",
-        (envelope.id, envelope.session_id, envelope.event, envelope.project, status, now, now,
-         1 if attempt else 0, max(0, envelope.end - envelope.start), entries or 0, detail or "",
-         1 if attempt else 0, entries, detail),
+        (
+            envelope.id,
+            envelope.session_id,
+            envelope.event,
+            envelope.project,
+            status,
+            now,
+            now,
+            1 if attempt else 0,
+            max(0, envelope.end - envelope.start),
+            entries or 0,
+            detail or "",
+            1 if attempt else 0,
+            entries,
+            detail,
+        ),
     )
 
 
-def complete(paths: Paths, claim: Claim, *, conn: sqlite3.Connection | None = None,
-             entries: int | None = None, detail: str | None = None, now: float | None = None) -> None:
+def complete(
+    paths: Paths,
+    claim: Claim,
+    *,
+    conn: sqlite3.Connection | None = None,
+    entries: int | None = None,
+    detail: str | None = None,
+    now: float | None = None,
+) -> None:
     """Finish a job: mark it done (when ``conn`` is given), then remove the claimed envelope and
     its owner file. The spool stays until ``prune_spools``."""
     if conn is not None:
@@ -184,20 +228,38 @@ def complete(paths: Paths, claim: Claim, *, conn: sqlite3.Connection | None = No
     _drop_owner(claim.path)
 
 
-def fail(paths: Paths, claim: Claim, *, error_class: str, message: str, attempts: int,
-         stderr_tail: str = "", now: float | None = None, conn: sqlite3.Connection | None = None) -> None:
+def fail(
+    paths: Paths,
+    claim: Claim,
+    *,
+    error_class: str,
+    message: str,
+    attempts: int,
+    stderr_tail: str = "",
+    now: float | None = None,
+    conn: sqlite3.Connection | None = None,
+) -> None:
     """Dead-letter a job into failed/ with ``<stem>.error.json``; its spool is kept for `retry`."""
     from pipeline.redact import redact  # a CLI error may quote a key: scrub before storing
 
     message, stderr_tail = redact(message), redact(stderr_tail)
     now = time.time() if now is None else now
     _drop_owner(claim.path)
-    _move_to_failed(paths, claim.path, {
-        "error_class": error_class, "message": message, "attempts": int(attempts),
-        "stderr_tail": stderr_tail[-4000:], "failed_at": _iso(now),
-    })
+    _move_to_failed(
+        paths,
+        claim.path,
+        {
+            "error_class": error_class,
+            "message": message,
+            "attempts": int(attempts),
+            "stderr_tail": stderr_tail[-4000:],
+            "failed_at": _iso(now),
+        },
+    )
     if conn is not None:
-        record_job(conn, claim.envelope, "failed", now=now, detail=f"{error_class}: {message}"[:500])
+        record_job(
+            conn, claim.envelope, "failed", now=now, detail=f"{error_class}: {message}"[:500]
+        )
 
 
 def release(paths: Paths, claim: Claim) -> bool:
@@ -212,7 +274,9 @@ def release(paths: Paths, claim: Claim) -> bool:
 
 def _owner_of(claimed_path: Path) -> dict | None:
     try:
-        data = json.loads(claimed_path.with_name(claimed_path.name[:-5] + OWNER_SUFFIX).read_bytes())
+        data = json.loads(
+            claimed_path.with_name(claimed_path.name[:-5] + OWNER_SUFFIX).read_bytes()
+        )
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -248,7 +312,9 @@ def _reap(paths: Paths, now: float) -> int:
                     continue
             else:
                 pid = owner.get("pid")
-                if isinstance(pid, int) and procs.pid_alive(pid, str(owner.get("proc_start") or "")):
+                if isinstance(pid, int) and procs.pid_alive(
+                    pid, str(owner.get("proc_start") or "")
+                ):
                     continue
         else:
             try:
@@ -299,12 +365,16 @@ def failed_jobs(paths: Paths) -> list[FailedJob]:
     for path in _envelopes(paths.failed):
         err = _read_error(path)
         attempts = err.get("attempts", 0)
-        out.append(FailedJob(
-            id=job_id_of(path.name), error_class=str(err.get("error_class", "unknown")),
-            message=str(err.get("message", "no error record")),
-            attempts=attempts if isinstance(attempts, int) else 0,
-            failed_at=str(err.get("failed_at", "")), file_name=path.name,
-        ))
+        out.append(
+            FailedJob(
+                id=job_id_of(path.name),
+                error_class=str(err.get("error_class", "unknown")),
+                message=str(err.get("message", "no error record")),
+                attempts=attempts if isinstance(attempts, int) else 0,
+                failed_at=str(err.get("failed_at", "")),
+                file_name=path.name,
+            )
+        )
     return out
 
 
@@ -338,8 +408,9 @@ def retry(paths: Paths, ids: list[str] | None = None) -> list[str]:
 
 
 def counts(paths: Paths) -> InboxCounts:
-    return InboxCounts(len(_envelopes(paths.inbox)), len(_envelopes(paths.claimed)),
-                       len(_envelopes(paths.failed)))
+    return InboxCounts(
+        len(_envelopes(paths.inbox)), len(_envelopes(paths.claimed)), len(_envelopes(paths.failed))
+    )
 
 
 def spool_path(paths: Paths, envelope: Envelope) -> Path:
@@ -353,8 +424,9 @@ def spool_path(paths: Paths, envelope: Envelope) -> Path:
     return safe_join(paths.memc, rel)
 
 
-def prune_spools(paths: Paths, conn: sqlite3.Connection, keep_days: float,
-                 now: float | None = None) -> int:
+def prune_spools(
+    paths: Paths, conn: sqlite3.Connection, keep_days: float, now: float | None = None
+) -> int:
     """Delete spools of jobs done more than ``keep_days`` ago; returns how many were removed."""
     now = time.time() if now is None else now
     cutoff = now - keep_days * 86400
@@ -364,8 +436,11 @@ def prune_spools(paths: Paths, conn: sqlite3.Connection, keep_days: float,
         return 0
     if not names:
         return 0
-    live = {job_id_of(p.name) for folder in (paths.inbox, paths.claimed, paths.failed)
-            for p in _envelopes(folder)}
+    live = {
+        job_id_of(p.name)
+        for folder in (paths.inbox, paths.claimed, paths.failed)
+        for p in _envelopes(folder)
+    }
     removed = 0
     for name in names:
         job_id = name[:-6]

@@ -36,8 +36,10 @@ MAX_ENTRIES = 8
 RECENT_DAYS = 14
 _WORD = re.compile(r"[A-Za-z0-9_]{3,}")
 _INDEX_LINE = re.compile(r"^- \[\[([^\]|#]+)(?:\|([^\]]*))?\]\](?: — (.*))?$")
-_STOP = frozenset("the and for with from into this that was were are has have not but via use "
-                  "using used fix fixed add added new session sessions".split())
+_STOP = frozenset(
+    "the and for with from into this that was were are has have not but via use "
+    "using used fix fixed add added new session sessions".split()
+)
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,17 @@ def _from_search_db(conn: sqlite3.Connection, words: list[str]) -> tuple[int, li
             rows = conn.execute(
                 "SELECT d.key, d.title, d.summary, d.updated FROM fts JOIN docs d ON d.id = fts.rowid "
                 "WHERE fts MATCH ? AND d.kind='article' ORDER BY bm25(fts, 10.0, 8.0, 3.0, 4.0, 1.0) "
-                "LIMIT ?", (_fts(words), MAX_RELEVANT)).fetchall()
+                "LIMIT ?",
+                (_fts(words), MAX_RELEVANT),
+            ).fetchall()
             relevant = [Doc(*r) for r in rows]
         except sqlite3.Error:
             relevant = []
-    rows = conn.execute("SELECT key, title, summary, updated FROM docs WHERE kind='article' "
-                        "ORDER BY updated DESC, key LIMIT ?", (MAX_RECENT_ARTICLES + MAX_RELEVANT,))
+    rows = conn.execute(
+        "SELECT key, title, summary, updated FROM docs WHERE kind='article' "
+        "ORDER BY updated DESC, key LIMIT ?",
+        (MAX_RECENT_ARTICLES + MAX_RELEVANT,),
+    )
     return total, relevant, [Doc(*r) for r in rows.fetchall()]
 
 
@@ -138,7 +145,9 @@ def _highlights(body: str, limit: int = 3) -> list[tuple[str, str]]:
 
 def _words(project: str, entries: list[Any]) -> list[str]:
     out: list[str] = []
-    for token in [project, *re.split(r"[-_.]", project)] + [w for e in entries for w in _WORD.findall(e.title)]:
+    for token in [project, *re.split(r"[-_.]", project)] + [
+        w for e in entries for w in _WORD.findall(e.title)
+    ]:
         token = token.lower()
         if len(token) >= 3 and token not in _STOP and _WORD.fullmatch(token) and token not in out:
             out.append(token)
@@ -165,10 +174,15 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
         total, relevant, recent = _from_index(paths.knowledge, words)
     head = "# Memory from earlier Claude Code sessions (memory-compiler)"
     if not total and not entries:
-        return (f"{head}\nThe knowledge base at {paths.root} has no articles yet; sessions are being "
-                "captured and will be compiled into knowledge/. Nothing to recall for now.")
-    lines = [head, f"Project `{project}`; knowledge base at {paths.root}/knowledge ({total} articles). "
-             "Links are paths relative to knowledge/ (read the .md file for details)."]
+        return (
+            f"{head}\nThe knowledge base at {paths.root} has no articles yet; sessions are being "
+            "captured and will be compiled into knowledge/. Nothing to recall for now."
+        )
+    lines = [
+        head,
+        f"Project `{project}`; knowledge base at {paths.root}/knowledge ({total} articles). "
+        "Links are paths relative to knowledge/ (read the .md file for details).",
+    ]
     listed: set[str] = set()
 
     def article(doc: Doc) -> str:
@@ -182,7 +196,9 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
         lines += ["", f"## Recent sessions in {project} (daily logs)"]
         for e in entries:
             context = entry_context(e.body)
-            lines.append(_oneline(f"- {e.day} {e.time} {e.title}" + (f" — {context}" if context else "")))
+            lines.append(
+                _oneline(f"- {e.day} {e.time} {e.title}" + (f" — {context}" if context else ""))
+            )
             lines += ["  " + _oneline(f"- {label}: {item}") for label, item in _highlights(e.body)]
     fresh = [d for d in recent if d.key not in listed][:MAX_RECENT_ARTICLES]
     if fresh:
@@ -190,8 +206,10 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-CLOSING = ("\n\nMore: run `memc search \"words\"` (full-text search of knowledge/ and daily/), "
-           "`memc query \"question\"` for a cited answer, or read knowledge/index.md.")
+CLOSING = (
+    '\n\nMore: run `memc search "words"` (full-text search of knowledge/ and daily/), '
+    '`memc query "question"` for a cited answer, or read knowledge/index.md.'
+)
 
 
 def memc_command(root: Any) -> str:
@@ -219,8 +237,10 @@ def closing(root: Any) -> str:
 
 
 def _document(context: str) -> str:
-    return json.dumps({"hookSpecificOutput": {"hookEventName": "SessionStart",
-                                              "additionalContext": context}}, ensure_ascii=False)
+    return json.dumps(
+        {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}},
+        ensure_ascii=False,
+    )
 
 
 def fit(context: str, limit: int = MAX_OUTPUT, tail: str = CLOSING) -> str:
@@ -244,5 +264,7 @@ def build_injection(settings: Any, payload: dict[str, Any]) -> str:
         empty = "Nothing to recall for now." in context  # nothing to search yet: keep it short
         return fit(context, tail=CLOSING if empty else closing(settings.paths.root))
     except Exception as exc:  # the hook must never fail a session start
-        return _document(f"memory-compiler: context unavailable ({type(exc).__name__}); "
-                         "run `memc doctor`." + CLOSING)
+        return _document(
+            f"memory-compiler: context unavailable ({type(exc).__name__}); "
+            "run `memc doctor`." + CLOSING
+        )

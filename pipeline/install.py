@@ -75,7 +75,9 @@ def claude_dir(home: Path | None = None, env: Mapping[str, str] | None = None) -
     return (home or Path.home()) / ".claude"
 
 
-def settings_path(scope: str = "user", *, cwd: Path | None = None, home: Path | None = None) -> Path:
+def settings_path(
+    scope: str = "user", *, cwd: Path | None = None, home: Path | None = None
+) -> Path:
     """<claude dir>/settings.json (user) or <cwd>/.claude/settings.json (project)."""
     if scope == "user":
         return claude_dir(home) / "settings.json"
@@ -210,7 +212,9 @@ def strip_ours(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
     return out, removed
 
 
-def with_ours(data: dict[str, Any], root: Path, program: list[str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+def with_ours(
+    data: dict[str, Any], root: Path, program: list[str]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
     """``data`` with exactly one group of ours per event appended (after stripping old ones)."""
     out, _ = strip_ours(data)
     hooks = dict(out.get("hooks") or {})
@@ -218,7 +222,10 @@ def with_ours(data: dict[str, Any], root: Path, program: list[str]) -> tuple[dic
     for event, slug, timeout in HOOK_EVENTS:
         command = hook_command(program, root, slug)
         commands.append(command)
-        group = {"matcher": "", "hooks": [{"type": "command", "command": command, "timeout": timeout}]}
+        group = {
+            "matcher": "",
+            "hooks": [{"type": "command", "command": command, "timeout": timeout}],
+        }
         hooks[event] = [*(hooks.get(event) or []), group]
     out["hooks"] = hooks
     return out, tuple(commands)

@@ -160,7 +160,9 @@ def scan(paths: Paths) -> Scan:
     """One pass over knowledge/: articles, links, and every per-article finding."""
     articles, texts = _load(paths.knowledge)
     days = daily.list_days(paths.daily)
-    resolver = Resolver(articles.values(), extra_paths=[f"daily/{d}" for d in days] + ["index", "log"])
+    resolver = Resolver(
+        articles.values(), extra_paths=[f"daily/{d}" for d in days] + ["index", "log"]
+    )
     result = Scan(articles=articles, texts=texts, resolver=resolver)
     attachments: set[str] | None = None
     inbound: dict[str, int] = {k: 0 for k in articles}
@@ -173,23 +175,42 @@ def scan(paths: Paths) -> Scan:
             if not link.target:
                 continue  # [[#Heading]]: a heading of this page
             found = resolver.candidates(link.target)
-            if not found and "." in link.target.rsplit("/", 1)[-1] and not link.target.lower().endswith(".md"):
+            if (
+                not found
+                and "." in link.target.rsplit("/", 1)[-1]
+                and not link.target.lower().endswith(".md")
+            ):
                 if attachments is None:
                     attachments = _attachments(paths.knowledge)
                 if link.target.strip().lower() in attachments:
                     continue
             if not found:
-                result.issues.append(Issue("error", "broken_link", _rel(key),
-                                           f"[[{link.target}]] resolves to no page"))
+                result.issues.append(
+                    Issue(
+                        "error", "broken_link", _rel(key), f"[[{link.target}]] resolves to no page"
+                    )
+                )
                 continue
             pages = [f for f in found if f in articles]
             if len(found) > 1:
-                result.issues.append(Issue("warning", "ambiguous_link", _rel(key),
-                                           f"[[{link.target}]] could mean {', '.join(found[:5])}"))
+                result.issues.append(
+                    Issue(
+                        "warning",
+                        "ambiguous_link",
+                        _rel(key),
+                        f"[[{link.target}]] could mean {', '.join(found[:5])}",
+                    )
+                )
             elif pages and link.target.strip() != pages[0]:
                 result.rewrites.setdefault(key, {})[link.target] = pages[0]
-                result.issues.append(Issue("info", "noncanonical_link", _rel(key),
-                                           f"[[{link.target}]] -> [[{pages[0]}]]"))
+                result.issues.append(
+                    Issue(
+                        "info",
+                        "noncanonical_link",
+                        _rel(key),
+                        f"[[{link.target}]] -> [[{pages[0]}]]",
+                    )
+                )
             for page in pages:
                 if page != key:
                     if page not in counted:
@@ -204,8 +225,14 @@ def scan(paths: Paths) -> Scan:
     for key, outs in result.out_links.items():
         for target in sorted(outs):
             if key not in result.out_links.get(target, ()):
-                result.issues.append(Issue("warning", "missing_backlink", _rel(target),
-                                           f"[[{key}]] links here but this page does not link back"))
+                result.issues.append(
+                    Issue(
+                        "warning",
+                        "missing_backlink",
+                        _rel(target),
+                        f"[[{key}]] links here but this page does not link back",
+                    )
+                )
     return result
 
 
@@ -224,7 +251,9 @@ def _check_article(art: Article, issues: list[Issue]) -> None:
     rel = _rel(art.key)
     for problem in art.problems:
         issues.append(Issue("error", "frontmatter", rel, problem))
-    if "missing frontmatter" in art.problems or any("YAML" in p or "mapping" in p for p in art.problems):
+    if "missing frontmatter" in art.problems or any(
+        "YAML" in p or "mapping" in p for p in art.problems
+    ):
         pass  # the fields below would only repeat the same problem
     else:
         for name in ("summary", "created", "updated"):
@@ -233,13 +262,23 @@ def _check_article(art: Article, issues: list[Issue]) -> None:
         for name in ("created", "updated"):
             value = getattr(art, name).strip()
             if value and not _is_date(value):
-                issues.append(Issue("error", "frontmatter", rel, f"{name} {value[:40]!r} is not an ISO date"))
+                issues.append(
+                    Issue("error", "frontmatter", rel, f"{name} {value[:40]!r} is not an ISO date")
+                )
         bad = [s for s in art.sources if not SOURCE_RE.match(s)]
         if bad:
-            issues.append(Issue("warning", "frontmatter", rel,
-                                f"sources not of the form daily/YYYY-MM-DD.md: {', '.join(bad[:3])}"))
+            issues.append(
+                Issue(
+                    "warning",
+                    "frontmatter",
+                    rel,
+                    f"sources not of the form daily/YYYY-MM-DD.md: {', '.join(bad[:3])}",
+                )
+            )
     if not SLUG_RE.match(art.slug):
-        issues.append(Issue("warning", "bad_name", rel, f"file name {art.slug!r} is not a lowercase slug"))
+        issues.append(
+            Issue("warning", "bad_name", rel, f"file name {art.slug!r} is not a lowercase slug")
+        )
     words = len(art.body.split())
     if words < SPARSE_WORDS:
         issues.append(Issue("warning", "sparse", rel, f"{words} words (under {SPARSE_WORDS})"))
@@ -252,8 +291,14 @@ def index_issues(paths: Paths, articles: dict[str, Article]) -> list[Issue]:
         text = index.read_text(encoding="utf-8", errors="replace")
     except OSError:
         if articles:
-            return [Issue("warning", "index_drift", "knowledge/index.md",
-                          f"index.md is missing ({len(articles)} articles); run `memc lint --fix`")]
+            return [
+                Issue(
+                    "warning",
+                    "index_drift",
+                    "knowledge/index.md",
+                    f"index.md is missing ({len(articles)} articles); run `memc lint --fix`",
+                )
+            ]
         return []
     listed: set[str] = set()
     for link in parse_links(text):
@@ -263,10 +308,18 @@ def index_issues(paths: Paths, articles: dict[str, Article]) -> list[Issue]:
         if target:
             listed.add(target)
     lower = {k.lower(): k for k in articles}
-    out = [Issue("warning", "index_drift", _rel(k), "not listed in index.md")
-           for k in sorted(articles) if k.lower() not in listed]
-    out += [Issue("warning", "index_drift", "knowledge/index.md", f"lists [[{t}]], which does not exist")
-            for t in sorted(listed) if t not in lower]
+    out = [
+        Issue("warning", "index_drift", _rel(k), "not listed in index.md")
+        for k in sorted(articles)
+        if k.lower() not in listed
+    ]
+    out += [
+        Issue(
+            "warning", "index_drift", "knowledge/index.md", f"lists [[{t}]], which does not exist"
+        )
+        for t in sorted(listed)
+        if t not in lower
+    ]
     return out
 
 
@@ -297,16 +350,30 @@ def daily_issues(paths: Paths, conn: sqlite3.Connection | None) -> list[Issue]:
             compiled_at, stored = known
             if compiled_at is None:
                 pending += 1
-            elif len(stored) >= 8 and not any(h.startswith(stored.lower()) for h in entry_hashes(entry)):
-                out.append(Issue("warning", "edited_after_compile", rel,
-                                 f"entry {entry.id} ({entry.title[:60]}) changed after it was compiled; "
-                                 f"run `memc compile --file {rel}`"))
+            elif len(stored) >= 8 and not any(
+                h.startswith(stored.lower()) for h in entry_hashes(entry)
+            ):
+                out.append(
+                    Issue(
+                        "warning",
+                        "edited_after_compile",
+                        rel,
+                        f"entry {entry.id} ({entry.title[:60]}) changed after it was compiled; "
+                        f"run `memc compile --file {rel}`",
+                    )
+                )
         if pending or unknown:
             parts = [f"{pending} pending"] if pending else []
             parts += [f"{unknown} unknown to state.db"] if unknown else []
-            out.append(Issue("warning", "uncompiled", rel,
-                             f"{pending + unknown} entries never compiled ({', '.join(parts)}); "
-                             "run `memc compile`"))
+            out.append(
+                Issue(
+                    "warning",
+                    "uncompiled",
+                    rel,
+                    f"{pending + unknown} entries never compiled ({', '.join(parts)}); "
+                    "run `memc compile`",
+                )
+            )
     return out
 
 
@@ -337,8 +404,14 @@ def clusters(result: Scan, limit: int = 0) -> list[list[str]]:
     return out
 
 
-def contradictions(settings: Settings, result: Scan, *, backend: Any, conn: sqlite3.Connection | None,
-                   now: Callable[[], float]) -> tuple[list[Issue], int, list[str]]:
+def contradictions(
+    settings: Settings,
+    result: Scan,
+    *,
+    backend: Any,
+    conn: sqlite3.Connection | None,
+    now: Callable[[], float],
+) -> tuple[list[Issue], int, list[str]]:
     """Ask the lint model about each cluster. Returns (issues, calls made, notes)."""
     from pipeline.errors import MemcError
     from pipeline.llm.base import LLMRequest, load_prompt, load_schema, make_backend
@@ -348,8 +421,14 @@ def contradictions(settings: Settings, result: Scan, *, backend: Any, conn: sqli
         return [], 0, ["contradiction check: no linked pages to compare"]
     backend = backend or make_backend(settings)
     if backend.name == "extractive":
-        return [], 0, ["contradiction check skipped: the extractive backend has no model "
-                       "(set MEMC_BACKEND=claude to run it, or pass --structural-only)"]
+        return (
+            [],
+            0,
+            [
+                "contradiction check skipped: the extractive backend has no model "
+                "(set MEMC_BACKEND=claude to run it, or pass --structural-only)"
+            ],
+        )
     if conn is None:
         return [], 0, ["contradiction check skipped: no state.db; run `memc init`"]
     from pipeline.llm.calls import call
@@ -358,12 +437,24 @@ def contradictions(settings: Settings, result: Scan, *, backend: Any, conn: sqli
     issues: list[Issue] = []
     calls = 0
     for group in groups:
-        cluster = [{"path": k, "title": result.articles[k].title,
-                    "body": result.articles[k].body.strip()[:PAGE_CHARS]} for k in group]
-        request = LLMRequest(task="lint", payload={"cluster": cluster}, schema=schema,
-                             model=settings.query_model, system_prompt=prompt,
-                             max_budget_usd=settings.call_budget_usd, timeout_s=settings.call_timeout_s,
-                             ref="lint:" + group[0])
+        cluster = [
+            {
+                "path": k,
+                "title": result.articles[k].title,
+                "body": result.articles[k].body.strip()[:PAGE_CHARS],
+            }
+            for k in group
+        ]
+        request = LLMRequest(
+            task="lint",
+            payload={"cluster": cluster},
+            schema=schema,
+            model=settings.query_model,
+            system_prompt=prompt,
+            max_budget_usd=settings.call_budget_usd,
+            timeout_s=settings.call_timeout_s,
+            ref="lint:" + group[0],
+        )
         try:
             reply = call(settings, backend, request, conn=conn, now=now)
         except MemcError as exc:
@@ -375,9 +466,19 @@ def contradictions(settings: Settings, result: Scan, *, backend: Any, conn: sqli
                 pages = group[:1]
             others = ", ".join(f"[[{p}]]" for p in pages[1:])
             detail = str(item.get("detail", "")).strip()[:500]
-            issues.append(Issue("warning", "contradiction", _rel(pages[0]),
-                                f"{detail}" + (f" (see {others})" if others else "")))
-    return issues, calls, [f"contradiction check: {calls} cluster(s) of up to {CLUSTER_PAGES} pages"]
+            issues.append(
+                Issue(
+                    "warning",
+                    "contradiction",
+                    _rel(pages[0]),
+                    f"{detail}" + (f" (see {others})" if others else ""),
+                )
+            )
+    return (
+        issues,
+        calls,
+        [f"contradiction check: {calls} cluster(s) of up to {CLUSTER_PAGES} pages"],
+    )
 
 
 # ---------------------------------------------------------------- run
@@ -418,7 +519,9 @@ def run_lint(
         issues += daily_issues(paths, conn)
         calls = 0
         if not structural_only:
-            found, calls, more = contradictions(settings, result, backend=backend, conn=conn, now=now)
+            found, calls, more = contradictions(
+                settings, result, backend=backend, conn=conn, now=now
+            )
             issues += found
             notes += more
     finally:
@@ -426,9 +529,15 @@ def run_lint(
             conn.close()
     order = {s: i for i, s in enumerate(SEVERITIES)}
     issues.sort(key=lambda i: (order.get(i.severity, 9), i.check, i.file, i.detail))
-    report = LintReport(issues=tuple(issues), articles=len(result.articles), links=result.link_count,
-                        fixed=tuple(fixed), notes=tuple(notes), contradiction_calls=calls,
-                        duration_s=time.monotonic() - started)
+    report = LintReport(
+        issues=tuple(issues),
+        articles=len(result.articles),
+        links=result.link_count,
+        fixed=tuple(fixed),
+        notes=tuple(notes),
+        contradiction_calls=calls,
+        duration_s=time.monotonic() - started,
+    )
     if write_report:
         report = _write_report(paths, report, now())
     return report
@@ -442,9 +551,13 @@ def _log_fix(paths: Paths, fixed: list[str], at: float) -> None:
 
 
 def render_markdown(report: LintReport) -> str:
-    lines = ["# Lint report", "",
-             f"{report.articles} articles, {report.links} links; "
-             f"{report.errors} errors, {report.count('warning')} warnings, {report.count('info')} info.", ""]
+    lines = [
+        "# Lint report",
+        "",
+        f"{report.articles} articles, {report.links} links; "
+        f"{report.errors} errors, {report.count('warning')} warnings, {report.count('info')} info.",
+        "",
+    ]
     if report.fixed:
         lines += ["## Fixed", ""] + [f"- {f}" for f in report.fixed] + [""]
     if report.notes:
@@ -462,6 +575,7 @@ def _write_report(paths: Paths, report: LintReport, at: float) -> LintReport:
     base = paths.reports / f"lint-{_stamp(at)}"
     report = LintReport(**{**report.__dict__, "report_path": str(base) + ".md"})
     fsutil.atomic_write(base.with_suffix(".md"), render_markdown(report))
-    fsutil.atomic_write(base.with_suffix(".json"),
-                        json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    fsutil.atomic_write(
+        base.with_suffix(".json"), json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
+    )
     return report

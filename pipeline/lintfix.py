@@ -62,10 +62,16 @@ def add_related(body: str, lines: list[str]) -> str:
         return body.rstrip("\n") + "\n\n## Related\n\n" + block + "\n"
     nxt = re.compile(r"^#{1,2}[ \t]", re.M).search(body, match.end())
     end = nxt.start() if nxt else len(body)
-    section = body[match.end():end].rstrip("\n")
+    section = body[match.end() : end].rstrip("\n")
     tail = body[end:]
-    return body[:match.end()] + section + ("\n" if section.strip() else "\n\n") + block + "\n" + (
-        "\n" + tail if tail else "")
+    return (
+        body[: match.end()]
+        + section
+        + ("\n" if section.strip() else "\n\n")
+        + block
+        + "\n"
+        + ("\n" + tail if tail else "")
+    )
 
 
 def _display(text: str) -> str:
@@ -89,7 +95,9 @@ def apply_fixes(paths: Paths, result: Scan) -> list[str]:
         if key in result.rewrites:
             new_body = rewrite_links(new_body, result.rewrites[key])
         if key in backlinks:
-            bullets = [f"- [[{src}|{_display(result.articles[src].title)}]]" for src in backlinks[key]]
+            bullets = [
+                f"- [[{src}|{_display(result.articles[src].title)}]]" for src in backlinks[key]
+            ]
             new_body = add_related(new_body, bullets)
         if new_body != body:
             fsutil.atomic_write(fsutil.safe_join(paths.knowledge, f"{key}.md"), prefix + new_body)

@@ -84,7 +84,9 @@ def pipeline_logger(logs_dir: Path) -> "logging.Logger":
         )
     except OSError:
         handler = logging.NullHandler()
-    handler.setFormatter(_RedactingFormatter("%(asctime)s pid=%(process)d %(levelname)s %(message)s"))
+    handler.setFormatter(
+        _RedactingFormatter("%(asctime)s pid=%(process)d %(levelname)s %(message)s")
+    )
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False

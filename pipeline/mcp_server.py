@@ -54,10 +54,10 @@ def tool_read(settings: Settings, path: str) -> str:
     if not rel.endswith(".md"):
         rel += ".md"
     if rel.startswith("daily/"):
-        base, inner = settings.paths.daily, rel[len("daily/"):]
+        base, inner = settings.paths.daily, rel[len("daily/") :]
     else:
         base = settings.paths.knowledge
-        inner = rel[len("knowledge/"):] if rel.startswith("knowledge/") else rel
+        inner = rel[len("knowledge/") :] if rel.startswith("knowledge/") else rel
     try:
         target = safe_join(base, inner, allow_hidden=False)
         return target.read_text(encoding="utf-8", errors="replace")[:MAX_READ_CHARS]

@@ -53,9 +53,16 @@ class Envelope:
             raise ValueError(f"unsupported envelope version {data.get('v')!r}")
         kwargs: dict[str, Any] = {}
         for name, kind in (
-            ("id", str), ("session_id", str), ("event", str), ("transcript_path", str),
-            ("cwd", str), ("project", str), ("start", int), ("end", int),
-            ("captured_at", str), ("spool", str),
+            ("id", str),
+            ("session_id", str),
+            ("event", str),
+            ("transcript_path", str),
+            ("cwd", str),
+            ("project", str),
+            ("start", int),
+            ("end", int),
+            ("captured_at", str),
+            ("spool", str),
         ):
             value = data.get(name)
             if not isinstance(value, kind) or isinstance(value, bool):

@@ -62,12 +62,18 @@ class QueryResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "question": self.question, "answer": self.answer,
+            "question": self.question,
+            "answer": self.answer,
             "citations": [s.key for s in self.sources],
             "sources": [{"key": s.key, "title": s.title, "path": s.path} for s in self.sources],
-            "dropped": list(self.dropped), "found": self.found, "model_called": self.model_called,
-            "backend": self.backend, "prompt_chars": self.prompt_chars,
-            "cost_usd": round(self.cost_usd, 6), "filed": self.filed, "notes": list(self.notes),
+            "dropped": list(self.dropped),
+            "found": self.found,
+            "model_called": self.model_called,
+            "backend": self.backend,
+            "prompt_chars": self.prompt_chars,
+            "cost_usd": round(self.cost_usd, 6),
+            "filed": self.filed,
+            "notes": list(self.notes),
         }
 
 
@@ -109,11 +115,17 @@ def select_context(settings: Settings, question: str, *, skip_own_answer: bool =
     from pipeline.daily import read_entries
 
     for hit in search.search(paths, words, limit=MAX_DAILY, kind="daily"):
-        day = hit.path[len("daily/"):-3]
+        day = hit.path[len("daily/") : -3]
         entry = next((e for e in read_entries(paths.daily, day) if e.id == hit.key), None)
         if entry is not None:
-            ctx.daily.append({"path": f"daily/{day}", "title": entry.title, "project": entry.project,
-                              "excerpt": entry.body[:DAILY_CHARS]})
+            ctx.daily.append(
+                {
+                    "path": f"daily/{day}",
+                    "title": entry.title,
+                    "project": entry.project,
+                    "excerpt": entry.body[:DAILY_CHARS],
+                }
+            )
     return ctx
 
 
@@ -131,10 +143,16 @@ def build_request(settings: Settings, question: str, *, file_back: bool = False)
     payload: dict[str, Any] = {"question": question.strip()[:2000], "articles": ctx.articles}
     if ctx.daily:
         payload["daily"] = ctx.daily
-    request = LLMRequest(task="query", payload=payload, schema=load_schema("query"),
-                         model=settings.query_model, system_prompt=load_prompt("query"),
-                         max_budget_usd=settings.call_budget_usd, timeout_s=settings.call_timeout_s,
-                         ref="query")
+    request = LLMRequest(
+        task="query",
+        payload=payload,
+        schema=load_schema("query"),
+        model=settings.query_model,
+        system_prompt=load_prompt("query"),
+        max_budget_usd=settings.call_budget_usd,
+        timeout_s=settings.call_timeout_s,
+        ref="query",
+    )
     return request, ctx
 
 
@@ -142,7 +160,7 @@ def _norm(target: str) -> str:
     t = target.strip().strip("[]").split("|", 1)[0].split("#", 1)[0].strip().replace("\\", "/")
     t = t.lstrip("/")
     if t.lower().startswith("knowledge/"):
-        t = t[len("knowledge/"):]
+        t = t[len("knowledge/") :]
     if t.lower().endswith(".md"):
         t = t[:-3]
     return t
@@ -225,19 +243,30 @@ def _title_of(settings: Settings, ctx: Context, key: str) -> str:
     return art.title if art else key
 
 
-def run_query(settings: Settings, question: str, *, file_back: bool = False, backend: Any = None,
-              now: Callable[[], float] = time.time) -> QueryResult:
+def run_query(
+    settings: Settings,
+    question: str,
+    *,
+    file_back: bool = False,
+    backend: Any = None,
+    now: Callable[[], float] = time.time,
+) -> QueryResult:
     """Answer ``question`` from the knowledge base. Model failures raise MemcError subclasses."""
     if not question.strip():
         from pipeline.errors import ConfigError
 
-        raise ConfigError("the question is empty; usage: memc query \"how did we ...?\"")
+        raise ConfigError('the question is empty; usage: memc query "how did we ...?"')
     request, ctx = build_request(settings, question, file_back=file_back)
     if request is None:
         words = ", ".join(search.terms(question, drop_stopwords=True)[:8]) or question.strip()[:80]
-        return QueryResult(question=question, found=False, answer=(
-            f"The knowledge base has nothing on this: no article or daily entry matches ({words}). "
-            "Try other words with `memc search`, or compile pending sessions with `memc compile`."))
+        return QueryResult(
+            question=question,
+            found=False,
+            answer=(
+                f"The knowledge base has nothing on this: no article or daily entry matches ({words}). "
+                "Try other words with `memc search`, or compile pending sessions with `memc compile`."
+            ),
+        )
     from pipeline import state
     from pipeline.llm.base import make_backend
     from pipeline.llm.calls import call
@@ -248,19 +277,35 @@ def run_query(settings: Settings, question: str, *, file_back: bool = False, bac
         reply = call(settings, backend, request, conn=conn, now=now)
     finally:
         conn.close()
-    answer, valid, dropped = check_citations(settings, ctx, str(reply.data.get("answer", "")),
-                                             list(reply.data.get("citations", [])))
-    sources = tuple(Source(k, _title_of(settings, ctx, k),
-                           f"{k}.md" if k.startswith("daily/") else f"knowledge/{k}.md") for k in valid)
-    result = QueryResult(question=question, answer=answer.strip(), sources=sources,
-                         dropped=tuple(dropped), model_called=True, backend=backend.name,
-                         prompt_chars=len(request.prompt_text()), cost_usd=reply.cost_usd)
+    answer, valid, dropped = check_citations(
+        settings, ctx, str(reply.data.get("answer", "")), list(reply.data.get("citations", []))
+    )
+    sources = tuple(
+        Source(
+            k,
+            _title_of(settings, ctx, k),
+            f"{k}.md" if k.startswith("daily/") else f"knowledge/{k}.md",
+        )
+        for k in valid
+    )
+    result = QueryResult(
+        question=question,
+        answer=answer.strip(),
+        sources=sources,
+        dropped=tuple(dropped),
+        model_called=True,
+        backend=backend.name,
+        prompt_chars=len(request.prompt_text()),
+        cost_usd=reply.cost_usd,
+    )
     if file_back:
         result = file_answer(settings, ctx, result, now=now())
     return result
 
 
-def file_answer(settings: Settings, ctx: Context, result: QueryResult, *, now: float) -> QueryResult:
+def file_answer(
+    settings: Settings, ctx: Context, result: QueryResult, *, now: float
+) -> QueryResult:
     """Write the answer as a qa/ page through the guarded writer (index.md and log.md follow)."""
     from dataclasses import replace
 
@@ -271,7 +316,8 @@ def file_answer(settings: Settings, ctx: Context, result: QueryResult, *, now: f
     slug = wiki.slugify(result.question)[:60].rstrip("-") or "question"
     knowledge = settings.paths.knowledge
     if not (knowledge / "qa" / f"{slug}.md").exists() and any(
-            (knowledge / folder / f"{slug}.md").exists() for folder in wiki.ARTICLE_FOLDERS):
+        (knowledge / folder / f"{slug}.md").exists() for folder in wiki.ARTICLE_FOLDERS
+    ):
         slug = f"{slug[:57].rstrip('-')}-qa"
     title = _qa_title(result.question)
     existing = wiki.load_article(knowledge, f"qa/{slug}")
@@ -289,15 +335,29 @@ def file_answer(settings: Settings, ctx: Context, result: QueryResult, *, now: f
             daily_sources.append(f"{src.key}.md")
         elif src.key in ctx.loaded:
             daily_sources.extend(ctx.loaded[src.key].sources)
-    sources = list(dict.fromkeys(s for s in daily_sources if re.match(r"^daily/\d{4}-\d{2}-\d{2}\.md$", s)))
+    sources = list(
+        dict.fromkeys(s for s in daily_sources if re.match(r"^daily/\d{4}-\d{2}-\d{2}\.md$", s))
+    )
     lines = [f"- [[{s.key}|{s.title}]]" for s in result.sources] or ["- (no page was cited)"]
-    body = f"**Question:** {' '.join(result.question.split())}\n\n{result.answer}\n\n## Sources\n\n" + "\n".join(lines)
+    body = (
+        f"**Question:** {' '.join(result.question.split())}\n\n{result.answer}\n\n## Sources\n\n"
+        + "\n".join(lines)
+    )
     first = re.split(r"(?<=[.!?])\s", " ".join(result.answer.split()), maxsplit=1)[0]
-    op = {"path": key, "title": title, "summary": first[:280],
-          "aliases": [], "tags": ["qa"], "body": body, "sources": sources[:30]}
+    op = {
+        "path": key,
+        "title": title,
+        "summary": first[:280],
+        "aliases": [],
+        "tags": ["qa"],
+        "body": body,
+        "sources": sources[:30],
+    }
     report = apply_articles(settings, [op], origin="query --file-back", seen=[key], now=now)
     if report.rejected:
         return replace(result, notes=result.notes + (f"not filed: {report.rejected[0].reason}",))
     written = (report.written or report.unchanged or (key,))[0]
-    notes = tuple(f"filed into the existing page {b} (same title or alias)" for _, b in report.redirected)
+    notes = tuple(
+        f"filed into the existing page {b} (same title or alias)" for _, b in report.redirected
+    )
     return replace(result, filed=written, notes=result.notes + notes)

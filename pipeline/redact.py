@@ -41,7 +41,8 @@ _PRIVATE_OPEN = re.compile(r"<private\s*>.*\Z", re.I | re.S)
 
 _PEM = re.compile(
     r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-    r"(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:,.\-]*)")
+    r"(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:,.\-]*)"
+)
 
 # Provider formats, most specific first. Each starts with its literal prefix (fast scanning);
 # the token-start boundary is checked in the replacer, as a look-behind would slow every scan.
@@ -50,19 +51,25 @@ _E = r"(?![A-Za-z0-9_\-])"
 _TOKENS: list[tuple[str, re.Pattern]] = [
     ("anthropic", re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}")),
     ("openai", re.compile(r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}" + _E)),
-    ("github", re.compile(
-        r"(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})" + _E)),
+    (
+        "github",
+        re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})" + _E),
+    ),
     ("slack", re.compile(r"xox[abposre]-[A-Za-z0-9\-]{10,}")),
     ("slack", re.compile(r"xapp-\d-[A-Za-z0-9\-]{10,}")),
-    ("slack_webhook", re.compile(
-        r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]+")),
+    (
+        "slack_webhook",
+        re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]+"),
+    ),
     ("stripe", re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E)),
     ("stripe", re.compile(r"whsec_[A-Za-z0-9]{24,}" + _E)),
     ("google", re.compile(r"AIza[0-9A-Za-z_\-]{35}" + _E)),
     ("google", re.compile(r"GOCSPX-[A-Za-z0-9_\-]{20,}")),
     ("google", re.compile(r"ya29\.[0-9A-Za-z_\-]{20,}")),
-    ("aws_access_key", re.compile(
-        r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)[A-Z0-9]{16}(?![A-Za-z0-9])")),
+    (
+        "aws_access_key",
+        re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    ),
     ("jwt", re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")),
     ("npm", re.compile(r"npm_[A-Za-z0-9]{36}" + _E)),
     ("huggingface", re.compile(r"hf_[A-Za-z0-9]{30,}" + _E)),
@@ -74,48 +81,59 @@ _MIXED_KINDS = frozenset({"openai"})  # "sk-" + words is common prose; demand le
 
 _URL_CREDENTIALS = re.compile(  # anchored on "://" (the scheme before it is kept as is)
     r"(?P<head>://[^\s:/?#@\"'<>\[\]]*:)"  # the user may be empty: redis://:pw@host
-    r"(?P<pw>[^\s/?#\"'<>]+)(?=@[A-Za-z0-9\[])")  # greedy: a password may hold "@"
+    r"(?P<pw>[^\s/?#\"'<>]+)(?=@[A-Za-z0-9\[])"
+)  # greedy: a password may hold "@"
 
 _AUTH_HEADER = re.compile(
     r"(?=[aA])(?P<head>(?i:\bauthorization)[\"']?\s*[:=]\s*[\"']?"
     r"(?i:bearer|token|basic|digest)?\s*)"
-    r"(?P<val>[A-Za-z0-9._~+/=\-]{8,})")
+    r"(?P<val>[A-Za-z0-9._~+/=\-]{8,})"
+)
 _BEARER = re.compile(r"(?=[bB])(?P<head>\b(?i:bearer)\s+)(?P<val>[A-Za-z0-9._~+/=\-]{16,})")
 
 _AWS_SECRET = re.compile(
     r"(?=[aAsS])(?P<head>(?i:aws_?secret(?:_access)?_key|secret_?access_?key)"
     r"[\"']?\s*[:=]\s*[\"']?)"
-    r"(?P<val>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])")
+    r"(?P<val>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+)
 
-_KEYWORDS = (r"password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
-             r"secret[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?|auth[_\-]?key")
+_KEYWORDS = (
+    r"password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
+    r"secret[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?|auth[_\-]?key"
+)
 # The match starts at the keyword (fast); the replacer extends the key backwards.
 _ASSIGNMENT = re.compile(
     r"(?=[pPsStTaAcC])(?P<head>(?P<kw>(?i:" + _KEYWORDS + r"))"
     r"(?P<q1>[\"']?)(?P<sep>[ \t]*(?::=|=>|=(?!=)|:(?!:))[ \t]*))"
     r"(?:(?P<quote>[\"'])(?P<qval>[^\"'\n]{1,400})(?P=quote)"
-    r"|(?P<val>[^\s\"'`,;(){}\[\]<>]{1,400}))")
+    r"|(?P<val>[^\s\"'`,;(){}\[\]<>]{1,400}))"
+)
 # A YAML-style line whose unquoted value has several words: the whole value goes.
 _YAML_LINE = re.compile(
     r"(?m)^(?P<head>[ \t]*(?:- )?(?P<key>[A-Za-z0-9_.\-]*(?i:" + _KEYWORDS + r"))"
     r"[\"']?[ \t]*:[ \t]+)"
-    r"(?P<val>[^\s\"'#|>&*!{\[][^\n#]*?[ \t][^\n#]*?)[ \t]*$")
+    r"(?P<val>[^\s\"'#|>&*!{\[][^\n#]*?[ \t][^\n#]*?)[ \t]*$"
+)
 _FLAG = re.compile(
     r"(?=-)(?P<head>(?<![\w\-])--?"
     r"(?i:password|passwd|token|api-key|apikey|secret|client-secret)(?:=|[ \t]+))"
-    r"(?P<val>[^\s\"'`-][^\s\"'`]{0,400})")
+    r"(?P<val>[^\s\"'`-][^\s\"'`]{0,400})"
+)
 
 # curl's basic auth, `-u user:password` / `--user user:password` (only after `curl` on the line:
 # `docker run -u 1000:1000` and `git push -u origin` are not credentials).
 _CURL_USER = re.compile(
     r"(?=-)(?P<head>(?<![\w\-])(?:-u|--user)(?:=|[ \t]+)[\"']?(?P<user>[^\s:\"'@$]{1,100}):)"
-    r"(?P<val>[^\s\"']{1,400})")
+    r"(?P<val>[^\s\"']{1,400})"
+)
 
 _PLACEHOLDER = re.compile(
     r"^(?:[|>][-+]?|\$.*|%[\w()]*%?|\{\{.*|<.*>|\*+|x{3,}|\.{3}|…|"
     r"null|none|nil|true|false|"
     r"str|string|int|bytes|bool|optional.*|any|required|undefined|env|secret|password|token|"
-    r"changeme|redacted|\[redacted.*|example|your[_\-].*|process\.env.*|os\.environ.*)$", re.I)
+    r"changeme|redacted|\[redacted.*|example|your[_\-].*|process\.env.*|os\.environ.*)$",
+    re.I,
+)
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
 _CAMEL_TYPE = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]*)*$")  # type names and TypeVars
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -182,14 +200,14 @@ def _key_before(m: re.Match) -> str:
     text, start = m.string, m.start()
     while start > 0 and text[start - 1] in _KEY_CHARS:
         start -= 1
-    return text[start:m.start()] + m.group("kw")
+    return text[start : m.start()] + m.group("kw")
 
 
 def _assignment(m: re.Match) -> str:
     key, sep = _key_before(m), m.group("sep")
     quoted = m.group("qval") is not None
     value = m.group("qval") if quoted else m.group("val")
-    after = m.string[m.end():m.end() + 1]
+    after = m.string[m.end() : m.end() + 1]
     if not _value_is_secret(key, value, quoted, sep, after):
         return m.group(0)
     kind = "password" if re.search(r"(?i)pass", key) else "secret"
@@ -205,7 +223,7 @@ def _yaml_line(m: re.Match) -> str:
     nested = m.group("head")[:1] in (" ", "\t", "-")  # indented or a list item: config, not prose
     if "[REDACTED:" in value or _PLACEHOLDER.match(first):
         return m.group(0)
-    if not nested and not _value_is_secret(key, first, False, ":", value[len(first):][:1]):
+    if not nested and not _value_is_secret(key, first, False, ":", value[len(first) :][:1]):
         return m.group(0)
     return m.group("head") + _mark("password" if re.search(r"(?i)pass", key) else "secret")
 
@@ -220,7 +238,7 @@ def _flag(m: re.Match) -> str:
 
 def _curl_user(m: re.Match) -> str:
     text, value = m.string, m.group("val")
-    line = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+    line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
     if not re.search(r"\bcurl\b", line) or "[REDACTED:" in value or _PLACEHOLDER.match(value):
         return m.group(0)
     if value == m.group("user") or value.isdigit():
@@ -236,6 +254,7 @@ def _provider(kind: str) -> Replacer:
         if kind in _MIXED_KINDS and not _has_letters_and_digits(m.group(0)):
             return m.group(0)
         return _mark(kind)
+
     return repl
 
 
@@ -252,6 +271,7 @@ def _keep_head(kind: str) -> Replacer:
         if "[REDACTED:" in value or _PLACEHOLDER.match(value):
             return m.group(0)
         return m.group("head") + _mark(kind)
+
     return repl
 
 
@@ -279,6 +299,7 @@ def redact_counts(text: str) -> tuple[str, dict[str, int]]:
                 for name in _MARKER.findall(out) or [kind]:
                     counts[name] = counts.get(name, 0) + 1
             return out
+
         return pattern.sub(wrapped, s)
 
     if not isinstance(text, str) or not text:

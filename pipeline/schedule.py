@@ -100,7 +100,9 @@ def _systemd_quote(arg: str) -> str:
     return arg
 
 
-def _systemd_units(root: Path, program: list[str], every_min: int, unit_dir: Path) -> tuple[ScheduleFile, ...]:
+def _systemd_units(
+    root: Path, program: list[str], every_min: int, unit_dir: Path
+) -> tuple[ScheduleFile, ...]:
     name = f"memc-{root_key(root)}"
     drain = " ".join(_systemd_quote(a) for a in _memc(program, root, "drain"))
     compile_ = " ".join(_systemd_quote(a) for a in _memc(program, root, "compile", "--if-stale"))
@@ -154,17 +156,30 @@ def render(
     home = home or Path.home()
     root = Path(os.path.abspath(root))
     if system == "cron":
-        return Schedule(system, every_min, (), cron_line(root, program, every_min),
-                        "Install it with `memc schedule cron --install` (or paste it into `crontab -e`).")
+        return Schedule(
+            system,
+            every_min,
+            (),
+            cron_line(root, program, every_min),
+            "Install it with `memc schedule cron --install` (or paste it into `crontab -e`).",
+        )
     if system == "systemd":
         files = _systemd_units(root, program, every_min, home / ".config" / "systemd" / "user")
         timer = files[1].path.name
-        return Schedule(system, every_min, files,
-                        enable_hint=f"systemctl --user daemon-reload && systemctl --user enable --now {timer}")
+        return Schedule(
+            system,
+            every_min,
+            files,
+            enable_hint=f"systemctl --user daemon-reload && systemctl --user enable --now {timer}",
+        )
     if system == "launchd":
         plist = _launchd_plist(root, program, every_min, home / "Library" / "LaunchAgents")
-        return Schedule(system, every_min, (plist,),
-                        enable_hint=f"launchctl load -w {shlex.quote(str(plist.path))}")
+        return Schedule(
+            system,
+            every_min,
+            (plist,),
+            enable_hint=f"launchctl load -w {shlex.quote(str(plist.path))}",
+        )
     raise ConfigError(f"unknown schedule system {system!r}; use one of {', '.join(SYSTEMS)}")
 
 
@@ -185,11 +200,15 @@ def _read_crontab(binary: str) -> str:
     try:
         proc = subprocess.run([binary, "-l"], capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
-        raise ConfigError(f"`{binary}` was not found; install cron or use `memc schedule systemd`") from None
+        raise ConfigError(
+            f"`{binary}` was not found; install cron or use `memc schedule systemd`"
+        ) from None
     if proc.returncode != 0:
         if "no crontab" in (proc.stderr or "").lower():
             return ""
-        raise ConfigError(f"`{binary} -l` failed: {(proc.stderr or '').strip()[:200]}; fix cron and retry")
+        raise ConfigError(
+            f"`{binary} -l` failed: {(proc.stderr or '').strip()[:200]}; fix cron and retry"
+        )
     return proc.stdout
 
 
@@ -200,10 +219,16 @@ def install(schedule: Schedule, root: Path) -> InstallOutcome:
         current = _read_crontab(binary)
         merged = merge_crontab(current, schedule.cron_line, root)
         if merged == current:
-            return InstallOutcome("cron", False, (), "crontab already has this schedule; nothing changed.")
-        proc = subprocess.run([binary, "-"], input=merged, capture_output=True, text=True, timeout=30)
+            return InstallOutcome(
+                "cron", False, (), "crontab already has this schedule; nothing changed."
+            )
+        proc = subprocess.run(
+            [binary, "-"], input=merged, capture_output=True, text=True, timeout=30
+        )
         if proc.returncode != 0:
-            raise ConfigError(f"`{binary} -` refused the new crontab: {(proc.stderr or '').strip()[:200]}")
+            raise ConfigError(
+                f"`{binary} -` refused the new crontab: {(proc.stderr or '').strip()[:200]}"
+            )
         return InstallOutcome("cron", True, (), "crontab updated (check with `crontab -l`).")
     written = []
     for item in schedule.files:
@@ -215,5 +240,11 @@ def install(schedule: Schedule, root: Path) -> InstallOutcome:
         atomic_write(item.path, item.text)
         written.append(item.path)
     changed = bool(written)
-    message = ("wrote " + ", ".join(str(p) for p in written)) if changed else "already installed; nothing changed."
-    return InstallOutcome(schedule.system, changed, tuple(written), f"{message}\nNext: {schedule.enable_hint}")
+    message = (
+        ("wrote " + ", ".join(str(p) for p in written))
+        if changed
+        else "already installed; nothing changed."
+    )
+    return InstallOutcome(
+        schedule.system, changed, tuple(written), f"{message}\nNext: {schedule.enable_hint}"
+    )

@@ -182,15 +182,23 @@ def _rows_for(rel: str, kind: str, text: str) -> list[tuple]:
     if kind == "article":
         from pipeline.wiki import parse_article
 
-        key = rel[len("knowledge/"):-3]
+        key = rel[len("knowledge/") : -3]
         art = parse_article(key, text)
-        return [(
-            "article", key, art.title, art.summary, art.updated,
-            ALIAS_SEP.join(art.aliases), " ".join(art.tags), art.body,
-        )]
+        return [
+            (
+                "article",
+                key,
+                art.title,
+                art.summary,
+                art.updated,
+                ALIAS_SEP.join(art.aliases),
+                " ".join(art.tags),
+                art.body,
+            )
+        ]
     from pipeline.daily import parse_entries
 
-    day = rel[len("daily/"):-3]
+    day = rel[len("daily/") : -3]
     return [
         ("daily", e.id, e.title, f"{e.day} {e.time} · {e.project}", e.day, "", e.project, e.body)
         for e in parse_entries(text, day)
@@ -232,15 +240,17 @@ def _refresh(conn: sqlite3.Connection, paths, started: float) -> RefreshStats:
     }
     on_disk = list(_walk(paths))
     stale = [
-        (rel, kind, st) for rel, kind, st in on_disk
+        (rel, kind, st)
+        for rel, kind, st in on_disk
         if known.get(rel, (None, None))[:2] != (st.st_mtime_ns, st.st_size)
     ]
     seen = {rel for rel, _, _ in on_disk}
     gone = [rel for rel in known if rel not in seen]
     counts = {"added": 0, "updated": 0, "removed": 0, "same": 0}
     if not stale and not gone:
-        return RefreshStats(scanned=len(on_disk), unchanged=len(on_disk),
-                            seconds=time.perf_counter() - started)
+        return RefreshStats(
+            scanned=len(on_disk), unchanged=len(on_disk), seconds=time.perf_counter() - started
+        )
     conn.execute("BEGIN IMMEDIATE")
     try:
         for rel in gone:
@@ -269,8 +279,11 @@ def _refresh(conn: sqlite3.Connection, paths, started: float) -> RefreshStats:
         conn.execute("ROLLBACK")
         raise
     return RefreshStats(
-        scanned=len(on_disk), added=counts["added"], updated=counts["updated"],
-        removed=counts["removed"], unchanged=len(on_disk) - counts["added"] - counts["updated"],
+        scanned=len(on_disk),
+        added=counts["added"],
+        updated=counts["updated"],
+        removed=counts["removed"],
+        unchanged=len(on_disk) - counts["added"] - counts["updated"],
         seconds=time.perf_counter() - started,
     )
 
@@ -314,8 +327,9 @@ def _kind_clause(kind: str | None) -> tuple[str, tuple]:
     return " AND d.kind = ?", (kind,)
 
 
-def _run(conn, match: str, limit: int, kind: str | None, exclude: Iterable[str],
-         snippets: bool = True) -> list[Hit]:
+def _run(
+    conn, match: str, limit: int, kind: str | None, exclude: Iterable[str], snippets: bool = True
+) -> list[Hit]:
     if not match:
         return []
     # snippet() is computed for every matching row before ORDER BY ... LIMIT, which costs
@@ -332,8 +346,14 @@ def _run(conn, match: str, limit: int, kind: str | None, exclude: Iterable[str],
     )
     rows = conn.execute(sql, (match, *args, limit + len(excluded))).fetchall()
     hits = [
-        Hit(kind=k, key=key, title=title, snippet=" ".join(str(snip).split()),
-            score=round(-float(rank), 4), path=path)
+        Hit(
+            kind=k,
+            key=key,
+            title=title,
+            snippet=" ".join(str(snip).split()),
+            score=round(-float(rank), 4),
+            path=path,
+        )
         for k, key, title, snip, rank, path in rows
         if key not in excluded
     ]
@@ -364,8 +384,14 @@ def salient_terms(text: str, limit: int = 24) -> list[str]:
     return sorted(counts, key=lambda t: (-counts[t], order[t]))[:limit]
 
 
-def related(paths, text: str, limit: int = 8, exclude: Iterable[str] = (),
-            kind: str | None = "article", snippets: bool = False) -> list[Hit]:
+def related(
+    paths,
+    text: str,
+    limit: int = 8,
+    exclude: Iterable[str] = (),
+    kind: str | None = "article",
+    snippets: bool = False,
+) -> list[Hit]:
     """Documents most related to a longer text (an OR query over its salient terms).
 
     Hits carry no snippet unless ``snippets`` is set: compile and query read the pages whole.
@@ -395,6 +421,8 @@ def indexed_articles(paths) -> list[IndexedArticle]:
     finally:
         conn.close()
     return [
-        IndexedArticle(key, title, summary, updated, tuple(a for a in aliases.split(ALIAS_SEP) if a))
+        IndexedArticle(
+            key, title, summary, updated, tuple(a for a in aliases.split(ALIAS_SEP) if a)
+        )
         for key, title, summary, updated, aliases in rows
     ]

@@ -143,6 +143,7 @@ def kv_set(conn: sqlite3.Connection, key: str, value: str, now: float | None = N
 
 
 def is_private(conn: sqlite3.Connection, session_id: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM private_sessions WHERE session_id=?", (session_id,)
-    ).fetchone() is not None
+    return (
+        conn.execute("SELECT 1 FROM private_sessions WHERE session_id=?", (session_id,)).fetchone()
+        is not None
+    )

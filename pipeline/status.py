@@ -75,7 +75,9 @@ def _count_md(folder: Path, *, recursive: bool) -> int:
 
 def count_articles(knowledge: Path) -> int:
     """Markdown pages in knowledge/ other than the generated index.md and log.md."""
-    return sum(_count_md(knowledge / sub, recursive=True) for sub in ("concepts", "connections", "qa"))
+    return sum(
+        _count_md(knowledge / sub, recursive=True) for sub in ("concepts", "connections", "qa")
+    )
 
 
 def collect(settings: Settings, *, now: float | None = None) -> Status:
@@ -94,10 +96,16 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
             "SELECT count(*), min(created_at) FROM entries WHERE compiled_at IS NULL"
         ).fetchone()
         ledger = calls.ledger_summary(conn, settings, now=now)
-        last = {k: _kv_time(conn, k) for k in ("last_capture_at", "last_drain_at", "last_compile_at")}
+        last = {
+            k: _kv_time(conn, k) for k in ("last_capture_at", "last_drain_at", "last_compile_at")
+        }
         # the extractive backend records its runs in the ledger too, but they are no model calls
-        model_calls = int(conn.execute("SELECT count(*) FROM llm_calls WHERE day=? AND backend != 'extractive'",
-                                       (ledger["day"],)).fetchone()[0])
+        model_calls = int(
+            conn.execute(
+                "SELECT count(*) FROM llm_calls WHERE day=? AND backend != 'extractive'",
+                (ledger["day"],),
+            ).fetchone()[0]
+        )
     finally:
         conn.close()
     return Status(
@@ -146,33 +154,48 @@ def render_text(st: Status, now: float) -> list[str]:
     lines = [f"memory-compiler at {st.root} (backend: {st.backend})"]
     lines.append(f"inbox: {st.pending} pending, {st.claimed} being processed, {st.failed} failed")
     for job in st.failed_jobs:
-        lines.append(f"  failed {job.id}: {job.error_class}: {job.message} (attempts {job.attempts}, {job.failed_at})")
+        lines.append(
+            f"  failed {job.id}: {job.error_class}: {job.message} (attempts {job.attempts}, {job.failed_at})"
+        )
     if st.failed:
         lines.append("  -> fix the cause, then `memc retry` (all) or `memc retry JOB_ID`")
     model = st.backend != "extractive"
     budget_hit = model and st.spent_today_usd >= st.budget_usd
     if st.pending and budget_hit:
-        lines.append("  -> they wait: model calls are over today's budget (see `spend today` below)")
+        lines.append(
+            "  -> they wait: model calls are over today's budget (see `spend today` below)"
+        )
     elif st.pending and not st.watcher_running:
-        lines.append("  -> `memc drain` processes them now (or install a schedule: `memc schedule cron`)")
+        lines.append(
+            "  -> `memc drain` processes them now (or install a schedule: `memc schedule cron`)"
+        )
     lines.append(
         f"last capture: {ago(st.last_capture_at, now)}; last drain: {ago(st.last_drain_at, now)}; "
         f"last compile: {ago(st.last_compile_at, now)}"
     )
     fire = "would run now" if st.compile_would_fire else "would wait"
-    lines.append(f"entries not yet compiled: {st.entries_pending}; compile --if-stale {fire} ({st.compile_reason})")
-    lines.append(f"spend today: ${st.spent_today_usd:.2f} of ${st.budget_usd:.2f} ({st.calls_today} model calls)")
+    lines.append(
+        f"entries not yet compiled: {st.entries_pending}; compile --if-stale {fire} ({st.compile_reason})"
+    )
+    lines.append(
+        f"spend today: ${st.spent_today_usd:.2f} of ${st.budget_usd:.2f} ({st.calls_today} model calls)"
+    )
     if budget_hit and st.budget_usd <= 0:
-        lines.append("  -> the daily budget is 0: no model calls at all; raise MEMC_DAILY_BUDGET_USD "
-                     "(or daily_budget_usd in .memc/config.toml), or use MEMC_BACKEND=extractive")
+        lines.append(
+            "  -> the daily budget is 0: no model calls at all; raise MEMC_DAILY_BUDGET_USD "
+            "(or daily_budget_usd in .memc/config.toml), or use MEMC_BACKEND=extractive"
+        )
     elif budget_hit:
-        lines.append("  -> budget reached: jobs wait until tomorrow, or raise MEMC_DAILY_BUDGET_USD")
+        lines.append(
+            "  -> budget reached: jobs wait until tomorrow, or raise MEMC_DAILY_BUDGET_USD"
+        )
     if st.breaker_open_until:
         until = time.strftime("%H:%M:%S", time.localtime(st.breaker_open_until))
-        lines.append(f"circuit breaker: OPEN until {until} (repeated transient failures; `memc doctor` checks the CLI)")
+        lines.append(
+            f"circuit breaker: OPEN until {until} (repeated transient failures; `memc doctor` checks the CLI)"
+        )
     else:
         lines.append("circuit breaker: closed")
     lines.append(f"watcher: {'running' if st.watcher_running else 'not running'}")
     lines.append(f"knowledge base: {st.articles} articles, {st.daily_files} daily logs")
     return lines
-

@@ -66,15 +66,18 @@ _TAG = r"<{0}>(.*?)</{0}>"
 _COMMAND_NAME = re.compile(_TAG.format("command-name"), re.S)
 _COMMAND_ARGS = re.compile(_TAG.format("command-args"), re.S)
 _COMMAND_WRAPPERS = re.compile(
-    r"</?(?:command-name|command-message|command-args|command-contents)>", re.S)
+    r"</?(?:command-name|command-message|command-args|command-contents)>", re.S
+)
 _LOCAL_STDOUT = re.compile(
-    r"<local-command-(?:stdout|stderr)>(.*?)(?:</local-command-(?:stdout|stderr)>|\Z)", re.S)
+    r"<local-command-(?:stdout|stderr)>(.*?)(?:</local-command-(?:stdout|stderr)>|\Z)", re.S
+)
 _LOCAL_CAVEAT = re.compile(r"<local-command-caveat>.*?(?:</local-command-caveat>|\Z)", re.S)
 _BASH_INPUT = re.compile(_TAG.format("bash-input"), re.S)
 _BASH_OUTPUT = re.compile(r"<bash-(?:stdout|stderr)>(.*?)(?:</bash-(?:stdout|stderr)>|\Z)", re.S)
 _TOOL_USE_ERROR = re.compile(r"</?tool_use_error>")
 _ERROR_START = re.compile(
-    r"\s*(?:<tool_use_error>|Error\b|error:|Traceback \(most recent call last\))")
+    r"\s*(?:<tool_use_error>|Error\b|error:|Traceback \(most recent call last\))"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _WS = re.compile(r"\s+")
 
@@ -101,8 +104,11 @@ def _shorten(text: str, limit: int) -> str:
     tail = limit - head - 3
     if tail <= 0:
         return _redacted_window(text, limit)[:limit]
-    return (_redacted_window(text, limit)[:head] + " … "
-            + _redacted_window(text, limit, tail=True)[-tail:])
+    return (
+        _redacted_window(text, limit)[:head]
+        + " … "
+        + _redacted_window(text, limit, tail=True)[-tail:]
+    )
 
 
 def _iter_lines(data: bytes) -> Iterator[bytes]:
@@ -133,8 +139,9 @@ def tool_summary(name: Any, tool_input: Any) -> str:
                 detail = f"{len(tool_input['todos'])} items"
     if not detail and tool_input not in (None, {}, ""):
         try:
-            detail = json.dumps(tool_input, ensure_ascii=False, sort_keys=True,
-                                separators=(",", ":"), default=str)
+            detail = json.dumps(
+                tool_input, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+            )
         except (ValueError, TypeError, RecursionError):
             detail = "…"
     detail = _one_line(detail)
@@ -180,11 +187,20 @@ def clean_user_text(text: str) -> str:
     if "<command-name>" in text:
         name = _COMMAND_NAME.search(text)
         args = _COMMAND_ARGS.search(text)
-        command = " ".join(p.strip() for p in (name.group(1) if name else "",
-                                               args.group(1) if args else "") if p.strip())
-        rest = _COMMAND_WRAPPERS.sub("", re.sub(
-            r"<command-(?:name|message|args)>.*?</command-(?:name|message|args)>", "", text,
-            flags=re.S)).strip()
+        command = " ".join(
+            p.strip()
+            for p in (name.group(1) if name else "", args.group(1) if args else "")
+            if p.strip()
+        )
+        rest = _COMMAND_WRAPPERS.sub(
+            "",
+            re.sub(
+                r"<command-(?:name|message|args)>.*?</command-(?:name|message|args)>",
+                "",
+                text,
+                flags=re.S,
+            ),
+        ).strip()
         text = "\n".join(p for p in (command, rest) if p)
     text = _LOCAL_STDOUT.sub(lambda m: _local_output(m.group(1)), text)
     text = _BASH_INPUT.sub(lambda m: "$ " + m.group(1).strip(), text)
@@ -223,12 +239,15 @@ class _Builder:
             return index
         timestamp = entry.get("timestamp")
         uuid = entry.get("uuid")
-        self.turns.append({
-            "role": role, "parts": list(parts),
-            "timestamp": timestamp if isinstance(timestamp, str) else "",
-            "sidechain": entry.get("isSidechain") is True,
-            "uuid": uuid if isinstance(uuid, str) else "",
-        })
+        self.turns.append(
+            {
+                "role": role,
+                "parts": list(parts),
+                "timestamp": timestamp if isinstance(timestamp, str) else "",
+                "sidechain": entry.get("isSidechain") is True,
+                "uuid": uuid if isinstance(uuid, str) else "",
+            }
+        )
         index = len(self.turns) - 1
         if message_id:
             self.by_message[message_id] = index
@@ -239,8 +258,15 @@ class _Builder:
         for t in self.turns:
             text = "\n".join(line for part in t["parts"] for line in part if line).strip()
             if text:
-                out.append(Turn(role=t["role"], text=text, timestamp=t["timestamp"],
-                                sidechain=t["sidechain"], uuid=t["uuid"]))
+                out.append(
+                    Turn(
+                        role=t["role"],
+                        text=text,
+                        timestamp=t["timestamp"],
+                        sidechain=t["sidechain"],
+                        uuid=t["uuid"],
+                    )
+                )
         return tuple(out)
 
 
@@ -342,14 +368,20 @@ def parse_bytes(data: bytes) -> ParsedTranscript:
                 _user(entry, message, b)
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError):
             skipped += 1
-    return ParsedTranscript(turns=b.freeze(), skipped_lines=skipped, sdk_session=sdk,
-                            session_id=meta["sessionId"], cwd=meta["cwd"],
-                            git_branch=meta["gitBranch"])
+    return ParsedTranscript(
+        turns=b.freeze(),
+        skipped_lines=skipped,
+        sdk_session=sdk,
+        session_id=meta["sessionId"],
+        cwd=meta["cwd"],
+        git_branch=meta["gitBranch"],
+    )
 
 
 def _prefix(turn: Turn) -> str:
-    label = {"user": "User: ", "assistant": "Assistant: ",
-             "summary": "[compact summary] "}.get(turn.role, f"{turn.role}: ")
+    label = {"user": "User: ", "assistant": "Assistant: ", "summary": "[compact summary] "}.get(
+        turn.role, f"{turn.role}: "
+    )
     return ("[subagent] " + label) if turn.sidechain else label
 
 
@@ -391,9 +423,16 @@ def chunk_turns(turns: tuple[Turn, ...] | list[Turn], budget_chars: int) -> list
         size = len(render_turn(turn))
         if size > budget_chars:
             room = max(1, budget_chars - len(_prefix(turn)))
-            pieces = [Turn(role=turn.role, text=p, timestamp=turn.timestamp,
-                           sidechain=turn.sidechain, uuid=turn.uuid)
-                      for p in _split_text(turn.text, room)]
+            pieces = [
+                Turn(
+                    role=turn.role,
+                    text=p,
+                    timestamp=turn.timestamp,
+                    sidechain=turn.sidechain,
+                    uuid=turn.uuid,
+                )
+                for p in _split_text(turn.text, room)
+            ]
         else:
             pieces = [turn]
         for piece in pieces:

@@ -48,8 +48,11 @@ def _wake_handler(inbox_dir: str, wake: threading.Event):
     class InboxHandler(FileSystemEventHandler):
         def _hint(self, path: str) -> None:
             name = os.path.basename(path)
-            if (os.path.dirname(path) == inbox_dir and name.endswith(".json")
-                    and not name.startswith((TEMP_PREFIX, "."))):
+            if (
+                os.path.dirname(path) == inbox_dir
+                and name.endswith(".json")
+                and not name.startswith((TEMP_PREFIX, "."))
+            ):
                 wake.set()
 
         def on_created(self, event) -> None:
@@ -96,9 +99,17 @@ def _signals_set(stop: threading.Event):
             signal.signal(sig, old)
 
 
-def watch(settings: Settings, *, backend=None, stop_event: threading.Event | None = None,
-          sweep_s: float = 30.0, debounce_s: float = 0.25, on_cycle: Callable | None = None,
-          on_event: Callable[[str], None] | None = None, lock_wait_s: float = LOCK_WAIT_S) -> int:
+def watch(
+    settings: Settings,
+    *,
+    backend=None,
+    stop_event: threading.Event | None = None,
+    sweep_s: float = 30.0,
+    debounce_s: float = 0.25,
+    on_cycle: Callable | None = None,
+    on_event: Callable[[str], None] | None = None,
+    lock_wait_s: float = LOCK_WAIT_S,
+) -> int:
     """Run until ``stop_event`` is set (or SIGTERM/SIGINT). Returns the exit code (always 0)."""
     from pipeline.drain import drain
 
@@ -110,7 +121,9 @@ def watch(settings: Settings, *, backend=None, stop_event: threading.Event | Non
         try:
             stack.enter_context(file_lock(paths.lock("watcher"), timeout=lock_wait_s))
         except LockBusy:
-            say(f"memc watch: another watcher is already running for {settings.root}; nothing to do")
+            say(
+                f"memc watch: another watcher is already running for {settings.root}; nothing to do"
+            )
             return 0
         from watchdog.observers import Observer
 

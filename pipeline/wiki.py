@@ -95,7 +95,7 @@ def split_frontmatter(text: str) -> tuple[str | None, str]:
     match = re.match(r"^---[ \t]*\r?\n(.*?)(?:\r?\n)?^---[ \t]*(?:\r?\n|$)", text, re.S | re.M)
     if not match:
         return None, text
-    return match.group(1), text[match.end():]
+    return match.group(1), text[match.end() :]
 
 
 def load_frontmatter(raw: str) -> dict[str, Any]:
@@ -166,7 +166,9 @@ def parse_article(key: str, text: str) -> Article:
         problems.append("missing title")
         values["title"] = key.rsplit("/", 1)[-1].replace("-", " ")
     extra = {k: v for k, v in meta.items() if k not in TEXT_FIELDS + LIST_FIELDS}
-    return Article(key=key, body=body.lstrip("\r\n"), extra=extra, problems=tuple(problems), **values)
+    return Article(
+        key=key, body=body.lstrip("\r\n"), extra=extra, problems=tuple(problems), **values
+    )
 
 
 def render_article(article: Article) -> str:
@@ -236,8 +238,12 @@ def parse_links(text: str) -> list[Link]:
         target, _, display = inner.partition("|")
         target, _, heading = target.partition("#")
         out.append(
-            Link(target=target.strip(), heading=heading.strip(), display=display.strip(),
-                 embed=bool(match.group(1)))
+            Link(
+                target=target.strip(),
+                heading=heading.strip(),
+                display=display.strip(),
+                embed=bool(match.group(1)),
+            )
         )
     return out
 
@@ -247,7 +253,7 @@ def _norm(target: str) -> str:
     if t.lower().endswith(".md"):
         t = t[:-3]
     if t.lower().startswith("knowledge/"):
-        t = t[len("knowledge/"):]
+        t = t[len("knowledge/") :]
     return t.lower()
 
 

@@ -100,11 +100,20 @@ def _stamp(now: float | None, tz=None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
-def append_log(paths, action: str, headline: str, lines: Iterable[str] = (), *,
-               now: float | None = None, tz=None) -> None:
+def append_log(
+    paths,
+    action: str,
+    headline: str,
+    lines: Iterable[str] = (),
+    *,
+    now: float | None = None,
+    tz=None,
+) -> None:
     """Append one section to knowledge/log.md: ``## [time] action | headline`` + bullet lines."""
     target = fsutil.safe_join(paths.knowledge, "log.md", allow_hidden=False)
-    block = [f"\n## [{_stamp(now, tz)}] {' '.join(action.split())} | {' '.join(headline.split())}\n"]
+    block = [
+        f"\n## [{_stamp(now, tz)}] {' '.join(action.split())} | {' '.join(headline.split())}\n"
+    ]
     body = [f"- {' '.join(str(line).split())}\n" for line in lines if str(line).strip()]
     if body:
         block.append("\n")

@@ -42,10 +42,30 @@ SCRIPTS = REPO / "scripts"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(SCRIPTS))
 
-FULL = dict(big_mb=85.0, small_mb=1.0, hook_reps=10, jobs=200, latency_jobs=30, spool_mb=200,
-            prompt_sizes=(50, 1000, 3000), lint_sizes=(250, 1000, 5000), read_size=5000, runs=15)
-QUICK = dict(big_mb=8.0, small_mb=1.0, hook_reps=3, jobs=30, latency_jobs=8, spool_mb=20,
-             prompt_sizes=(50, 300, 600), lint_sizes=(100, 250, 500), read_size=500, runs=5)
+FULL = dict(
+    big_mb=85.0,
+    small_mb=1.0,
+    hook_reps=10,
+    jobs=200,
+    latency_jobs=30,
+    spool_mb=200,
+    prompt_sizes=(50, 1000, 3000),
+    lint_sizes=(250, 1000, 5000),
+    read_size=5000,
+    runs=15,
+)
+QUICK = dict(
+    big_mb=8.0,
+    small_mb=1.0,
+    hook_reps=3,
+    jobs=30,
+    latency_jobs=8,
+    spool_mb=20,
+    prompt_sizes=(50, 300, 600),
+    lint_sizes=(100, 250, 500),
+    read_size=500,
+    runs=5,
+)
 _ROW = re.compile(r"^(?P<name>.+?)\s+(?P<median>[\d.]+)ms\s+(?P<min>[\d.]+)ms\s+(?P<max>[\d.]+)ms$")
 
 
@@ -69,22 +89,34 @@ def machine() -> dict:
     except (ValueError, OSError, AttributeError):
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(ram_gb, 1) if ram_gb else None,
-            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
-            "load_1min_at_start": round(load, 2) if load is not None else None}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(ram_gb, 1) if ram_gb else None,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "load_1min_at_start": round(load, 2) if load is not None else None,
+    }
 
 
 def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMC_")}
-    env.update(MEMC_BACKEND="extractive", MEMC_TZ="UTC", MEMC_SPAWN_DRAIN="0",
-               PYTHONPATH=str(REPO))
+    env.update(MEMC_BACKEND="extractive", MEMC_TZ="UTC", MEMC_SPAWN_DRAIN="0", PYTHONPATH=str(REPO))
     return env
 
 
 def bench_hooks(cfg: dict) -> dict:
     """Runs scripts/bench_hooks.py and parses its table: {row name: {median,min,max} in ms}."""
-    cmd = [sys.executable, str(SCRIPTS / "bench_hooks.py"), "--big-mb", str(cfg["big_mb"]),
-           "--small-mb", str(cfg["small_mb"]), "--reps", str(cfg["hook_reps"])]
+    cmd = [
+        sys.executable,
+        str(SCRIPTS / "bench_hooks.py"),
+        "--big-mb",
+        str(cfg["big_mb"]),
+        "--small-mb",
+        str(cfg["small_mb"]),
+        "--reps",
+        str(cfg["hook_reps"]),
+    ]
     proc = subprocess.run(cmd, env=_clean_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"bench_hooks.py failed:\n{proc.stderr[-3000:]}")
@@ -106,9 +138,11 @@ def _hook_row(rows: dict, kind: str, mb: float) -> dict | None:
 def bench_drain(cfg: dict, tmp: Path) -> dict:
     import bench_drain as bd
 
-    return {"throughput": bd.bench_throughput(tmp, cfg["jobs"]),
-            "watcher_latency": bd.bench_latency(tmp, cfg["latency_jobs"]),
-            "big_spool": bd.bench_rss(tmp, cfg["spool_mb"], 16)}
+    return {
+        "throughput": bd.bench_throughput(tmp, cfg["jobs"]),
+        "watcher_latency": bd.bench_latency(tmp, cfg["latency_jobs"]),
+        "big_spool": bd.bench_rss(tmp, cfg["spool_mb"], 16),
+    }
 
 
 def bench_prompts(cfg: dict, tmp: Path) -> dict[int, int]:
@@ -141,15 +175,31 @@ def bench_read(cfg: dict, tmp: Path) -> dict:
     n = cfg["read_size"]
     root = tmp / f"lint-{n}" if n in cfg["lint_sizes"] else br.make_kb(tmp / f"read-{n}", n)
     env = dict(_clean_env(), MEMC_ROOT=str(root))
-    search_s = _median_wall([sys.executable, "-m", "pipeline", "search", "postgres advisory locks",
-                             "--limit", "10"], env, cfg["runs"])
-    payload = json.dumps({"session_id": "bench", "transcript_path": "", "cwd": "/home/dev/acme-api",
-                          "hook_event_name": "SessionStart", "source": "startup"})
-    start_s = _median_wall([sys.executable, "-m", "pipeline", "hook", "session-start"], env,
-                           cfg["runs"], stdin=payload)
+    search_s = _median_wall(
+        [sys.executable, "-m", "pipeline", "search", "postgres advisory locks", "--limit", "10"],
+        env,
+        cfg["runs"],
+    )
+    payload = json.dumps(
+        {
+            "session_id": "bench",
+            "transcript_path": "",
+            "cwd": "/home/dev/acme-api",
+            "hook_event_name": "SessionStart",
+            "source": "startup",
+        }
+    )
+    start_s = _median_wall(
+        [sys.executable, "-m", "pipeline", "hook", "session-start"], env, cfg["runs"], stdin=payload
+    )
     floor_s = _median_wall([sys.executable, "-c", "pass"], env, cfg["runs"])
-    return {"lint_s": lint, "read_size": n, "search_s": search_s, "session_start_s": start_s,
-            "python_floor_s": floor_s}
+    return {
+        "lint_s": lint,
+        "read_size": n,
+        "search_s": search_s,
+        "session_start_s": start_s,
+        "python_floor_s": floor_s,
+    }
 
 
 def _ms(seconds: float) -> str:
@@ -158,44 +208,77 @@ def _ms(seconds: float) -> str:
 
 def render(results: dict, quick: bool) -> str:
     m = results["machine"]
-    hooks, drain, prompts, read = (results["hooks"], results["drain"], results["prompts"],
-                                   results["read"])
+    hooks, drain, prompts, read = (
+        results["hooks"],
+        results["drain"],
+        results["prompts"],
+        results["read"],
+    )
     rows: list[tuple[str, str, str]] = []
     for kind in ("first capture", "incremental"):
         for mb in (results["config"]["small_mb"], results["config"]["big_mb"]):
             r = _hook_row(hooks, kind, mb)
             if r:
-                rows.append((f"hook `session-end`, {kind}", f"{mb:g} MB transcript",
-                             f"{r['median']:.0f} ms median (min {r['min']:.0f}, max {r['max']:.0f})"))
+                rows.append(
+                    (
+                        f"hook `session-end`, {kind}",
+                        f"{mb:g} MB transcript",
+                        f"{r['median']:.0f} ms median (min {r['min']:.0f}, max {r['max']:.0f})",
+                    )
+                )
     floor = hooks.get("python -c pass")
     if floor:
-        rows.append(("`python -c pass` (interpreter floor)", "-", f"{floor['median']:.0f} ms median"))
+        rows.append(
+            ("`python -c pass` (interpreter floor)", "-", f"{floor['median']:.0f} ms median")
+        )
     for label, t in drain["throughput"].items():
-        rows.append((f"drain throughput ({label} model)", f"{t['jobs']} jobs",
-                     f"{t['jobs_per_s']:.1f} jobs/s ({t['seconds']:.1f} s)"))
+        rows.append(
+            (
+                f"drain throughput ({label} model)",
+                f"{t['jobs']} jobs",
+                f"{t['jobs_per_s']:.1f} jobs/s ({t['seconds']:.1f} s)",
+            )
+        )
     lat = drain["watcher_latency"]
-    rows.append(("watcher pick-up latency (commit -> done)", f"{lat['jobs']} jobs",
-                 f"p50 {_ms(lat['p50_s'])}, p95 {_ms(lat['p95_s'])}, max {_ms(lat['max_s'])}"))
+    rows.append(
+        (
+            "watcher pick-up latency (commit -> done)",
+            f"{lat['jobs']} jobs",
+            f"p50 {_ms(lat['p50_s'])}, p95 {_ms(lat['p95_s'])}, max {_ms(lat['max_s'])}",
+        )
+    )
     for n, chars in prompts.items():
         rows.append(("compile prompt, largest batch", f"{n:,} articles", f"{chars:,} chars"))
     for n, secs in read["lint_s"].items():
         rows.append(("`lint --structural-only`", f"{n:,} articles", f"{secs:.2f} s"))
     n = read["read_size"]
     rows.append(("`memc search` wall time", f"{n:,} articles", f"{_ms(read['search_s'])} median"))
-    rows.append(("`memc hook session-start` wall time", f"{n:,} articles",
-                 f"{_ms(read['session_start_s'])} median"))
+    rows.append(
+        (
+            "`memc hook session-start` wall time",
+            f"{n:,} articles",
+            f"{_ms(read['session_start_s'])} median",
+        )
+    )
     big = drain["big_spool"]
-    rows.append(("`memc drain` peak RSS", f"{big['spool_mb']:g} MB spooled delta",
-                 f"{big['peak_rss_mb']:.0f} MB (tiny-delta baseline "
-                 f"{big['baseline_tiny_drain_rss_mb']:.0f} MB), {big['seconds']:.1f} s"))
+    rows.append(
+        (
+            "`memc drain` peak RSS",
+            f"{big['spool_mb']:g} MB spooled delta",
+            f"{big['peak_rss_mb']:.0f} MB (tiny-delta baseline "
+            f"{big['baseline_tiny_drain_rss_mb']:.0f} MB), {big['seconds']:.1f} s",
+        )
+    )
     out = ["| measure | size | result |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     ram = f"{m['ram_gb']} GB RAM" if m["ram_gb"] else "RAM unknown"
     out.append("")
-    out.append(f"Machine: {m['cpu']}, {m['cores']} cores, {ram}, {m['os']}, Python {m['python']}; "
-               f"1-min load {m['load_1min_at_start']} at start. "
-               f"{'QUICK (reduced sizes)' if quick else 'Full sizes'}; "
-               f"total {results['seconds']:.0f} s.")
+    out.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {ram}, {m['os']}, Python {m['python']}; "
+        f"1-min load {m['load_1min_at_start']} at start. "
+        f"{'QUICK (reduced sizes)' if quick else 'Full sizes'}; "
+        f"total {results['seconds']:.0f} s."
+    )
     return "\n".join(out)
 
 

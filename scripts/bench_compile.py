@@ -26,9 +26,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-WORDS = ("queue worker postgres lock advisory session timeout retry redis cache index search "
-         "schema migration deploy ci pytest fixture token bucket rate limit invoice timezone "
-         "datetime parser transcript hook capture compile article link vault").split()
+WORDS = (
+    "queue worker postgres lock advisory session timeout retry redis cache index search "
+    "schema migration deploy ci pytest fixture token bucket rate limit invoice timezone "
+    "datetime parser transcript hook capture compile article link vault"
+).split()
 
 
 def _text(rng: random.Random, words: int) -> str:
@@ -47,19 +49,30 @@ def build_kb(root: Path, n: int, seed: int = 7) -> None:
     for i in range(n):
         folder = folders[i % len(folders)]
         key = f"{folder}/topic-{i:05d}"
-        body = "\n\n".join(f"## Part {p}\n\n{_text(rng, 90)} [[concepts/topic-{rng.randrange(n):05d}]]"
-                           for p in range(4))
-        art = Article(key=key, title=f"Topic {i} {rng.choice(WORDS)} {rng.choice(WORDS)}",
-                      summary=_text(rng, 12), aliases=(f"alias {i}",), tags=(rng.choice(WORDS),),
-                      sources=("daily/2026-11-01.md",), created="2026-11-01",
-                      updated="2026-11-01", body=body)
+        body = "\n\n".join(
+            f"## Part {p}\n\n{_text(rng, 90)} [[concepts/topic-{rng.randrange(n):05d}]]"
+            for p in range(4)
+        )
+        art = Article(
+            key=key,
+            title=f"Topic {i} {rng.choice(WORDS)} {rng.choice(WORDS)}",
+            summary=_text(rng, 12),
+            aliases=(f"alias {i}",),
+            tags=(rng.choice(WORDS),),
+            sources=("daily/2026-11-01.md",),
+            created="2026-11-01",
+            updated="2026-11-01",
+            body=body,
+        )
         (settings.paths.knowledge / f"{key}.md").write_text(render_article(art), encoding="utf-8")
     rng = random.Random(99)  # same pending entries at every size
     blocks = ["# Daily Log: 2026-11-20\n\n"]
     for j in range(10):
-        blocks.append(f"### 1{j % 10}:00 · acme-api · {_text(rng, 6)}\n"
-                      f"<!-- memc:entry id={j:012x} session=bench event=session-end -->\n"
-                      f"**Context:** {_text(rng, 300)}\n\n**Decisions:**\n- {_text(rng, 40)}\n\n")
+        blocks.append(
+            f"### 1{j % 10}:00 · acme-api · {_text(rng, 6)}\n"
+            f"<!-- memc:entry id={j:012x} session=bench event=session-end -->\n"
+            f"**Context:** {_text(rng, 300)}\n\n**Decisions:**\n- {_text(rng, 40)}\n\n"
+        )
     (settings.paths.daily / "2026-11-20.md").write_text("".join(blocks), encoding="utf-8")
 
 
@@ -97,24 +110,32 @@ def main(argv: list[str] | None = None) -> int:
         build_s, _ = timed(lambda: build_kb(root, n))
         first_s, _ = timed(lambda: search.refresh(load_settings(root).paths))
         prompts[n] = prompt_size(root)
-        print(f"{n:>6} articles: built in {build_s:5.1f}s, search index first build "
-              f"{first_s:5.2f}s, largest compile prompt {prompts[n]:,} chars")
+        print(
+            f"{n:>6} articles: built in {build_s:5.1f}s, search index first build "
+            f"{first_s:5.2f}s, largest compile prompt {prompts[n]:,} chars"
+        )
     if 50 in prompts and 3000 in prompts:
         ratio = prompts[3000] / prompts[50]
-        print(f"prompt ratio 3000/50 articles: {ratio:.3f} (target <= 1.5); "
-              f"max {max(prompts.values()):,} chars (target <= 120,000)")
+        print(
+            f"prompt ratio 3000/50 articles: {ratio:.3f} (target <= 1.5); "
+            f"max {max(prompts.values()):,} chars (target <= 120,000)"
+        )
 
     n = max(sizes)
     root = base / f"kb-{n}"
     paths = load_settings(root).paths
     nochange_s, stats = timed(lambda: search.refresh(paths))
-    print(f"at {n}: no-change search refresh {nochange_s * 1000:.1f} ms "
-          f"({stats.scanned} files stat'ed)")
+    print(
+        f"at {n}: no-change search refresh {nochange_s * 1000:.1f} ms "
+        f"({stats.scanned} files stat'ed)"
+    )
     for p in sorted(paths.knowledge.glob("concepts/*.md"))[:10]:
         p.write_text(p.read_text(encoding="utf-8") + "\nedited\n", encoding="utf-8")
     changed_s, stats = timed(lambda: search.refresh(paths))
-    print(f"at {n}: refresh after 10 edited articles {changed_s * 1000:.1f} ms "
-          f"({stats.updated} re-indexed)")
+    print(
+        f"at {n}: refresh after 10 edited articles {changed_s * 1000:.1f} ms "
+        f"({stats.updated} re-indexed)"
+    )
     (paths.knowledge / "index.md").unlink(missing_ok=True)
     index_s, res = timed(lambda: wikiindex.write_index(paths))
     print(f"at {n}: index.md generation {index_s:.3f}s ({res.articles} lines)")
@@ -129,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         subprocess.run(cmd, env=env, capture_output=True, check=True)
         walls.append(time.perf_counter() - started)
-    print(f"at {n}: `memc search` median {statistics.median(walls) * 1000:.0f} ms, "
-          f"min {min(walls) * 1000:.0f} ms over {args.runs} runs (target <= 200 ms)")
+    print(
+        f"at {n}: `memc search` median {statistics.median(walls) * 1000:.0f} ms, "
+        f"min {min(walls) * 1000:.0f} ms over {args.runs} runs (target <= 200 ms)"
+    )
     if not args.keep:
         import shutil
 

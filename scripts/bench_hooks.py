@@ -30,10 +30,17 @@ REPO = Path(__file__).resolve().parent.parent
 def turn(i: int, width: int = 1500) -> bytes:
     role = "user" if i % 2 == 0 else "assistant"
     text = (f"turn {i}: " + "lorem ipsum dolor sit amet " * (width // 27))[:width]
-    entry = {"parentUuid": f"u{i - 1}", "isSidechain": False, "type": role, "entrypoint": "cli",
-             "sessionId": "bench", "uuid": f"u{i}", "timestamp": "2026-11-20T21:41:14.722Z",
-             "cwd": "/home/dev/projects/demo",
-             "message": {"role": role, "content": [{"type": "text", "text": text}]}}
+    entry = {
+        "parentUuid": f"u{i - 1}",
+        "isSidechain": False,
+        "type": role,
+        "entrypoint": "cli",
+        "sessionId": "bench",
+        "uuid": f"u{i}",
+        "timestamp": "2026-11-20T21:41:14.722Z",
+        "cwd": "/home/dev/projects/demo",
+        "message": {"role": role, "content": [{"type": "text", "text": text}]},
+    }
     return (json.dumps(entry) + "\n").encode()
 
 
@@ -57,8 +64,7 @@ def make_transcript(path: Path, size: int) -> int:
 
 def timed(cmd: list[str], env: dict, stdin: bytes = b"") -> float:
     started = time.perf_counter()
-    proc = subprocess.run(cmd, input=stdin, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE)
+    proc = subprocess.run(cmd, input=stdin, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0 or proc.stdout:
         raise SystemExit(f"{cmd} failed: rc={proc.returncode} out={proc.stdout!r}")
@@ -66,8 +72,14 @@ def timed(cmd: list[str], env: dict, stdin: bytes = b"") -> float:
 
 
 def hook(env: dict, event: str, sid: str, path: Path) -> float:
-    payload = json.dumps({"session_id": sid, "transcript_path": str(path),
-                          "cwd": "/home/dev/projects/demo", "hook_event_name": event})
+    payload = json.dumps(
+        {
+            "session_id": sid,
+            "transcript_path": str(path),
+            "cwd": "/home/dev/projects/demo",
+            "hook_event_name": event,
+        }
+    )
     return timed([sys.executable, "-m", "pipeline", "hook", event], env, payload.encode())
 
 
@@ -90,23 +102,36 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--turns", type=int, default=4, help="turns appended per incremental run")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
-    ap.add_argument("--no-bytecode", action="store_true",
-                    help="keep PYTHONDONTWRITEBYTECODE (every run compiles pipeline/ from source)")
+    ap.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE (every run compiles pipeline/ from source)",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="memc-bench-"))
     root = tmp / "root"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMC_")}
-    env.update(MEMC_ROOT=str(root), MEMC_SPAWN_DRAIN="0", MEMC_BACKEND="extractive",
-               PYTHONPATH=str(REPO), HOME=str(tmp))
+    env.update(
+        MEMC_ROOT=str(root),
+        MEMC_SPAWN_DRAIN="0",
+        MEMC_BACKEND="extractive",
+        PYTHONPATH=str(REPO),
+        HOME=str(tmp),
+    )
     if not args.no_bytecode:  # an installed package has .pyc files; let this checkout have them too
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-m", "pipeline", "init"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "pipeline", "init"], env=env, check=True, stdout=subprocess.DEVNULL
+    )
     rows: list[tuple[str, list[float]]] = []
     try:
-        rows.append(("python -c pass", [timed([sys.executable, "-c", "pass"], env)
-                                        for _ in range(args.reps)]))
+        rows.append(
+            (
+                "python -c pass",
+                [timed([sys.executable, "-c", "pass"], env) for _ in range(args.reps)],
+            )
+        )
         for label, mb in (("big", args.big_mb), ("small", args.small_mb)):
             path = tmp / f"{label}.jsonl"
             next_turn = make_transcript(path, int(mb * (1 << 20)))
@@ -138,8 +163,10 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{'case':<52} {'median':>9} {'min':>9} {'max':>9}   "
-          f"(n={args.reps}, python {sys.version.split()[0]})")
+    print(
+        f"{'case':<52} {'median':>9} {'min':>9} {'max':>9}   "
+        f"(n={args.reps}, python {sys.version.split()[0]})"
+    )
     for name, samples in rows:
         ms = [s * 1000 for s in samples]
         print(f"{name:<52} {statistics.median(ms):>7.1f}ms {min(ms):>7.1f}ms {max(ms):>7.1f}ms")

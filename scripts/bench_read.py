@@ -27,13 +27,40 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 PROJECTS = ("acme-api", "billing-service", "infra-tools")
-TOPICS = ("postgres", "advisory", "locks", "queue", "retry", "backoff", "redis", "cache", "deploy",
-          "kubernetes", "logging", "tracing", "migration", "schema", "pytest", "fixtures", "asyncio",
-          "timeout", "webhook", "oauth", "token", "parser", "index", "search", "budget", "cron")
+TOPICS = (
+    "postgres",
+    "advisory",
+    "locks",
+    "queue",
+    "retry",
+    "backoff",
+    "redis",
+    "cache",
+    "deploy",
+    "kubernetes",
+    "logging",
+    "tracing",
+    "migration",
+    "schema",
+    "pytest",
+    "fixtures",
+    "asyncio",
+    "timeout",
+    "webhook",
+    "oauth",
+    "token",
+    "parser",
+    "index",
+    "search",
+    "budget",
+    "cron",
+)
 
 
 def _words(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(TOPICS) if rng.random() < 0.3 else f"w{rng.randrange(500)}" for _ in range(n))
+    return " ".join(
+        rng.choice(TOPICS) if rng.random() < 0.3 else f"w{rng.randrange(500)}" for _ in range(n)
+    )
 
 
 def make_kb(root: Path, n: int, *, seed: int = 7, days: int = 20, index: bool = True) -> Path:
@@ -48,7 +75,10 @@ def make_kb(root: Path, n: int, *, seed: int = 7, days: int = 20, index: bool = 
     settings = load_settings(root)
     init_root(settings)
     folders = ("concepts",) * 6 + ("connections",) * 3 + ("qa",)
-    keys = [f"{folders[i % len(folders)]}/{rng.choice(TOPICS)}-{rng.choice(TOPICS)}-{i}" for i in range(n)]
+    keys = [
+        f"{folders[i % len(folders)]}/{rng.choice(TOPICS)}-{rng.choice(TOPICS)}-{i}"
+        for i in range(n)
+    ]
     titles = [k.rsplit("/", 1)[1].replace("-", " ").title() for k in keys]
     for i, key in enumerate(keys):
         links = []
@@ -69,11 +99,15 @@ def make_kb(root: Path, n: int, *, seed: int = 7, days: int = 20, index: bool = 
             links.append(f"[[concepts/missing-page-{i}]]")
         project = PROJECTS[i % len(PROJECTS)]
         day = f"2026-01-{1 + i % days:02d}"
-        body = (f"{_words(rng, 40)} in {project}.\n\n## Details\n\n{_words(rng, 60)}\n\n"
-                f"See {', '.join(links)}.\n")
-        front = (f"---\ntitle: {titles[i]}\nsummary: {_words(rng, 10)}\naliases: [Alias {i}]\n"
-                 f"tags: [{project}]\nsources: [daily/{day}.md]\ncreated: '2026-01-01'\n"
-                 f"updated: '{day}'\n---\n\n")
+        body = (
+            f"{_words(rng, 40)} in {project}.\n\n## Details\n\n{_words(rng, 60)}\n\n"
+            f"See {', '.join(links)}.\n"
+        )
+        front = (
+            f"---\ntitle: {titles[i]}\nsummary: {_words(rng, 10)}\naliases: [Alias {i}]\n"
+            f"tags: [{project}]\nsources: [daily/{day}.md]\ncreated: '2026-01-01'\n"
+            f"updated: '{day}'\n---\n\n"
+        )
         path = root / "knowledge" / f"{key}.md"
         path.write_text(front + body, encoding="utf-8")
     for d in range(days):
@@ -81,11 +115,25 @@ def make_kb(root: Path, n: int, *, seed: int = 7, days: int = 20, index: bool = 
         for k in range(3):
             project = PROJECTS[(d + k) % len(PROJECTS)]
             eid = entry_id(f"bench-{d}-{k}")
-            entry = Entry(True, title=f"{_words(rng, 5)} in {project}", context=_words(rng, 30),
-                          decisions=(_words(rng, 12),))
-            append_entry(root / "daily", day, render_entry(entry, entry_id=eid, time_hhmm=f"1{k}:00",
-                                                          project=project, session_id="benchses",
-                                                          event="session-end"), eid)
+            entry = Entry(
+                True,
+                title=f"{_words(rng, 5)} in {project}",
+                context=_words(rng, 30),
+                decisions=(_words(rng, 12),),
+            )
+            append_entry(
+                root / "daily",
+                day,
+                render_entry(
+                    entry,
+                    entry_id=eid,
+                    time_hhmm=f"1{k}:00",
+                    project=project,
+                    session_id="benchses",
+                    event="session-end",
+                ),
+                eid,
+            )
     if index:
         from pipeline import wikiindex
 
@@ -105,8 +153,10 @@ def bench_lint(base: Path, sizes: list[int]) -> dict[int, float]:
         started = time.perf_counter()
         report = run_lint(settings, structural_only=True)
         out[n] = time.perf_counter() - started
-        print(f"structural lint {n:>5} articles: {out[n]:.3f} s "
-              f"({report.links} links, {report.by_check().get('broken_link', 0)} broken)")
+        print(
+            f"structural lint {n:>5} articles: {out[n]:.3f} s "
+            f"({report.links} links, {report.by_check().get('broken_link', 0)} broken)"
+        )
     return out
 
 
@@ -114,20 +164,35 @@ def bench_inject(base: Path, n: int, runs: int) -> float:
     root = make_kb(base / f"inject-{n}", n)
     env = {**os.environ, "MEMC_ROOT": str(root), "PYTHONPATH": str(REPO)}
     env.pop("MEMC_INTERNAL", None)
-    stdin = json.dumps({"session_id": "bench", "transcript_path": "", "cwd": "/home/dev/acme-api",
-                        "hook_event_name": "SessionStart", "source": "startup"})
+    stdin = json.dumps(
+        {
+            "session_id": "bench",
+            "transcript_path": "",
+            "cwd": "/home/dev/acme-api",
+            "hook_event_name": "SessionStart",
+            "source": "startup",
+        }
+    )
     times = []
     size = 0
     for _ in range(runs):
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pipeline", "hook", "session-start"], input=stdin,
-                              capture_output=True, text=True, env=env, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", "hook", "session-start"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         times.append(time.perf_counter() - started)
         size = len(proc.stdout.strip())
         json.loads(proc.stdout)
     median = statistics.median(times)
-    print(f"session-start at {n} articles: median {median * 1000:.0f} ms over {runs} runs "
-          f"(min {min(times) * 1000:.0f} ms), output {size} chars")
+    print(
+        f"session-start at {n} articles: median {median * 1000:.0f} ms over {runs} runs "
+        f"(min {min(times) * 1000:.0f} ms), output {size} chars"
+    )
     return median
 
 
@@ -138,7 +203,9 @@ def bench_query(base: Path) -> dict[int, int]:
     out = {}
     for n in (50, 3000):
         root = make_kb(base / f"query-{n}", n)
-        request, _ = build_request(load_settings(root), "how do postgres advisory locks and retry backoff work?")
+        request, _ = build_request(
+            load_settings(root), "how do postgres advisory locks and retry backoff work?"
+        )
         out[n] = len(request.prompt_text()) if request else 0
         print(f"query prompt at {n:>4} articles: {out[n]} chars")
     print(f"query prompt ratio 3000/50: {out[3000] / max(1, out[50]):.2f}")

@@ -35,17 +35,55 @@ def synthetic(mb: float, seed: int = 1) -> bytes:
         n += 1
         fake = "gh" + "p_" + "".join(rng.choice(alnum) for _ in range(36))
         lines = [
-            {"type": "user", "uuid": f"u{n}", "message": {"role": "user", "content":
-                f"step {n}: make the queue use advisory locks; token is {fake}"}},
-            {"type": "assistant", "uuid": f"a{n}", "message": {"id": f"m{n}", "content": [
-                {"type": "thinking", "thinking": "hmm " * 50},
-                {"type": "text", "text": "Looking at the worker loop. " * 8}]}},
-            {"type": "assistant", "uuid": f"b{n}", "message": {"id": f"m{n}", "content": [
-                {"type": "tool_use", "id": f"t{n}", "name": "Bash",
-                 "input": {"command": f"pytest -q tests/test_queue.py -k lock_{n}"}}]}},
-            {"type": "user", "uuid": f"r{n}", "message": {"content": [
-                {"type": "tool_result", "tool_use_id": f"t{n}", "is_error": n % 3 == 0,
-                 "content": "E   AssertionError: lock not released\n" + "trace line\n" * 40}]}},
+            {
+                "type": "user",
+                "uuid": f"u{n}",
+                "message": {
+                    "role": "user",
+                    "content": f"step {n}: make the queue use advisory locks; token is {fake}",
+                },
+            },
+            {
+                "type": "assistant",
+                "uuid": f"a{n}",
+                "message": {
+                    "id": f"m{n}",
+                    "content": [
+                        {"type": "thinking", "thinking": "hmm " * 50},
+                        {"type": "text", "text": "Looking at the worker loop. " * 8},
+                    ],
+                },
+            },
+            {
+                "type": "assistant",
+                "uuid": f"b{n}",
+                "message": {
+                    "id": f"m{n}",
+                    "content": [
+                        {
+                            "type": "tool_use",
+                            "id": f"t{n}",
+                            "name": "Bash",
+                            "input": {"command": f"pytest -q tests/test_queue.py -k lock_{n}"},
+                        }
+                    ],
+                },
+            },
+            {
+                "type": "user",
+                "uuid": f"r{n}",
+                "message": {
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": f"t{n}",
+                            "is_error": n % 3 == 0,
+                            "content": "E   AssertionError: lock not released\n"
+                            + "trace line\n" * 40,
+                        }
+                    ]
+                },
+            },
             {"type": "attachment", "attachment": {"type": "file", "content": "x" * 2000}},
         ]
         for entry in lines:
@@ -59,14 +97,18 @@ def timed(label: str, size: int, fn):
     start = time.perf_counter()
     result = fn()
     elapsed = time.perf_counter() - start
-    print(f"{label:<28} {elapsed * 1000:9.1f} ms  {size / elapsed / 1e6:8.1f} MB/s  (input {size / 1e6:.1f} MB)")
+    print(
+        f"{label:<28} {elapsed * 1000:9.1f} ms  {size / elapsed / 1e6:8.1f} MB/s  (input {size / 1e6:.1f} MB)"
+    )
     return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=10.0)
-    parser.add_argument("--clean", type=Path, help="folder of *.py files for the false-positive rate")
+    parser.add_argument(
+        "--clean", type=Path, help="folder of *.py files for the false-positive rate"
+    )
     args = parser.parse_args()
     data = synthetic(args.mb)
     parsed = timed("parse_bytes", len(data), lambda: parse_bytes(data))
@@ -76,11 +118,15 @@ def main() -> int:
     chunks = timed("chunk_turns (12k budget)", len(text), lambda: chunk_turns(parsed.turns, 12_000))
     print(f"turns {len(parsed.turns)}, chunks {len(chunks)}, redactions {counts}")
     if args.clean:
-        corpus = "\n".join(p.read_text(encoding="utf-8", errors="replace")
-                           for p in sorted(args.clean.rglob("*.py")))
+        corpus = "\n".join(
+            p.read_text(encoding="utf-8", errors="replace")
+            for p in sorted(args.clean.rglob("*.py"))
+        )
         before, after = Counter(corpus.split()), Counter(redact(corpus).split())
         changed, total = sum((before - after).values()), sum(before.values())
-        print(f"false positives on {args.clean}: {changed}/{total} tokens = {changed / max(total, 1):.4%}")
+        print(
+            f"false positives on {args.clean}: {changed}/{total} tokens = {changed / max(total, 1):.4%}"
+        )
     return 0
 
 

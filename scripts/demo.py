@@ -71,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for path in samples:
         session, cwd, last = _session_info(path)
-        result = capture(settings, transcript_path=str(path), session_id=session, cwd=cwd,
-                         event="session-end", now=last)
+        result = capture(
+            settings,
+            transcript_path=str(path),
+            session_id=session,
+            cwd=cwd,
+            event="session-end",
+            now=last,
+        )
         status = result.status.replace("-", " ")
         say(f"  capture {path.name}: {status}" + (f" ({result.reason})" if result.reason else ""))
     report = drain(settings, run_after=False)
@@ -86,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"    rejected {r['path']}: {r['reason']}")
 
     daily = sorted(p.name for p in settings.paths.daily.glob("*.md"))
-    articles = sorted(str(p.relative_to(settings.paths.knowledge))
-                      for p in settings.paths.knowledge.glob("*/*.md"))
+    articles = sorted(
+        str(p.relative_to(settings.paths.knowledge))
+        for p in settings.paths.knowledge.glob("*/*.md")
+    )
     say("")
     say(f"Daily logs ({len(daily)}): {settings.paths.daily}")
     for name in daily:
@@ -104,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     rel = os.path.relpath(root, Path.cwd())
     say("")
     say("Open it: in Obsidian, 'Open folder as vault' and pick " + str(root))
-    say(f"  (or any editor: {rel}/knowledge/index.md). Try: "
-        f"`.venv/bin/memc --root {rel} search postgres`, `... status`, `... lint`.")
+    say(
+        f"  (or any editor: {rel}/knowledge/index.md). Try: "
+        f"`.venv/bin/memc --root {rel} search postgres`, `... status`, `... lint`."
+    )
     return 0 if compiled.ok and not getattr(report, "failed", 0) else 1
 
 

@@ -21,7 +21,10 @@ def _isolate_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("USERPROFILE", str(home))
     for key in list(os.environ):
-        if key.startswith(("MEMC_", "CLAUDE_CODE_")) or key in ("ANTHROPIC_API_KEY", "CLAUDE_CONFIG_DIR"):
+        if key.startswith(("MEMC_", "CLAUDE_CODE_")) or key in (
+            "ANTHROPIC_API_KEY",
+            "CLAUDE_CONFIG_DIR",
+        ):
             monkeypatch.delenv(key, raising=False)
     # The claude backend is opt-in per test (with the fake CLI); everything else is offline.
     monkeypatch.setenv("MEMC_BACKEND", "extractive")

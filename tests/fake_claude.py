@@ -88,8 +88,14 @@ def _minimal_from_schema(schema: dict[str, Any]) -> Any:
     if kind == "object":
         props = schema.get("properties", {})
         return {k: _minimal_from_schema(props.get(k, {})) for k in schema.get("required", [])}
-    return {"array": [], "string": "fake", "boolean": False, "integer": 0,
-            "number": 0, "null": None}.get(kind if isinstance(kind, str) else "", None)
+    return {
+        "array": [],
+        "string": "fake",
+        "boolean": False,
+        "integer": 0,
+        "number": 0,
+        "null": None,
+    }.get(kind if isinstance(kind, str) else "", None)
 
 
 def _default_reply(schema_text: str | None) -> Any:
@@ -126,16 +132,37 @@ def _read_frame() -> dict[str, Any] | None:
             return json.loads(line)
 
 
-def _result(session: str, *, is_error: bool, subtype: str = "success", cost: float = 0.0,
-            result: str | None = None, structured: Any = None, status: int | None = None,
-            errors: list[str] | None = None, usage: tuple[int, int] = (0, 0),
-            terminal: str = "completed") -> dict[str, Any]:
+def _result(
+    session: str,
+    *,
+    is_error: bool,
+    subtype: str = "success",
+    cost: float = 0.0,
+    result: str | None = None,
+    structured: Any = None,
+    status: int | None = None,
+    errors: list[str] | None = None,
+    usage: tuple[int, int] = (0, 0),
+    terminal: str = "completed",
+) -> dict[str, Any]:
     frame: dict[str, Any] = {
-        "type": "result", "subtype": subtype, "is_error": is_error, "duration_ms": 12,
-        "duration_api_ms": 10, "num_turns": 1, "session_id": session, "stop_reason": "end_turn",
-        "total_cost_usd": cost, "terminal_reason": terminal, "uuid": str(uuid.uuid4()),
-        "usage": {"input_tokens": usage[0], "output_tokens": usage[1],
-                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+        "type": "result",
+        "subtype": subtype,
+        "is_error": is_error,
+        "duration_ms": 12,
+        "duration_api_ms": 10,
+        "num_turns": 1,
+        "session_id": session,
+        "stop_reason": "end_turn",
+        "total_cost_usd": cost,
+        "terminal_reason": terminal,
+        "uuid": str(uuid.uuid4()),
+        "usage": {
+            "input_tokens": usage[0],
+            "output_tokens": usage[1],
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
         "permission_denials": [],
     }
     if result is not None:
@@ -151,13 +178,22 @@ def _result(session: str, *, is_error: bool, subtype: str = "success", cost: flo
 
 def _assistant(session: str, text: str, model: str, synthetic: bool = False) -> dict[str, Any]:
     return {
-        "type": "assistant", "parent_tool_use_id": None, "session_id": session,
+        "type": "assistant",
+        "parent_tool_use_id": None,
+        "session_id": session,
         "uuid": str(uuid.uuid4()),
-        "message": {"id": f"msg_fake_{uuid.uuid4().hex[:12]}", "type": "message",
-                    "role": "assistant", "model": "<synthetic>" if synthetic else model,
-                    "content": [{"type": "text", "text": text}], "stop_reason": None,
-                    "usage": {"input_tokens": 0 if synthetic else 1000,
-                              "output_tokens": 0 if synthetic else 50}},
+        "message": {
+            "id": f"msg_fake_{uuid.uuid4().hex[:12]}",
+            "type": "message",
+            "role": "assistant",
+            "model": "<synthetic>" if synthetic else model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": None,
+            "usage": {
+                "input_tokens": 0 if synthetic else 1000,
+                "output_tokens": 0 if synthetic else 50,
+            },
+        },
     }
 
 
@@ -170,17 +206,26 @@ def _wait_for_eof_and_exit(code: int) -> None:
 def main(argv: list[str]) -> None:
     step, behaviour = _next_behaviour()
     spec: dict[str, Any] = (
-        {"kind": behaviour} if isinstance(behaviour, str)
-        else dict(behaviour) if isinstance(behaviour, dict) else {"kind": "ok"}
+        {"kind": behaviour}
+        if isinstance(behaviour, str)
+        else dict(behaviour)
+        if isinstance(behaviour, dict)
+        else {"kind": "ok"}
     )
     kind = spec.get("kind", "ok")
     schema_text = _arg(argv, "--json-schema")
     model = _arg(argv, "--model") or "claude-fake-1"
     session = str(uuid.uuid4())
     entry: dict[str, Any] = {
-        "step": step, "kind": kind, "argv": argv, "system_prompt": _arg(argv, "--system-prompt"),
-        "json_schema": json.loads(schema_text) if schema_text else None, "model": model,
-        "memc_internal": os.environ.get("MEMC_INTERNAL"), "cwd": os.getcwd(), "pid": os.getpid(),
+        "step": step,
+        "kind": kind,
+        "argv": argv,
+        "system_prompt": _arg(argv, "--system-prompt"),
+        "json_schema": json.loads(schema_text) if schema_text else None,
+        "model": model,
+        "memc_internal": os.environ.get("MEMC_INTERNAL"),
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
         "prompt": None,
     }
 
@@ -194,9 +239,16 @@ def main(argv: list[str]) -> None:
         _log(entry)
         time.sleep(3600)
     if init is not None and init.get("type") == "control_request":
-        _emit({"type": "control_response", "response": {
-            "subtype": "success", "request_id": init.get("request_id"),
-            "response": {"commands": [], "models": [], "account": {}}}})
+        _emit(
+            {
+                "type": "control_response",
+                "response": {
+                    "subtype": "success",
+                    "request_id": init.get("request_id"),
+                    "response": {"commands": [], "models": [], "account": {}},
+                },
+            }
+        )
     user = _read_frame()
     if user is not None:
         content = user.get("message", {}).get("content")
@@ -209,9 +261,21 @@ def main(argv: list[str]) -> None:
         time.sleep(3600)
     if kind == "stall":  # never answers, but exits on stdin EOF: a timeout that cleans up fast
         _wait_for_eof_and_exit(1)
-    _emit({"type": "system", "subtype": "init", "cwd": os.getcwd(), "session_id": session,
-           "tools": [], "mcp_servers": [], "model": model, "permissionMode": "default",
-           "apiKeySource": "none", "claude_code_version": CLI_VERSION, "output_style": "default"})
+    _emit(
+        {
+            "type": "system",
+            "subtype": "init",
+            "cwd": os.getcwd(),
+            "session_id": session,
+            "tools": [],
+            "mcp_servers": [],
+            "model": model,
+            "permissionMode": "default",
+            "apiKeySource": "none",
+            "claude_code_version": CLI_VERSION,
+            "output_style": "default",
+        }
+    )
     if kind == "crash":
         sys.stderr.write("fake claude: TypeError: cannot read properties of undefined\n")
         sys.stderr.flush()
@@ -224,21 +288,34 @@ def main(argv: list[str]) -> None:
     cost = float(spec.get("cost", 0.0123))
     if kind == "error_status":
         status = int(spec.get("status", 500))
-        label = {401: "Failed to authenticate. API Error: 401 authentication_error",
-                 429: "API Error: Request rejected (429) · rate_limit_error",
-                 529: "API Error: 529 overloaded_error"}.get(status, f"API Error: {status}")
+        label = {
+            401: "Failed to authenticate. API Error: 401 authentication_error",
+            429: "API Error: Request rejected (429) · rate_limit_error",
+            529: "API Error: 529 overloaded_error",
+        }.get(status, f"API Error: {status}")
         text = spec.get("text", label)
         _emit(_assistant(session, text, model, synthetic=True))
         _emit(_result(session, is_error=True, result=text, status=status, terminal="api_error"))
         _wait_for_eof_and_exit(1)
     if kind in ("budget", "max_turns"):
         subtype = "error_max_budget_usd" if kind == "budget" else "error_max_turns"
-        err = "Reached maximum budget ($0.001)" if kind == "budget" else \
-            "Reached maximum number of turns (2)"
+        err = (
+            "Reached maximum budget ($0.001)"
+            if kind == "budget"
+            else "Reached maximum number of turns (2)"
+        )
         _emit(_assistant(session, "partial", model))
-        _emit(_result(session, is_error=True, subtype=subtype, cost=cost, errors=[err],
-                      usage=(1000, 50),
-                      terminal="budget_exhausted" if kind == "budget" else "max_turns"))
+        _emit(
+            _result(
+                session,
+                is_error=True,
+                subtype=subtype,
+                cost=cost,
+                errors=[err],
+                usage=(1000, 50),
+                terminal="budget_exhausted" if kind == "budget" else "max_turns",
+            )
+        )
         _wait_for_eof_and_exit(1)
 
     reply = spec.get("reply")
@@ -252,12 +329,23 @@ def main(argv: list[str]) -> None:
             text = f"Here is the entry:\n```json\n{text}\n```\n"
     structured = None if kind == "text" or "raw_text" in spec else reply
     _emit(_assistant(session, text, model))
-    _emit(_result(session, is_error=False, cost=cost, result=text, structured=structured,
-                  usage=(1000, 50)))
+    _emit(
+        _result(
+            session, is_error=False, cost=cost, result=text, structured=structured, usage=(1000, 50)
+        )
+    )
     if float(spec.get("linger", 0) or 0) > 0:  # answered, but slow to go idle and exit
         time.sleep(float(spec["linger"]))
-    _emit({"type": "system", "subtype": "session_state_changed", "state": "idle",
-           "sdk_host_only": True, "session_id": session, "uuid": str(uuid.uuid4())})
+    _emit(
+        {
+            "type": "system",
+            "subtype": "session_state_changed",
+            "state": "idle",
+            "sdk_host_only": True,
+            "session_id": session,
+            "uuid": str(uuid.uuid4()),
+        }
+    )
     _wait_for_eof_and_exit(0)
 
 
@@ -272,17 +360,19 @@ class FakeClaude:
         self.default_path = folder / "default.json"
         wrapper = folder / "claude"
         wrapper.write_text(
-            "#!/bin/sh\n"
-            f'exec "{python or sys.executable}" -S "{Path(__file__).resolve()}" "$@"\n',
+            f'#!/bin/sh\nexec "{python or sys.executable}" -S "{Path(__file__).resolve()}" "$@"\n',
             encoding="utf-8",
         )
         wrapper.chmod(0o755)
         self.cli_path = str(wrapper)
 
     def env(self) -> dict[str, str]:
-        return {"MEMC_CLAUDE_CLI": self.cli_path, "MEMC_FAKE_CLAUDE_SCRIPT": str(self.script_path),
-                "MEMC_FAKE_CLAUDE_LOG": str(self.log_path),
-                "MEMC_FAKE_CLAUDE_DEFAULT": str(self.default_path)}
+        return {
+            "MEMC_CLAUDE_CLI": self.cli_path,
+            "MEMC_FAKE_CLAUDE_SCRIPT": str(self.script_path),
+            "MEMC_FAKE_CLAUDE_LOG": str(self.log_path),
+            "MEMC_FAKE_CLAUDE_DEFAULT": str(self.default_path),
+        }
 
     def script(self, steps: list[Any]) -> "FakeClaude":
         self.script_path.write_text(json.dumps(steps), encoding="utf-8")

@@ -16,8 +16,11 @@ from pipeline.llm.base import LLMReply, LLMRequest, Usage
 class FakeBackend:
     name = "fake"
 
-    def __init__(self, default: dict[str, Any] | Callable[[LLMRequest], dict] | None = None,
-                 cost_usd: float = 0.01):
+    def __init__(
+        self,
+        default: dict[str, Any] | Callable[[LLMRequest], dict] | None = None,
+        cost_usd: float = 0.01,
+    ):
         self.queue: deque = deque()
         self.calls: list[LLMRequest] = []
         self.default = default
@@ -38,5 +41,11 @@ class FakeBackend:
         if isinstance(item, BaseException):
             raise item
         data = item(request) if callable(item) else item
-        return LLMReply(data=data, backend=self.name, model=request.model or "fake-model",
-                        cost_usd=self.cost_usd, usage=Usage(100, 20), duration_s=0.0)
+        return LLMReply(
+            data=data,
+            backend=self.name,
+            model=request.model or "fake-model",
+            cost_usd=self.cost_usd,
+            usage=Usage(100, 20),
+            duration_s=0.0,
+        )

@@ -37,8 +37,10 @@ class MockAnthropic:
                 mock.requests.append(request)
                 if mock.status != 200:
                     kind = "authentication_error" if mock.status == 401 else "api_error"
-                    self._json(mock.status, {"type": "error",
-                                             "error": {"type": kind, "message": "mock refusal"}})
+                    self._json(
+                        mock.status,
+                        {"type": "error", "error": {"type": kind, "message": "mock refusal"}},
+                    )
                     return
                 self._stream(request)
 
@@ -63,27 +65,53 @@ class MockAnthropic:
                 def event(name: str, data: dict) -> None:
                     self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
 
-                event("message_start", {"type": "message_start", "message": {
-                    "id": "msg_mock", "type": "message", "role": "assistant",
-                    "model": request.get("model", "mock"), "content": [], "stop_reason": None,
-                    "stop_sequence": None, "usage": {"input_tokens": 1000, "output_tokens": 1}}})
+                event(
+                    "message_start",
+                    {
+                        "type": "message_start",
+                        "message": {
+                            "id": "msg_mock",
+                            "type": "message",
+                            "role": "assistant",
+                            "model": request.get("model", "mock"),
+                            "content": [],
+                            "stop_reason": None,
+                            "stop_sequence": None,
+                            "usage": {"input_tokens": 1000, "output_tokens": 1},
+                        },
+                    },
+                )
                 text = json.dumps(mock.reply)
                 if structured:
-                    block = {"type": "tool_use", "id": "toolu_mock", "name": structured, "input": {}}
+                    block = {
+                        "type": "tool_use",
+                        "id": "toolu_mock",
+                        "name": structured,
+                        "input": {},
+                    }
                     delta = {"type": "input_json_delta", "partial_json": text}
                     stop = "tool_use"
                 else:
                     block = {"type": "text", "text": ""}
                     delta = {"type": "text_delta", "text": text}
                     stop = "end_turn"
-                event("content_block_start", {"type": "content_block_start", "index": 0,
-                                              "content_block": block})
-                event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                              "delta": delta})
+                event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": block},
+                )
+                event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
                 event("content_block_stop", {"type": "content_block_stop", "index": 0})
-                event("message_delta", {"type": "message_delta",
-                                        "delta": {"stop_reason": stop, "stop_sequence": None},
-                                        "usage": {"output_tokens": 50}})
+                event(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": stop, "stop_sequence": None},
+                        "usage": {"output_tokens": 50},
+                    },
+                )
                 event("message_stop", {"type": "message_stop"})
                 self.wfile.flush()
 

@@ -18,11 +18,30 @@ def tree(folder):
 
 
 HOSTILE = [
-    "../x", "../../etc/passwd", "/etc/passwd", "/tmp/x", "concepts\\evil", "concepts/a\x00b",
-    "concepts/" + "a" * 300, "concepts/" + "a" * 81, ".hidden/x", "concepts/.hidden",
-    "concepts/a/b", "concepts/a/../../x", "notes/x", "daily/2026-11-20", "index", "concepts/",
-    "concepts/Upper", "concepts/a.md", "concepts/-x", "concepts/a b", "C:/x", "~/x",
-    "concepts/./a", "",
+    "../x",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "/tmp/x",
+    "concepts\\evil",
+    "concepts/a\x00b",
+    "concepts/" + "a" * 300,
+    "concepts/" + "a" * 81,
+    ".hidden/x",
+    "concepts/.hidden",
+    "concepts/a/b",
+    "concepts/a/../../x",
+    "notes/x",
+    "daily/2026-11-20",
+    "index",
+    "concepts/",
+    "concepts/Upper",
+    "concepts/a.md",
+    "concepts/-x",
+    "concepts/a b",
+    "C:/x",
+    "~/x",
+    "concepts/./a",
+    "",
 ]
 
 
@@ -33,8 +52,11 @@ def test_hostile_path_rejected(settings, path):
     assert [r.index for r in report.rejected] == [0]
     assert report.rejected[0].reason
     assert report.created == ("concepts/good",)
-    written = sorted(p.relative_to(paths.knowledge).as_posix()
-                     for p in paths.knowledge.rglob("*.md") if p.name not in ("index.md", "log.md"))
+    written = sorted(
+        p.relative_to(paths.knowledge).as_posix()
+        for p in paths.knowledge.rglob("*.md")
+        if p.name not in ("index.md", "log.md")
+    )
     assert written == ["concepts/good.md"]  # the hostile one wrote nothing, anywhere in knowledge/
 
 
@@ -50,14 +72,20 @@ def test_hostile_batch_writes_nothing_outside(settings, tmp_path):
     (paths.knowledge / "concepts" / "victim.md").symlink_to(target)
 
     def outside_knowledge():
-        return {p: (tmp_path / p).read_bytes() if (tmp_path / p).is_file() else None
-                for p in tree(tmp_path)
-                if not p.startswith(("root/knowledge/", "root/.memc/"))}
+        return {
+            p: (tmp_path / p).read_bytes() if (tmp_path / p).is_file() else None
+            for p in tree(tmp_path)
+            if not p.startswith(("root/knowledge/", "root/.memc/"))
+        }
 
     before = outside_knowledge()
     ops = [op(p) for p in HOSTILE] + [
-        op("qa/escape"), op("concepts/victim", "Victim"), op("connections/ok", "Ok"),
-        "not an object", op(123), {"path": "concepts/no-title", "body": "x"},
+        op("qa/escape"),
+        op("concepts/victim", "Victim"),
+        op("connections/ok", "Ok"),
+        "not an object",
+        op(123),
+        {"path": "concepts/no-title", "body": "x"},
         op("concepts/huge", body="x" * (apply.MAX_BODY_CHARS + 1)),
     ]
     report = apply.apply_articles(settings, ops, now=0)
@@ -79,15 +107,38 @@ def test_not_a_list(settings):
 
 def test_create_then_update_merges_frontmatter(settings):
     day1, day2 = 1_763_600_000.0, 1_763_700_000.0
-    apply.apply_articles(settings, [op("concepts/pg", "Postgres", "v1", summary="db",
-                                       aliases=["pg"], tags=["db"],
-                                       sources=["daily/2025-11-20.md", "../evil"])], now=day1)
+    apply.apply_articles(
+        settings,
+        [
+            op(
+                "concepts/pg",
+                "Postgres",
+                "v1",
+                summary="db",
+                aliases=["pg"],
+                tags=["db"],
+                sources=["daily/2025-11-20.md", "../evil"],
+            )
+        ],
+        now=day1,
+    )
     art = wiki.load_article(settings.paths.knowledge, "concepts/pg")
     assert art.sources == ("daily/2025-11-20.md",) and art.created == art.updated
     report = apply.apply_articles(
-        settings, [op("concepts/pg", "Postgres", "v2", aliases=["postgresql"], tags=["sql"],
-                      sources=["daily/2025-11-21.md"])],
-        seen={"concepts/pg"}, now=day2)
+        settings,
+        [
+            op(
+                "concepts/pg",
+                "Postgres",
+                "v2",
+                aliases=["postgresql"],
+                tags=["sql"],
+                sources=["daily/2025-11-21.md"],
+            )
+        ],
+        seen={"concepts/pg"},
+        now=day2,
+    )
     assert report.updated == ("concepts/pg",)
     new = wiki.load_article(settings.paths.knowledge, "concepts/pg")
     assert new.created == art.created and new.updated > art.updated
@@ -113,14 +164,28 @@ def test_new_material_filters_list_items_and_blocks():
 
 
 def test_title_or_alias_match_updates_existing(settings):
-    apply.apply_articles(settings, [op("concepts/postgres-advisory-locks",
-                                       "Postgres advisory locks", "v1",
-                                       aliases=["pg advisory locks"])], now=0)
-    report = apply.apply_articles(settings, [
-        op("concepts/advisory-locks", "Postgres Advisory Locks", "by title"),
-        op("connections/pg-locks", "PG lock notes", "by alias", aliases=["pg advisory locks"]),
-        op("qa/postgres-advisory-locks", "Something else", "by slug"),
-    ], seen={"concepts/postgres-advisory-locks"}, now=0)
+    apply.apply_articles(
+        settings,
+        [
+            op(
+                "concepts/postgres-advisory-locks",
+                "Postgres advisory locks",
+                "v1",
+                aliases=["pg advisory locks"],
+            )
+        ],
+        now=0,
+    )
+    report = apply.apply_articles(
+        settings,
+        [
+            op("concepts/advisory-locks", "Postgres Advisory Locks", "by title"),
+            op("connections/pg-locks", "PG lock notes", "by alias", aliases=["pg advisory locks"]),
+            op("qa/postgres-advisory-locks", "Something else", "by slug"),
+        ],
+        seen={"concepts/postgres-advisory-locks"},
+        now=0,
+    )
     assert report.created == ()
     assert set(report.updated) == {"concepts/postgres-advisory-locks"}
     assert [b for _, b in report.redirected] == ["concepts/postgres-advisory-locks"] * 3

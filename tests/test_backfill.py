@@ -20,16 +20,26 @@ NOW = 1_800_000_000.0
 
 
 def _line(kind: str, text: str, cwd: str, sid: str, **extra) -> str:
-    obj = {"type": kind, "cwd": cwd, "sessionId": sid, "message": {"role": kind, "content": text}, **extra}
+    obj = {
+        "type": kind,
+        "cwd": cwd,
+        "sessionId": sid,
+        "message": {"role": kind, "content": text},
+        **extra,
+    }
     return json.dumps(obj) + "\n"
 
 
-def write_transcript(cwd: str, sid: str, turns: int = 4, *, mtime: float | None = None, **extra) -> Path:
+def write_transcript(
+    cwd: str, sid: str, turns: int = 4, *, mtime: float | None = None, **extra
+) -> Path:
     folder = Path.home() / ".claude" / "projects" / "".join(c if c.isalnum() else "-" for c in cwd)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{sid}.jsonl"
-    lines = [_line("user" if i % 2 == 0 else "assistant", f"turn {i} about {cwd}", cwd, sid, **extra)
-             for i in range(turns)]
+    lines = [
+        _line("user" if i % 2 == 0 else "assistant", f"turn {i} about {cwd}", cwd, sid, **extra)
+        for i in range(turns)
+    ]
     path.write_text("".join(lines))
     if mtime is not None:
         os.utime(path, (mtime, mtime))
@@ -45,7 +55,9 @@ def test_backfill_twice_captures_nothing_new_the_second_time(settings):
     write_transcript("/home/dev/blog", "sess-b", turns=6)
     first = backfill(settings)
     assert (first.sessions, first.queued, first.nothing_new) == (2, 2, 0)
-    assert first.bytes == sum(p.stat().st_size for p in (Path.home() / ".claude" / "projects").glob("*/*.jsonl"))
+    assert first.bytes == sum(
+        p.stat().st_size for p in (Path.home() / ".claude" / "projects").glob("*/*.jsonl")
+    )
     assert len(_inbox(settings.root)) == 2
     envelope = json.loads(_inbox(settings.root)[0].read_text())
     assert envelope["event"] == "backfill"
@@ -57,9 +69,16 @@ def test_backfill_twice_captures_nothing_new_the_second_time(settings):
     # a later hook sees only what was appended after the backfill: the same cursor
     with a.open("a") as fh:
         fh.write(_line("user", "one more", "/home/dev/acme-api", "sess-a"))
-    res = capture(settings, transcript_path=str(a), session_id="sess-a", cwd="/home/dev/acme-api",
-                  event="session-end")
-    assert res.status == "queued" and res.bytes == len(_line("user", "one more", "/home/dev/acme-api", "sess-a"))
+    res = capture(
+        settings,
+        transcript_path=str(a),
+        session_id="sess-a",
+        cwd="/home/dev/acme-api",
+        event="session-end",
+    )
+    assert res.status == "queued" and res.bytes == len(
+        _line("user", "one more", "/home/dev/acme-api", "sess-a")
+    )
 
 
 def test_dry_run_writes_nothing_and_estimates(settings, capsys, monkeypatch):
@@ -120,7 +139,9 @@ def test_sdk_private_and_excluded_sessions_are_skipped(settings, monkeypatch):
     real = backfill(s)
     for res in (dry, real):
         assert res.sessions == 4 and res.queued == 1 and res.skipped == 3
-        assert [it.session_id for it in res.items if it.status in ("queued", "would-capture")] == ["normal"]
+        assert [it.session_id for it in res.items if it.status in ("queued", "would-capture")] == [
+            "normal"
+        ]
     assert len(_inbox(s.root)) == 1
 
 
@@ -153,7 +174,8 @@ def test_backfilled_sessions_are_dated_by_their_last_write(settings, tmp_path):
     old = folder / "1111aaaa-0000-4000-8000-000000000001.jsonl"
     old.write_text(
         '{"type":"user","cwd":"/home/dev/acme","message":{"role":"user","content":'
-        '"Decided to switch the queue to advisory locks because rows stayed locked."}}\n')
+        '"Decided to switch the queue to advisory locks because rows stayed locked."}}\n'
+    )
     when = dt.datetime(2026, 10, 30, 15, 0, tzinfo=dt.timezone.utc).timestamp()
     os.utime(old, (when, when))
     result = backfill(settings, home=home)

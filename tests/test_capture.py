@@ -21,20 +21,28 @@ NOW = 1_800_000_000.0
 
 
 def line(i: int, extra: str = "") -> bytes:
-    msg = {"type": "user", "entrypoint": "cli",
-           "message": {"role": "user", "content": f"turn {i}{extra}"}}
+    msg = {
+        "type": "user",
+        "entrypoint": "cli",
+        "message": {"role": "user", "content": f"turn {i}{extra}"},
+    }
     return (json.dumps(msg) + "\n").encode()
 
 
 def envelopes(root: Path) -> list[Envelope]:
     inbox = root / ".memc" / "inbox"
-    return sorted((Envelope.from_json(p.read_text()) for p in inbox.glob("*.json")),
-                  key=lambda e: (e.session_id, e.captured_at, e.start))
+    return sorted(
+        (Envelope.from_json(p.read_text()) for p in inbox.glob("*.json")),
+        key=lambda e: (e.session_id, e.captured_at, e.start),
+    )
 
 
 def spooled(root: Path, session_id: str | None = None) -> bytes:
-    return b"".join((root / ".memc" / e.spool).read_bytes() for e in envelopes(root)
-                    if session_id is None or e.session_id == session_id)
+    return b"".join(
+        (root / ".memc" / e.spool).read_bytes()
+        for e in envelopes(root)
+        if session_id is None or e.session_id == session_id
+    )
 
 
 def jobs(root: Path) -> list[sqlite3.Row]:
@@ -67,8 +75,11 @@ def test_lossless_over_appends_with_half_written_last_line(settings, root, tmp_p
     assert run(settings, t, now=NOW + 2).status == "queued"
     assert spooled(root) == t.read_bytes()
     envs = envelopes(root)
-    assert [(e.start, e.end) for e in envs] == [(0, envs[0].end), (envs[0].end, envs[1].end),
-                                                (envs[1].end, t.stat().st_size)]
+    assert [(e.start, e.end) for e in envs] == [
+        (0, envs[0].end),
+        (envs[0].end, envs[1].end),
+        (envs[1].end, t.stat().st_size),
+    ]
     assert envs[0].project == "acme-api" and envs[0].event == "session-end"
     assert envs[0].captured_at.endswith("+00:00")
     assert [j["status"] for j in jobs(root)] == ["queued"] * 3
@@ -89,7 +100,8 @@ def test_same_range_is_never_queued_twice(settings, root, tmp_path):
 
 
 def test_crash_between_envelope_and_cursor_is_repaired_even_after_growth(
-        settings, root, tmp_path, monkeypatch):
+    settings, root, tmp_path, monkeypatch
+):
     t = tmp_path / "t.jsonl"
     t.write_bytes(line(1) + line(2))
     real_commit = cap._commit
@@ -184,8 +196,10 @@ def test_truncated_in_place_restarts(settings, root, tmp_path):
 
 def test_sdk_transcripts_are_skipped(settings, root, tmp_path):
     t = tmp_path / "sdk.jsonl"
-    t.write_bytes(b'{"type":"queue-operation","operation":"enqueue"}\n'
-                  b'{"type":"attachment","entrypoint": "sdk-py","cwd":"/x"}\n' + line(1))
+    t.write_bytes(
+        b'{"type":"queue-operation","operation":"enqueue"}\n'
+        b'{"type":"attachment","entrypoint": "sdk-py","cwd":"/x"}\n' + line(1)
+    )
     r = run(settings, t)
     assert r.status == "skipped" and "sdk-py" in r.reason
     assert envelopes(root) == []
@@ -218,8 +232,10 @@ def test_excluded_projects(root, tmp_path):
     assert run(settings, t, cwd="/home/me/public").status == "queued"
 
 
-@pytest.mark.parametrize("kind", ["missing", "directory", "fifo", "symlink-fifo", "symlink-dir",
-                                  "dangling", "unreadable"])
+@pytest.mark.parametrize(
+    "kind",
+    ["missing", "directory", "fifo", "symlink-fifo", "symlink-dir", "dangling", "unreadable"],
+)
 def test_bad_transcript_paths_are_skipped_without_blocking(settings, root, tmp_path, kind):
     target = tmp_path / "target"
     if kind == "directory":
@@ -284,14 +300,18 @@ def test_hostile_session_ids_never_become_paths(settings, root, tmp_path):
     assert {e.session_id for e in envelopes(root)} == sids
 
 
-@pytest.mark.parametrize("content", [
-    b"\x00\x01\x02binary\xff\xfe\n",
-    "caf\u00e9 not utf-8\n".encode("latin-1"),
-    b"\xef\xbb\xbf" + line(1),
-    line(1).replace(b"\n", b"\r\n") + line(2).replace(b"\n", b"\r\n"),
-    b"[" * 100_000 + b"]" * 100_000 + b"\n",
-    b'{"type":"user","message":{"content":[{"type":"weird","x":1}]}}\n',
-], ids=["binary", "latin1", "bom", "crlf", "deeply-nested", "unknown-blocks"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\x01\x02binary\xff\xfe\n",
+        "caf\u00e9 not utf-8\n".encode("latin-1"),
+        b"\xef\xbb\xbf" + line(1),
+        line(1).replace(b"\n", b"\r\n") + line(2).replace(b"\n", b"\r\n"),
+        b"[" * 100_000 + b"]" * 100_000 + b"\n",
+        b'{"type":"user","message":{"content":[{"type":"weird","x":1}]}}\n',
+    ],
+    ids=["binary", "latin1", "bom", "crlf", "deeply-nested", "unknown-blocks"],
+)
 def test_odd_transcripts_are_copied_byte_for_byte(settings, root, tmp_path, content):
     t = tmp_path / "t.jsonl"
     t.write_bytes(content)
@@ -344,7 +364,8 @@ def test_spawn_drain_starts_detached_internal_child(root, tmp_path, monkeypatch)
     fake.write_text(
         f"#!{sys.executable}\nimport json, os, sys\n"
         f"json.dump({{'argv': sys.argv[1:], 'internal': os.environ.get('MEMC_INTERNAL'),"
-        f" 'sid': os.getsid(0), 'pid': os.getpid()}}, open({str(out)!r}, 'w'))\n")
+        f" 'sid': os.getsid(0), 'pid': os.getpid()}}, open({str(out)!r}, 'w'))\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setattr(cap, "DRAIN_MODULES", ("pipeline.capture",))
     monkeypatch.setattr(sys, "executable", str(fake))

@@ -48,8 +48,11 @@ def test_config_error_exits_2_with_message(tmp_path, monkeypatch, capsys):
 
 
 def test_uninitialised_root_is_refused(tmp_path, capsys):
-    commands = [c for c in (["status"], ["drain"], ["search", "x"], ["lint"], ["compile"])
-                if c[0] in cli.commands]
+    commands = [
+        c
+        for c in (["status"], ["drain"], ["search", "x"], ["lint"], ["compile"])
+        if c[0] in cli.commands
+    ]
     assert commands, "no command besides init is registered"
     for command in commands:
         assert main(["--root", str(tmp_path / "never"), *command]) == 2, command
@@ -57,8 +60,13 @@ def test_uninitialised_root_is_refused(tmp_path, capsys):
 
 
 def test_python_dash_m_and_version():
-    out = subprocess.run([sys.executable, "-m", "pipeline", "--version"], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and "memc" in out.stdout
 
 

@@ -14,32 +14,57 @@ from tests.conftest import REPO
 
 SAMPLE = REPO / "samples" / "4f1c9a2e-6b1d-4c55-9a51-1f0e7c2d8a10.jsonl"
 
-DISTIL = {"worth_saving": True, "title": "Switched job queue to Postgres advisory locks",
-          "context": "Workers claimed the same job twice under load.",
-          "decisions": ["Claim jobs with pg_try_advisory_lock on a hashed job id"],
-          "lessons": ["Advisory locks take bigint keys"], "action_items": [],
-          "key_exchanges": []}
+DISTIL = {
+    "worth_saving": True,
+    "title": "Switched job queue to Postgres advisory locks",
+    "context": "Workers claimed the same job twice under load.",
+    "decisions": ["Claim jobs with pg_try_advisory_lock on a hashed job id"],
+    "lessons": ["Advisory locks take bigint keys"],
+    "action_items": [],
+    "key_exchanges": [],
+}
 
-COMPILE = {"articles": [
-    {"path": "concepts/postgres-advisory-locks", "title": "Postgres advisory locks",
-     "summary": "Session-level locks for job queues", "aliases": ["advisory locks"],
-     "tags": ["postgres"], "body": "Use `pg_try_advisory_lock(hashtextextended(id::text, 0))`.",
-     "sources": []},
-    {"path": "../escape", "title": "x", "body": "x"},
-    {"path": "/tmp/abs", "title": "x", "body": "x"},
-    {"path": "qa/../../x", "title": "x", "body": "x"},
-    {"path": "connections/queue-and-locks", "title": "Queue and locks",
-     "body": "[[concepts/postgres-advisory-locks]] protects the worker."},
-]}
+COMPILE = {
+    "articles": [
+        {
+            "path": "concepts/postgres-advisory-locks",
+            "title": "Postgres advisory locks",
+            "summary": "Session-level locks for job queues",
+            "aliases": ["advisory locks"],
+            "tags": ["postgres"],
+            "body": "Use `pg_try_advisory_lock(hashtextextended(id::text, 0))`.",
+            "sources": [],
+        },
+        {"path": "../escape", "title": "x", "body": "x"},
+        {"path": "/tmp/abs", "title": "x", "body": "x"},
+        {"path": "qa/../../x", "title": "x", "body": "x"},
+        {
+            "path": "connections/queue-and-locks",
+            "title": "Queue and locks",
+            "body": "[[concepts/postgres-advisory-locks]] protects the worker.",
+        },
+    ]
+}
 
 
 def run_hook(root, transcript, env):
-    stdin = json.dumps({"session_id": "4f1c9a2e-6b1d-4c55-9a51-1f0e7c2d8a10",
-                        "transcript_path": str(transcript), "cwd": "/home/dev/projects/acme-api",
-                        "hook_event_name": "SessionEnd", "reason": "other"})
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "--root", str(root), "hook",
-                           "session-end"], input=stdin, text=True, capture_output=True,
-                          env=env, timeout=60)
+    stdin = json.dumps(
+        {
+            "session_id": "4f1c9a2e-6b1d-4c55-9a51-1f0e7c2d8a10",
+            "transcript_path": str(transcript),
+            "cwd": "/home/dev/projects/acme-api",
+            "hook_event_name": "SessionEnd",
+            "reason": "other",
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--root", str(root), "hook", "session-end"],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -57,8 +82,12 @@ def test_hook_to_wiki_through_the_sdk(e2e):
     from pipeline.drain import drain
 
     root, fake, transcript, env = e2e
-    fake.script([{"kind": "ok", "reply": DISTIL, "cost": 0.002},
-                 {"kind": "ok", "reply": COMPILE, "cost": 0.03}])
+    fake.script(
+        [
+            {"kind": "ok", "reply": DISTIL, "cost": 0.002},
+            {"kind": "ok", "reply": COMPILE, "cost": 0.03},
+        ]
+    )
     run_hook(root, transcript, env)
     settings = load_settings(root)
     assert settings.backend == "claude"
@@ -93,9 +122,13 @@ def test_malformed_json_leaves_entries_pending(e2e):
     from pipeline.drain import drain
 
     root, fake, transcript, env = e2e
-    fake.script([{"kind": "ok", "reply": DISTIL},
-                 {"kind": "text", "raw_text": "Here are the articles: {not json"},
-                 {"kind": "text", "raw_text": "sorry, still {not json"}])
+    fake.script(
+        [
+            {"kind": "ok", "reply": DISTIL},
+            {"kind": "text", "raw_text": "Here are the articles: {not json"},
+            {"kind": "text", "raw_text": "sorry, still {not json"},
+        ]
+    )
     run_hook(root, transcript, env)
     settings = load_settings(root)
     drain(settings, run_after=False)
@@ -104,7 +137,9 @@ def test_malformed_json_leaves_entries_pending(e2e):
     assert not list((root / "knowledge").glob("*/*.md"))
     conn = state.connect(settings.paths.state_db)
     try:
-        assert conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL"
-                            ).fetchone()[0] == 1
+        assert (
+            conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0]
+            == 1
+        )
     finally:
         conn.close()

@@ -17,8 +17,10 @@ MIN = 60.0
 
 
 def entry_block(entry_id, title, body, project="acme", time="10:00"):
-    return (f"### {time} · {project} · {title}\n"
-            f"<!-- memc:entry id={entry_id} session=s1 event=stop -->\n{body}\n\n")
+    return (
+        f"### {time} · {project} · {title}\n"
+        f"<!-- memc:entry id={entry_id} session=s1 event=stop -->\n{body}\n\n"
+    )
 
 
 def write_day(settings, day, blocks, mtime=None):
@@ -30,8 +32,10 @@ def write_day(settings, day, blocks, mtime=None):
 
 
 def add_pending(conn, entry_id, day, created_at):
-    conn.execute("INSERT INTO entries(id, day, daily_path, created_at) VALUES (?,?,?,?)",
-                 (entry_id, day, f"daily/{day}.md", created_at))
+    conn.execute(
+        "INSERT INTO entries(id, day, daily_path, created_at) VALUES (?,?,?,?)",
+        (entry_id, day, f"daily/{day}.md", created_at),
+    )
 
 
 @pytest.fixture
@@ -43,9 +47,17 @@ def conn(settings):
 
 def reply_for(request):
     ents = request.payload["entries"]
-    return {"articles": [{"path": "concepts/queue", "title": "Queue", "summary": "jobs",
-                          "body": "\n".join(f"- {e['title']}" for e in ents),
-                          "sources": [e["source"] for e in ents]}]}
+    return {
+        "articles": [
+            {
+                "path": "concepts/queue",
+                "title": "Queue",
+                "summary": "jobs",
+                "body": "\n".join(f"- {e['title']}" for e in ents),
+                "sources": [e["source"] for e in ents],
+            }
+        ]
+    }
 
 
 # ---------------------------------------------------------------- trigger
@@ -101,8 +113,14 @@ def test_if_stale_does_not_compile_when_fresh(settings):
 
 
 def test_compile_applies_and_marks_entries(settings, conn):
-    write_day(settings, "2025-11-20", [entry_block("a1" * 6, "Advisory locks", "postgres"),
-                                       entry_block("b2" * 6, "Worker pool", "threads")])
+    write_day(
+        settings,
+        "2025-11-20",
+        [
+            entry_block("a1" * 6, "Advisory locks", "postgres"),
+            entry_block("b2" * 6, "Worker pool", "threads"),
+        ],
+    )
     fake = FakeBackend(default=reply_for)
     report = compiler.run_compile(settings, backend=fake, now=T0)
     assert report.status == "compiled" and report.entries_compiled == 2
@@ -111,7 +129,9 @@ def test_compile_applies_and_marks_entries(settings, conn):
     request = fake.calls[0]
     assert request.task == "compile" and request.system_prompt
     assert [e["id"] for e in request.payload["entries"]] == ["a1" * 6, "b2" * 6]
-    assert (settings.paths.knowledge / "index.md").read_text().count("[[concepts/queue|Queue]]") == 1
+    assert (settings.paths.knowledge / "index.md").read_text().count(
+        "[[concepts/queue|Queue]]"
+    ) == 1
     again = compiler.run_compile(settings, backend=fake, now=T0 + 1)
     assert again.status == "nothing" and len(fake.calls) == 1
     ledger = conn.execute("SELECT task, cost_usd FROM llm_calls").fetchall()
@@ -153,19 +173,23 @@ def test_second_compile_is_busy(settings):
 
 
 def test_dry_run_calls_nothing_writes_nothing(settings, conn):
-    write_day(settings, "2025-11-20", [entry_block(f"{i:012x}", f"T{i}", "b" * 5000)
-                                       for i in range(30)])
+    write_day(
+        settings, "2025-11-20", [entry_block(f"{i:012x}", f"T{i}", "b" * 5000) for i in range(30)]
+    )
     report = compiler.run_compile(settings, backend=FakeBackend(), dry_run=True, now=T0)
     assert report.status == "dry-run" and len(report.batches) >= 3
     assert all(b.prompt_chars > 0 for b in report.batches)
     assert not list(settings.paths.knowledge.rglob("*.md"))
     assert not (settings.paths.knowledge / "index.md").exists()
-    assert conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0] == 30
+    assert (
+        conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0] == 30
+    )
 
 
 def test_batches_are_bounded_and_progress_reported(settings):
-    write_day(settings, "2025-11-20", [entry_block(f"{i:012x}", f"T{i}", "w " * 6000)
-                                       for i in range(20)])
+    write_day(
+        settings, "2025-11-20", [entry_block(f"{i:012x}", f"T{i}", "w " * 6000) for i in range(20)]
+    )
     fake = FakeBackend(default={"articles": []})
     seen = []
     report = compiler.run_compile(settings, backend=fake, now=T0, progress=seen.append)
@@ -201,13 +225,28 @@ def test_vanished_entries_stop_being_pending(settings, conn):
 
 
 def test_related_articles_are_sent_in_full_and_replaced(settings):
-    write_article(settings.paths, "concepts/advisory-locks", "Advisory locks",
-                  "pg_try_advisory_lock keeps the lock per session")
-    write_day(settings, "2025-11-20", [entry_block("4" * 12, "More on advisory locks",
-                                                   "pg_try_advisory_lock needs bigint keys")])
-    fake = FakeBackend(default=lambda r: {"articles": [{
-        "path": "concepts/advisory-locks", "title": "Advisory locks",
-        "body": r.payload["related"][0]["body"] + "\n\nKeys are bigint."}]})
+    write_article(
+        settings.paths,
+        "concepts/advisory-locks",
+        "Advisory locks",
+        "pg_try_advisory_lock keeps the lock per session",
+    )
+    write_day(
+        settings,
+        "2025-11-20",
+        [entry_block("4" * 12, "More on advisory locks", "pg_try_advisory_lock needs bigint keys")],
+    )
+    fake = FakeBackend(
+        default=lambda r: {
+            "articles": [
+                {
+                    "path": "concepts/advisory-locks",
+                    "title": "Advisory locks",
+                    "body": r.payload["related"][0]["body"] + "\n\nKeys are bigint.",
+                }
+            ]
+        }
+    )
     compiler.run_compile(settings, backend=fake, now=T0)
     payload = fake.calls[0].payload
     assert payload["related"][0]["path"] == "concepts/advisory-locks"
@@ -218,17 +257,23 @@ def test_related_articles_are_sent_in_full_and_replaced(settings):
 
 def _kb(settings, n):
     for i in range(n):
-        write_article(settings.paths, f"concepts/topic-{i:05d}", f"Topic {i} queue worker",
-                      ("worker queue postgres lock " * 40 + f"unique{i}\n") * 8,
-                      summary=f"summary {i}")
+        write_article(
+            settings.paths,
+            f"concepts/topic-{i:05d}",
+            f"Topic {i} queue worker",
+            ("worker queue postgres lock " * 40 + f"unique{i}\n") * 8,
+            summary=f"summary {i}",
+        )
 
 
 def test_prompt_does_not_grow_with_the_knowledge_base(settings, tmp_path):
     from pipeline.config import load_settings
     from pipeline.setup import init_root
 
-    day = [entry_block(f"{i:012x}", f"Queue worker {i}", "postgres lock worker " * 100)
-           for i in range(8)]
+    day = [
+        entry_block(f"{i:012x}", f"Queue worker {i}", "postgres lock worker " * 100)
+        for i in range(8)
+    ]
     sizes = []
     for n in (50, 400):
         root = tmp_path / f"kb{n}"

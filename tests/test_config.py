@@ -13,7 +13,11 @@ def test_defaults(tmp_path):
     assert s.root == tmp_path
     assert s.backend == "claude"
     assert s.daily_budget_usd == 5.0
-    assert (s.compile_quiet_min, s.compile_max_delay_min, s.compile_min_interval_min) == (10, 360, 30)
+    assert (s.compile_quiet_min, s.compile_max_delay_min, s.compile_min_interval_min) == (
+        10,
+        360,
+        30,
+    )
     assert s.spawn_drain is True
 
 
@@ -35,13 +39,21 @@ def test_root_resolution(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load_settings(env={}).root == tmp_path
     assert load_settings(env={"MEMC_ROOT": str(tmp_path / "r")}).root == tmp_path / "r"
-    assert load_settings(tmp_path / "f", env={"MEMC_ROOT": str(tmp_path / "r")}).root == tmp_path / "f"
+    assert (
+        load_settings(tmp_path / "f", env={"MEMC_ROOT": str(tmp_path / "r")}).root == tmp_path / "f"
+    )
 
 
 @pytest.mark.parametrize(
     "env",
-    [{"MEMC_BACKEND": "gpt"}, {"MEMC_DAILY_BUDGET_USD": "lots"}, {"MEMC_DAILY_BUDGET_USD": "-1"},
-     {"MEMC_SPAWN_DRAIN": "maybe"}, {"MEMC_STOP_MIN_LINES": "1.5"}, {"MEMC_CHUNK_CHARS": "nan"}],
+    [
+        {"MEMC_BACKEND": "gpt"},
+        {"MEMC_DAILY_BUDGET_USD": "lots"},
+        {"MEMC_DAILY_BUDGET_USD": "-1"},
+        {"MEMC_SPAWN_DRAIN": "maybe"},
+        {"MEMC_STOP_MIN_LINES": "1.5"},
+        {"MEMC_CHUNK_CHARS": "nan"},
+    ],
 )
 def test_bad_env_values_are_config_errors(tmp_path, env):
     with pytest.raises(ConfigError) as err:

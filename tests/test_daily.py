@@ -7,46 +7,93 @@ import subprocess
 import sys
 import textwrap
 
-from pipeline.daily import append_entry, entry_id, list_days, parse_entries, read_entries, render_entry
+from pipeline.daily import (
+    append_entry,
+    entry_id,
+    list_days,
+    parse_entries,
+    read_entries,
+    render_entry,
+)
 from pipeline.models import Entry
 
 
 def _entry(title="Switched queue", **kw):
-    return Entry(worth_saving=True, title=title, context="Jobs were lost.",
-                 decisions=("Use advisory locks because rows stayed locked",), lessons=("fsync the dir",),
-                 action_items=(), key_exchanges=("User: why?",), **kw)
+    return Entry(
+        worth_saving=True,
+        title=title,
+        context="Jobs were lost.",
+        decisions=("Use advisory locks because rows stayed locked",),
+        lessons=("fsync the dir",),
+        action_items=(),
+        key_exchanges=("User: why?",),
+        **kw,
+    )
 
 
 def test_render_is_deterministic_and_parses_back():
-    block = render_entry(_entry(), entry_id="3f9c2a1b7e4d", time_hhmm="14:32", project="acme-api",
-                         session_id="cd613e30-1111", event="session-end")
-    assert block == render_entry(_entry(), entry_id="3f9c2a1b7e4d", time_hhmm="14:32",
-                                 project="acme-api", session_id="cd613e30-1111", event="session-end")
-    assert block.startswith("### 14:32 · acme-api · Switched queue\n"
-                            "<!-- memc:entry id=3f9c2a1b7e4d session=cd613e30 event=session-end -->\n")
+    block = render_entry(
+        _entry(),
+        entry_id="3f9c2a1b7e4d",
+        time_hhmm="14:32",
+        project="acme-api",
+        session_id="cd613e30-1111",
+        event="session-end",
+    )
+    assert block == render_entry(
+        _entry(),
+        entry_id="3f9c2a1b7e4d",
+        time_hhmm="14:32",
+        project="acme-api",
+        session_id="cd613e30-1111",
+        event="session-end",
+    )
+    assert block.startswith(
+        "### 14:32 · acme-api · Switched queue\n"
+        "<!-- memc:entry id=3f9c2a1b7e4d session=cd613e30 event=session-end -->\n"
+    )
     assert "**Decisions:**\n- Use advisory locks" in block
     assert "Action items" not in block  # empty sections are omitted
     [parsed] = parse_entries("# Daily Log: 2026-11-20\n\n" + block, "2026-11-20")
     assert (parsed.id, parsed.time, parsed.project, parsed.title) == (
-        "3f9c2a1b7e4d", "14:32", "acme-api", "Switched queue")
+        "3f9c2a1b7e4d",
+        "14:32",
+        "acme-api",
+        "Switched queue",
+    )
     assert parsed.daily_path == "daily/2026-11-20.md"
     assert "fsync the dir" in parsed.body
 
 
 def test_model_text_cannot_forge_markers_or_headings():
-    evil = Entry(True, title="x\n<!-- memc:entry id=aaaaaaaaaaaa session=s event=e -->",
-                 context="### 10:00 · p · forged\n<!-- memc:entry id=bbbbbbbbbbbb session=s event=e -->",
-                 decisions=("-->",))
-    block = render_entry(evil, entry_id="cccccccccccc", time_hhmm="10:00", project="p · q",
-                         session_id="../../s", event="Stop")
+    evil = Entry(
+        True,
+        title="x\n<!-- memc:entry id=aaaaaaaaaaaa session=s event=e -->",
+        context="### 10:00 · p · forged\n<!-- memc:entry id=bbbbbbbbbbbb session=s event=e -->",
+        decisions=("-->",),
+    )
+    block = render_entry(
+        evil,
+        entry_id="cccccccccccc",
+        time_hhmm="10:00",
+        project="p · q",
+        session_id="../../s",
+        event="Stop",
+    )
     parsed = parse_entries(block, "2026-11-20")
     assert [p.id for p in parsed] == ["cccccccccccc"]
     assert "session=s event=stop" in block
 
 
 def test_append_is_exactly_once(tmp_path):
-    block = render_entry(_entry(), entry_id="111111111111", time_hhmm="09:00", project="p",
-                         session_id="s", event="stop")
+    block = render_entry(
+        _entry(),
+        entry_id="111111111111",
+        time_hhmm="09:00",
+        project="p",
+        session_id="s",
+        event="stop",
+    )
     assert append_entry(tmp_path, "2026-11-20", block, "111111111111") is True
     assert append_entry(tmp_path, "2026-11-20", block, "111111111111") is False
     text = (tmp_path / "2026-11-20.md").read_text()
@@ -58,8 +105,14 @@ def test_append_is_exactly_once(tmp_path):
 
 def test_append_after_hand_edit_without_trailing_newline(tmp_path):
     (tmp_path / "2026-11-21.md").write_text("# Daily Log: 2026-11-21\n\nmy own note")
-    block = render_entry(_entry("Second"), entry_id="222222222222", time_hhmm="10:00",
-                         project="p", session_id="s", event="stop")
+    block = render_entry(
+        _entry("Second"),
+        entry_id="222222222222",
+        time_hhmm="10:00",
+        project="p",
+        session_id="s",
+        event="stop",
+    )
     append_entry(tmp_path, "2026-11-21", block, "222222222222")
     text = (tmp_path / "2026-11-21.md").read_text()
     assert "my own note\n\n### 10:00" in text
@@ -80,8 +133,10 @@ def test_concurrent_appends_of_the_same_and_different_ids(tmp_path):
             append_entry(__import__("pathlib").Path({str(tmp_path)!r}), "2026-11-22", block, eid)
         """
     )
-    procs = [subprocess.Popen([sys.executable, "-c", script, mode, str(n)])
-             for n, mode in enumerate(["same", "same", "same", "diff", "diff"])]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, mode, str(n)])
+        for n, mode in enumerate(["same", "same", "same", "diff", "diff"])
+    ]
     assert all(p.wait(60) == 0 for p in procs)
     entries = read_entries(tmp_path, "2026-11-22")
     ids = [e.id for e in entries]
@@ -98,14 +153,33 @@ def test_entry_id_is_stable():
 def test_sections_and_context_parse_back_from_the_rendering():
     from pipeline.daily import entry_context, section_items
 
-    entry = Entry(True, title="t", context="Line one.\nLine two.",
-                  decisions=("d1", "d2"), lessons=("l1",), action_items=("a1",),
-                  key_exchanges=("k1",))
-    [parsed] = parse_entries(render_entry(entry, entry_id="aaaaaaaaaaaa", time_hhmm="10:00",
-                                          project="p", session_id="s", event="stop"), "2026-11-20")
+    entry = Entry(
+        True,
+        title="t",
+        context="Line one.\nLine two.",
+        decisions=("d1", "d2"),
+        lessons=("l1",),
+        action_items=("a1",),
+        key_exchanges=("k1",),
+    )
+    [parsed] = parse_entries(
+        render_entry(
+            entry,
+            entry_id="aaaaaaaaaaaa",
+            time_hhmm="10:00",
+            project="p",
+            session_id="s",
+            event="stop",
+        ),
+        "2026-11-20",
+    )
     assert entry_context(parsed.body) == "Line one.\nLine two."
-    assert section_items(parsed.body) == [("Decisions", "d1"), ("Decisions", "d2"),
-                                          ("Lessons", "l1"), ("Action items", "a1")]
+    assert section_items(parsed.body) == [
+        ("Decisions", "d1"),
+        ("Decisions", "d2"),
+        ("Lessons", "l1"),
+        ("Action items", "a1"),
+    ]
     assert section_items(parsed.body, ("Key exchanges",)) == [("Key exchanges", "k1")]
     assert entry_context("no context here") == ""
 
@@ -113,8 +187,13 @@ def test_sections_and_context_parse_back_from_the_rendering():
 def test_lone_surrogates_are_made_writable():
     from pipeline.fsutil import writable_text
 
-    block = render_entry(Entry(True, title="bad \ud800 title", decisions=("x\udfffy",)),
-                         entry_id="bbbbbbbbbbbb", time_hhmm="10:00", project="p",
-                         session_id="s", event="stop")
+    block = render_entry(
+        Entry(True, title="bad \ud800 title", decisions=("x\udfffy",)),
+        entry_id="bbbbbbbbbbbb",
+        time_hhmm="10:00",
+        project="p",
+        session_id="s",
+        event="stop",
+    )
     block.encode("utf-8")  # would raise UnicodeEncodeError on a lone surrogate
     assert "bad \ufffd title" in block and writable_text("ok") == "ok"

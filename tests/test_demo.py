@@ -18,8 +18,11 @@ def load_demo():
 
 
 def snapshot(root):
-    return {str(p.relative_to(root)): p.read_bytes()
-            for folder in ("daily", "knowledge") for p in (root / folder).rglob("*.md")}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for folder in ("daily", "knowledge")
+        for p in (root / folder).rglob("*.md")
+    }
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def test_demo_builds_wiki_and_is_idempotent(demo_root, capsys):
     assert len(articles) >= 4
     index = first["knowledge/index.md"].decode()
     for key in articles:
-        assert f"[[{key[len('knowledge/'):-3]}|" in index
+        assert f"[[{key[len('knowledge/') : -3]}|" in index
     assert "extractive" in first["knowledge/concepts/acme-api.md"].decode().lower()
     assert demo.main(["--root", str(demo_root), "--quiet"]) == 0
     assert snapshot(demo_root) == first
@@ -69,19 +72,35 @@ def test_extractive_compile_is_deterministic_and_links_pages():
     import jsonschema
 
     entries = [
-        {"id": "a" * 12, "source": "daily/2026-11-18.md", "time": "09:14", "project": "acme-api",
-         "title": "Advisory locks", "text": "**Context:** ran `pytest -q` on worker.py with Postgres"
-                                            "\n\n**Decisions:**\n- use advisory locks"},
-        {"id": "b" * 12, "source": "daily/2026-11-19.md", "time": "10:00", "project": "billing",
-         "title": "Invoice test", "text": "**Context:** fixed with Postgres; ran `pytest -q`"},
+        {
+            "id": "a" * 12,
+            "source": "daily/2026-11-18.md",
+            "time": "09:14",
+            "project": "acme-api",
+            "title": "Advisory locks",
+            "text": "**Context:** ran `pytest -q` on worker.py with Postgres"
+            "\n\n**Decisions:**\n- use advisory locks",
+        },
+        {
+            "id": "b" * 12,
+            "source": "daily/2026-11-19.md",
+            "time": "10:00",
+            "project": "billing",
+            "title": "Invoice test",
+            "text": "**Context:** fixed with Postgres; ran `pytest -q`",
+        },
     ]
     payload = {"entries": entries, "existing": [], "related": []}
     reply = extractive_wiki.compile(payload)
     assert reply == extractive_wiki.compile(payload)
     jsonschema.validate(reply, load_schema("compile"))
     by_path = {a["path"]: a for a in reply["articles"]}
-    assert set(by_path) == {"concepts/acme-api", "concepts/billing", "concepts/postgres",
-                            "concepts/pytest"}
+    assert set(by_path) == {
+        "concepts/acme-api",
+        "concepts/billing",
+        "concepts/postgres",
+        "concepts/pytest",
+    }
     pg = by_path["concepts/postgres"]["body"]
     assert "[[concepts/acme-api|acme-api]]" in pg and "[[daily/2026-11-18]]" in pg
     assert "[[concepts/pytest|pytest]]" in pg

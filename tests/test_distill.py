@@ -14,15 +14,23 @@ from pipeline.errors import BudgetDeferred, PathRefused
 from tests.fakes import FakeBackend
 from tests.test_inbox import make_job, transcript_lines
 
-ENTRY = {"worth_saving": True, "title": "Switched queue to advisory locks",
-         "context": "Reworked the job queue.", "decisions": ["Use pg advisory locks"],
-         "lessons": ["Redis visibility timeouts lost jobs"], "action_items": [], "key_exchanges": []}
+ENTRY = {
+    "worth_saving": True,
+    "title": "Switched queue to advisory locks",
+    "context": "Reworked the job queue.",
+    "decisions": ["Use pg advisory locks"],
+    "lessons": ["Redis visibility timeouts lost jobs"],
+    "action_items": [],
+    "key_exchanges": [],
+}
 
 
 def _run(settings, env, backend, **kw):
     conn = state.connect(settings.paths.state_db)
     try:
-        return distill.distil_job(settings, env, backend=backend, conn=conn, sleep=lambda s: None, **kw)
+        return distill.distil_job(
+            settings, env, backend=backend, conn=conn, sleep=lambda s: None, **kw
+        )
     finally:
         conn.close()
 
@@ -33,7 +41,9 @@ def _daily(root, day="2026-11-20"):
 
 
 def test_entry_rendered_and_recorded(settings, root):
-    env = make_job(root, "sess1", transcript_lines("sess1", [("fix the queue", "done: used locks")]))
+    env = make_job(
+        root, "sess1", transcript_lines("sess1", [("fix the queue", "done: used locks")])
+    )
     fake = FakeBackend(default=ENTRY)
     result = _run(settings, env, fake)
     assert (result.appended, result.chunks, result.not_worth_saving) == (1, 1, 0)
@@ -48,10 +58,21 @@ def test_entry_rendered_and_recorded(settings, root):
     assert req.payload["chunk"] == 1 and req.payload["chunks"] == 1
     assert "User: fix the queue" in req.payload["transcript"]
     conn = state.connect(settings.paths.state_db)
-    row = conn.execute("SELECT day, daily_path, job_id, session_id, title, compiled_at FROM entries").fetchone()
-    assert tuple(row) == ("2026-11-20", "daily/2026-11-20.md", env.id, "sess1",
-                          "Switched queue to advisory locks", None)
-    assert conn.execute("SELECT count(*) FROM kv WHERE key LIKE 'distil-progress:%'").fetchone()[0] == 0
+    row = conn.execute(
+        "SELECT day, daily_path, job_id, session_id, title, compiled_at FROM entries"
+    ).fetchone()
+    assert tuple(row) == (
+        "2026-11-20",
+        "daily/2026-11-20.md",
+        env.id,
+        "sess1",
+        "Switched queue to advisory locks",
+        None,
+    )
+    assert (
+        conn.execute("SELECT count(*) FROM kv WHERE key LIKE 'distil-progress:%'").fetchone()[0]
+        == 0
+    )
 
 
 def test_rerun_appends_nothing_and_calls_nothing(settings, root):
@@ -76,8 +97,10 @@ def test_not_worth_saving_appends_nothing(settings, root):
 
 def test_big_delta_makes_several_calls_and_loses_no_turn_text(root):
     settings = load_settings(root, {"chunk_chars": 400})
-    exchanges = [(f"question {i} token-U{i:03d} " + "q" * 60, f"answer {i} token-A{i:03d} " + "a" * 90)
-                 for i in range(40)]
+    exchanges = [
+        (f"question {i} token-U{i:03d} " + "q" * 60, f"answer {i} token-A{i:03d} " + "a" * 90)
+        for i in range(40)
+    ]
     env = make_job(root, "big", transcript_lines("big", exchanges))
     fake = FakeBackend(default=lambda req: {**ENTRY, "title": f"part {req.payload['chunk']}"})
     result = _run(settings, env, fake)
@@ -104,8 +127,12 @@ def test_streamed_slices_cover_everything_and_match_chunk_ids(root):
     assert result.appended == len(fake.calls)
 
 
-SECRETS = ["sk-ant-api03-" + "Z9" * 20, "ghp_" + "a1B2" * 9, "hunter2-Secret-99",
-           "AKIAIOSFODNN7EXAMPLE"]
+SECRETS = [
+    "sk-ant-api03-" + "Z9" * 20,
+    "ghp_" + "a1B2" * 9,
+    "hunter2-Secret-99",
+    "AKIAIOSFODNN7EXAMPLE",
+]
 
 
 def test_secrets_never_reach_the_model_or_daily(settings, root):
@@ -119,7 +146,11 @@ def test_secrets_never_reach_the_model_or_daily(settings, root):
     env = make_job(root, "sec", transcript_lines("sec", exchanges))
 
     def echo(req):  # a model that repeats its input verbatim: the worst case for leaks
-        return {**ENTRY, "context": req.payload["transcript"], "key_exchanges": [req.payload["transcript"]]}
+        return {
+            **ENTRY,
+            "context": req.payload["transcript"],
+            "key_exchanges": [req.payload["transcript"]],
+        }
 
     fake = FakeBackend(default=echo)
     _run(settings, env, fake)
@@ -152,8 +183,10 @@ def test_budget_deferral_resumes_without_paying_twice(root):
     exchanges = [(f"ask {i} " + "x" * 100, f"reply {i} " + "y" * 100) for i in range(12)]
     env = make_job(root, "budget", transcript_lines("budget", exchanges))
     # chunk 2 is not worth saving: only the progress record (not the entries table) can skip it
-    fake = FakeBackend(default=lambda r: {"worth_saving": False} if r.payload["chunk"] == 2 else ENTRY,
-                       cost_usd=0.01)
+    fake = FakeBackend(
+        default=lambda r: {"worth_saving": False} if r.payload["chunk"] == 2 else ENTRY,
+        cost_usd=0.01,
+    )
     with pytest.raises(BudgetDeferred):
         _run(settings, env, fake)
     assert len(fake.calls) == 3  # the 4th call is refused before it starts
@@ -169,7 +202,9 @@ def test_budget_deferral_resumes_without_paying_twice(root):
 def test_day_and_time_follow_the_configured_zone(root, monkeypatch):
     monkeypatch.setenv("MEMC_TZ", "America/Los_Angeles")
     settings = load_settings(root)
-    env = make_job(root, "tz", transcript_lines("tz", [("a", "b")]), captured_at="2026-11-21T03:10:00+00:00")
+    env = make_job(
+        root, "tz", transcript_lines("tz", [("a", "b")]), captured_at="2026-11-21T03:10:00+00:00"
+    )
     _run(settings, env, FakeBackend(default=ENTRY))
     assert "### 19:10 · acme-api" in _daily(root, "2026-11-20")
 
@@ -187,7 +222,9 @@ def test_bad_capture_time_and_escaping_spool_are_errors(settings, root):
 
 def test_stop_between_chunks_interrupts(root):
     settings = load_settings(root, {"chunk_chars": 300})
-    env = make_job(root, "stop", transcript_lines("stop", [(f"q{i} " + "x" * 200, "ok") for i in range(5)]))
+    env = make_job(
+        root, "stop", transcript_lines("stop", [(f"q{i} " + "x" * 200, "ok") for i in range(5)])
+    )
     fake = FakeBackend(default=ENTRY)
     calls = []
     with pytest.raises(distill.Interrupted):
@@ -196,10 +233,16 @@ def test_stop_between_chunks_interrupts(root):
 
 
 def test_a_later_capture_is_told_what_the_session_already_saved(settings, root):
-    first = make_job(root, "long", transcript_lines("long", [("fix the queue", "used locks")]),
-                     event="stop")
-    later = make_job(root, "long", transcript_lines("long", [("and the retries?", "backoff")]),
-                     start=10_000, captured_at="2026-11-20T15:02:05+00:00")
+    first = make_job(
+        root, "long", transcript_lines("long", [("fix the queue", "used locks")]), event="stop"
+    )
+    later = make_job(
+        root,
+        "long",
+        transcript_lines("long", [("and the retries?", "backoff")]),
+        start=10_000,
+        captured_at="2026-11-20T15:02:05+00:00",
+    )
     other = make_job(root, "other", transcript_lines("other", [("x", "y")]))
     fake = FakeBackend(default=ENTRY)
     for env in (first, later, other):

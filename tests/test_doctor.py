@@ -65,7 +65,10 @@ def test_credentials_presence_only_never_printed(root, fake_cli, monkeypatch, ca
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     code, data = _doctor_json(root, capsys)
     checks = {c["name"]: c for c in data["checks"]}
-    assert checks["credentials"]["status"] == OK and "ANTHROPIC_API_KEY" in checks["credentials"]["detail"]
+    assert (
+        checks["credentials"]["status"] == OK
+        and "ANTHROPIC_API_KEY" in checks["credentials"]["detail"]
+    )
     assert SECRET not in json.dumps(data) and SECRET[:12] not in json.dumps(data)
     assert code == 0
 

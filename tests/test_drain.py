@@ -32,8 +32,12 @@ _SEQ = iter(range(10**6))
 
 def _job(root, name, text="We decided to use advisory locks in queue.py. TODO: migrate prod."):
     """A job captured one second after the previous one (inbox order = creation order)."""
-    return make_job(root, name, transcript_lines(name, [(text, "done")]),
-                    captured_at=f"2026-11-20T14:00:{next(_SEQ) % 60:02d}+00:00")
+    return make_job(
+        root,
+        name,
+        transcript_lines(name, [(text, "done")]),
+        captured_at=f"2026-11-20T14:00:{next(_SEQ) % 60:02d}+00:00",
+    )
 
 
 def _all_entries(root):
@@ -76,12 +80,15 @@ def test_not_worth_saving_is_recorded_in_jobs(settings, root):
 def test_permanent_failure_dead_letters_the_job(settings, root):
     bad, good = _job(root, "a"), _job(root, "b")
     fake = FakeBackend(default=ENTRY).enqueue(
-        PermanentLLMError("401 authentication failed: run `claude login`", stderr_tail="auth!"))
+        PermanentLLMError("401 authentication failed: run `claude login`", stderr_tail="auth!")
+    )
     report = drain(settings, backend=fake, sleep=lambda s: None)
     assert (report.done, report.failed) == (1, 1)
     assert len(fake.calls) == 2  # one attempt for the permanent error, no retries
     [failed] = inbox.failed_jobs(settings.paths)
-    assert failed.id == bad.id and failed.error_class == "PermanentLLMError" and failed.attempts == 1
+    assert (
+        failed.id == bad.id and failed.error_class == "PermanentLLMError" and failed.attempts == 1
+    )
     record = json.loads(next(settings.paths.failed.glob("*.error.json")).read_text())
     assert record["stderr_tail"] == "auth!" and "claude login" in record["message"]
     assert (settings.paths.spool / f"{bad.id}.jsonl").exists()
@@ -99,7 +106,9 @@ def test_transient_exhausted_fails_after_bounded_attempts(settings, root):
     assert report.failed == 1 and len(fake.calls) == settings.llm_max_attempts == 4
     assert len(slept) == 3  # backoff between attempts, injected: the test never sleeps
     [failed] = inbox.failed_jobs(settings.paths)
-    assert failed.id == env.id and failed.error_class == "TransientLLMError" and failed.attempts == 4
+    assert (
+        failed.id == env.id and failed.error_class == "TransientLLMError" and failed.attempts == 4
+    )
 
 
 def test_budget_deferral_keeps_jobs_pending(root):
@@ -140,7 +149,7 @@ def test_dead_claims_are_recovered_first(settings, root):
     env = _job(root, "dead")
     job = inbox.claim(settings.paths, inbox.pending(settings.paths)[0])
     owner = json.loads(job.owner_path.read_text())
-    owner["pid"] = 2 ** 22 + 12345  # no such process
+    owner["pid"] = 2**22 + 12345  # no such process
     job.owner_path.write_text(json.dumps(owner))
     report = drain(settings, backend=FakeBackend(default=ENTRY))
     assert report.released_dead == 1 and report.done == 1
@@ -184,15 +193,22 @@ def test_cli_drain_json_and_retry(root, capsys):
 
 # -- real processes -------------------------------------------------------------------------------
 
+
 def _plant(root, n, facts, filler=0):
     for i in range(n):
         fact = f"FACT{i:04d}"
         facts.append(fact)
         text = f"We decided to adopt {fact} because it works. TODO: check {fact}."
-        pad = [(f"Please look at module_{i}_{k}.py and tell me what it does.", "It parses input. " * 8)
-               for k in range(filler)]
-        make_job(root, f"p{i:04d}", transcript_lines(f"p{i:04d}", pad + [(text, "done")]),
-                 captured_at=f"2026-11-2{i % 3}T1{i % 10}:0{i % 6}:00+00:00")
+        pad = [
+            (f"Please look at module_{i}_{k}.py and tell me what it does.", "It parses input. " * 8)
+            for k in range(filler)
+        ]
+        make_job(
+            root,
+            f"p{i:04d}",
+            transcript_lines(f"p{i:04d}", pad + [(text, "done")]),
+            captured_at=f"2026-11-2{i % 3}T1{i % 10}:0{i % 6}:00+00:00",
+        )
 
 
 def _check_exactly_once(root, facts, reference=None):
@@ -208,8 +224,9 @@ def _check_exactly_once(root, facts, reference=None):
         theirs = {e.id: e.text for e in _all_entries(reference)}
         assert sorted(set(mine) - set(theirs)) == sorted(set(theirs) - set(mine)) == []
         assert [i for i in mine if mine[i] != theirs[i]] == []
-        assert sorted((e.id, e.text) for e in entries) == \
-            sorted((e.id, e.text) for e in _all_entries(reference))
+        assert sorted((e.id, e.text) for e in entries) == sorted(
+            (e.id, e.text) for e in _all_entries(reference)
+        )
     for fact in facts:  # every planted fact in exactly one entry
         assert sum(fact in e.text for e in entries) == 1, fact
     paths = load_settings(root).paths
@@ -223,9 +240,16 @@ def _check_exactly_once(root, facts, reference=None):
 def test_concurrent_drains_each_entry_once(root, memc_env):
     facts: list[str] = []
     _plant(root, 40, facts)
-    procs = [subprocess.Popen([PYTHON, "-m", "pipeline", "drain", "--json"], env=memc_env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [PYTHON, "-m", "pipeline", "drain", "--json"],
+            env=memc_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     done = 0
     for p in procs:
         out, err = p.communicate(timeout=120)
@@ -261,8 +285,12 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(root, memc_env, t
     rng = random.Random(int(os.environ.get("KILL9_SEED", "1234")))
     killed = 0
     for _ in range(kills):
-        proc = subprocess.Popen([PYTHON, "-m", "pipeline", "drain"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "pipeline", "drain"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         remaining = inbox.counts(paths).pending
         killed += _kill_when_progressed(proc, paths, rng.randint(0, max(0, remaining // 3)))
         proc.wait(timeout=30)

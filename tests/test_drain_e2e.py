@@ -19,9 +19,15 @@ from tests.test_inbox import transcript_lines
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-ant-api03-" + "Q7w" * 12
-REPLY = {"worth_saving": True, "title": "Adopted WAL mode for the state database",
-         "context": "Readers blocked writers.", "decisions": ["WAL mode"], "lessons": [],
-         "action_items": ["benchmark"], "key_exchanges": []}
+REPLY = {
+    "worth_saving": True,
+    "title": "Adopted WAL mode for the state database",
+    "context": "Readers blocked writers.",
+    "decisions": ["WAL mode"],
+    "lessons": [],
+    "action_items": ["benchmark"],
+    "key_exchanges": [],
+}
 
 
 def _entries(root):
@@ -30,17 +36,30 @@ def _entries(root):
 
 def _transcript(tmp_path, session) -> Path:
     path = tmp_path / f"{session}.jsonl"
-    path.write_bytes(transcript_lines(session, [
-        (f"Switch state.db to WAL mode; my key is {SECRET}", "Done: PRAGMA journal_mode=WAL."),
-    ]))
+    path.write_bytes(
+        transcript_lines(
+            session,
+            [
+                (
+                    f"Switch state.db to WAL mode; my key is {SECRET}",
+                    "Done: PRAGMA journal_mode=WAL.",
+                ),
+            ],
+        )
+    )
     return path
 
 
 def _capture(root, tmp_path, session):
     from pipeline.capture import capture
 
-    result = capture(load_settings(root), transcript_path=str(_transcript(tmp_path, session)),
-                     session_id=session, cwd=str(tmp_path), event="session-end")
+    result = capture(
+        load_settings(root),
+        transcript_path=str(_transcript(tmp_path, session)),
+        session_id=session,
+        cwd=str(tmp_path),
+        event="session-end",
+    )
     assert result.status == "queued", result
     return result
 
@@ -49,8 +68,13 @@ def test_capture_drain_exactly_once_through_sdk(root, tmp_path, fake_claude):
     fake_claude.default(REPLY)
     job = _capture(root, tmp_path, "e2e-1")
     env = dict(os.environ, MEMC_ROOT=str(root), PYTHONPATH=str(REPO))
-    run = subprocess.run([sys.executable, "-m", "pipeline", "drain", "--json"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "pipeline", "drain", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert (report["done"], report["entries"]) == (1, 1)
@@ -63,11 +87,21 @@ def test_capture_drain_exactly_once_through_sdk(root, tmp_path, fake_claude):
     # the same range again: the capture dedupes, a second drain finds nothing to do
     from pipeline.capture import capture
 
-    again = capture(load_settings(root), transcript_path=str(tmp_path / "e2e-1.jsonl"),
-                    session_id="e2e-1", cwd=str(tmp_path), event="session-end")
+    again = capture(
+        load_settings(root),
+        transcript_path=str(tmp_path / "e2e-1.jsonl"),
+        session_id="e2e-1",
+        cwd=str(tmp_path),
+        event="session-end",
+    )
     assert again.status != "queued"
-    run2 = subprocess.run([sys.executable, "-m", "pipeline", "drain", "--json"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    run2 = subprocess.run(
+        [sys.executable, "-m", "pipeline", "drain", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert json.loads(run2.stdout)["processed"] == 0 and len(_entries(root)) == 1
     assert job.job_id
 
@@ -75,7 +109,9 @@ def test_capture_drain_exactly_once_through_sdk(root, tmp_path, fake_claude):
 def test_429_twice_then_success_makes_one_entry(root, tmp_path, fake_claude):
     from pipeline.drain import drain
 
-    fake_claude.script([{"kind": "error_status", "status": 429}] * 2 + [{"kind": "ok", "reply": REPLY}])
+    fake_claude.script(
+        [{"kind": "error_status", "status": 429}] * 2 + [{"kind": "ok", "reply": REPLY}]
+    )
     _capture(root, tmp_path, "e2e-429")
     slept: list[float] = []
     report = drain(load_settings(root), sleep=slept.append)

@@ -49,7 +49,8 @@ def test_entry_is_content_derived_and_labelled():
     assert any("load test" in a for a in entry["action_items"])
     assert any("document the lock ids" in a for a in entry["action_items"])
     assert entry["key_exchanges"] == [
-        "The job queue double-processes jobs under load, can you find out why?"]
+        "The job queue double-processes jobs under load, can you find out why?"
+    ]
     context = entry["context"]
     assert context.endswith(LABEL)
     assert "src/queue/worker.py" in context and "docs/locking.md" in context
@@ -68,8 +69,14 @@ def test_deterministic():
     assert _distil(TRANSCRIPT) == _distil(TRANSCRIPT)
 
 
-@pytest.mark.parametrize("text", ["", "User: hi\n\nAssistant: Hello! How can I help?",
-                                  "User: thanks\n\nAssistant: You're welcome."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "User: hi\n\nAssistant: Hello! How can I help?",
+        "User: thanks\n\nAssistant: You're welcome.",
+    ],
+)
 def test_trivial_sessions_are_not_worth_saving(text):
     entry = _distil(text)
     assert entry["worth_saving"] is False
@@ -88,25 +95,30 @@ def test_chunk_position_is_noted():
 
 
 def test_parse_rendered_keeps_multiline_turns_and_markers():
-    parsed = parse_rendered("User: line one\nline two\n\n[compact summary] earlier work\n"
-                            "Assistant: ok\n-> Grep: TODO\n<- error: nope")
+    parsed = parse_rendered(
+        "User: line one\nline two\n\n[compact summary] earlier work\n"
+        "Assistant: ok\n-> Grep: TODO\n<- error: nope"
+    )
     assert parsed.requests == ["line one\nline two"]
     assert parsed.tools == [("Grep", "TODO")]
     assert parsed.errors == ["nope"]
 
 
 def test_lists_and_strings_are_capped():
-    many = "\n\n".join(f"Assistant: We decided to use option {i} instead of option {i + 1}."
-                       for i in range(40))
-    entry = _distil("User: pick an option for the cache layer\n\n" + many
-                    + "\n\nAssistant: " + "x" * 9000)
+    many = "\n\n".join(
+        f"Assistant: We decided to use option {i} instead of option {i + 1}." for i in range(40)
+    )
+    entry = _distil(
+        "User: pick an option for the cache layer\n\n" + many + "\n\nAssistant: " + "x" * 9000
+    )
     assert len(entry["decisions"]) <= 8
     assert validation_error(entry, load_schema("distil")) is None
 
 
 def test_backend_reply_shape():
-    reply = ExtractiveBackend().run(LLMRequest(task="distil", payload={"transcript": TRANSCRIPT},
-                                               schema=load_schema("distil")))
+    reply = ExtractiveBackend().run(
+        LLMRequest(task="distil", payload={"transcript": TRANSCRIPT}, schema=load_schema("distil"))
+    )
     assert reply.backend == "extractive" and reply.model == "extractive" and reply.cost_usd == 0
     assert reply.data["worth_saving"] is True
 
@@ -150,10 +162,12 @@ def test_public_transcripts_give_valid_entries():
 
 
 def test_assistant_narration_and_todo_app_are_not_cues():
-    entry = _distil("User: create a TODO app with Next.js please\n\n"
-                    "Assistant: Let me check the layout instead of guessing. "
-                    "I need to read the file first. "
-                    "Next.js is set up.\n-> Read: app/page.tsx")
+    entry = _distil(
+        "User: create a TODO app with Next.js please\n\n"
+        "Assistant: Let me check the layout instead of guessing. "
+        "I need to read the file first. "
+        "Next.js is set up.\n-> Read: app/page.tsx"
+    )
     assert entry["decisions"] == [] and entry["action_items"] == []
     assert "Next.js" not in entry["context"].split("Files:")[1].split(".")[0]
     assert "app/page.tsx" in entry["context"]

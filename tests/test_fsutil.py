@@ -11,7 +11,12 @@ import pytest
 
 from pipeline.errors import LockBusy, PathRefused
 from pipeline.fsutil import (
-    atomic_write, check_relative, clean_temp_files, file_lock, lock_is_held, safe_join,
+    atomic_write,
+    check_relative,
+    clean_temp_files,
+    file_lock,
+    lock_is_held,
+    safe_join,
 )
 
 
@@ -55,8 +60,22 @@ def test_clean_temp_files(tmp_path):
 
 @pytest.mark.parametrize(
     "rel",
-    ["", "../x", "a/../../x", "/etc/passwd", "C:/x", "c:x", "a\\b", "a\x00b", "./a", "a//b",
-     "~/.ssh/id_rsa", "a/" + "x" * 300, "a\nb", "x/" * 600],
+    [
+        "",
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        "C:/x",
+        "c:x",
+        "a\\b",
+        "a\x00b",
+        "./a",
+        "a//b",
+        "~/.ssh/id_rsa",
+        "a/" + "x" * 300,
+        "a\nb",
+        "x/" * 600,
+    ],
 )
 def test_guard_refuses_lexically(tmp_path, rel):
     with pytest.raises(PathRefused):
@@ -118,11 +137,15 @@ def test_locked_append_from_many_processes_never_interleaves(tmp_path):
 def test_file_lock_nonblocking_and_released_on_death(tmp_path):
     lock = tmp_path / "w.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import sys,time; sys.path.insert(0, {os.getcwd()!r});"
-         f"from pipeline.fsutil import file_lock\n"
-         f"with file_lock({str(lock)!r}):\n print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import sys,time; sys.path.insert(0, {os.getcwd()!r});"
+            f"from pipeline.fsutil import file_lock\n"
+            f"with file_lock({str(lock)!r}):\n print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"

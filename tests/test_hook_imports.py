@@ -36,12 +36,19 @@ PROBE = textwrap.dedent("""
 def test_hook_imports_only_the_standard_library(memc_env, root, tmp_path):
     transcript = tmp_path / "t.jsonl"
     transcript.write_text('{"type":"user","message":{"role":"user","content":"hi"}}\n')
-    payload = json.dumps({"session_id": "s1", "transcript_path": str(transcript),
-                          "cwd": "/home/dev/demo", "hook_event_name": "SessionEnd"})
+    payload = json.dumps(
+        {
+            "session_id": "s1",
+            "transcript_path": str(transcript),
+            "cwd": "/home/dev/demo",
+            "hook_event_name": "SessionEnd",
+        }
+    )
     calls = [["session-end", payload], ["stop", payload], ["session-start", payload]]
     env = dict(memc_env)  # MEMC_SPAWN_DRAIN=0: no real drain is started by a test
-    proc = subprocess.run([PYTHON, "-c", PROBE, json.dumps(calls)], capture_output=True,
-                          env=env, timeout=60)
+    proc = subprocess.run(
+        [PYTHON, "-c", PROBE, json.dumps(calls)], capture_output=True, env=env, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     outside = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     assert outside == [], f"the hook imported non-stdlib modules: {outside}"

@@ -34,20 +34,33 @@ def log_lines(root: Path) -> list[str]:
 
 def inbox(root: Path) -> list[Envelope]:
     files = (root / ".memc" / "inbox").glob("*.json")
-    return sorted((Envelope.from_json(p.read_text()) for p in files),
-                  key=lambda e: (e.session_id, e.start))
+    return sorted(
+        (Envelope.from_json(p.read_text()) for p in files), key=lambda e: (e.session_id, e.start)
+    )
 
 
 def payload(sid: str, transcript, cwd: str = "/home/dev/demo", **extra) -> bytes:
-    return json.dumps({"session_id": sid, "transcript_path": str(transcript), "cwd": cwd,
-                       "hook_event_name": "SessionEnd", **extra}).encode()
+    return json.dumps(
+        {
+            "session_id": sid,
+            "transcript_path": str(transcript),
+            "cwd": cwd,
+            "hook_event_name": "SessionEnd",
+            **extra,
+        }
+    ).encode()
 
 
 def hook_proc(env, event: str, stdin: bytes | None, *args: str, timeout: float = 20):
     started = time.monotonic()
-    proc = subprocess.run([PYTHON, "-m", "pipeline", *args, "hook", event], input=stdin,
-                          capture_output=True, env=env, timeout=timeout,
-                          stdin=subprocess.DEVNULL if stdin is None else None)
+    proc = subprocess.run(
+        [PYTHON, "-m", "pipeline", *args, "hook", event],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+    )
     return proc, time.monotonic() - started
 
 
@@ -62,8 +75,10 @@ def hook_inproc(rest, root, data: bytes, monkeypatch) -> int:
 
 # --- through the real subprocess -------------------------------------------------------------
 
-@pytest.mark.parametrize("case", ["empty", "not-json", "wrong-types", "missing-file", "fifo",
-                                  "directory", "ok"])
+
+@pytest.mark.parametrize(
+    "case", ["empty", "not-json", "wrong-types", "missing-file", "fifo", "directory", "ok"]
+)
 def test_hook_subprocess_bad_input(memc_env, root, tmp_path, case):
     t = tmp_path / "t.jsonl"
     t.write_bytes(line(1))
@@ -90,8 +105,10 @@ def test_hook_subprocess_bad_input(memc_env, root, tmp_path, case):
 def test_hook_subprocess_windows_backslashes(memc_env, root, tmp_path):
     t = tmp_path / "t.jsonl"
     t.write_bytes(line(1))
-    raw = ('{"session_id":"s1","transcript_path":"' + str(t) + '",'
-           '"cwd":"C:\\Users\\dev\\new-proj","hook_event_name":"Stop"}').encode()
+    raw = (
+        '{"session_id":"s1","transcript_path":"' + str(t) + '",'
+        '"cwd":"C:\\Users\\dev\\new-proj","hook_event_name":"Stop"}'
+    ).encode()
     assert parse_payload(raw)[0]["cwd"] == "C:\\Users\\dev\\new-proj"
     proc, _ = hook_proc(memc_env, "session-end", raw)
     assert proc.returncode == 0 and proc.stdout == b""
@@ -101,8 +118,13 @@ def test_hook_subprocess_windows_backslashes(memc_env, root, tmp_path):
 
 def test_hook_subprocess_absent_stdin_does_not_hang(memc_env, root):
     started = time.monotonic()
-    proc = subprocess.Popen([PYTHON, "-m", "pipeline", "hook", "stop"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=memc_env)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "pipeline", "hook", "stop"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=memc_env,
+    )
     try:  # stdin stays open and silent: the hook must give up on it by itself
         assert proc.wait(timeout=10) == 0
         out = proc.stdout.read()
@@ -148,21 +170,25 @@ def test_hook_subprocess_root_flag_and_session_start(memc_env, root, tmp_path):
 
 # --- in-process ------------------------------------------------------------------------------
 
+
 def test_bad_config_is_logged_not_raised(root, tmp_path, monkeypatch):
     (root / ".memc" / "config.toml").write_text("stop_min_lines = 'many'\n")
     assert hook_inproc(["stop"], root, payload("s1", tmp_path / "t.jsonl"), monkeypatch) == 0
     assert "configuration error" in log_lines(root)[0]
 
 
-@pytest.mark.parametrize("data,why", [
-    (b"[1, 2]", "not an object"),
-    (b'"just a string"', "not an object"),
-    (b"\xef\xbb\xbf" + b'{"session_id": null}', "session_id"),
-    (b'{"session_id": "s", "cwd": 7}', "cwd"),
-    (b'{"session_id": "   "}', "empty"),
-    (b"[" * 200_000 + b"]" * 200_000, "not JSON"),  # RecursionError
-    (b'{"a":' * 100_000, "not JSON"),
-])
+@pytest.mark.parametrize(
+    "data,why",
+    [
+        (b"[1, 2]", "not an object"),
+        (b'"just a string"', "not an object"),
+        (b"\xef\xbb\xbf" + b'{"session_id": null}', "session_id"),
+        (b'{"session_id": "s", "cwd": 7}', "cwd"),
+        (b'{"session_id": "   "}', "empty"),
+        (b"[" * 200_000 + b"]" * 200_000, "not JSON"),  # RecursionError
+        (b'{"a":' * 100_000, "not JSON"),
+    ],
+)
 def test_bad_payloads_inprocess(root, monkeypatch, capsys, data, why):
     assert hook_inproc(["session-end"], root, data, monkeypatch) == 0
     assert capsys.readouterr().out == ""
@@ -220,6 +246,7 @@ def test_session_start_prints_only_what_the_read_side_returns(root, monkeypatch,
 
 # --- concurrency with real processes -----------------------------------------------------------
 
+
 def _spools_cover_file(root: Path, sid: str, t: Path) -> None:
     envs = [e for e in inbox(root) if e.session_id == sid]
     assert envs, f"nothing captured for {sid}"
@@ -243,9 +270,13 @@ def test_concurrent_hooks_queue_every_range_exactly_once(memc_env, root, tmp_pat
         procs = []
         for sid, t in sessions.items():
             for _ in range(3):  # three hooks for the same session at once
-                p = subprocess.Popen([PYTHON, "-m", "pipeline", "hook", "session-end"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=memc_env)
+                p = subprocess.Popen(
+                    [PYTHON, "-m", "pipeline", "hook", "session-end"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=memc_env,
+                )
                 procs.append(p)
                 p.stdin.write(payload(sid, t))
                 p.stdin.close()

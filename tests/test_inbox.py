@@ -19,39 +19,82 @@ from pipeline.models import Envelope, job_id_for
 REPO = Path(__file__).resolve().parent.parent
 
 
-def transcript_lines(session: str, exchanges: list[tuple[str, str]], *, sdk: bool = False,
-                     start: int = 0) -> bytes:
+def transcript_lines(
+    session: str, exchanges: list[tuple[str, str]], *, sdk: bool = False, start: int = 0
+) -> bytes:
     """Claude Code JSONL for a list of (user text, assistant text) exchanges."""
     out = []
     for i, (user, assistant) in enumerate(exchanges, start):
-        base = {"sessionId": session, "cwd": "/home/dev/acme-api", "timestamp": "2026-11-20T14:00:00Z"}
+        base = {
+            "sessionId": session,
+            "cwd": "/home/dev/acme-api",
+            "timestamp": "2026-11-20T14:00:00Z",
+        }
         if sdk:
             base["entrypoint"] = "sdk-py"
-        out.append({**base, "type": "user", "uuid": f"{session}-u{i}",
-                    "message": {"role": "user", "content": user}})
-        out.append({**base, "type": "assistant", "uuid": f"{session}-a{i}",
-                    "message": {"id": f"msg-{session}-{i}", "role": "assistant",
-                                "content": [{"type": "text", "text": assistant}]}})
+        out.append(
+            {
+                **base,
+                "type": "user",
+                "uuid": f"{session}-u{i}",
+                "message": {"role": "user", "content": user},
+            }
+        )
+        out.append(
+            {
+                **base,
+                "type": "assistant",
+                "uuid": f"{session}-a{i}",
+                "message": {
+                    "id": f"msg-{session}-{i}",
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": assistant}],
+                },
+            }
+        )
     return "".join(json.dumps(o) + "\n" for o in out).encode()
 
 
-def make_job(root: Path, session: str, data: bytes, *, captured_at: str = "2026-11-20T14:32:05+00:00",
-             start: int = 0, event: str = "session-end", project: str = "acme-api") -> Envelope:
+def make_job(
+    root: Path,
+    session: str,
+    data: bytes,
+    *,
+    captured_at: str = "2026-11-20T14:32:05+00:00",
+    start: int = 0,
+    event: str = "session-end",
+    project: str = "acme-api",
+) -> Envelope:
     """Plant a capture the way pipeline.capture commits one: spool first, envelope last."""
     memc = root / ".memc"
     job_id = job_id_for(session, f"ident-{session}", start, start + len(data))
-    env = Envelope(id=job_id, session_id=session, event=event,
-                   transcript_path=f"/home/dev/.claude/projects/x/{session}.jsonl",
-                   cwd="/home/dev/acme-api", project=project, start=start, end=start + len(data),
-                   captured_at=captured_at, spool=f"spool/{job_id}.jsonl")
+    env = Envelope(
+        id=job_id,
+        session_id=session,
+        event=event,
+        transcript_path=f"/home/dev/.claude/projects/x/{session}.jsonl",
+        cwd="/home/dev/acme-api",
+        project=project,
+        start=start,
+        end=start + len(data),
+        captured_at=captured_at,
+        spool=f"spool/{job_id}.jsonl",
+    )
     atomic_write(memc / "spool" / f"{job_id}.jsonl", data)
     atomic_write(memc / "inbox" / env.file_name(), env.to_json())
     return env
 
 
 def _jobs(root: Path, n: int) -> list[Envelope]:
-    return [make_job(root, f"s{i:03d}", transcript_lines(f"s{i:03d}", [("hi", "there")]),
-                     captured_at=f"2026-11-20T14:{i % 60:02d}:05+00:00") for i in range(n)]
+    return [
+        make_job(
+            root,
+            f"s{i:03d}",
+            transcript_lines(f"s{i:03d}", [("hi", "there")]),
+            captured_at=f"2026-11-20T14:{i % 60:02d}:05+00:00",
+        )
+        for i in range(n)
+    ]
 
 
 def test_pending_sorted_and_ignores_temp_and_other_files(settings, root):
@@ -86,8 +129,15 @@ def test_fail_writes_error_record_and_retry_moves_back(settings, root):
     paths = settings.paths
     for path in inbox.pending(paths):
         job = inbox.claim(paths, path)
-        inbox.fail(paths, job, error_class="PermanentLLMError", message="401: fix your login",
-                   attempts=1, stderr_tail="auth failed", now=0.0)
+        inbox.fail(
+            paths,
+            job,
+            error_class="PermanentLLMError",
+            message="401: fix your login",
+            attempts=1,
+            stderr_tail="auth failed",
+            now=0.0,
+        )
     failed = inbox.failed_jobs(paths)
     assert [f.id for f in failed] == [e.id for e in envs]  # capture order
     assert failed[0].error_class == "PermanentLLMError" and failed[0].attempts == 1
@@ -132,8 +182,12 @@ def test_dead_claims_are_released_live_ones_kept(settings, root):
     a, b, c = _jobs(root, 3)
     live = inbox.claim(paths, paths.inbox / a.file_name())
     dead = inbox.claim(paths, paths.inbox / b.file_name())
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     owner = json.loads(dead.owner_path.read_text())
     owner["pid"] = int(proc.stdout)  # a process that has exited
     dead.owner_path.write_text(json.dumps(owner))
@@ -177,8 +231,16 @@ print(json.dumps(got))
 def test_claim_race_between_processes_each_job_claimed_once(settings, root):
     envs = _jobs(root, 40)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    procs = [subprocess.Popen([sys.executable, "-c", _CLAIMER, str(root)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, env=env) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLAIMER, str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(6)
+    ]
     for p in procs:  # by now every interpreter has (likely) started; release them together
         p.stdin.write("go\n")
         p.stdin.flush()

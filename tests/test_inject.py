@@ -19,8 +19,13 @@ def load_bench():
     return module
 
 
-PAYLOAD = {"session_id": "s1", "transcript_path": "", "cwd": "/home/dev/acme-api",
-           "hook_event_name": "SessionStart", "source": "startup"}
+PAYLOAD = {
+    "session_id": "s1",
+    "transcript_path": "",
+    "cwd": "/home/dev/acme-api",
+    "hook_event_name": "SessionStart",
+    "source": "startup",
+}
 
 
 def context_of(out: str) -> str:
@@ -70,7 +75,7 @@ def test_index_md_fallback_without_search_db(big_kb, tmp_path):
 
 
 def test_fit_cuts_huge_context_at_line_boundaries():
-    context = "\n".join(f"- line {i} " + "é\"\\" * 50 for i in range(2000))
+    context = "\n".join(f"- line {i} " + 'é"\\' * 50 for i in range(2000))
     out = inject.fit(context)
     assert len(out) < inject.MAX_OUTPUT
     assert context_of(out).endswith("or read knowledge/index.md.")
@@ -96,14 +101,26 @@ def test_hook_subprocess_prints_json_and_stays_stdlib(big_kb, memc_env):
         "sys.stderr.write('BAD=' + ','.join(bad) + '\\n')\n"
         "sys.exit(code)\n"
     )
-    proc = subprocess.run([PYTHON, "-c", probe], input=json.dumps(PAYLOAD), capture_output=True,
-                          text=True, env=env,
-                          cwd=str(REPO), timeout=60)
+    proc = subprocess.run(
+        [PYTHON, "-c", probe],
+        input=json.dumps(PAYLOAD),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(REPO),
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "BAD=\n" in proc.stderr
     assert "## Related to acme-api" in context_of(proc.stdout)
-    real = subprocess.run([PYTHON, "-m", "pipeline", "hook", "session-start"], input=json.dumps(PAYLOAD),
-                          capture_output=True, text=True, env=env, timeout=60)
+    real = subprocess.run(
+        [PYTHON, "-m", "pipeline", "hook", "session-start"],
+        input=json.dumps(PAYLOAD),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert real.returncode == 0 and len(real.stdout) < inject.MAX_OUTPUT
     context_of(real.stdout)
 
@@ -112,15 +129,27 @@ def test_recent_entries_lead_with_their_decisions_and_lessons(settings):
     from pipeline.daily import append_entry, render_entry
     from pipeline.models import Entry
 
-    entry = Entry(True, title="Queue claims", context="Reworked the worker.",
-                  decisions=("Use pg_try_advisory_lock on a hashed job id",),
-                  lessons=("FOR UPDATE SKIP LOCKED releases the lock at commit",),
-                  action_items=("Add a lock-contention metric",))
-    block = render_entry(entry, entry_id="abcdefabcdef", time_hhmm="09:14", project="acme-api",
-                         session_id="s1", event="session-end")
+    entry = Entry(
+        True,
+        title="Queue claims",
+        context="Reworked the worker.",
+        decisions=("Use pg_try_advisory_lock on a hashed job id",),
+        lessons=("FOR UPDATE SKIP LOCKED releases the lock at commit",),
+        action_items=("Add a lock-contention metric",),
+    )
+    block = render_entry(
+        entry,
+        entry_id="abcdefabcdef",
+        time_hhmm="09:14",
+        project="acme-api",
+        session_id="s1",
+        event="session-end",
+    )
     append_entry(settings.paths.daily, "2026-11-20", block, "abcdefabcdef")
-    out = inject.build_injection(settings, {"session_id": "n", "cwd": "/home/dev/acme-api",
-                                            "hook_event_name": "SessionStart"})
+    out = inject.build_injection(
+        settings,
+        {"session_id": "n", "cwd": "/home/dev/acme-api", "hook_event_name": "SessionStart"},
+    )
     context = context_of(out)
     assert "  - decision: Use pg_try_advisory_lock on a hashed job id" in context
     assert "  - lesson: FOR UPDATE SKIP LOCKED releases the lock at commit" in context

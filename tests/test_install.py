@@ -25,8 +25,12 @@ from pipeline.install import (
 USER_SETTINGS = {
     "model": "opus",
     "hooks": {
-        "Stop": [{"matcher": "", "hooks": [{"type": "command", "command": "say done", "timeout": 3}]}],
-        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "~/guard.sh"}]}],
+        "Stop": [
+            {"matcher": "", "hooks": [{"type": "command", "command": "say done", "timeout": 3}]}
+        ],
+        "PreToolUse": [
+            {"matcher": "Bash", "hooks": [{"type": "command", "command": "~/guard.sh"}]}
+        ],
     },
     "permissions": {"allow": ["Bash(ls:*)"]},
     "env": {"FOO": "bar"},
@@ -42,8 +46,13 @@ def _write(path: Path, data) -> str:
 
 
 def _ours(data) -> list[str]:
-    return [h["command"] for groups in data.get("hooks", {}).values() for g in groups
-            for h in g["hooks"] if parse_ours(h["command"])]
+    return [
+        h["command"]
+        for groups in data.get("hooks", {}).values()
+        for g in groups
+        for h in g["hooks"]
+        if parse_ours(h["command"])
+    ]
 
 
 def test_install_twice_then_uninstall_keeps_users_hooks_and_keys(tmp_path, root):
@@ -102,7 +111,7 @@ def test_broken_settings_file_is_refused_and_untouched(tmp_path, root, capsys):
     assert path.read_text() == '{"hooks": {,}'
 
 
-@pytest.mark.parametrize("content", ['[1, 2]', '{"hooks": []}'])
+@pytest.mark.parametrize("content", ["[1, 2]", '{"hooks": []}'])
 def test_settings_that_are_not_an_object_are_refused(tmp_path, root, content):
     path = tmp_path / "settings.json"
     path.write_text(content)
@@ -135,10 +144,21 @@ def test_symlinked_settings_file_keeps_its_link(tmp_path, root):
 
 def test_marker_matches_only_our_commands():
     assert parse_ours("/x/bin/memc --root /r hook session-end") == ("session-end", "/r")
-    assert parse_ours("env PYTHONPATH=/c /usr/bin/python3 -m pipeline --root '/a b' hook stop") == ("stop", "/a b")
+    assert parse_ours("env PYTHONPATH=/c /usr/bin/python3 -m pipeline --root '/a b' hook stop") == (
+        "stop",
+        "/a b",
+    )
     assert parse_ours("memc.exe --root=C:/r hook pre-compact") == ("pre-compact", "C:/r")
-    for theirs in ("echo hook stop", "memc-notify hook stop", "/x/memc search hook", "python -m other hook stop",
-                   "/x/bin/memc --root /r hook unknown-event", "unbalanced 'quote", None, 42):
+    for theirs in (
+        "echo hook stop",
+        "memc-notify hook stop",
+        "/x/memc search hook",
+        "python -m other hook stop",
+        "/x/bin/memc --root /r hook unknown-event",
+        "unbalanced 'quote",
+        None,
+        42,
+    ):
         assert parse_ours(theirs) is None
 
 
@@ -169,11 +189,24 @@ def test_installed_command_runs_the_hook(tmp_path, root, memc_env):
     command = res.commands[1]  # session-end
     words = shlex.split(command)
     assert os.path.isabs(words[0]) or words[0] == "env"
-    payload = json.dumps({"session_id": "s1", "transcript_path": str(tmp_path / "missing.jsonl"),
-                          "cwd": str(tmp_path), "hook_event_name": "SessionEnd"})
+    payload = json.dumps(
+        {
+            "session_id": "s1",
+            "transcript_path": str(tmp_path / "missing.jsonl"),
+            "cwd": str(tmp_path),
+            "hook_event_name": "SessionEnd",
+        }
+    )
     env = {k: v for k, v in memc_env.items() if k not in ("MEMC_ROOT", "PYTHONPATH")}
-    proc = subprocess.run(["sh", "-c", command], input=payload, capture_output=True, text=True,
-                          cwd=tmp_path, env=env, timeout=60)
+    proc = subprocess.run(
+        ["sh", "-c", command],
+        input=payload,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "session-end" in (root / ".memc" / "logs" / "hooks.log").read_text()
 
@@ -190,12 +223,30 @@ def test_hook_program_prefers_console_script(tmp_path):
 
 def test_our_command_inside_a_users_group_is_removed_alone(tmp_path, root):
     path = tmp_path / "settings.json"
-    mixed = {"hooks": {"SessionEnd": [{"matcher": "", "hooks": [
-        {"type": "command", "command": "notify-send bye"},
-        {"type": "command", "command": f"/old/bin/memc --root {root} hook session-end", "timeout": 5},
-    ]}]}}
+    mixed = {
+        "hooks": {
+            "SessionEnd": [
+                {
+                    "matcher": "",
+                    "hooks": [
+                        {"type": "command", "command": "notify-send bye"},
+                        {
+                            "type": "command",
+                            "command": f"/old/bin/memc --root {root} hook session-end",
+                            "timeout": 5,
+                        },
+                    ],
+                }
+            ]
+        }
+    }
     _write(path, mixed)
     res = uninstall_hooks(path)
     assert res.removed == 1
-    assert json.loads(path.read_text()) == {"hooks": {"SessionEnd": [{"matcher": "", "hooks": [
-        {"type": "command", "command": "notify-send bye"}]}]}}
+    assert json.loads(path.read_text()) == {
+        "hooks": {
+            "SessionEnd": [
+                {"matcher": "", "hooks": [{"type": "command", "command": "notify-send bye"}]}
+            ]
+        }
+    }

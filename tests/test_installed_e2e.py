@@ -17,8 +17,14 @@ SAMPLE = sorted((REPO / "samples").glob("*.jsonl"))[0]
 
 
 def _run_hook(command: str, payload: dict, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["/bin/sh", "-c", command], input=json.dumps(payload), env=env,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        input=json.dumps(payload),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_installed_hooks_capture_and_the_spawned_drain_distils(root, tmp_path):
@@ -31,9 +37,13 @@ def test_installed_hooks_capture_and_the_spawned_drain_distils(root, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMC_")}  # as Claude Code would
     transcript = tmp_path / "session.jsonl"
     transcript.write_bytes(SAMPLE.read_bytes())
-    payload = {"session_id": "e2e-session", "transcript_path": str(transcript),
-               "cwd": "/home/dev/projects/acme-api", "hook_event_name": "SessionEnd",
-               "reason": "prompt_input_exit"}
+    payload = {
+        "session_id": "e2e-session",
+        "transcript_path": str(transcript),
+        "cwd": "/home/dev/projects/acme-api",
+        "hook_event_name": "SessionEnd",
+        "reason": "prompt_input_exit",
+    }
     started = time.monotonic()
     done = _run_hook(commands["SessionEnd"], payload, env)
     hook_seconds = time.monotonic() - started
@@ -56,9 +66,17 @@ def test_installed_hooks_capture_and_the_spawned_drain_distils(root, tmp_path):
     assert len(read_entries(root / "daily", day)) == 1
 
     # the next session starts with the context injected
-    start = _run_hook(commands["SessionStart"],
-                      {"session_id": "next", "transcript_path": "", "cwd": "/home/dev/projects/acme-api",
-                       "hook_event_name": "SessionStart", "source": "startup"}, env)
+    start = _run_hook(
+        commands["SessionStart"],
+        {
+            "session_id": "next",
+            "transcript_path": "",
+            "cwd": "/home/dev/projects/acme-api",
+            "hook_event_name": "SessionStart",
+            "source": "startup",
+        },
+        env,
+    )
     assert start.returncode == 0
     out = json.loads(start.stdout)
     context = out["hookSpecificOutput"]["additionalContext"]

@@ -37,10 +37,21 @@ COMMANDS = [
 def populated(tmp_path_factory):
     root = tmp_path_factory.mktemp("jsonroot")
     home = tmp_path_factory.mktemp("jsonhome")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "MEMC_BACKEND": "extractive",
-           "MEMC_SPAWN_DRAIN": "0", "MEMC_TZ": "UTC", "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-m", "pipeline", "--root", str(root), "init"], env=env,
-                   check=True, capture_output=True, cwd=REPO)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "MEMC_BACKEND": "extractive",
+        "MEMC_SPAWN_DRAIN": "0",
+        "MEMC_TZ": "UTC",
+        "PYTHONPATH": str(REPO),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "pipeline", "--root", str(root), "init"],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     return root, env
 
 
@@ -48,8 +59,14 @@ def populated(tmp_path_factory):
 def test_json_output_is_one_document(populated, command, tmp_path):
     root, env = populated
     argv = [a.replace("{tmp}", str(tmp_path)) for a in command]
-    out = subprocess.run([sys.executable, "-m", "pipeline", "--root", str(root), *argv, "--json"],
-                         env=env, capture_output=True, text=True, cwd=REPO, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--root", str(root), *argv, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert out.returncode in (0, 1), out.stderr
     doc = json.loads(out.stdout)  # raises if anything else was printed on stdout
     assert isinstance(doc, (dict, list)) and doc

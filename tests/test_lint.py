@@ -15,9 +15,19 @@ from tests.fakes import FakeBackend
 FILLER = " ".join(f"word{i}" for i in range(60))
 
 
-def write_article(root: Path, key: str, *, title: str, body: str, aliases=(), extra_front: str = "",
-                  summary: str | None = "A one-line summary.", created: str | None = "2026-01-05",
-                  updated: str | None = "2026-01-06", raw_front: str | None = None) -> Path:
+def write_article(
+    root: Path,
+    key: str,
+    *,
+    title: str,
+    body: str,
+    aliases=(),
+    extra_front: str = "",
+    summary: str | None = "A one-line summary.",
+    created: str | None = "2026-01-05",
+    updated: str | None = "2026-01-06",
+    raw_front: str | None = None,
+) -> Path:
     path = root / "knowledge" / f"{key}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     if raw_front is None:
@@ -39,10 +49,18 @@ def write_article(root: Path, key: str, *, title: str, body: str, aliases=(), ex
 BLOCKS: dict[str, str] = {}
 
 
-def add_entry(root: Path, day: str, job: str, title: str, project: str = "acme") -> daily.DailyEntry:
+def add_entry(
+    root: Path, day: str, job: str, title: str, project: str = "acme"
+) -> daily.DailyEntry:
     eid = daily.entry_id(job, 0)
-    block = daily.render_entry(Entry(True, title=title, context="Some context here."), entry_id=eid,
-                               time_hhmm="10:00", project=project, session_id="sess1234", event="session-end")
+    block = daily.render_entry(
+        Entry(True, title=title, context="Some context here."),
+        entry_id=eid,
+        time_hhmm="10:00",
+        project=project,
+        session_id="sess1234",
+        event="session-end",
+    )
     daily.append_entry(root / "daily", day, block, eid)
     BLOCKS[eid] = block
     return next(e for e in daily.read_entries(root / "daily", day) if e.id == eid)
@@ -50,44 +68,81 @@ def add_entry(root: Path, day: str, job: str, title: str, project: str = "acme")
 
 def record(settings, entry: daily.DailyEntry, *, compiled: bool, content_hash: str) -> None:
     conn = state.connect(settings.paths.state_db)
-    conn.execute("INSERT INTO entries(id, day, daily_path, content_hash, created_at, compiled_at) "
-                 "VALUES (?,?,?,?,?,?)", (entry.id, entry.day, entry.daily_path, content_hash, 1.0,
-                                          2.0 if compiled else None))
+    conn.execute(
+        "INSERT INTO entries(id, day, daily_path, content_hash, created_at, compiled_at) "
+        "VALUES (?,?,?,?,?,?)",
+        (entry.id, entry.day, entry.daily_path, content_hash, 1.0, 2.0 if compiled else None),
+    )
     conn.close()
 
 
 EXPECTED = {
-    "broken_link": 2, "noncanonical_link": 3, "orphan": 1, "missing_backlink": 1, "sparse": 1,
-    "frontmatter": 3, "index_drift": 2, "uncompiled": 1, "edited_after_compile": 1,
+    "broken_link": 2,
+    "noncanonical_link": 3,
+    "orphan": 1,
+    "missing_backlink": 1,
+    "sparse": 1,
+    "frontmatter": 3,
+    "index_drift": 2,
+    "uncompiled": 1,
+    "edited_after_compile": 1,
 }
 
 
 @pytest.fixture
 def kb(root, settings):
     """The synthetic knowledge base; EXPECTED lists its defects."""
-    others = ["concepts/beta", "concepts/gamma", "concepts/epsilon", "concepts/fm-tags",
-              "concepts/fm-created", "concepts/fm-updated"]
-    hub_body = "\n".join([
-        FILLER,
-        *(f"See [[{k}]]." for k in others),
-        "Alias: [[Beta Alias]]. Suffix: [[concepts/beta.md]]. Name with display: [[beta|the beta page]].",
-        "Heading: [[concepts/beta#Some Heading]]. Embed: ![[concepts/gamma]].",
-        "Daily: [[daily/2026-01-05]] and [[2026-01-06]]. Same page: [[#Local heading]].",
-        "Code is not a link: `[[in-code-missing]]`.",
-        "```", "[[fenced-missing]]", "```",
-        "Broken: [[concepts/does-not-exist]].",
-    ])
+    others = [
+        "concepts/beta",
+        "concepts/gamma",
+        "concepts/epsilon",
+        "concepts/fm-tags",
+        "concepts/fm-created",
+        "concepts/fm-updated",
+    ]
+    hub_body = "\n".join(
+        [
+            FILLER,
+            *(f"See [[{k}]]." for k in others),
+            "Alias: [[Beta Alias]]. Suffix: [[concepts/beta.md]]. Name with display: [[beta|the beta page]].",
+            "Heading: [[concepts/beta#Some Heading]]. Embed: ![[concepts/gamma]].",
+            "Daily: [[daily/2026-01-05]] and [[2026-01-06]]. Same page: [[#Local heading]].",
+            "Code is not a link: `[[in-code-missing]]`.",
+            "```",
+            "[[fenced-missing]]",
+            "```",
+            "Broken: [[concepts/does-not-exist]].",
+        ]
+    )
     write_article(root, "concepts/alpha", title="Alpha", body=hub_body)
     back = f"{FILLER}\n\nBack to [[concepts/alpha]]."
-    write_article(root, "concepts/beta", title="Beta", aliases=("Beta Alias",),
-                  body=back + "\n\n## Some Heading\n\ntext")
-    write_article(root, "concepts/gamma", title="Gamma", body=back + " Missing: [[Nonexistent Thing]].")
-    write_article(root, "concepts/epsilon", title="Epsilon", body="Too short. Back to [[concepts/alpha]].")
-    write_article(root, "concepts/fm-tags", title="Tags wrong", body=back,
-                  raw_front="title: Tags wrong\nsummary: s\ntags: 5\ncreated: '2026-01-05'\nupdated: '2026-01-05'")
+    write_article(
+        root,
+        "concepts/beta",
+        title="Beta",
+        aliases=("Beta Alias",),
+        body=back + "\n\n## Some Heading\n\ntext",
+    )
+    write_article(
+        root, "concepts/gamma", title="Gamma", body=back + " Missing: [[Nonexistent Thing]]."
+    )
+    write_article(
+        root, "concepts/epsilon", title="Epsilon", body="Too short. Back to [[concepts/alpha]]."
+    )
+    write_article(
+        root,
+        "concepts/fm-tags",
+        title="Tags wrong",
+        body=back,
+        raw_front="title: Tags wrong\nsummary: s\ntags: 5\ncreated: '2026-01-05'\nupdated: '2026-01-05'",
+    )
     write_article(root, "concepts/fm-created", title="No created", body=back, created=None)
-    write_article(root, "concepts/fm-updated", title="Bad updated", body=back, updated="last tuesday")
-    write_article(root, "connections/delta", title="Delta", body=f"{FILLER} Links [[concepts/alpha]].")
+    write_article(
+        root, "concepts/fm-updated", title="Bad updated", body=back, updated="last tuesday"
+    )
+    write_article(
+        root, "connections/delta", title="Delta", body=f"{FILLER} Links [[concepts/alpha]]."
+    )
     from pipeline import wikiindex
 
     wikiindex.write_index(settings.paths)
@@ -101,27 +156,40 @@ def kb(root, settings):
     edited = add_entry(root, "2026-01-06", "job3", "Third entry")
     no_hash = add_entry(root, "2026-01-06", "job4", "Fourth entry")
     distilled = add_entry(root, "2026-01-06", "job5", "Fifth entry, hashed as distil does")
-    record(settings, first, compiled=True, content_hash=hashlib.sha256(first.text.encode()).hexdigest())
+    record(
+        settings, first, compiled=True, content_hash=hashlib.sha256(first.text.encode()).hexdigest()
+    )
     record(settings, edited, compiled=True, content_hash="0123456789abcdef")
     record(settings, no_hash, compiled=True, content_hash="")
-    record(settings, distilled, compiled=True,
-           content_hash=hashlib.sha256(BLOCKS[distilled.id].encode()).hexdigest()[:16])
+    record(
+        settings,
+        distilled,
+        compiled=True,
+        content_hash=hashlib.sha256(BLOCKS[distilled.id].encode()).hexdigest()[:16],
+    )
     return root
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "knowledge").rglob("*"))
-            if p.is_file() and p.name != "log.md"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted((root / "knowledge").rglob("*"))
+        if p.is_file() and p.name != "log.md"
+    }
 
 
 def test_known_defects_reported_exactly(kb, settings):
     report = lint.run_lint(settings, structural_only=True)
     assert report.by_check() == EXPECTED, [i for i in report.issues]
     broken = sorted(i.detail for i in report.issues if i.check == "broken_link")
-    assert broken == ["[[Nonexistent Thing]] resolves to no page",
-                      "[[concepts/does-not-exist]] resolves to no page"]
+    assert broken == [
+        "[[Nonexistent Thing]] resolves to no page",
+        "[[concepts/does-not-exist]] resolves to no page",
+    ]
     assert report.errors == 2 + 2  # broken links + tags type + bad updated date
-    assert {i.file for i in report.issues if i.check == "orphan"} == {"knowledge/connections/delta.md"}
+    assert {i.file for i in report.issues if i.check == "orphan"} == {
+        "knowledge/connections/delta.md"
+    }
     assert Path(report.report_path).is_file()
     data = json.loads(Path(report.report_path).with_suffix(".json").read_text())
     assert len(data["issues"]) == sum(EXPECTED.values())
@@ -151,7 +219,9 @@ def test_fix_twice_changes_nothing_the_second_time(kb, settings):
 def test_fix_appends_to_an_existing_related_section():
     body = "Intro.\n\n## Related\n\n- [[concepts/x]]\n\n## Later\n\nMore."
     out = lint.add_related(body, ["- [[concepts/y|Y]]"])
-    assert out == "Intro.\n\n## Related\n\n- [[concepts/x]]\n- [[concepts/y|Y]]\n\n## Later\n\nMore."
+    assert (
+        out == "Intro.\n\n## Related\n\n- [[concepts/x]]\n- [[concepts/y|Y]]\n\n## Later\n\nMore."
+    )
     assert lint.add_related("Text.\n", ["- [[a]]"]) == "Text.\n\n## Related\n\n- [[a]]\n"
 
 
@@ -162,8 +232,12 @@ def test_rewrite_keeps_heading_display_and_code():
 
 
 def test_ambiguous_and_attachment_links(root, settings):
-    write_article(root, "concepts/same", title="Same one", body=f"{FILLER} [[connections/same]] ![[pic.png]]")
-    write_article(root, "connections/same", title="Same two", body=f"{FILLER} [[concepts/same]] [[same]]")
+    write_article(
+        root, "concepts/same", title="Same one", body=f"{FILLER} [[connections/same]] ![[pic.png]]"
+    )
+    write_article(
+        root, "connections/same", title="Same two", body=f"{FILLER} [[concepts/same]] [[same]]"
+    )
     (root / "knowledge" / "pic.png").write_bytes(b"\x89PNG")
     checks = lint.run_lint(settings, structural_only=True, write_report=False).by_check()
     assert checks.get("ambiguous_link") == 1
@@ -177,7 +251,11 @@ def test_contradiction_check_is_bounded(kb, settings, monkeypatch):
     def disagree(request):
         pages = [p["path"] for p in request.payload["cluster"]][:2]
         seen.extend(pages)
-        return {"contradictions": [{"pages": pages + ["concepts/not-in-cluster"], "detail": "They disagree."}]}
+        return {
+            "contradictions": [
+                {"pages": pages + ["concepts/not-in-cluster"], "detail": "They disagree."}
+            ]
+        }
 
     fake = FakeBackend(default={"contradictions": []}).enqueue(disagree)
     report = lint.run_lint(settings, backend=fake)

@@ -20,7 +20,9 @@ API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(not (LIVE and API_KEY), reason="live tests: set MEMC_LIVE_TESTS=1 and ANTHROPIC_API_KEY"),
+    pytest.mark.skipif(
+        not (LIVE and API_KEY), reason="live tests: set MEMC_LIVE_TESTS=1 and ANTHROPIC_API_KEY"
+    ),
 ]
 
 TRANSCRIPT = (
@@ -45,11 +47,21 @@ def live_settings(settings, monkeypatch):
 def test_live_distil_returns_a_valid_entry(live_settings):
     from pipeline.llm.claude import ClaudeBackend
 
-    request = LLMRequest(task="distil", payload={"project": "acme-api", "session_id": "live",
-                                                 "event": "session-end", "chunk": 1, "chunks": 1,
-                                                 "transcript": TRANSCRIPT},
-                         schema=load_schema("distil"), model=live_settings.flush_model,
-                         max_budget_usd=0.2, timeout_s=120)
+    request = LLMRequest(
+        task="distil",
+        payload={
+            "project": "acme-api",
+            "session_id": "live",
+            "event": "session-end",
+            "chunk": 1,
+            "chunks": 1,
+            "transcript": TRANSCRIPT,
+        },
+        schema=load_schema("distil"),
+        model=live_settings.flush_model,
+        max_budget_usd=0.2,
+        timeout_s=120,
+    )
     conn = state.connect(live_settings.paths.state_db)
     try:
         reply = call(live_settings, ClaudeBackend(), request, conn=conn)

@@ -54,8 +54,13 @@ def _settings(root, **over):
 
 
 def _request(**kw) -> LLMRequest:
-    base = dict(task="distil", payload={"transcript": "User: hi"}, schema=load_schema("distil"),
-                model="haiku", ref="job-x")
+    base = dict(
+        task="distil",
+        payload={"transcript": "User: hi"},
+        schema=load_schema("distil"),
+        model="haiku",
+        ref="job-x",
+    )
     base.update(kw)
     return LLMRequest(**base)
 
@@ -159,8 +164,19 @@ def test_budget_day_follows_memc_tz(root, conn, monkeypatch):
     monkeypatch.setenv("MEMC_TZ", "America/New_York")
     settings = _settings(root, daily_budget_usd=1.0)
     late_utc = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc).timestamp()  # 21:00 on the 20th NY
-    calls.record(conn, settings, at=late_utc, task="distil", backend="fake", model="m",
-                 usage=calls.Usage(), cost_usd=1.0, duration_s=0, outcome="ok", ref="")
+    calls.record(
+        conn,
+        settings,
+        at=late_utc,
+        task="distil",
+        backend="fake",
+        model="m",
+        usage=calls.Usage(),
+        cost_usd=1.0,
+        duration_s=0,
+        outcome="ok",
+        ref="",
+    )
     assert calls.spent_today(conn, settings, now=NOON) == 1.0  # noon UTC on the 20th = NY 20th
     next_morning_ny = datetime(2026, 11, 21, 14, 0, tzinfo=timezone.utc).timestamp()
     assert calls.spent_today(conn, settings, now=next_morning_ny) == 0.0
@@ -219,11 +235,21 @@ def test_ledger_summary_groups_today_by_task(settings, conn):
     clock = Clock()
     backend = FakeBackend(default=OK, cost_usd=0.25)
     calls.call(settings, backend, _request(), conn=conn, now=clock.now)
-    calls.call(settings, backend, _request(task="query", schema={"type": "object"}), conn=conn,
-               now=clock.now)
+    calls.call(
+        settings,
+        backend,
+        _request(task="query", schema={"type": "object"}),
+        conn=conn,
+        now=clock.now,
+    )
     with pytest.raises(PermanentLLMError):
-        calls.call(settings, FakeBackend().enqueue(PermanentLLMError("x")), _request(), conn=conn,
-                   now=clock.now)
+        calls.call(
+            settings,
+            FakeBackend().enqueue(PermanentLLMError("x")),
+            _request(),
+            conn=conn,
+            now=clock.now,
+        )
     summary = calls.ledger_summary(conn, settings, now=clock.now())
     assert summary["day"] == "2026-11-20"
     assert summary["spent_usd"] == pytest.approx(0.5)

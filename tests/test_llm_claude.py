@@ -19,15 +19,27 @@ from pipeline.llm.base import LLMRequest, load_prompt, load_schema, make_backend
 from pipeline.llm.claude import ClaudeBackend, parse_json_reply
 from pipeline.state import connect
 
-ENTRY = {"worth_saving": True, "title": "Switched queue to advisory locks",
-         "context": "Worked on the job queue.", "decisions": ["Use advisory locks"],
-         "lessons": [], "action_items": [], "key_exchanges": []}
+ENTRY = {
+    "worth_saving": True,
+    "title": "Switched queue to advisory locks",
+    "context": "Worked on the job queue.",
+    "decisions": ["Use advisory locks"],
+    "lessons": [],
+    "action_items": [],
+    "key_exchanges": [],
+}
 
 
 def _request(**kw) -> LLMRequest:
-    base = dict(task="distil", payload={"project": "acme", "transcript": "User: fix the queue"},
-                schema=load_schema("distil"), model="haiku", max_budget_usd=0.5, timeout_s=20,
-                ref="job-1")
+    base = dict(
+        task="distil",
+        payload={"project": "acme", "transcript": "User: fix the queue"},
+        schema=load_schema("distil"),
+        model="haiku",
+        max_budget_usd=0.5,
+        timeout_s=20,
+        ref="job-1",
+    )
     base.update(kw)
     return LLMRequest(**base)
 
@@ -90,9 +102,13 @@ def test_default_cwd_is_neutral_not_the_callers(fake_claude, tmp_path, monkeypat
 
 
 def test_429_twice_then_success_three_attempts_three_rows(settings, conn, backend, fake_claude):
-    fake_claude.script([{"kind": "error_status", "status": 429},
-                        {"kind": "error_status", "status": 429},
-                        {"kind": "ok", "reply": ENTRY, "cost": 0.01}])
+    fake_claude.script(
+        [
+            {"kind": "error_status", "status": 429},
+            {"kind": "error_status", "status": 429},
+            {"kind": "ok", "reply": ENTRY, "cost": 0.01},
+        ]
+    )
     slept: list[float] = []
     reply = calls.call(settings, backend, _request(), conn=conn, sleep=slept.append)
     assert reply.data == ENTRY and reply.attempts == 3
@@ -174,8 +190,9 @@ def test_cli_not_found_is_permanent_with_fix(tmp_path):
 
 
 def test_json_in_text_and_fences_accepted(backend, fake_claude):
-    fake_claude.script([{"kind": "text", "reply": ENTRY},
-                        {"kind": "text", "reply": ENTRY, "fence": True}])
+    fake_claude.script(
+        [{"kind": "text", "reply": ENTRY}, {"kind": "text", "reply": ENTRY, "fence": True}]
+    )
     assert backend.run(_request()).data == ENTRY
     assert backend.run(_request()).data == ENTRY
 
@@ -187,8 +204,12 @@ def test_not_json_is_invalid_reply(backend, fake_claude):
 
 
 def test_invalid_then_valid_is_repaired(settings, conn, backend, fake_claude):
-    fake_claude.script([{"kind": "invalid", "reply": {"title": "no worth_saving key"}},
-                        {"kind": "ok", "reply": ENTRY}])
+    fake_claude.script(
+        [
+            {"kind": "invalid", "reply": {"title": "no worth_saving key"}},
+            {"kind": "ok", "reply": ENTRY},
+        ]
+    )
     reply = calls.call(settings, backend, _request(), conn=conn, sleep=pytest.fail)
     assert reply.data == ENTRY and reply.attempts == 2
     assert [r["outcome"] for r in _rows(conn)] == ["invalid", "ok"]
@@ -197,9 +218,13 @@ def test_invalid_then_valid_is_repaired(settings, conn, backend, fake_claude):
 
 
 def test_invalid_twice_raises(settings, conn, backend, fake_claude):
-    fake_claude.script([{"kind": "invalid", "reply": {"worth_saving": "yes"}},
-                        {"kind": "ok", "raw_text": "still not json"},
-                        {"kind": "ok", "reply": ENTRY}])
+    fake_claude.script(
+        [
+            {"kind": "invalid", "reply": {"worth_saving": "yes"}},
+            {"kind": "ok", "raw_text": "still not json"},
+            {"kind": "ok", "reply": ENTRY},
+        ]
+    )
     with pytest.raises(InvalidReplyError, match="invalid twice"):
         calls.call(settings, backend, _request(), conn=conn, sleep=pytest.fail)
     assert [r["outcome"] for r in _rows(conn)] == ["invalid", "invalid"]
@@ -244,18 +269,21 @@ def test_timeout_request_field_is_respected(backend, fake_claude):
     assert backend.run(dataclasses.replace(_request(), timeout_s=10)).data == ENTRY
 
 
-@pytest.mark.parametrize("subtype,status,text,stderr,expected", [
-    ("success", 429, "rate limited", "", TransientLLMError),
-    ("success", 529, "overloaded", "", TransientLLMError),
-    ("success", 503, "", "", TransientLLMError),
-    ("success", 400, "invalid_request_error", "", PermanentLLMError),
-    ("success", 403, "forbidden", "", PermanentLLMError),
-    ("success", None, "Invalid API key · Please run /login", "", PermanentLLMError),
-    ("success", None, "", "OAuth token has expired", PermanentLLMError),
-    ("error_max_budget_usd", None, "Reached maximum budget", "", PermanentLLMError),
-    ("error_max_turns", None, "Reached maximum number of turns", "", InvalidReplyError),
-    ("error_during_execution", None, "something broke", "", TransientLLMError),
-])
+@pytest.mark.parametrize(
+    "subtype,status,text,stderr,expected",
+    [
+        ("success", 429, "rate limited", "", TransientLLMError),
+        ("success", 529, "overloaded", "", TransientLLMError),
+        ("success", 503, "", "", TransientLLMError),
+        ("success", 400, "invalid_request_error", "", PermanentLLMError),
+        ("success", 403, "forbidden", "", PermanentLLMError),
+        ("success", None, "Invalid API key · Please run /login", "", PermanentLLMError),
+        ("success", None, "", "OAuth token has expired", PermanentLLMError),
+        ("error_max_budget_usd", None, "Reached maximum budget", "", PermanentLLMError),
+        ("error_max_turns", None, "Reached maximum number of turns", "", InvalidReplyError),
+        ("error_during_execution", None, "something broke", "", TransientLLMError),
+    ],
+)
 def test_classification_table(subtype, status, text, stderr, expected):
     from pipeline.llm.claude import classify_result
 
@@ -264,8 +292,9 @@ def test_classification_table(subtype, status, text, stderr, expected):
 
 def test_initialize_timeout_and_unknown_errors_are_transient(tmp_path):
     backend = ClaudeBackend(cwd=tmp_path)
-    err = backend._classify_exception(Exception("Control request timeout: initialize"),
-                                      _request(), "tail")
+    err = backend._classify_exception(
+        Exception("Control request timeout: initialize"), _request(), "tail"
+    )
     assert isinstance(err, TransientLLMError) and err.stderr_tail == "tail"
     grouped = BaseExceptionGroup("g", [Exception("Control request timeout: initialize")])
     assert isinstance(backend._classify_exception(grouped, _request(), ""), TransientLLMError)

@@ -14,8 +14,14 @@ from tests.conftest import REPO
 class Client:
     def __init__(self, root, env):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "--root", str(root), "mcp"], cwd=REPO, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            [sys.executable, "-m", "pipeline", "--root", str(root), "mcp"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.next_id = 0
 
     def request(self, method, params=None):
@@ -51,11 +57,18 @@ class Client:
 def client(root, memc_env):
     (root / "knowledge" / "concepts" / "advisory-locks.md").write_text(
         "---\ntitle: Advisory Locks\nsummary: Postgres advisory locks for the job queue\n---\n"
-        "Use pg_try_advisory_lock so two workers never take the same job.\n")
+        "Use pg_try_advisory_lock so two workers never take the same job.\n"
+    )
     (root / "daily" / "2026-11-20.md").write_text("# Daily Log: 2026-11-20\n")
     c = Client(root, memc_env)
-    init = c.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                    "clientInfo": {"name": "test", "version": "1"}})
+    init = c.request(
+        "initialize",
+        {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    )
     assert init["result"]["serverInfo"]["name"] == "memory-compiler"
     c.notify("notifications/initialized")
     yield c
@@ -79,8 +92,9 @@ def test_search_and_read(client):
     assert "Daily Log" in _text(client.call("read", path="daily/2026-11-20.md"))
 
 
-@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "concepts/../../x",
-                                  "knowledge/.obsidian/app"])
+@pytest.mark.parametrize(
+    "path", ["../../etc/passwd", "/etc/passwd", "concepts/../../x", "knowledge/.obsidian/app"]
+)
 def test_read_refuses_paths_outside(client, path):
     result = client.call("read", path=path)
     out = _text(result)

@@ -16,8 +16,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _capture_sample(settings, name: str, at: float):
     sample = sorted((REPO / "samples").glob("*.jsonl"))[0]
-    return capture(settings, transcript_path=str(sample), session_id=name, cwd="/work/acme-api",
-                   event="session-end", now=at, force=True)
+    return capture(
+        settings,
+        transcript_path=str(sample),
+        session_id=name,
+        cwd="/work/acme-api",
+        event="session-end",
+        now=at,
+        force=True,
+    )
 
 
 def test_drain_compiles_prior_day_entries(settings):
@@ -31,7 +38,9 @@ def test_drain_compiles_prior_day_entries(settings):
     assert articles, "after_drain did not compile the prior day's entries"
     conn = state.connect(settings.paths.state_db)
     try:
-        pending = conn.execute("SELECT count(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0]
+        pending = conn.execute("SELECT count(*) FROM entries WHERE compiled_at IS NULL").fetchone()[
+            0
+        ]
         assert pending == 0
         assert state.kv_get(conn, "last_compile_at") is not None
     finally:
@@ -46,7 +55,9 @@ def test_drain_leaves_fresh_entries_for_the_quiet_period(settings):
     assert list(iter_articles(settings.paths.knowledge)) == []  # not stale yet: still quiet
     conn = state.connect(settings.paths.state_db)
     try:
-        pending = conn.execute("SELECT count(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0]
+        pending = conn.execute("SELECT count(*) FROM entries WHERE compiled_at IS NULL").fetchone()[
+            0
+        ]
         assert pending == report.entries
     finally:
         conn.close()
@@ -58,14 +69,31 @@ def test_drain_captures_and_distils_the_idle_tail_of_an_abandoned_session(settin
 
     def turn(i: int) -> bytes:
         text = f"Decided to use advisory lock variant {i} because rows stayed locked."
-        return (json.dumps({"type": "user", "cwd": "/home/dev/acme-api",
-                            "message": {"role": "user", "content": text}}) + "\n").encode()
+        return (
+            json.dumps(
+                {
+                    "type": "user",
+                    "cwd": "/home/dev/acme-api",
+                    "message": {"role": "user", "content": text},
+                }
+            )
+            + "\n"
+        ).encode()
 
     t = tmp_path / "abandoned.jsonl"
     t.write_bytes(b"".join(turn(i) for i in range(45)))
     long_ago = time.time() - 3 * 3600
-    assert capture(settings, transcript_path=str(t), session_id="abandoned",
-                   cwd="/home/dev/acme-api", event="stop", now=long_ago).status == "queued"
+    assert (
+        capture(
+            settings,
+            transcript_path=str(t),
+            session_id="abandoned",
+            cwd="/home/dev/acme-api",
+            event="stop",
+            now=long_ago,
+        ).status
+        == "queued"
+    )
     with t.open("ab") as fh:
         fh.write(turn(1000))  # typed after the last checkpoint; then the terminal was closed
     os.utime(t, (long_ago + 60, long_ago + 60))

@@ -22,8 +22,10 @@ def test_private_withdraws_queued_and_failed_jobs_of_that_session_only(settings,
     other = queue_job(root, "other-sess")
     failed = fail_job(root, "secret-sess", start=500)
     conn = state.connect(settings.paths.state_db)
-    conn.execute("INSERT INTO jobs(id, session_id, status, created_at, updated_at) VALUES(?,?,?,?,?)",
-                 (mine[0].id, "secret-sess", "queued", 1, 1))
+    conn.execute(
+        "INSERT INTO jobs(id, session_id, status, created_at, updated_at) VALUES(?,?,?,?,?)",
+        (mine[0].id, "secret-sess", "queued", 1, 1),
+    )
     conn.close()
 
     assert main(["--root", str(root), "private", "secret-sess"]) == 0
@@ -39,7 +41,10 @@ def test_private_withdraws_queued_and_failed_jobs_of_that_session_only(settings,
     conn = state.connect(settings.paths.state_db)
     try:
         assert state.is_private(conn, "secret-sess") and not state.is_private(conn, "other-sess")
-        assert conn.execute("SELECT status FROM jobs WHERE id=?", (mine[0].id,)).fetchone()[0] == "cancelled"
+        assert (
+            conn.execute("SELECT status FROM jobs WHERE id=?", (mine[0].id,)).fetchone()[0]
+            == "cancelled"
+        )
     finally:
         conn.close()
 
@@ -59,8 +64,13 @@ def test_claimed_jobs_are_left_alone_and_reported(settings, capsys):
 def test_private_session_is_never_captured_by_hooks_or_backfill(settings):
     path = write_transcript("/home/dev/acme-api", "hush")
     make_private(settings, "hush")
-    res = capture(settings, transcript_path=str(path), session_id="hush", cwd="/home/dev/acme-api",
-                  event="session-end")
+    res = capture(
+        settings,
+        transcript_path=str(path),
+        session_id="hush",
+        cwd="/home/dev/acme-api",
+        event="session-end",
+    )
     assert res.status == "skipped"
     result = backfill(settings)
     assert result.queued == 0 and result.skipped == 1
@@ -70,7 +80,15 @@ def test_private_session_is_never_captured_by_hooks_or_backfill(settings):
 def test_in_conversation_marker_makes_the_session_private(settings):
     path = write_transcript("/home/dev/acme-api", "marked")
     with path.open("a") as fh:
-        fh.write(json.dumps({"type": "user", "message": {"role": "user", "content": "[memc:private] off the record"}}) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "type": "user",
+                    "message": {"role": "user", "content": "[memc:private] off the record"},
+                }
+            )
+            + "\n"
+        )
     result = backfill(settings)
     assert result.queued == 0 and result.skipped == 1
     conn = state.connect(settings.paths.state_db)

@@ -22,8 +22,12 @@ def test_this_process_is_alive_and_keeps_its_start_time():
 
 @posix_only
 def test_an_exited_process_is_dead():
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert not pid_alive(int(child.stdout))
     assert not pid_alive(0) and not pid_alive(-5)
 

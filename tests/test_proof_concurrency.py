@@ -32,9 +32,13 @@ SCALE = float(os.environ.get("MEMC_PROOF_SCALE", "1") or 1)
 
 
 def _popen(args: list[str], env: dict, stdin: bytes | None = None) -> subprocess.Popen:
-    proc = subprocess.Popen([PYTHON, "-m", "pipeline", *args], env=env,
-                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "pipeline", *args],
+        env=env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     if stdin is not None:
         proc.stdin.write(stdin)
         proc.stdin.close()
@@ -74,16 +78,20 @@ def test_hooks_drains_and_compiles_at_once_lose_and_duplicate_nothing(root, memc
         for k, (sid, path) in enumerate(transcripts.items()):
             fact = f"FACTR{rnd}S{k}"
             facts.append(fact)
-            exchanges = [(f"We decided to adopt {fact} because it works. TODO: check {fact}.",
-                          "done")]
+            exchanges = [
+                (f"We decided to adopt {fact} because it works. TODO: check {fact}.", "done")
+            ]
             with path.open("ab") as fh:  # the transcript grows, as Claude Code writes it
                 fh.write(transcript_lines(sid, exchanges, start=rnd))
         procs = []
         for sid, path in transcripts.items():
-            payload = json.dumps({"session_id": sid, "transcript_path": str(path),
-                                  "cwd": "/home/dev/acme-api"}).encode()
-            procs += [("hook", _popen(["hook", "session-end"], env, payload))
-                      for _ in range(hooks_per_session)]
+            payload = json.dumps(
+                {"session_id": sid, "transcript_path": str(path), "cwd": "/home/dev/acme-api"}
+            ).encode()
+            procs += [
+                ("hook", _popen(["hook", "session-end"], env, payload))
+                for _ in range(hooks_per_session)
+            ]
         procs += [("drain", _popen(["drain", "--json"], env)) for _ in range(2)]
         procs += [("compile", _popen(["compile", "--json"], env)) for _ in range(2)]
         for kind, proc in procs:
@@ -130,15 +138,31 @@ def test_second_compile_reports_busy_and_exits_zero(root, memc_env):
     paths = load_settings(root).paths
     (root / "daily" / "2026-11-20.md").write_text(
         "# Daily Log: 2026-11-20\n\n### 10:00 · acme · Busy test\n"
-        "<!-- memc:entry id=0123456789ab session=s1 event=stop -->\n**Context:** x\n\n")
+        "<!-- memc:entry id=0123456789ab session=s1 event=stop -->\n**Context:** x\n\n"
+    )
     with fsutil.file_lock(paths.lock("compile"), blocking=False):  # "a compile is running"
-        proc = subprocess.run([PYTHON, "-m", "pipeline", "compile", "--json"], env=memc_env,
-                              capture_output=True, text=True, timeout=60)
-        human = subprocess.run([PYTHON, "-m", "pipeline", "compile"], env=memc_env,
-                               capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [PYTHON, "-m", "pipeline", "compile", "--json"],
+            env=memc_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        human = subprocess.run(
+            [PYTHON, "-m", "pipeline", "compile"],
+            env=memc_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == "busy"
     assert human.returncode == 0 and "another compile is running" in human.stdout
     assert not list(paths.knowledge.glob("*/*.md"))  # the busy one wrote nothing
-    after = subprocess.run([PYTHON, "-m", "pipeline", "compile", "--json"], env=memc_env,
-                           capture_output=True, text=True, timeout=60)
+    after = subprocess.run(
+        [PYTHON, "-m", "pipeline", "compile", "--json"],
+        env=memc_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert json.loads(after.stdout)["status"] == "compiled"

@@ -36,8 +36,20 @@ from pipeline.fsutil import TEMP_PREFIX
 PYTHON = sys.executable
 SCALE = float(os.environ.get("MEMC_PROOF_SCALE", "1") or 1)
 SEED = int(os.environ.get("MEMC_PROOF_SEED", "7") or 7)
-TERMS = ("Postgres", "Redis", "FTS5", "pytest", "queue.py", "worker.py", "Kubernetes", "SQLite",
-         "asyncio", "Celery", "nginx", "Docker")
+TERMS = (
+    "Postgres",
+    "Redis",
+    "FTS5",
+    "pytest",
+    "queue.py",
+    "worker.py",
+    "Kubernetes",
+    "SQLite",
+    "asyncio",
+    "Celery",
+    "nginx",
+    "Docker",
+)
 
 
 def plant_entries(root: Path, start: int, count: int, day: str, rng: random.Random) -> list[str]:
@@ -47,10 +59,12 @@ def plant_entries(root: Path, start: int, count: int, day: str, rng: random.Rand
         a, b, c = rng.sample(TERMS, 3)
         fact = f"FACT{i:05d}"
         facts.append(fact)
-        blocks.append(f"### 1{i % 10}:00 · proj-{i % 5} · {fact} about {a} and {b}\n"
-                      f"<!-- memc:entry id={i:012x} session=s{i % 7} event=stop -->\n"
-                      f"**Context:** we used {a} with {b} and `{c}` in {fact}.\n\n"
-                      f"**Decisions:**\n- adopt {a} for {fact}\n\n")
+        blocks.append(
+            f"### 1{i % 10}:00 · proj-{i % 5} · {fact} about {a} and {b}\n"
+            f"<!-- memc:entry id={i:012x} session=s{i % 7} event=stop -->\n"
+            f"**Context:** we used {a} with {b} and `{c}` in {fact}.\n\n"
+            f"**Decisions:**\n- adopt {a} for {fact}\n\n"
+        )
     path = root / "daily" / f"{day}.md"
     head = "" if path.exists() else f"# Daily Log: {day}\n\n"
     with path.open("a", encoding="utf-8") as fh:  # test setup, not a pipeline write
@@ -89,6 +103,7 @@ def kill_at(proc: subprocess.Popen, delay: float) -> bool:
 def kill_when_writing(proc: subprocess.Popen, knowledge: Path, timeout: float = 60.0) -> bool:
     """SIGKILL ``proc`` as soon as knowledge/ changes under it (a page or temp file appears or
     one is rewritten), i.e. inside the apply phase. True when killed; False if it ended first."""
+
     def snapshot() -> dict[str, int]:
         return {str(p): p.stat().st_mtime_ns for p in knowledge.rglob("*.md*") if p.is_file()}
 
@@ -117,8 +132,12 @@ def test_compile_killed_at_random_moments_keeps_knowledge_consistent(root, memc_
     knowledge = root / "knowledge"
     killed = 0
     for r in range(rounds):
-        proc = subprocess.Popen([PYTHON, "-m", "pipeline", "compile", "--json"], env=memc_env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "pipeline", "compile", "--json"],
+            env=memc_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         if r % 2 == 0:  # the moment knowledge/ starts changing: a kill inside the apply phase
             killed += kill_when_writing(proc, knowledge)
         else:  # a random moment: start-up is ~0.3 s, a round's work well under a second
@@ -131,22 +150,35 @@ def test_compile_killed_at_random_moments_keeps_knowledge_consistent(root, memc_
     assert killed >= 1, "no compile was killed: raise the delays"
     # What a kill inside atomic_write leaves behind (the window is too narrow to hit reliably by
     # chance): orphan temp files beside an article and beside index.md, a minute old.
-    orphans = [knowledge / "concepts" / f"{TEMP_PREFIX}proj-0.md.k1ll3d",
-               knowledge / f"{TEMP_PREFIX}index.md.k1ll3d"]
+    orphans = [
+        knowledge / "concepts" / f"{TEMP_PREFIX}proj-0.md.k1ll3d",
+        knowledge / f"{TEMP_PREFIX}index.md.k1ll3d",
+    ]
     for orphan in orphans:
         orphan.write_text("---\ntitle: half a pa")
         os.utime(orphan, (time.time() - 120, time.time() - 120))
-    final = subprocess.run([PYTHON, "-m", "pipeline", "compile", "--json"], env=memc_env,
-                           capture_output=True, text=True, timeout=600)
+    final = subprocess.run(
+        [PYTHON, "-m", "pipeline", "compile", "--json"],
+        env=memc_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert final.returncode == 0, final.stderr[-2000:]
-    again = subprocess.run([PYTHON, "-m", "pipeline", "compile", "--json"], env=memc_env,
-                           capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        [PYTHON, "-m", "pipeline", "compile", "--json"],
+        env=memc_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert '"status": "nothing"' in again.stdout, again.stdout[:500]
     settings = load_settings(root)
     conn = state.connect(settings.paths.state_db)
     try:
         total, pending = conn.execute(
-            "SELECT COUNT(*), SUM(compiled_at IS NULL) FROM entries").fetchone()
+            "SELECT COUNT(*), SUM(compiled_at IS NULL) FROM entries"
+        ).fetchone()
     finally:
         conn.close()
     assert (total, pending) == (len(facts), 0)
@@ -178,12 +210,17 @@ def test_drain_killed_many_times_while_jobs_keep_arriving(root, memc_env, tmp_pa
     for wave in range(waves):
         _plant_named(root, wave, per_wave, facts)  # captures arriving between kills
         for _ in range(kills_per_wave):
-            proc = subprocess.Popen([PYTHON, "-m", "pipeline", "drain"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [PYTHON, "-m", "pipeline", "drain"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             pending = inbox.counts(paths).pending
             killed += _kill_when_progressed(proc, paths, rng.randint(0, max(0, pending // 3)))
             proc.wait(timeout=30)
     assert killed >= waves
+
     def plant_reference(ref):
         for wave in range(waves):
             _plant_named(ref, wave, per_wave, [])
@@ -199,8 +236,17 @@ def _plant_named(root: Path, wave: int, count: int, facts: list[str]) -> None:
         fact = f"FACTW{wave:02d}J{i:03d}"
         facts.append(fact)
         text = f"We decided to adopt {fact} because it works. TODO: check {fact}."
-        pad = [(f"Please look at module_{wave}_{i}_{k}.py and tell me what it does.",
-                "It parses input. " * 8) for k in range(4)]
+        pad = [
+            (
+                f"Please look at module_{wave}_{i}_{k}.py and tell me what it does.",
+                "It parses input. " * 8,
+            )
+            for k in range(4)
+        ]
         name = f"w{wave:02d}-{i:03d}"
-        make_job(root, name, transcript_lines(name, pad + [(text, "done")]),
-                 captured_at=f"2026-11-2{i % 3}T1{i % 10}:{wave:02d}:0{i % 6}+00:00")
+        make_job(
+            root,
+            name,
+            transcript_lines(name, pad + [(text, "done")]),
+            captured_at=f"2026-11-2{i % 3}T1{i % 10}:{wave:02d}:0{i % 6}+00:00",
+        )

@@ -40,20 +40,45 @@ from tests.fakes import FakeBackend
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 SURROGATES = st.sampled_from(["\ud800", "\udfff", "\ud83d", "x\udc00y"])
 # Text the way a JSON parser can hand it to us: any code point, lone surrogates included.
-ANY_TEXT = st.one_of(st.text(max_size=40), SURROGATES,
-                     st.text(st.characters(blacklist_categories=()), max_size=20))
+ANY_TEXT = st.one_of(
+    st.text(max_size=40), SURROGATES, st.text(st.characters(blacklist_categories=()), max_size=20)
+)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | ANY_TEXT,
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(ANY_TEXT, inner, max_size=5),
     max_leaves=25,
 )
 PATH_TRICKS = [
-    "../x", "concepts/../../x", "/etc/passwd", "concepts\\..\\x", "concepts/a\x00", "concepts//a",
-    "concepts/./a", "concepts/%2e%2e", "concepts/a%2f..%2fb", "Concepts/a", "concepts/a ",
-    "concepts/\u202eexe.md", "concepts/\uff41", "concepts/a\n", "concepts/a/../../../x",
-    "~/x", "C:\\x", "qa/" + "a" * 81, "qa/" + "a" * 4000, "knowledge/concepts/a",
-    "concepts/.git", "concepts/a.md", "connections/", "//server/share", "concepts/\ud800",
-    "concepts/ok-but-\u00e9", "concepts/a\tb", "concepts/CON", "index", "log",
+    "../x",
+    "concepts/../../x",
+    "/etc/passwd",
+    "concepts\\..\\x",
+    "concepts/a\x00",
+    "concepts//a",
+    "concepts/./a",
+    "concepts/%2e%2e",
+    "concepts/a%2f..%2fb",
+    "Concepts/a",
+    "concepts/a ",
+    "concepts/\u202eexe.md",
+    "concepts/\uff41",
+    "concepts/a\n",
+    "concepts/a/../../../x",
+    "~/x",
+    "C:\\x",
+    "qa/" + "a" * 81,
+    "qa/" + "a" * 4000,
+    "knowledge/concepts/a",
+    "concepts/.git",
+    "concepts/a.md",
+    "connections/",
+    "//server/share",
+    "concepts/\ud800",
+    "concepts/ok-but-\u00e9",
+    "concepts/a\tb",
+    "concepts/CON",
+    "index",
+    "log",
 ]
 
 
@@ -86,11 +111,29 @@ def stdin_bytes(folder: Path, data: bytes):
 
 
 def _payloads(transcript: str):
-    value = st.one_of(JSON, st.sampled_from([transcript, "", "/dev/zero", "/proc/self/status",
-                                             "/", ".", "../../etc/passwd", "x" * 5000]))
-    shaped = st.fixed_dictionaries({"session_id": st.one_of(ANY_TEXT, JSON, st.just("s-ok")),
-                                    "transcript_path": value, "cwd": value},
-                                   optional={"hook_event_name": JSON, "extra": JSON})
+    value = st.one_of(
+        JSON,
+        st.sampled_from(
+            [
+                transcript,
+                "",
+                "/dev/zero",
+                "/proc/self/status",
+                "/",
+                ".",
+                "../../etc/passwd",
+                "x" * 5000,
+            ]
+        ),
+    )
+    shaped = st.fixed_dictionaries(
+        {
+            "session_id": st.one_of(ANY_TEXT, JSON, st.just("s-ok")),
+            "transcript_path": value,
+            "cwd": value,
+        },
+        optional={"hook_event_name": JSON, "extra": JSON},
+    )
     return st.one_of(JSON, shaped)
 
 
@@ -103,7 +146,9 @@ def test_hook_entry_points_take_any_json(root, tmp_path, capsys, data):
     outside_before = tree(tmp_path, skip=("root/", "hook-stdin"))
     payload = data.draw(_payloads(str(transcript)))
     event = data.draw(st.sampled_from(list(hooks.EVENTS) + ["", "bogus", "../x"]))
-    raw = json.dumps(payload, ensure_ascii=data.draw(st.booleans())).encode("utf-8", "surrogatepass")
+    raw = json.dumps(payload, ensure_ascii=data.draw(st.booleans())).encode(
+        "utf-8", "surrogatepass"
+    )
     parsed, why = hooks.parse_payload(raw)
     assert (parsed is None) == bool(why)
     if parsed is not None:
@@ -120,8 +165,12 @@ def test_hook_entry_points_take_any_json(root, tmp_path, capsys, data):
 
 
 @hsettings(max_examples=80, deadline=None, suppress_health_check=FIXTURES)
-@given(raw=st.binary(max_size=300) | st.text(st.characters(blacklist_categories=()),
-                                              max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
+@given(
+    raw=st.binary(max_size=300)
+    | st.text(st.characters(blacklist_categories=()), max_size=300).map(
+        lambda t: t.encode("utf-8", "surrogatepass")
+    )
+)
 def test_hook_entry_points_take_any_bytes(root, tmp_path, raw):
     parsed, why = hooks.parse_payload(raw)
     assert parsed is None or isinstance(parsed, dict)
@@ -134,12 +183,24 @@ def test_hook_entry_points_take_any_bytes(root, tmp_path, raw):
 
 
 def _op_strategy():
-    path = st.one_of(st.sampled_from(PATH_TRICKS), ANY_TEXT,
-                     st.from_regex(r"\A(concepts|connections|qa)/[a-z0-9][a-z0-9-]{0,12}\Z"), JSON)
-    return st.one_of(JSON, st.fixed_dictionaries(
-        {"path": path, "title": st.one_of(ANY_TEXT, JSON), "body": st.one_of(ANY_TEXT, JSON)},
-        optional={"summary": st.one_of(ANY_TEXT, JSON), "aliases": st.one_of(st.lists(ANY_TEXT), JSON),
-                  "tags": st.one_of(st.lists(ANY_TEXT), JSON), "sources": JSON}))
+    path = st.one_of(
+        st.sampled_from(PATH_TRICKS),
+        ANY_TEXT,
+        st.from_regex(r"\A(concepts|connections|qa)/[a-z0-9][a-z0-9-]{0,12}\Z"),
+        JSON,
+    )
+    return st.one_of(
+        JSON,
+        st.fixed_dictionaries(
+            {"path": path, "title": st.one_of(ANY_TEXT, JSON), "body": st.one_of(ANY_TEXT, JSON)},
+            optional={
+                "summary": st.one_of(ANY_TEXT, JSON),
+                "aliases": st.one_of(st.lists(ANY_TEXT), JSON),
+                "tags": st.one_of(st.lists(ANY_TEXT), JSON),
+                "sources": JSON,
+            },
+        ),
+    )
 
 
 @hsettings(max_examples=300, deadline=None)
@@ -176,10 +237,25 @@ def test_apply_articles_any_json_writes_only_parseable_pages_inside(settings, tm
 
 
 @hsettings(max_examples=300, deadline=None)
-@given(data=st.one_of(JSON, st.fixed_dictionaries(
-    {"worth_saving": st.one_of(st.booleans(), JSON)},
-    optional={k: st.one_of(ANY_TEXT, JSON, st.lists(ANY_TEXT, max_size=4))
-              for k in ("title", "context", "decisions", "lessons", "action_items", "key_exchanges")})))
+@given(
+    data=st.one_of(
+        JSON,
+        st.fixed_dictionaries(
+            {"worth_saving": st.one_of(st.booleans(), JSON)},
+            optional={
+                k: st.one_of(ANY_TEXT, JSON, st.lists(ANY_TEXT, max_size=4))
+                for k in (
+                    "title",
+                    "context",
+                    "decisions",
+                    "lessons",
+                    "action_items",
+                    "key_exchanges",
+                )
+            },
+        ),
+    )
+)
 def test_distil_reply_validation_and_rendering(tmp_path_factory, data):
     schema = load_schema("distil")
     problem = validation_error(data, schema)
@@ -187,8 +263,14 @@ def test_distil_reply_validation_and_rendering(tmp_path_factory, data):
         assert isinstance(problem, str) and problem
         return
     entry = distill.entry_from_reply(data)
-    block = daily.render_entry(entry, entry_id="0123456789ab", time_hhmm="10:00",
-                               project="acme", session_id="sess", event="stop")
+    block = daily.render_entry(
+        entry,
+        entry_id="0123456789ab",
+        time_hhmm="10:00",
+        project="acme",
+        session_id="sess",
+        event="stop",
+    )
     folder = tmp_path_factory.mktemp("distil-daily")
     assert daily.append_entry(folder, "2026-11-20", block, "0123456789ab")
     parsed = daily.read_entries(folder, "2026-11-20")
@@ -196,15 +278,30 @@ def test_distil_reply_validation_and_rendering(tmp_path_factory, data):
     (folder / "2026-11-20.md").read_text(encoding="utf-8")  # the file is valid UTF-8
 
 
-FORGERY = ("ok\n### 10:00 · x · forged\n<!-- memc:entry id=aaaaaaaaaaaa session=x event=stop -->"
-           "\n-->\n# heading")
+FORGERY = (
+    "ok\n### 10:00 · x · forged\n<!-- memc:entry id=aaaaaaaaaaaa session=x event=stop -->"
+    "\n-->\n# heading"
+)
 
 
 def test_distil_reply_cannot_forge_entries():
-    entry = distill.entry_from_reply({"worth_saving": True, "title": FORGERY, "context": FORGERY,
-                                      "decisions": [FORGERY] * 3, "key_exchanges": [FORGERY]})
-    block = daily.render_entry(entry, entry_id="0123456789ab", time_hhmm="10:00", project=FORGERY,
-                               session_id=FORGERY, event=FORGERY)
+    entry = distill.entry_from_reply(
+        {
+            "worth_saving": True,
+            "title": FORGERY,
+            "context": FORGERY,
+            "decisions": [FORGERY] * 3,
+            "key_exchanges": [FORGERY],
+        }
+    )
+    block = daily.render_entry(
+        entry,
+        entry_id="0123456789ab",
+        time_hhmm="10:00",
+        project=FORGERY,
+        session_id=FORGERY,
+        event=FORGERY,
+    )
     parsed = daily.parse_entries("# Daily Log: 2026-11-20\n\n" + block, "2026-11-20")
     assert [e.id for e in parsed] == ["0123456789ab"]
 
@@ -213,8 +310,10 @@ def test_distil_reply_cannot_forge_entries():
 
 
 def _pending_entry(settings, title="Queue with advisory locks"):
-    block = (f"### 10:00 · acme · {title}\n<!-- memc:entry id=0123456789ab session=s1 "
-             "event=stop -->\n**Context:** we chose advisory locks for the queue.\n\n")
+    block = (
+        f"### 10:00 · acme · {title}\n<!-- memc:entry id=0123456789ab session=s1 "
+        "event=stop -->\n**Context:** we chose advisory locks for the queue.\n\n"
+    )
     (settings.paths.daily / "2026-11-20.md").write_text("# Daily Log: 2026-11-20\n\n" + block)
 
 
@@ -229,23 +328,58 @@ def _deep(depth: int):
 
 
 HOSTILE_REPLIES = {
-    "10k-operations": {"articles": [{"path": f"concepts/../x{i}", "title": "t", "body": "b"}
-                                    for i in range(9_999)] + [GOOD]},
+    "10k-operations": {
+        "articles": [{"path": f"concepts/../x{i}", "title": "t", "body": "b"} for i in range(9_999)]
+        + [GOOD]
+    },
     "10k-valid-looking-duplicates": {"articles": [GOOD] * 10_000},
     "5mb-body": {"articles": [{**GOOD, "path": "concepts/huge", "body": "x" * 5_000_000}, GOOD]},
-    "5mb-title-and-lists": {"articles": [{**GOOD, "path": "concepts/big", "title": "t" * 5_000_000,
-                                          "aliases": ["a" * 1000] * 5000}, GOOD]},
-    "huge-lists": {"articles": [{**GOOD, "tags": ["t%d" % i for i in range(100_000)],
-                                 "sources": ["daily/2026-11-20.md"] * 100_000}]},
-    "deep-nesting-in-tags": {"articles": [{**GOOD, "path": "concepts/deep", "tags": _deep(3000)},
-                                          GOOD]},
-    "wrong-types": {"articles": [1, None, "x", [], {"path": 1, "title": [], "body": {}},
-                                 {"path": "concepts/t", "title": {"a": 1}, "body": 2},
-                                 {**GOOD, "aliases": "not a list", "tags": {"a": 1},
-                                  "sources": [1, None, "../../etc"]}]},
-    "lone-surrogates": {"articles": [{"path": "concepts/sur", "title": "Sur\ud800rogate",
-                                      "summary": "s\udfff", "aliases": ["\ud83d"],
-                                      "body": "broken \udc00 text"}, GOOD]},
+    "5mb-title-and-lists": {
+        "articles": [
+            {
+                **GOOD,
+                "path": "concepts/big",
+                "title": "t" * 5_000_000,
+                "aliases": ["a" * 1000] * 5000,
+            },
+            GOOD,
+        ]
+    },
+    "huge-lists": {
+        "articles": [
+            {
+                **GOOD,
+                "tags": ["t%d" % i for i in range(100_000)],
+                "sources": ["daily/2026-11-20.md"] * 100_000,
+            }
+        ]
+    },
+    "deep-nesting-in-tags": {
+        "articles": [{**GOOD, "path": "concepts/deep", "tags": _deep(3000)}, GOOD]
+    },
+    "wrong-types": {
+        "articles": [
+            1,
+            None,
+            "x",
+            [],
+            {"path": 1, "title": [], "body": {}},
+            {"path": "concepts/t", "title": {"a": 1}, "body": 2},
+            {**GOOD, "aliases": "not a list", "tags": {"a": 1}, "sources": [1, None, "../../etc"]},
+        ]
+    },
+    "lone-surrogates": {
+        "articles": [
+            {
+                "path": "concepts/sur",
+                "title": "Sur\ud800rogate",
+                "summary": "s\udfff",
+                "aliases": ["\ud83d"],
+                "body": "broken \udc00 text",
+            },
+            GOOD,
+        ]
+    },
     "every-path-trick": {"articles": [{**GOOD, "path": p} for p in PATH_TRICKS] + [GOOD]},
 }
 
@@ -274,7 +408,10 @@ def test_hostile_compile_reply(settings, root, tmp_path, name):
         assert not list(settings.paths.knowledge.glob("*/*.md"))
         # the guarded writer itself still applies the valid operation of such a reply
         direct = apply.apply_articles(settings, HOSTILE_REPLIES[name]["articles"], now=0)
-        assert direct.created and set(direct.created) <= {"concepts/deep", "concepts/advisory-locks"}
+        assert direct.created and set(direct.created) <= {
+            "concepts/deep",
+            "concepts/advisory-locks",
+        }
         return
     assert report.status == "compiled", report.message
     assert "concepts/advisory-locks" in data["created"] + data["updated"]
@@ -309,16 +446,16 @@ HOSTILE_PAGES = {
     "python-tag": f"---\ntitle: !!python/object/apply:os.system ['touch {PWNED}']\n---\nbody\n",
     "python-name": "---\ntitle: !!python/name:os.system\n---\nbody\n",
     "alias-bomb": "---\na: &a ['x','x','x','x','x','x','x','x','x']\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-                  "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-                  "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ntitle: Bomb\n---\nbody\n",
+    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ntitle: Bomb\n---\nbody\n",
     "wrong-types": "---\ntitle: [1, 2]\nsummary: {a: b}\naliases: 7\ntags: [[x]]\nsources: {}\n"
-                   "created: [2026]\nupdated: null\n---\nbody\n",
+    "created: [2026]\nupdated: null\n---\nbody\n",
     "list-frontmatter": "---\n- a\n- b\n---\nbody\n",
     "ten-mb": "---\ntitle: Big\nsummary: " + "y" * 10_000_000 + "\n---\nbody\n",
     "unclosed": "---\ntitle: Never closed\n" + "line\n" * 1000,
     "binary": None,  # filled below
     "deep-flow": "---\ntitle: " + "[" * 50_000 + "]" * 50_000 + "\n---\nbody\n",
-    "control-chars": "---\ntitle: \"\\x00\\x1b[31mred\"\nsummary: \"\\u202eevil\"\n---\nbody\n",
+    "control-chars": '---\ntitle: "\\x00\\x1b[31mred"\nsummary: "\\u202eevil"\n---\nbody\n',
 }
 BINARY = bytes(range(256)) * 64 + b"\x00\xff\xfe---\ntitle: x\n---\n"
 
@@ -336,10 +473,13 @@ def hostile_kb(root, settings, tmp_path, monkeypatch):
         else:
             path.write_text(text, encoding="utf-8")
     (folder / "advisory-locks.md").write_text(
-        "---\ntitle: Advisory locks\nsummary: good page\n---\nA sane page about acme queues.\n")
+        "---\ntitle: Advisory locks\nsummary: good page\n---\nA sane page about acme queues.\n"
+    )
     wikiindex.write_index(settings.paths)
-    block = ("### 10:00 · acme · Advisory locks again\n<!-- memc:entry id=0123456789ab session=s1 "
-             "event=stop -->\n**Context:** acme queue uses advisory locks.\n\n")
+    block = (
+        "### 10:00 · acme · Advisory locks again\n<!-- memc:entry id=0123456789ab session=s1 "
+        "event=stop -->\n**Context:** acme queue uses advisory locks.\n\n"
+    )
     (settings.paths.daily / "2026-11-20.md").write_text("# Daily Log: 2026-11-20\n\n" + block)
     return settings
 
@@ -375,8 +515,13 @@ def test_hostile_frontmatter_search_query_sessionstart_compile(hostile_kb, tmp_p
     assert "context unavailable" not in context and len(out) < 9000
     result = run_query(settings, "what about advisory locks?")  # extractive backend
     assert result.answer
-    reply = {"articles": [{"path": f"concepts/hostile-{n}", "title": f"Hostile {n}", "body": "new"}
-                          for n in HOSTILE_PAGES] + [GOOD]}
+    reply = {
+        "articles": [
+            {"path": f"concepts/hostile-{n}", "title": f"Hostile {n}", "body": "new"}
+            for n in HOSTILE_PAGES
+        ]
+        + [GOOD]
+    }
     report = run_compile(settings, backend=FakeBackend(default=reply))
     assert report.status == "compiled", report.message
     for path in settings.paths.knowledge.glob("concepts/*.md"):
@@ -389,23 +534,55 @@ def test_hostile_frontmatter_search_query_sessionstart_compile(hostile_kb, tmp_p
 def test_hostile_frontmatter_cli_commands_exit_cleanly(hostile_kb, memc_env, tmp_path):
     import subprocess
 
-    for args in (["lint", "--structural-only", "--json"], ["search", "acme"], ["status", "--json"],
-                 ["compile", "--json"]):
-        proc = subprocess.run([sys.executable, "-m", "pipeline", *args], env=memc_env,
-                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    for args in (
+        ["lint", "--structural-only", "--json"],
+        ["search", "acme"],
+        ["status", "--json"],
+        ["compile", "--json"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", *args],
+            env=memc_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert "Traceback" not in proc.stderr, (args, proc.stderr[-2000:])
         assert proc.returncode in (0, 1), (args, proc.returncode, proc.stderr[-500:])
     payload = json.dumps({"session_id": "s", "cwd": "/home/dev/acme", "transcript_path": ""})
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "hook", "session-start"], env=memc_env,
-                          input=payload, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "hook", "session-start"],
+        env=memc_env,
+        input=payload,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0 and json.loads(proc.stdout)
     _no_code_ran(tmp_path)
 
 
-@pytest.mark.parametrize("text", [
-    "{" * 5_000_000, '{"a":' * 200_000, "[" * 300_000, "x {" * 1_000_000 + '{"articles": []}',
-    "```json\n" + "{" * 100_000 + "\n```", '{"articles": [' + '"x",' * 500_000 + '"y"]}',
-], ids=["5mb-braces", "deep-objects", "deep-arrays", "braces-then-json", "fenced-junk", "5mb-valid"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{" * 5_000_000,
+        '{"a":' * 200_000,
+        "[" * 300_000,
+        "x {" * 1_000_000 + '{"articles": []}',
+        "```json\n" + "{" * 100_000 + "\n```",
+        '{"articles": [' + '"x",' * 500_000 + '"y"]}',
+    ],
+    ids=[
+        "5mb-braces",
+        "deep-objects",
+        "deep-arrays",
+        "braces-then-json",
+        "fenced-junk",
+        "5mb-valid",
+    ],
+)
 def test_reply_text_parser_is_bounded_and_never_raises(text):
     from pipeline.llm.claude import parse_json_reply
 

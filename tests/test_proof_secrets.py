@@ -31,13 +31,26 @@ import pytest
 from tests.conftest import REPO
 from tests.test_redact import bound_samples, contexts, provider_secrets
 
-DISTIL = {"worth_saving": True, "title": "Rotated the deploy credentials",
-          "context": "Keys were pasted into the session while debugging the deploy.",
-          "decisions": ["Move every credential to the vault"], "lessons": [],
-          "action_items": ["rotate the leaked keys"], "key_exchanges": []}
-COMPILE = {"articles": [{"path": "concepts/credential-hygiene", "title": "Credential hygiene",
-                        "summary": "Keep keys out of sessions", "body": "Use the vault.",
-                        "sources": []}]}
+DISTIL = {
+    "worth_saving": True,
+    "title": "Rotated the deploy credentials",
+    "context": "Keys were pasted into the session while debugging the deploy.",
+    "decisions": ["Move every credential to the vault"],
+    "lessons": [],
+    "action_items": ["rotate the leaked keys"],
+    "key_exchanges": [],
+}
+COMPILE = {
+    "articles": [
+        {
+            "path": "concepts/credential-hygiene",
+            "title": "Credential hygiene",
+            "summary": "Keep keys out of sessions",
+            "body": "Use the vault.",
+            "sources": [],
+        }
+    ]
+}
 
 
 def secret_table() -> list[tuple[str, str, str]]:
@@ -62,22 +75,68 @@ def secret_transcript(path: Path, session: str, table) -> None:
     for i, (_kind, text, _secret) in enumerate(table):
         canary = f"CANARY{i:03d}"
         where = i % 4
-        lines.append(_line({**base, "type": "user", "uuid": f"u{i}", "message": {
-            "role": "user",
-            "content": f"We decided {canary} matters. Here is the config:\n{text}" if where != 3
-            else f"We decided {canary} matters. Please run the deploy."}}))
-        blocks = [{"type": "text", "text": f"We decided to keep {canary} because it works." +
-                   (f" The value was {text}" if where == 1 else "")}]
+        lines.append(
+            _line(
+                {
+                    **base,
+                    "type": "user",
+                    "uuid": f"u{i}",
+                    "message": {
+                        "role": "user",
+                        "content": f"We decided {canary} matters. Here is the config:\n{text}"
+                        if where != 3
+                        else f"We decided {canary} matters. Please run the deploy.",
+                    },
+                }
+            )
+        )
+        blocks = [
+            {
+                "type": "text",
+                "text": f"We decided to keep {canary} because it works."
+                + (f" The value was {text}" if where == 1 else ""),
+            }
+        ]
         if where in (2, 3):
-            blocks.append({"type": "tool_use", "id": f"t{i}", "name": "Bash",
-                           "input": {"command": f"deploy --verbose # {text}"[:2000]}})
-        lines.append(_line({**base, "type": "assistant", "uuid": f"a{i}",
-                            "message": {"id": f"m{i}", "role": "assistant", "content": blocks}}))
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": f"t{i}",
+                    "name": "Bash",
+                    "input": {"command": f"deploy --verbose # {text}"[:2000]},
+                }
+            )
+        lines.append(
+            _line(
+                {
+                    **base,
+                    "type": "assistant",
+                    "uuid": f"a{i}",
+                    "message": {"id": f"m{i}", "role": "assistant", "content": blocks},
+                }
+            )
+        )
         if where == 3:
-            lines.append(_line({**base, "type": "user", "uuid": f"r{i}", "message": {
-                "role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}",
-                                             "is_error": True,
-                                             "content": f"Error: rejected {text}"}]}}))
+            lines.append(
+                _line(
+                    {
+                        **base,
+                        "type": "user",
+                        "uuid": f"r{i}",
+                        "message": {
+                            "role": "user",
+                            "content": [
+                                {
+                                    "type": "tool_result",
+                                    "tool_use_id": f"t{i}",
+                                    "is_error": True,
+                                    "content": f"Error: rejected {text}",
+                                }
+                            ],
+                        },
+                    }
+                )
+            )
     path.write_bytes(b"".join(lines))
 
 
@@ -99,19 +158,31 @@ def leaks(root: Path, table, extra_texts: list[str] = ()) -> list[str]:
     for place, text in places.items():
         flat = text.replace("\n", "").replace("\\n", "")
         for kind, _t, secret in table:
-            if any(secret[i:i + 12] in flat for i in range(0, len(secret) - 11)):
+            if any(secret[i : i + 12] in flat for i in range(0, len(secret) - 11)):
                 found.append(f"{place}: {kind}")
     return found
 
 
 def _run(args: list[str], env: dict, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def _hook(root: Path, transcript: Path, session: str, env: dict) -> None:
-    payload = json.dumps({"session_id": session, "transcript_path": str(transcript),
-                          "cwd": "/home/dev/acme-api", "hook_event_name": "SessionEnd"})
+    payload = json.dumps(
+        {
+            "session_id": session,
+            "transcript_path": str(transcript),
+            "cwd": "/home/dev/acme-api",
+            "hook_event_name": "SessionEnd",
+        }
+    )
     proc = _run(["--root", str(root), "hook", "session-end"], env, payload)
     assert proc.returncode == 0 and proc.stdout == "", proc.stderr
 
@@ -119,8 +190,14 @@ def _hook(root: Path, transcript: Path, session: str, env: dict) -> None:
 @pytest.fixture
 def env_for(tmp_path):
     def build(root: Path) -> dict:
-        return dict(os.environ, MEMC_ROOT=str(root), PYTHONPATH=str(REPO), MEMC_SPAWN_DRAIN="0",
-                    MEMC_CHUNK_CHARS="6000")
+        return dict(
+            os.environ,
+            MEMC_ROOT=str(root),
+            PYTHONPATH=str(REPO),
+            MEMC_SPAWN_DRAIN="0",
+            MEMC_CHUNK_CHARS="6000",
+        )
+
     return build
 
 
@@ -132,8 +209,15 @@ def test_secrets_never_reach_the_cli_or_any_stored_file(root, tmp_path, fake_cla
     _, _, first_secret = table[0]
     # Chunk 1 fails for good with an error text quoting a secret (a CLI echoing a bad key);
     # every later call succeeds. The failed job is retried, then everything is compiled.
-    fake_claude.script([{"kind": "error_status", "status": 401,
-                         "text": f"Failed to authenticate: invalid key {table[0][1]}"}])
+    fake_claude.script(
+        [
+            {
+                "kind": "error_status",
+                "status": 401,
+                "text": f"Failed to authenticate: invalid key {table[0][1]}",
+            }
+        ]
+    )
     fake_claude.default(DISTIL)
     env = env_for(root)
     _hook(root, transcript, "sess-secret", env)

@@ -14,15 +14,29 @@ from tests.test_lint import FILLER, write_article
 
 @pytest.fixture
 def kb(root):
-    write_article(root, "concepts/advisory-locks", title="Postgres advisory locks", aliases=("Lock Alias",),
-                  body="We switched the job queue to Postgres advisory locks because SKIP LOCKED "
-                       "polling caused contention.\n\nTake pg_try_advisory_lock per job id; release on "
-                       "commit. " + FILLER)
-    write_article(root, "concepts/retry-backoff", title="Retry with backoff",
-                  body="Transient errors are retried with jittered exponential backoff, capped at "
-                       "four attempts. See [[concepts/advisory-locks]]. " + FILLER)
-    write_article(root, "connections/queue-and-retry", title="Queue and retry",
-                  body="The queue's lock and the retry policy interact: [[concepts/retry-backoff]]. " + FILLER)
+    write_article(
+        root,
+        "concepts/advisory-locks",
+        title="Postgres advisory locks",
+        aliases=("Lock Alias",),
+        body="We switched the job queue to Postgres advisory locks because SKIP LOCKED "
+        "polling caused contention.\n\nTake pg_try_advisory_lock per job id; release on "
+        "commit. " + FILLER,
+    )
+    write_article(
+        root,
+        "concepts/retry-backoff",
+        title="Retry with backoff",
+        body="Transient errors are retried with jittered exponential backoff, capped at "
+        "four attempts. See [[concepts/advisory-locks]]. " + FILLER,
+    )
+    write_article(
+        root,
+        "connections/queue-and-retry",
+        title="Queue and retry",
+        body="The queue's lock and the retry policy interact: [[concepts/retry-backoff]]. "
+        + FILLER,
+    )
     return root
 
 
@@ -34,10 +48,12 @@ def test_nothing_found_makes_no_model_call(kb, settings):
 
 
 def test_only_existing_citations_are_kept(kb, settings):
-    fake = FakeBackend().enqueue({
-        "answer": "Use [[concepts/advisory-locks]] (see [[Lock Alias]]), not [[concepts/made-up|this]].",
-        "citations": ["concepts/advisory-locks", "concepts/ghost", "[[retry-backoff]]"],
-    })
+    fake = FakeBackend().enqueue(
+        {
+            "answer": "Use [[concepts/advisory-locks]] (see [[Lock Alias]]), not [[concepts/made-up|this]].",
+            "citations": ["concepts/advisory-locks", "concepts/ghost", "[[retry-backoff]]"],
+        }
+    )
     result = query.run_query(settings, "how do advisory locks work?", backend=fake)
     assert [s.key for s in result.sources] == ["concepts/advisory-locks", "concepts/retry-backoff"]
     assert set(result.dropped) == {"concepts/ghost", "concepts/made-up"}
@@ -51,9 +67,17 @@ def test_only_existing_citations_are_kept(kb, settings):
 def test_query_through_the_real_sdk_and_fake_cli(kb, fake_claude, capsys):
     from pipeline.cli import main
 
-    fake_claude.script([{"kind": "ok", "reply": {
-        "answer": "Advisory locks per job id [[concepts/advisory-locks]]; [[concepts/nope]].",
-        "citations": ["concepts/advisory-locks", "concepts/nope"]}}])
+    fake_claude.script(
+        [
+            {
+                "kind": "ok",
+                "reply": {
+                    "answer": "Advisory locks per job id [[concepts/advisory-locks]]; [[concepts/nope]].",
+                    "citations": ["concepts/advisory-locks", "concepts/nope"],
+                },
+            }
+        ]
+    )
     code = main(["--root", str(kb), "query", "advisory", "locks", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["backend"] == "claude" and out["model_called"]
@@ -64,12 +88,19 @@ def test_query_through_the_real_sdk_and_fake_cli(kb, fake_claude, capsys):
 
 
 def test_file_back_writes_a_qa_page_through_the_guarded_writer(kb, settings):
-    fake = FakeBackend().enqueue({"answer": "Per-job advisory locks. [[concepts/advisory-locks]]",
-                                  "citations": ["concepts/advisory-locks"]})
+    fake = FakeBackend().enqueue(
+        {
+            "answer": "Per-job advisory locks. [[concepts/advisory-locks]]",
+            "citations": ["concepts/advisory-locks"],
+        }
+    )
     result = query.run_query(settings, "How do we lock jobs?", backend=fake, file_back=True)
     assert result.filed == "qa/how-do-we-lock-jobs"
     page = (kb / "knowledge/qa/how-do-we-lock-jobs.md").read_text()
-    assert "title: 'Q: How do we lock jobs?'" in page and "[[concepts/advisory-locks|Postgres advisory locks]]" in page
+    assert (
+        "title: 'Q: How do we lock jobs?'" in page
+        and "[[concepts/advisory-locks|Postgres advisory locks]]" in page
+    )
     assert "sources:\n- daily/2026-01-05.md" in page
     assert "[[qa/how-do-we-lock-jobs|" in (kb / "knowledge/index.md").read_text()
     assert "query --file-back" in (kb / "knowledge/log.md").read_text()
@@ -89,7 +120,9 @@ def test_prompt_size_is_flat_in_kb_size(tmp_path):
     sizes = {}
     for n in (50, 800):
         root = bench.make_kb(tmp_path / f"kb{n}", n)
-        request, _ = query.build_request(load_settings(root), "postgres advisory locks retry backoff")
+        request, _ = query.build_request(
+            load_settings(root), "postgres advisory locks retry backoff"
+        )
         sizes[n] = len(request.prompt_text())
     assert sizes[800] <= 1.5 * sizes[50]
     assert sizes[800] <= query.TOTAL_CHARS + 20_000

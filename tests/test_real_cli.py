@@ -33,8 +33,11 @@ def _bundled_cli() -> Path | None:
 
 CLI = _bundled_cli()
 pytestmark = pytest.mark.skipif(CLI is None, reason="claude-agent-sdk ships no bundled CLI here")
-ENTRY = {"worth_saving": True, "title": "Advisory locks for the job queue",
-         "decisions": ["pg_try_advisory_lock on a hashed job id"]}
+ENTRY = {
+    "worth_saving": True,
+    "title": "Advisory locks for the job queue",
+    "decisions": ["pg_try_advisory_lock on a hashed job id"],
+}
 
 
 @pytest.fixture
@@ -45,15 +48,27 @@ def api(monkeypatch):
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-" + "x" * 20)  # a dummy for the mock
         monkeypatch.setenv("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         return mock
+
     return start
 
 
 def _request() -> LLMRequest:
-    return LLMRequest(task="distil", payload={"project": "acme", "session_id": "s", "event": "stop",
-                                              "chunk": 1, "chunks": 1, "earlier_entries": [],
-                                              "transcript": "User: why do jobs run twice?"},
-                      schema=load_schema("distil"), model="haiku", max_budget_usd=0.5,
-                      timeout_s=90)
+    return LLMRequest(
+        task="distil",
+        payload={
+            "project": "acme",
+            "session_id": "s",
+            "event": "stop",
+            "chunk": 1,
+            "chunks": 1,
+            "earlier_entries": [],
+            "transcript": "User: why do jobs run twice?",
+        },
+        schema=load_schema("distil"),
+        model="haiku",
+        max_budget_usd=0.5,
+        timeout_s=90,
+    )
 
 
 def test_real_cli_structured_reply_isolated_and_unpersisted(api):

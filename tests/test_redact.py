@@ -44,18 +44,28 @@ def _random(rng: random.Random, alphabet: str, length: int) -> str:
     chars = ALPHABETS[alphabet]
     while True:
         value = "".join(rng.choice(chars) for _ in range(length))
-        mixed = (any(c.isupper() for c in value) + any(c.islower() for c in value)
-                 + any(c.isdigit() for c in value))
-        needed = sum((any(c.isupper() for c in chars), any(c.islower() for c in chars),
-                      any(c.isdigit() for c in chars)))
-        if mixed == needed and (alphabet not in ("alnum", "base64", "urlsafe")
-                                or sum(c.isdigit() for c in value) >= 3):
+        mixed = (
+            any(c.isupper() for c in value)
+            + any(c.islower() for c in value)
+            + any(c.isdigit() for c in value)
+        )
+        needed = sum(
+            (
+                any(c.isupper() for c in chars),
+                any(c.islower() for c in chars),
+                any(c.isdigit() for c in chars),
+            )
+        )
+        if mixed == needed and (
+            alphabet not in ("alnum", "base64", "urlsafe") or sum(c.isdigit() for c in value) >= 3
+        ):
             return value
 
 
 def _jwt(rng: random.Random) -> str:
     def part(obj: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
     header = part({"alg": "HS256", "typ": "JWT"})
     payload = part({"sub": str(rng.randrange(10**9)), "name": "Test User", "iat": 1795210886})
     return f"{header}.{payload}.{_random(rng, 'urlsafe', 43)}"
@@ -75,8 +85,7 @@ def _assemble(recipe: dict, rng: random.Random) -> str:
 
 def provider_secrets(seed: int = 7) -> list[tuple[str, str]]:
     rng = random.Random(seed)
-    return [(r["kind"], _assemble(r, rng))
-            for r in json.loads((DATA / "recipes.json").read_text())]
+    return [(r["kind"], _assemble(r, rng)) for r in json.loads((DATA / "recipes.json").read_text())]
 
 
 def contexts() -> list[str]:
@@ -97,7 +106,7 @@ def bound_samples(seed: int = 11) -> list[tuple[str, str, str]]:
         alphabet, length = spec.split(":")
         if alphabet == "pem":
             body = _random(rng, "base64", int(length))
-            secret = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+            secret = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
         else:
             secret = _random(rng, alphabet, int(length))
         out.append((kind, head + secret + tail, secret))
@@ -107,13 +116,15 @@ def bound_samples(seed: int = 11) -> list[tuple[str, str, str]]:
 def _survives(secret: str, text: str) -> bool:
     """Any 12-char window of the secret's random part still present counts as a leak."""
     core = secret.replace("\n", "")
-    return any(core[i:i + 12] in text.replace("\n", "") for i in range(0, max(1, len(core) - 11)))
+    return any(core[i : i + 12] in text.replace("\n", "") for i in range(0, max(1, len(core) - 11)))
 
 
 PROVIDERS = provider_secrets()
 
 
-@pytest.mark.parametrize("kind,secret", PROVIDERS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(PROVIDERS)])
+@pytest.mark.parametrize(
+    "kind,secret", PROVIDERS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(PROVIDERS)]
+)
 @pytest.mark.parametrize("context", range(len(contexts())))
 def test_provider_secret_never_survives_any_context(kind, secret, context):
     template = contexts()[context]
@@ -124,15 +135,20 @@ def test_provider_secret_never_survives_any_context(kind, secret, context):
     assert "[REDACTED:" in out and counts
 
 
-@pytest.mark.parametrize("kind,secret", PROVIDERS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(PROVIDERS)])
+@pytest.mark.parametrize(
+    "kind,secret", PROVIDERS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(PROVIDERS)]
+)
 def test_provider_secret_kind_in_prose(kind, secret):
     out, counts = redact_counts(f"here is the value {secret} - please keep it safe")
     assert out == f"here is the value [REDACTED:{kind}] - please keep it safe"
     assert counts == {kind: 1}
 
 
-@pytest.mark.parametrize("kind,text,secret", bound_samples(),
-                         ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(bound_samples())])
+@pytest.mark.parametrize(
+    "kind,text,secret",
+    bound_samples(),
+    ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(bound_samples())],
+)
 def test_context_bound_secret_is_redacted(kind, text, secret):
     out, counts = redact_counts(text)
     assert not _survives(secret, out), out
@@ -142,7 +158,7 @@ def test_context_bound_secret_is_redacted(kind, text, secret):
 
 
 def test_assignment_keeps_key_and_quotes():
-    assert redact('DB_PASSWORD=hunter22') == "DB_PASSWORD=[REDACTED:password]"
+    assert redact("DB_PASSWORD=hunter22") == "DB_PASSWORD=[REDACTED:password]"
     assert redact('{"password": "pw 1 2"}') == '{"password": "[REDACTED:password]"}'
     assert redact("api_key: 'abc123def'") == "api_key: '[REDACTED:secret]'"
 
@@ -151,7 +167,9 @@ def test_url_credentials_keep_user_and_host():
     out = redact("postgres://app:pa55word@db.internal:5432/app")
     assert out == "postgres://app:[REDACTED:url_password]@db.internal:5432/app"
     assert redact("https://user@example.com/x") == "https://user@example.com/x"
-    assert redact("redis://u:p@ss:w0rd@cache:6379") == "redis://u:[REDACTED:url_password]@cache:6379"
+    assert (
+        redact("redis://u:p@ss:w0rd@cache:6379") == "redis://u:[REDACTED:url_password]@cache:6379"
+    )
 
 
 def test_private_spans_removed_case_insensitive_multiline_and_unclosed():
@@ -162,30 +180,33 @@ def test_private_spans_removed_case_insensitive_multiline_and_unclosed():
     assert counts == {"private": 2}
 
 
-@pytest.mark.parametrize("text", [
-    "def login(password: str, token: Optional[str] = None) -> None:",
-    "token = get_token(); api_key = settings.api_key; password = getpass()",
-    "max_tokens=32000 input_tokens: 1000 token_type: bearer",
-    "API_KEY: ${ACME_API_KEY}",
-    "TOKEN: ${{ secrets.DEPLOY_TOKEN }}",
-    "password: ********",
-    "PASSWORD_FILE=/run/secrets/db",
-    "the secret: always write the test first",
-    "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
-    "id 550e8400-e29b-41d4-a716-446655440000",
-    "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4",
-    "test_parse_bytes_never_raises_on_deeply_nested_json_v2",
-    "HTTPServerConnectionPoolManagerFactoryV2Builder",
-    "https://docs.google.com/document/d/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms/edit",
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
-    "sk-learn-compatible-estimator-wrapper-class",
-    "docker login --password-stdin ghcr.io",
-    "password: we never store it in the repository",
-    "Bearer authentication_scheme_name",
-    "secret: |",
-    "if password == other:",
-    "access_token: AccessTokenT",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def login(password: str, token: Optional[str] = None) -> None:",
+        "token = get_token(); api_key = settings.api_key; password = getpass()",
+        "max_tokens=32000 input_tokens: 1000 token_type: bearer",
+        "API_KEY: ${ACME_API_KEY}",
+        "TOKEN: ${{ secrets.DEPLOY_TOKEN }}",
+        "password: ********",
+        "PASSWORD_FILE=/run/secrets/db",
+        "the secret: always write the test first",
+        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "id 550e8400-e29b-41d4-a716-446655440000",
+        "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4",
+        "test_parse_bytes_never_raises_on_deeply_nested_json_v2",
+        "HTTPServerConnectionPoolManagerFactoryV2Builder",
+        "https://docs.google.com/document/d/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms/edit",
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+        "sk-learn-compatible-estimator-wrapper-class",
+        "docker login --password-stdin ghcr.io",
+        "password: we never store it in the repository",
+        "Bearer authentication_scheme_name",
+        "secret: |",
+        "if password == other:",
+        "access_token: AccessTokenT",
+    ],
+)
 def test_near_misses_survive(text):
     assert redact(text) == text
 
@@ -198,11 +219,14 @@ def test_multi_word_yaml_value_is_redacted_whole():
 def test_hot_path_imports_are_stdlib_only():
     # Compare with what the interpreter had loaded before (site hooks such as an editable
     # install's finder), so only modules these imports bring in are judged.
-    code = ("import sys; before = set(sys.modules); import pipeline.redact, pipeline.transcript; "
-            "import json; print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before}"
-            " - set(sys.stdlib_module_names))))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys; before = set(sys.modules); import pipeline.redact, pipeline.transcript; "
+        "import json; print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before}"
+        " - set(sys.stdlib_module_names))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     assert set(json.loads(out)) <= {"pipeline"}
 
 
@@ -224,7 +248,9 @@ def _changed_tokens(text: str) -> tuple[int, int, list[str]]:
 def test_clean_corpus_false_positive_rate():
     changed, total, lost = _changed_tokens((DATA / "clean.txt").read_text())
     rate = changed / total
-    print(f"\nclean corpus: {changed}/{total} tokens changed, false-positive rate {rate:.4%}; {lost}")
+    print(
+        f"\nclean corpus: {changed}/{total} tokens changed, false-positive rate {rate:.4%}; {lost}"
+    )
     assert total > 300
     assert rate <= CLEAN_FP_LIMIT, lost
 
@@ -248,8 +274,12 @@ def test_redact_never_raises_and_is_idempotent(text):
 
 
 @hsettings(max_examples=200, deadline=None)
-@given(st.sampled_from(PROVIDERS), st.text(max_size=80), st.text(max_size=80),
-       st.sampled_from([" ", "\n", "\t", "'", '"', "(", "=", ": ", "`", ","]))
+@given(
+    st.sampled_from(PROVIDERS),
+    st.text(max_size=80),
+    st.text(max_size=80),
+    st.sampled_from([" ", "\n", "\t", "'", '"', "(", "=", ": ", "`", ","]),
+)
 def test_provider_secret_never_survives_arbitrary_surroundings(kind_secret, before, after, sep):
     _, secret = kind_secret
     out = redact(before + sep + secret + sep + after)

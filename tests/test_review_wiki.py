@@ -17,11 +17,23 @@ def op(path, title="T", body="body", **kw):
 def test_redirected_proposal_never_replaces_a_seen_page(settings):
     """A new page proposed under another slug but with an existing page's title is a duplicate,
     not a rewrite: even when the model was shown the existing page in full, its body is kept."""
-    apply.apply_articles(settings, [op("concepts/pg-locks", "Postgres advisory locks",
-                                       "original explanation of advisory locks")], now=0)
+    apply.apply_articles(
+        settings,
+        [
+            op(
+                "concepts/pg-locks",
+                "Postgres advisory locks",
+                "original explanation of advisory locks",
+            )
+        ],
+        now=0,
+    )
     report = apply.apply_articles(
-        settings, [op("concepts/advisory-locks", "Postgres Advisory Locks", "a short new note")],
-        seen={"concepts/pg-locks"}, now=86400)
+        settings,
+        [op("concepts/advisory-locks", "Postgres Advisory Locks", "a short new note")],
+        seen={"concepts/pg-locks"},
+        now=86400,
+    )
     assert report.redirected == (("concepts/advisory-locks", "concepts/pg-locks"),)
     body = wiki.load_article(settings.paths.knowledge, "concepts/pg-locks").body
     assert "original explanation of advisory locks" in body
@@ -33,7 +45,8 @@ def test_same_slug_other_case_is_updated_not_shadowed(settings):
     ``concepts/foo.md`` as a new page would overwrite it; it must be treated as that page."""
     knowledge = settings.paths.knowledge
     (knowledge / "concepts" / "Redis.md").write_text(
-        "---\ntitle: Cache server\n---\n\nhand-written notes\n", encoding="utf-8")
+        "---\ntitle: Cache server\n---\n\nhand-written notes\n", encoding="utf-8"
+    )
     report = apply.apply_articles(settings, [op("concepts/redis", "Redis", "model text")], now=0)
     assert report.created == ()
     assert report.redirected == (("concepts/redis", "concepts/Redis"),)
@@ -108,9 +121,19 @@ def test_compile_writes_index_under_the_knowledge_lock(settings, monkeypatch):
     day = "2026-11-20"
     (settings.paths.daily / f"{day}.md").write_text(
         f"# Daily Log: {day}\n\n### 10:00 · acme · Queue locks\n"
-        "<!-- memc:entry id=3f9c2a1b7e4d session=cd613e30 event=stop -->\n**Context:** advisory locks\n\n")
-    reply = {"articles": [{"path": "concepts/queue", "title": "Queue", "summary": "jobs",
-                           "body": "advisory locks", "sources": [f"daily/{day}.md"]}]}
+        "<!-- memc:entry id=3f9c2a1b7e4d session=cd613e30 event=stop -->\n**Context:** advisory locks\n\n"
+    )
+    reply = {
+        "articles": [
+            {
+                "path": "concepts/queue",
+                "title": "Queue",
+                "summary": "jobs",
+                "body": "advisory locks",
+                "sources": [f"daily/{day}.md"],
+            }
+        ]
+    }
     report = compiler.run_compile(settings, backend=FakeBackend(default=reply), now=1_800_000_000)
     assert report.status == "compiled"
     assert held and all(held)
@@ -124,9 +147,13 @@ import pytest  # noqa: E402
 
 @pytest.fixture
 def kb_root(root):
-    write_article(root, "concepts/advisory-locks", title="Postgres advisory locks",
-                  body="We switched the job queue to Postgres advisory locks; take "
-                       "pg_try_advisory_lock per job id and release on commit. " + FILLER)
+    write_article(
+        root,
+        "concepts/advisory-locks",
+        title="Postgres advisory locks",
+        body="We switched the job queue to Postgres advisory locks; take "
+        "pg_try_advisory_lock per job id and release on commit. " + FILLER,
+    )
     return root
 
 

@@ -57,8 +57,10 @@ def test_cron_line_runs_in_a_real_shell(tmp_path):
     root = tmp_path / "my root"
     (root / ".memc" / "logs").mkdir(parents=True)
     fake = tmp_path / "fake-memc"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {shlex.quote(str(tmp_path / 'calls'))}\n"
-                    "[ \"$3\" = drain ] && exit 1\nexit 0\n")
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" >> {shlex.quote(str(tmp_path / "calls"))}\n'
+        '[ "$3" = drain ] && exit 1\nexit 0\n'
+    )
     fake.chmod(0o755)
     command = cron_line(root, [str(fake)], 15).split(" ", 5)[5]
     import subprocess

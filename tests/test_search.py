@@ -15,17 +15,29 @@ from pipeline.wiki import Article, render_article
 def write_article(paths, key, title, body="", summary="", aliases=(), tags=()):
     path = paths.knowledge / f"{key}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_article(Article(key=key, title=title, summary=summary,
-                                           aliases=tuple(aliases), tags=tuple(tags), body=body)))
+    path.write_text(
+        render_article(
+            Article(
+                key=key,
+                title=title,
+                summary=summary,
+                aliases=tuple(aliases),
+                tags=tuple(tags),
+                body=body,
+            )
+        )
+    )
     return path
 
 
 def write_daily(paths, day, entries):
     blocks = [f"# Daily Log: {day}\n"]
     for i, (project, title, body) in enumerate(entries):
-        blocks.append(f"### 10:0{i} · {project} · {title}\n"
-                      f"<!-- memc:entry id={day.replace('-', '')}{i:04d} session=s1 event=stop -->\n"
-                      f"{body}\n")
+        blocks.append(
+            f"### 10:0{i} · {project} · {title}\n"
+            f"<!-- memc:entry id={day.replace('-', '')}{i:04d} session=s1 event=stop -->\n"
+            f"{body}\n"
+        )
     path = paths.daily / f"{day}.md"
     path.write_text("\n".join(blocks))
     return path
@@ -70,8 +82,14 @@ def test_title_and_alias_outrank_body(paths):
 
 
 def test_daily_entries_are_rows_with_kind_filter(paths):
-    write_daily(paths, "2026-11-19", [("billing", "Flaky invoice test", "timestamptz naive"),
-                                      ("acme", "Rate limit", "redis token bucket")])
+    write_daily(
+        paths,
+        "2026-11-19",
+        [
+            ("billing", "Flaky invoice test", "timestamptz naive"),
+            ("acme", "Rate limit", "redis token bucket"),
+        ],
+    )
     write_article(paths, "concepts/redis", "Redis", "token bucket")
     search.refresh(paths)
     daily = search.search(paths, "token bucket", kind="daily")
@@ -90,8 +108,24 @@ def test_all_words_then_any_word(paths):
     assert {h.key for h in search.search(paths, "postgres redis")} == {"concepts/a", "concepts/b"}
 
 
-@pytest.mark.parametrize("query", ['"', "AND OR NOT", "*", "(", "NEAR(a b", "title:x", "a\"b",
-                                   "", "   ", "^foo", "-x", "' OR 1=1 --", "\x00"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        "AND OR NOT",
+        "*",
+        "(",
+        "NEAR(a b",
+        "title:x",
+        'a"b',
+        "",
+        "   ",
+        "^foo",
+        "-x",
+        "' OR 1=1 --",
+        "\x00",
+    ],
+)
 def test_hostile_queries_never_raise(paths, query):
     write_article(paths, "concepts/a", "Alpha", "text")
     search.refresh(paths)

@@ -37,10 +37,14 @@ def test_status_with_failures_pending_spend_and_watcher(settings, capsys):
     conn = state.connect(settings.paths.state_db)
     try:
         day = time.strftime("%Y-%m-%d", time.gmtime(NOW))
-        conn.execute("INSERT INTO llm_calls(at, day, task, backend, cost_usd, outcome) VALUES(?,?,?,?,?,?)",
-                     (NOW - 60, day, "distil", "claude", 0.25, "ok"))
-        conn.execute("INSERT INTO entries(id, day, daily_path, created_at) VALUES('e1', ?, 'daily/x.md', ?)",
-                     (day, NOW - 7200))
+        conn.execute(
+            "INSERT INTO llm_calls(at, day, task, backend, cost_usd, outcome) VALUES(?,?,?,?,?,?)",
+            (NOW - 60, day, "distil", "claude", 0.25, "ok"),
+        )
+        conn.execute(
+            "INSERT INTO entries(id, day, daily_path, created_at) VALUES('e1', ?, 'daily/x.md', ?)",
+            (day, NOW - 7200),
+        )
         state.kv_set(conn, "last_capture_at", str(NOW - 600))
         state.kv_set(conn, "breaker_open_until", str(NOW + 300))
     finally:
@@ -88,11 +92,17 @@ class _held_elsewhere:
         import subprocess
         import sys
 
-        code = ("import sys, fcntl; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-                "print('held', flush=True); sys.stdin.read()")
+        code = (
+            "import sys, fcntl; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); sys.stdin.read()"
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-c", code, str(self.path)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(self.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout.readline().strip() == "held"
         return self
 

@@ -45,14 +45,20 @@ def _all_files() -> list[Path]:
 
 
 def _raw_entries(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def _independent_counts(path: Path) -> dict[str, int]:
     """What the parser should find, counted straight from the JSON."""
     message_ids, errors, tool_uses = set(), 0, 0
     for entry in _raw_entries(path):
-        content = (entry.get("message") or {}).get("content") if entry.get("type") in ("user", "assistant") else None
+        content = (
+            (entry.get("message") or {}).get("content")
+            if entry.get("type") in ("user", "assistant")
+            else None
+        )
         if not isinstance(content, list):
             continue
         for block in content:
@@ -61,7 +67,11 @@ def _independent_counts(path: Path) -> dict[str, int]:
             if entry["type"] == "assistant" and block.get("type") in ("text", "tool_use"):
                 message_ids.add(entry["message"]["id"])
             if block.get("type") == "tool_result":
-                text = block["content"] if isinstance(block["content"], str) else json.dumps(block["content"])
+                text = (
+                    block["content"]
+                    if isinstance(block["content"], str)
+                    else json.dumps(block["content"])
+                )
                 if block.get("is_error") is True or text.lstrip().startswith("<tool_use_error>"):
                     errors += 1
     return {"assistant_messages": len(message_ids), "errors": errors, "tool_uses": tool_uses}
@@ -74,16 +84,29 @@ def test_big_session_438_lines():
     text = render_turns(parsed.turns)
     roles = Counter((t.role, t.sidechain) for t in parsed.turns)
     assert parsed.skipped_lines == 0 and not parsed.sdk_session
-    assert parsed.session_id == "fe5e1c67-53e7-4862-81ae-d0e013e3270b" and parsed.cwd == "/path/to/Demo"
+    assert (
+        parsed.session_id == "fe5e1c67-53e7-4862-81ae-d0e013e3270b"
+        and parsed.cwd == "/path/to/Demo"
+    )
     assert len(parsed.turns) == 177
-    assert roles == {("assistant", True): 161, ("assistant", False): 9,
-                     ("user", True): 5, ("user", False): 2}
+    assert roles == {
+        ("assistant", True): 161,
+        ("assistant", False): 9,
+        ("user", True): 5,
+        ("user", False): 2,
+    }
     assert sum(t.role == "assistant" for t in parsed.turns) == expected["assistant_messages"] == 170
     assert text.count("<- error: ") == expected["errors"] == 23
-    assert sum(line.startswith("-> ") or ": -> " in line for line in text.splitlines()) == expected["tool_uses"] == 167
+    assert (
+        sum(line.startswith("-> ") or ": -> " in line for line in text.splitlines())
+        == expected["tool_uses"]
+        == 167
+    )
     user_turns = [t.text for t in parsed.turns if t.role == "user" and not t.sidechain]
-    assert user_turns == ["/orchestrator create TODO app by Next.js",
-                          "Thanks! Please update CLAUDE.md for current changes"]
+    assert user_turns == [
+        "/orchestrator create TODO app by Next.js",
+        "Thanks! Please update CLAUDE.md for current changes",
+    ]
     assert "-> Task: Setup Next.js project" in text
     assert "-> Bash: pnpm add lucide-react" in text
     assert "<- error: File has not been read yet. Read it first before writing to it." in text
@@ -110,13 +133,26 @@ def test_sdk_transcripts_are_flagged_and_bookkeeping_dropped():
     assert plain.turns[0].text == "Say hello please"
     compact = parse_bytes(_path(REFERENCE, SDK_COMPACT).read_bytes())
     assert compact.sdk_session and compact.skipped_lines == 0
-    assert [t.role for t in compact.turns] == ["user", "assistant", "assistant", "summary", "user", "user"]
+    assert [t.role for t in compact.turns] == [
+        "user",
+        "assistant",
+        "assistant",
+        "summary",
+        "user",
+        "user",
+    ]
     text = render_turns(compact.turns)
     assert "-> Write: /home/dev/projects/demo/out.txt" in text
     assert "[compact summary] This session is being continued" in text
     assert "User: /compact" in text
-    for noise in ("CTX-FROM-SESSIONSTART-HOOK", "system-reminder", "tools-used", "local-command-caveat",
-                  "totalCostUSD", "You are powered by"):
+    for noise in (
+        "CTX-FROM-SESSIONSTART-HOOK",
+        "system-reminder",
+        "tools-used",
+        "local-command-caveat",
+        "totalCostUSD",
+        "You are powered by",
+    ):
         assert noise not in text
 
 
@@ -138,7 +174,9 @@ def test_corpus_false_positive_rate():
         out, counts = redact_counts(text)
         before, after = Counter(text.split()), Counter(out.split())
         changed, total = sum((before - after).values()), sum(before.values())
-        print(f"\ncorpus {label}: {changed}/{total} tokens changed ({changed / total:.4%}), {counts}")
+        print(
+            f"\ncorpus {label}: {changed}/{total} tokens changed ({changed / total:.4%}), {counts}"
+        )
         assert total > 5000
         assert changed / total <= CORPUS_FP_LIMIT
     assert redact(rendered) == rendered

@@ -42,8 +42,13 @@ class Runner:
             self.cycles.append((time.monotonic(), report))
             self.cycle_event.set()
 
-        self.thread = threading.Thread(target=lambda: self.result.append(watcher.watch(
-            settings, backend=backend, stop_event=self.stop, on_cycle=on_cycle, **kw)))
+        self.thread = threading.Thread(
+            target=lambda: self.result.append(
+                watcher.watch(
+                    settings, backend=backend, stop_event=self.stop, on_cycle=on_cycle, **kw
+                )
+            )
+        )
 
     def __enter__(self):
         self.thread.start()
@@ -65,8 +70,13 @@ def test_new_job_is_picked_up_within_a_second_and_stop_is_clean(settings, root):
             run.cycle_event.clear()
             t0 = time.monotonic()
             make_job(root, f"w{i}", transcript_lines(f"w{i}", [("ship it", "shipped")]))
-            assert _wait_for(lambda: inbox.counts(settings.paths) == inbox.InboxCounts(0, 0, 0)
-                             and len(fake.calls) == i + 1, 1.0), "not picked up within 1 s"
+            assert _wait_for(
+                lambda: (
+                    inbox.counts(settings.paths) == inbox.InboxCounts(0, 0, 0)
+                    and len(fake.calls) == i + 1
+                ),
+                1.0,
+            ), "not picked up within 1 s"
             latencies.append(time.monotonic() - t0)
         assert max(latencies) < 1.0
     assert run.result == [0]
@@ -78,15 +88,22 @@ def test_new_job_is_picked_up_within_a_second_and_stop_is_clean(settings, root):
 def test_second_instance_exits_zero_and_says_so(settings, root):
     said = []
     with file_lock(settings.paths.lock("watcher")):
-        assert watcher.watch(settings, backend=FakeBackend(), on_event=said.append,
-                             stop_event=threading.Event()) == 0
+        assert (
+            watcher.watch(
+                settings, backend=FakeBackend(), on_event=said.append, stop_event=threading.Event()
+            )
+            == 0
+        )
     assert "already running" in said[0]
 
 
 def test_sweep_is_the_truth_without_events(settings, root, monkeypatch):
     # Events disabled: the handler never wakes the loop, so only the sweep can find the job.
-    monkeypatch.setattr(watcher, "_wake_handler", lambda d, w: __import__(
-        "watchdog.events", fromlist=["x"]).FileSystemEventHandler())
+    monkeypatch.setattr(
+        watcher,
+        "_wake_handler",
+        lambda d, w: __import__("watchdog.events", fromlist=["x"]).FileSystemEventHandler(),
+    )
     fake = FakeBackend(default=ENTRY)
     with Runner(settings, fake, sweep_s=0.5, debounce_s=0) as run:
         make_job(root, "sweep", transcript_lines("sweep", [("a", "b")]))
@@ -116,16 +133,27 @@ def test_a_failing_cycle_does_not_kill_the_daemon(settings, root, monkeypatch):
 
 @pytest.mark.slow
 def test_sigterm_stops_a_real_watcher_process(root, memc_env):
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "watch", "--sweep", "30"],
-                            env=memc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "watch", "--sweep", "30"],
+        env=memc_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         from pipeline.config import load_settings
         from pipeline.fsutil import lock_is_held
 
         lock = load_settings(root).paths.lock("watcher")
         assert _wait_for(lambda: lock_is_held(lock), 10), "watcher did not take its lock"
-        env = make_job(root, "real", transcript_lines("real", [
-            ("We decided to use WAL mode because readers block. TODO: benchmark.", "ok")]))
+        env = make_job(
+            root,
+            "real",
+            transcript_lines(
+                "real",
+                [("We decided to use WAL mode because readers block. TODO: benchmark.", "ok")],
+            ),
+        )
         assert _wait_for(lambda: (root / "daily" / "2026-11-20.md").exists(), 5)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)

@@ -5,15 +5,29 @@ from __future__ import annotations
 import pytest
 
 from pipeline.wiki import (
-    FrontmatterError, Resolver, load_frontmatter, parse_article, parse_links, render_article, slugify,
+    FrontmatterError,
+    Resolver,
+    load_frontmatter,
+    parse_article,
+    parse_links,
+    render_article,
+    slugify,
 )
 
 
 def test_round_trip():
-    art = parse_article("concepts/a", "---\ntitle: A\nsummary: s\naliases: [Alpha]\ntags: [x]\n"
-                        "sources: [daily/2026-11-20.md]\ncreated: 2026-11-20\nupdated: '2026-11-21'\n---\nBody\n")
+    art = parse_article(
+        "concepts/a",
+        "---\ntitle: A\nsummary: s\naliases: [Alpha]\ntags: [x]\n"
+        "sources: [daily/2026-11-20.md]\ncreated: 2026-11-20\nupdated: '2026-11-21'\n---\nBody\n",
+    )
     assert art.problems == ()
-    assert (art.title, art.aliases, art.created, art.updated) == ("A", ("Alpha",), "2026-11-20", "2026-11-21")
+    assert (art.title, art.aliases, art.created, art.updated) == (
+        "A",
+        ("Alpha",),
+        "2026-11-20",
+        "2026-11-21",
+    )
     again = parse_article("concepts/a", render_article(art))
     assert again == art
 
@@ -48,16 +62,23 @@ def test_missing_frontmatter():
 
 
 def test_links_forms_and_code_exclusion():
-    text = ("[[concepts/a]] [[a|Shown]] [[concepts/a#Why it matters]] ![[b]]\n"
-            "`[[not-a-link]]`\n```\n[[also-not]]\n```\n")
+    text = (
+        "[[concepts/a]] [[a|Shown]] [[concepts/a#Why it matters]] ![[b]]\n"
+        "`[[not-a-link]]`\n```\n[[also-not]]\n```\n"
+    )
     links = parse_links(text)
     assert [(l.target, l.heading, l.display, l.embed) for l in links] == [
-        ("concepts/a", "", "", False), ("a", "", "Shown", False),
-        ("concepts/a", "Why it matters", "", False), ("b", "", "", True)]
+        ("concepts/a", "", "", False),
+        ("a", "", "Shown", False),
+        ("concepts/a", "Why it matters", "", False),
+        ("b", "", "", True),
+    ]
 
 
 def test_resolution_order():
-    a = parse_article("concepts/postgres-locks", "---\ntitle: Postgres Locks\naliases: [advisory locks]\n---\n")
+    a = parse_article(
+        "concepts/postgres-locks", "---\ntitle: Postgres Locks\naliases: [advisory locks]\n---\n"
+    )
     b = parse_article("qa/postgres-locks", "---\ntitle: Q\n---\n")
     c = parse_article("connections/x", "---\ntitle: X\n---\n")
     r = Resolver([a, b, c], extra_paths=["daily/2026-11-20"])

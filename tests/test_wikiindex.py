@@ -9,25 +9,31 @@ from tests.test_search import write_article
 
 
 def test_render_groups_sorts_and_escapes():
-    text = wikiindex.render_index([
-        NS(key="qa/why", title="Why?", summary="an answer"),
-        NS(key="concepts/b", title="B | [[evil]]", summary="line\nbreak"),
-        NS(key="concepts/a", title="A", summary=""),
-        NS(key="connections/x-y", title="X and Y", summary="s" * 500),
-    ])
+    text = wikiindex.render_index(
+        [
+            NS(key="qa/why", title="Why?", summary="an answer"),
+            NS(key="concepts/b", title="B | [[evil]]", summary="line\nbreak"),
+            NS(key="concepts/a", title="A", summary=""),
+            NS(key="connections/x-y", title="X and Y", summary="s" * 500),
+        ]
+    )
     lines = text.splitlines()
     assert "4 articles." in lines
     heads = [ln for ln in lines if ln.startswith("## ")]
     assert heads == ["## Concepts (2)", "## Connections (1)", "## Q&A (1)"]
-    assert lines.index("- [[concepts/a|A]]") < lines.index("- [[concepts/b|B - ((evil))]] — line break")
+    assert lines.index("- [[concepts/a|A]]") < lines.index(
+        "- [[concepts/b|B - ((evil))]] — line break"
+    )
     long = next(ln for ln in lines if ln.startswith("- [[connections/x-y"))
     assert len(long) < 300 and long.endswith("…")
-    assert text == wikiindex.render_index([  # deterministic, order-independent
-        NS(key="connections/x-y", title="X and Y", summary="s" * 500),
-        NS(key="concepts/a", title="A", summary=""),
-        NS(key="qa/why", title="Why?", summary="an answer"),
-        NS(key="concepts/b", title="B | [[evil]]", summary="line\nbreak"),
-    ])
+    assert text == wikiindex.render_index(
+        [  # deterministic, order-independent
+            NS(key="connections/x-y", title="X and Y", summary="s" * 500),
+            NS(key="concepts/a", title="A", summary=""),
+            NS(key="qa/why", title="Why?", summary="an answer"),
+            NS(key="concepts/b", title="B | [[evil]]", summary="line\nbreak"),
+        ]
+    )
 
 
 def test_empty_index_says_what_to_do():

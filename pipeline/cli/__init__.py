@@ -88,7 +88,9 @@ def init_cmd(app: App) -> None:
             click.echo(f"  created {path.relative_to(settings.root)}")
     else:
         click.echo(f"{settings.root} is already initialised; nothing changed.")
-    click.echo(f"Next: `{memc_for(settings)} install-hooks` to capture Claude Code sessions into it.")
+    click.echo(
+        f"Next: `{memc_for(settings)} install-hooks` to capture Claude Code sessions into it."
+    )
 
 
 def memc_for(settings: Settings) -> str:

@@ -48,15 +48,26 @@ for _event in _EVENT_HELP:
 @click.command("capture")
 @click.argument("transcript", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--session-id", default=None, help="Session id (default: the file name's stem).")
-@click.option("--cwd", "cwd", default="",
-              help="Project folder of the session (names the project; default: the cwd recorded "
-                   "in the transcript).")
+@click.option(
+    "--cwd",
+    "cwd",
+    default="",
+    help="Project folder of the session (names the project; default: the cwd recorded "
+    "in the transcript).",
+)
 @click.option("--event", default="manual", show_default=True, help="Event recorded in the job.")
 @click.option("--force", is_flag=True, help="With --event stop: ignore the Stop thresholds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
-def capture_cmd(app: App, transcript: str, session_id: str | None, cwd: str, event: str,
-                force: bool, as_json: bool) -> int:
+def capture_cmd(
+    app: App,
+    transcript: str,
+    session_id: str | None,
+    cwd: str,
+    event: str,
+    force: bool,
+    as_json: bool,
+) -> int:
     """Capture what TRANSCRIPT gained since its last capture, as a hook would.
 
     Exit 0 when a job was queued, there was nothing new, or the session is skipped (private,
@@ -76,17 +87,30 @@ def capture_cmd(app: App, transcript: str, session_id: str | None, cwd: str, eve
     if problem:
         result = {"status": "error", "job_id": None, "reason": problem, "bytes": 0}
     else:
-        res = capture(settings, transcript_path=transcript, session_id=sid, cwd=cwd, event=event,
-                      force=force, attempts=1)
-        result = {"status": res.status, "job_id": res.job_id, "reason": res.reason,
-                  "bytes": res.bytes}
+        res = capture(
+            settings,
+            transcript_path=transcript,
+            session_id=sid,
+            cwd=cwd,
+            event=event,
+            force=force,
+            attempts=1,
+        )
+        result = {
+            "status": res.status,
+            "job_id": res.job_id,
+            "reason": res.reason,
+            "bytes": res.bytes,
+        }
     if as_json:
         emit_json(result)
     elif problem:
         warn(f"memc: cannot capture {transcript}: {problem}")
     elif result["status"] == "queued":
-        click.echo(f"Queued job {result['job_id']} ({result['bytes']} bytes). "
-                   "Run `memc drain` to distil it (or let the watcher pick it up).")
+        click.echo(
+            f"Queued job {result['job_id']} ({result['bytes']} bytes). "
+            "Run `memc drain` to distil it (or let the watcher pick it up)."
+        )
     else:
         click.echo(f"{result['status']}: {result['reason']}")
     return 2 if problem else 0

@@ -13,15 +13,26 @@ from pipeline.cli import App, emit_json, pass_app, warn
 
 @click.command("compile")
 @click.option("--all", "all_", is_flag=True, help="Recompile every entry, not just pending ones.")
-@click.option("--file", "file", metavar="DAILY", default=None,
-              help="Compile the entries of one daily log (daily/YYYY-MM-DD.md or the date).")
-@click.option("--dry-run", is_flag=True, help="Show batches and prompt sizes; no model call, no write.")
-@click.option("--if-stale", is_flag=True,
-              help="Only compile when the staleness trigger fires (for cron and the watcher).")
+@click.option(
+    "--file",
+    "file",
+    metavar="DAILY",
+    default=None,
+    help="Compile the entries of one daily log (daily/YYYY-MM-DD.md or the date).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Show batches and prompt sizes; no model call, no write."
+)
+@click.option(
+    "--if-stale",
+    is_flag=True,
+    help="Only compile when the staleness trigger fires (for cron and the watcher).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON report on stdout.")
 @pass_app
-def compile_cmd(app: App, all_: bool, file: str | None, dry_run: bool, if_stale: bool,
-                as_json: bool) -> int:
+def compile_cmd(
+    app: App, all_: bool, file: str | None, dry_run: bool, if_stale: bool, as_json: bool
+) -> int:
     """Compile pending daily-log entries into knowledge/ articles.
 
     Exit 1 when a batch failed (its entries stay pending); 0 otherwise, also when there is
@@ -30,8 +41,14 @@ def compile_cmd(app: App, all_: bool, file: str | None, dry_run: bool, if_stale:
     from pipeline.compiler import run_compile
 
     settings = app.settings()
-    report = run_compile(settings, all=all_, file=file, dry_run=dry_run, if_stale=if_stale,
-                         progress=None if as_json else warn)
+    report = run_compile(
+        settings,
+        all=all_,
+        file=file,
+        dry_run=dry_run,
+        if_stale=if_stale,
+        progress=None if as_json else warn,
+    )
     data = report.to_dict()
     if as_json:
         emit_json(data)
@@ -39,8 +56,9 @@ def compile_cmd(app: App, all_: bool, file: str | None, dry_run: bool, if_stale:
     click.echo(report.message)
     if report.status == "dry-run":
         for b in data["batches"]:
-            click.echo(f"  batch {b['index']}: {b['entries']} entries, {b['prompt_chars']:,} "
-                       "prompt chars")
+            click.echo(
+                f"  batch {b['index']}: {b['entries']} entries, {b['prompt_chars']:,} prompt chars"
+            )
     for key in data["created"]:
         click.echo(f"  created {key}")
     for key in data["updated"]:
@@ -48,21 +66,34 @@ def compile_cmd(app: App, all_: bool, file: str | None, dry_run: bool, if_stale:
     for r in data["rejected"]:
         click.echo(f"  rejected {r['path'] or '?'}: {r['reason']}")
     if data["batches"] and report.status in ("compiled", "partial"):
-        click.echo(f"  cost ${data['cost_usd']:.4f}; largest prompt "
-                   f"{data['prompt_chars_max']:,} chars; index: knowledge/index.md")
+        click.echo(
+            f"  cost ${data['cost_usd']:.4f}; largest prompt "
+            f"{data['prompt_chars_max']:,} chars; index: knowledge/index.md"
+        )
     return 0 if report.ok else 1
 
 
 @click.command("search")
 @click.argument("query", nargs=-1, required=True)
-@click.option("--limit", "-n", type=click.IntRange(1, 200), default=10, show_default=True,
-              help="Most hits to show.")
-@click.option("--kind", type=click.Choice(["article", "daily"]), default=None,
-              help="Only articles or only daily entries.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(1, 200),
+    default=10,
+    show_default=True,
+    help="Most hits to show.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["article", "daily"]),
+    default=None,
+    help="Only articles or only daily entries.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as one JSON document.")
 @pass_app
-def search_cmd(app: App, query: tuple[str, ...], limit: int, kind: str | None,
-               as_json: bool) -> int:
+def search_cmd(
+    app: App, query: tuple[str, ...], limit: int, kind: str | None, as_json: bool
+) -> int:
     """Full-text search over knowledge/ and daily/ (local, no model)."""
     from pipeline import search
 
@@ -71,8 +102,10 @@ def search_cmd(app: App, query: tuple[str, ...], limit: int, kind: str | None,
     if not search.terms(text):
         from pipeline.errors import ConfigError
 
-        raise ConfigError(f"nothing to search for in {text!r}: give one or more words, "
-                          "e.g. memc search advisory locks")
+        raise ConfigError(
+            f"nothing to search for in {text!r}: give one or more words, "
+            "e.g. memc search advisory locks"
+        )
     search.refresh(settings.paths)
     hits = search.search(settings.paths, text, limit=limit, kind=kind)
     if as_json:

@@ -31,9 +31,11 @@ def drain_cmd(app: App, as_json: bool) -> int:
         elif report.entries:
             _say_compile_state(app.settings())
         elif report.stopped.startswith("deferred") and app.settings().daily_budget_usd <= 0:
-            click.echo("The daily budget is 0, so no job is distilled until you raise "
-                       "MEMC_DAILY_BUDGET_USD (or daily_budget_usd in .memc/config.toml), or use "
-                       "MEMC_BACKEND=extractive.")
+            click.echo(
+                "The daily budget is 0, so no job is distilled until you raise "
+                "MEMC_DAILY_BUDGET_USD (or daily_budget_usd in .memc/config.toml), or use "
+                "MEMC_BACKEND=extractive."
+            )
         elif report.stopped.startswith("deferred"):
             click.echo("Pending jobs resume by themselves after midnight (or raise the budget).")
     return 1 if report.failed else 0
@@ -50,13 +52,21 @@ def _say_compile_state(settings) -> None:
     finally:
         conn.close()
     if decision.pending:
-        click.echo(f"{decision.pending} entr{'y' if decision.pending == 1 else 'ies'} not yet in knowledge/: "
-                   f"compile waits ({decision.reason}); `memc compile` compiles them now.")
+        click.echo(
+            f"{decision.pending} entr{'y' if decision.pending == 1 else 'ies'} not yet in knowledge/: "
+            f"compile waits ({decision.reason}); `memc compile` compiles them now."
+        )
 
 
 @click.command("watch")
-@click.option("--sweep", "sweep_s", type=click.FloatRange(min=0.5), default=30.0, show_default=True,
-              help="Seconds between full sweeps of the inbox (file events wake it sooner).")
+@click.option(
+    "--sweep",
+    "sweep_s",
+    type=click.FloatRange(min=0.5),
+    default=30.0,
+    show_default=True,
+    help="Seconds between full sweeps of the inbox (file events wake it sooner).",
+)
 @pass_app
 def watch_cmd(app: App, sweep_s: float) -> int:
     """Daemon: distil inbox jobs as they arrive, until SIGTERM/SIGINT.
@@ -76,10 +86,16 @@ def cycle_reporter(say):
 
     def report_cycle(report) -> None:
         if report is None:
-            say("memc watch: a drain cycle failed (details in .memc/logs/pipeline.log); "
-                "trying again at the next sweep")
+            say(
+                "memc watch: a drain cycle failed (details in .memc/logs/pipeline.log); "
+                "trying again at the next sweep"
+            )
             return
-        repeat = report.stopped and report.stopped == last["stopped"] and not (report.done or report.failed)
+        repeat = (
+            report.stopped
+            and report.stopped == last["stopped"]
+            and not (report.done or report.failed)
+        )
         last["stopped"] = report.stopped
         if repeat or not (report.processed or report.stopped or report.failed):
             return
@@ -101,8 +117,9 @@ def retry_cmd(app: App, job_ids: tuple[str, ...], as_json: bool) -> int:
     from pipeline.inbox import job_id_of, retry
 
     moved = retry(app.settings().paths, list(job_ids) or None)
-    unknown = [j for j in job_ids if not any(m == job_id_of(j + ".json") or m.startswith(j)
-                                             for m in moved)]
+    unknown = [
+        j for j in job_ids if not any(m == job_id_of(j + ".json") or m.startswith(j) for m in moved)
+    ]
     if as_json:
         emit_json({"retried": moved, "unknown": unknown})
         return 0

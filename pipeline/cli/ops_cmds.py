@@ -22,10 +22,20 @@ def _settings_file(scope: str, settings_opt: str | None) -> Path:
     return Path(settings_opt).expanduser().absolute() if settings_opt else settings_path(scope)
 
 
-_scope = click.option("--scope", type=click.Choice(["user", "project"]), default="user", show_default=True,
-                      help="user: ~/.claude/settings.json; project: ./.claude/settings.json.")
-_settings_opt = click.option("--settings", "settings_opt", type=click.Path(dir_okay=False), default=None,
-                             help="Edit this settings file instead (overrides --scope).")
+_scope = click.option(
+    "--scope",
+    type=click.Choice(["user", "project"]),
+    default="user",
+    show_default=True,
+    help="user: ~/.claude/settings.json; project: ./.claude/settings.json.",
+)
+_settings_opt = click.option(
+    "--settings",
+    "settings_opt",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Edit this settings file instead (overrides --scope).",
+)
 _json = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
@@ -46,9 +56,16 @@ def install_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: b
     path = _settings_file(scope, settings_opt)
     res = install_hooks(path, settings.root)
     if as_json:
-        emit_json({"settings": str(res.path), "changed": res.changed, "added": res.added,
-                   "replaced": res.removed, "backup": str(res.backup) if res.backup else None,
-                   "commands": list(res.commands)})
+        emit_json(
+            {
+                "settings": str(res.path),
+                "changed": res.changed,
+                "added": res.added,
+                "replaced": res.removed,
+                "backup": str(res.backup) if res.backup else None,
+                "commands": list(res.commands),
+            }
+        )
         return 0
     if not res.changed:
         click.echo(f"Hooks already installed in {res.path}; nothing changed.")
@@ -59,8 +76,10 @@ def install_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: b
         if res.backup:
             click.echo(f"  previous file saved as {res.backup}")
     click.echo(f"  e.g. {res.commands[1]}")
-    click.echo("Next: start a new Claude Code session; `memc status` shows captures as they arrive. "
-               "`memc doctor` checks the whole setup.")
+    click.echo(
+        "Next: start a new Claude Code session; `memc status` shows captures as they arrive. "
+        "`memc doctor` checks the whole setup."
+    )
     return 0
 
 
@@ -75,10 +94,18 @@ def uninstall_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json:
 
     res = uninstall_hooks(_settings_file(scope, settings_opt))
     if as_json:
-        emit_json({"settings": str(res.path), "changed": res.changed, "removed": res.removed,
-                   "backup": str(res.backup) if res.backup else None})
+        emit_json(
+            {
+                "settings": str(res.path),
+                "changed": res.changed,
+                "removed": res.removed,
+                "backup": str(res.backup) if res.backup else None,
+            }
+        )
     elif res.changed:
-        click.echo(f"Removed {res.removed} memc hook command(s) from {res.path} (backup: {res.backup}).")
+        click.echo(
+            f"Removed {res.removed} memc hook command(s) from {res.path} (backup: {res.backup})."
+        )
     else:
         click.echo(f"No memc hooks in {res.path}; nothing changed.")
     return 0
@@ -86,8 +113,17 @@ def uninstall_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json:
 
 @click.command("schedule")
 @click.argument("system", type=click.Choice(["cron", "systemd", "launchd"]))
-@click.option("--install", "do_install", is_flag=True, help="Write it (crontab / unit files / plist).")
-@click.option("--every", "every", type=int, default=15, show_default=True, help="Minutes between runs: 1-59, or whole hours up to 1440.")
+@click.option(
+    "--install", "do_install", is_flag=True, help="Write it (crontab / unit files / plist)."
+)
+@click.option(
+    "--every",
+    "every",
+    type=int,
+    default=15,
+    show_default=True,
+    help="Minutes between runs: 1-59, or whole hours up to 1440.",
+)
 @pass_app
 def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
     """Print (or --install) a periodic `drain` + `compile --if-stale` for this data root.
@@ -108,8 +144,10 @@ def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
         if system == "cron":  # its hint already names --install (and crontab -e)
             warn(f"Printed only. {sched.enable_hint}")
         else:
-            warn(f"Printed only. Install with `memc schedule {system} --install`"
-                 + (f", then: {sched.enable_hint}" if sched.enable_hint else "."))
+            warn(
+                f"Printed only. Install with `memc schedule {system} --install`"
+                + (f", then: {sched.enable_hint}" if sched.enable_hint else ".")
+            )
         return 0
     outcome = install(sched, settings.root)
     click.echo(outcome.message)
@@ -160,18 +198,29 @@ def doctor_cmd(app: App, as_json: bool) -> int:
             if c.fix and c.status != "ok":
                 click.echo(f"        fix: {c.fix}")
         problems = [c for c in checks if c.status == FAIL]
-        click.echo(f"{len(problems)} problem(s) block the pipeline." if problems
-                   else "Nothing blocks the pipeline.")
+        click.echo(
+            f"{len(problems)} problem(s) block the pipeline."
+            if problems
+            else "Nothing blocks the pipeline."
+        )
     return 1 if blocking(checks) else 0
 
 
 @click.command("backfill")
-@click.option("--since", default=None, help="Only transcripts modified since DATE (YYYY-MM-DD) or Nd (days).")
-@click.option("--project", default=None, help="Glob on the project folder name or the session's cwd.")
-@click.option("--dry-run", is_flag=True, help="Show what would be captured and estimate model calls.")
+@click.option(
+    "--since", default=None, help="Only transcripts modified since DATE (YYYY-MM-DD) or Nd (days)."
+)
+@click.option(
+    "--project", default=None, help="Glob on the project folder name or the session's cwd."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be captured and estimate model calls."
+)
 @_json
 @pass_app
-def backfill_cmd(app: App, since: str | None, project: str | None, dry_run: bool, as_json: bool) -> int:
+def backfill_cmd(
+    app: App, since: str | None, project: str | None, dry_run: bool, as_json: bool
+) -> int:
     """Capture existing transcripts from ~/.claude/projects before Claude Code deletes them.
 
     ($CLAUDE_CONFIG_DIR/projects when that is set.) Each session is dated by its last write.
@@ -186,24 +235,37 @@ def backfill_cmd(app: App, since: str | None, project: str | None, dry_run: bool
         if not as_json and (i == total or i % 25 == 0):
             warn(f"  {i}/{total} transcripts")
 
-    res = backfill(settings, since=parse_since(since, settings), project=project, dry_run=dry_run,
-                   progress=progress)
+    res = backfill(
+        settings,
+        since=parse_since(since, settings),
+        project=project,
+        dry_run=dry_run,
+        progress=progress,
+    )
     if as_json:
-        emit_json({k: v for k, v in res.__dict__.items() if k != "items"}
-                  | {"items": [it.__dict__ for it in res.items]})
+        emit_json(
+            {k: v for k, v in res.__dict__.items() if k != "items"}
+            | {"items": [it.__dict__ for it in res.items]}
+        )
         return 0
     if dry_run:
         for it in res.items:
             if it.status == "would-capture":
                 click.echo(f"{it.project}  {it.session_id}  {it.bytes} bytes  ~{it.calls} call(s)")
-        click.echo(f"Dry run: {res.queued} of {res.sessions} session(s) have {res.bytes} bytes not yet "
-                   f"captured; about {res.estimated_calls} model call(s) at most "
-                   f"({res.nothing_new} already captured, {res.skipped} skipped). Nothing was written.")
+        click.echo(
+            f"Dry run: {res.queued} of {res.sessions} session(s) have {res.bytes} bytes not yet "
+            f"captured; about {res.estimated_calls} model call(s) at most "
+            f"({res.nothing_new} already captured, {res.skipped} skipped). Nothing was written."
+        )
         return 0
-    click.echo(f"Backfill: queued {res.queued} of {res.sessions} session(s), {res.bytes} bytes "
-               f"({res.nothing_new} had nothing new, {res.skipped} skipped).")
+    click.echo(
+        f"Backfill: queued {res.queued} of {res.sessions} session(s), {res.bytes} bytes "
+        f"({res.nothing_new} had nothing new, {res.skipped} skipped)."
+    )
     if res.queued:
-        click.echo(f"Next: `memc drain` distils them (about {res.estimated_calls} model call(s) at most).")
+        click.echo(
+            f"Next: `memc drain` distils them (about {res.estimated_calls} model call(s) at most)."
+        )
     return 0
 
 
@@ -220,22 +282,35 @@ def private_cmd(app: App, session_id: str) -> int:
     from pipeline.backfill import make_private
 
     res = make_private(app.settings(), session_id)
-    click.echo(f"Session {res.session_id} is {'already' if res.already_private else 'now'} private: "
-               "hooks and backfill will not capture it.")
+    click.echo(
+        f"Session {res.session_id} is {'already' if res.already_private else 'now'} private: "
+        "hooks and backfill will not capture it."
+    )
     if res.removed_pending or res.removed_failed:
-        click.echo(f"  withdrew {res.removed_pending} queued and {res.removed_failed} failed job(s) "
-                   "(their spooled text was deleted)")
+        click.echo(
+            f"  withdrew {res.removed_pending} queued and {res.removed_failed} failed job(s) "
+            "(their spooled text was deleted)"
+        )
     if res.distilled:
-        click.echo(f"  {res.distilled} entr{'y' if res.distilled == 1 else 'ies'} of it were already distilled "
-                   f"into {', '.join(res.daily_files)} (and may be compiled into knowledge/); "
-                   "private does not remove them: delete them by hand if needed.")
+        click.echo(
+            f"  {res.distilled} entr{'y' if res.distilled == 1 else 'ies'} of it were already distilled "
+            f"into {', '.join(res.daily_files)} (and may be compiled into knowledge/); "
+            "private does not remove them: delete them by hand if needed."
+        )
     if res.claimed:
-        click.echo(f"  {res.claimed} job(s) are being processed right now; if an entry appears in "
-                   "daily/, delete it by hand.")
+        click.echo(
+            f"  {res.claimed} job(s) are being processed right now; if an entry appears in "
+            "daily/, delete it by hand."
+        )
     return 0
 
 
 COMMANDS: list[click.Command] = [
-    install_hooks_cmd, uninstall_hooks_cmd, schedule_cmd, status_cmd, doctor_cmd, backfill_cmd,
+    install_hooks_cmd,
+    uninstall_hooks_cmd,
+    schedule_cmd,
+    status_cmd,
+    doctor_cmd,
+    backfill_cmd,
     private_cmd,
 ]

@@ -17,7 +17,9 @@ SHOW_INFO = 5
 
 @click.command("lint")
 @click.option("--structural-only", is_flag=True, help="Skip the model's contradiction check.")
-@click.option("--fix", is_flag=True, help="Repair what is unambiguous (index, backlinks, link forms).")
+@click.option(
+    "--fix", is_flag=True, help="Repair what is unambiguous (index, backlinks, link forms)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
 def lint_cmd(app: App, structural_only: bool, fix: bool, as_json: bool) -> int:
@@ -55,8 +57,9 @@ def lint_cmd(app: App, structural_only: bool, fix: bool, as_json: bool) -> int:
         f"{report.count('warning')} warnings, {report.count('info')} info "
         f"({report.duration_s:.2f} s). Report: {report.report_path}"
     )
-    if not fix and any(i.check in ("index_drift", "missing_backlink", "noncanonical_link")
-                       for i in report.issues):
+    if not fix and any(
+        i.check in ("index_drift", "missing_backlink", "noncanonical_link") for i in report.issues
+    ):
         click.echo("Run `memc lint --fix` to repair index drift, missing backlinks and link forms.")
     return 1 if report.errors else 0
 
@@ -66,7 +69,9 @@ COMMANDS.append(lint_cmd)
 
 @click.command("query")
 @click.argument("question", nargs=-1, required=True)
-@click.option("--file-back", is_flag=True, help="Save the answer as a qa/ article (index and log.md follow).")
+@click.option(
+    "--file-back", is_flag=True, help="Save the answer as a qa/ article (index and log.md follow)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
 def query_cmd(app: App, question: tuple[str, ...], file_back: bool, as_json: bool) -> int:
@@ -89,8 +94,10 @@ def query_cmd(app: App, question: tuple[str, ...], file_back: bool, as_json: boo
     elif result.found:
         click.echo("\nSources: none of the cited pages exist; treat the answer with care.")
     if result.dropped:
-        warn(f"dropped {len(result.dropped)} citation(s) that match no page: "
-             + ", ".join(result.dropped[:10]))
+        warn(
+            f"dropped {len(result.dropped)} citation(s) that match no page: "
+            + ", ".join(result.dropped[:10])
+        )
     for note in result.notes:
         warn(f"note: {note}")
     if result.filed:

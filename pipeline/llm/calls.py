@@ -70,11 +70,20 @@ def ledger_summary(
     outcomes: dict[str, int] = {}
     for row in conn.execute(
         "SELECT task, outcome, COUNT(*), COALESCE(SUM(cost_usd),0), COALESCE(SUM(input_tokens),0), "
-        "COALESCE(SUM(output_tokens),0) FROM llm_calls WHERE day=? GROUP BY task, outcome", (day,)
+        "COALESCE(SUM(output_tokens),0) FROM llm_calls WHERE day=? GROUP BY task, outcome",
+        (day,),
     ):
         task, outcome, count, cost, tok_in, tok_out = row
-        slot = by_task.setdefault(task, {"calls": 0, "cost_usd": 0.0, "failed_attempts": 0,
-                                         "input_tokens": 0, "output_tokens": 0})
+        slot = by_task.setdefault(
+            task,
+            {
+                "calls": 0,
+                "cost_usd": 0.0,
+                "failed_attempts": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+            },
+        )
         slot["calls"] += count
         slot["cost_usd"] = round(slot["cost_usd"] + cost, 6)
         slot["input_tokens"] += tok_in
@@ -98,14 +107,36 @@ def ledger_summary(
     }
 
 
-def record(conn: sqlite3.Connection, settings: Settings, *, at: float, task: str, backend: str,
-           model: str, usage: Usage, cost_usd: float, duration_s: float, outcome: str,
-           ref: str) -> None:
+def record(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    *,
+    at: float,
+    task: str,
+    backend: str,
+    model: str,
+    usage: Usage,
+    cost_usd: float,
+    duration_s: float,
+    outcome: str,
+    ref: str,
+) -> None:
     conn.execute(
         "INSERT INTO llm_calls(at, day, task, backend, model, input_tokens, output_tokens, "
         "cost_usd, duration_s, outcome, ref) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-        (at, day_of(settings, at), task, backend, model or "", usage.input_tokens,
-         usage.output_tokens, cost_usd, duration_s, outcome, ref),
+        (
+            at,
+            day_of(settings, at),
+            task,
+            backend,
+            model or "",
+            usage.input_tokens,
+            usage.output_tokens,
+            cost_usd,
+            duration_s,
+            outcome,
+            ref,
+        ),
     )
 
 
@@ -145,8 +176,12 @@ def _note_exhausted(conn: sqlite3.Connection, settings: Settings, now: float, lo
     if settings.breaker_failures and count >= settings.breaker_failures:
         until = now + settings.breaker_pause_min * 60
         kv_set(conn, BREAKER_UNTIL, repr(until), now=now)
-        log.warning("circuit breaker open: %d calls in a row failed transiently; pausing model "
-                    "calls for %.0f min", count, settings.breaker_pause_min)
+        log.warning(
+            "circuit breaker open: %d calls in a row failed transiently; pausing model "
+            "calls for %.0f min",
+            count,
+            settings.breaker_pause_min,
+        )
 
 
 def _note_success(conn: sqlite3.Connection, now: float) -> None:
@@ -161,8 +196,9 @@ def validation_error(data: Any, schema: Any) -> str | None:
 
     validator_cls = jsonschema.validators.validator_for(schema)
     try:
-        errors = sorted(validator_cls(schema).iter_errors(data),
-                        key=lambda e: list(e.absolute_path))
+        errors = sorted(
+            validator_cls(schema).iter_errors(data), key=lambda e: list(e.absolute_path)
+        )
     except RecursionError:  # a hostile reply nested thousands deep: invalid, not a crash
         return "at (top level): the reply is nested too deeply to validate"
     if not errors:
@@ -178,14 +214,20 @@ def repair_request(request: LLMRequest, bad_reply: str, error: str) -> LLMReques
         "previous_reply": bad_reply[:REPAIR_REPLY_CHARS],
         "error": error,
         "instruction": "Your previous reply was not valid. Reply again with ONE JSON object that "
-                       "matches the schema exactly, fixing the error above. No prose.",
+        "matches the schema exactly, fixing the error above. No prose.",
     }
     return dataclasses.replace(request, payload=payload)
 
 
-def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sqlite3.Connection,
-         sleep: Callable[[float], None] = time.sleep,
-         now: Callable[[], float] = time.time) -> LLMReply:
+def call(
+    settings: Settings,
+    backend: Backend,
+    request: LLMRequest,
+    *,
+    conn: sqlite3.Connection,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], float] = time.time,
+) -> LLMReply:
     """Run one model call under the budget, breaker, retry, validation and ledger rules above."""
     from pipeline.logs import pipeline_logger
 
@@ -205,21 +247,49 @@ def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sql
         try:
             reply = backend.run(req)
         except LLMError as exc:
-            outcome = ("transient" if isinstance(exc, TransientLLMError) else
-                       "invalid" if isinstance(exc, InvalidReplyError) else "permanent")
-            record(conn, settings, at=started, task=req.task, backend=backend.name,
-                   model=getattr(exc, "model", "") or req.model,
-                   usage=getattr(exc, "usage", Usage()),
-                   cost_usd=float(getattr(exc, "cost_usd", 0.0) or 0.0),
-                   duration_s=max(0.0, now() - started), outcome=outcome, ref=req.ref)
-            log.info("llm %s attempt %d (%s) failed: %s: %s", req.task, attempts, backend.name,
-                     outcome, exc)
+            outcome = (
+                "transient"
+                if isinstance(exc, TransientLLMError)
+                else "invalid"
+                if isinstance(exc, InvalidReplyError)
+                else "permanent"
+            )
+            record(
+                conn,
+                settings,
+                at=started,
+                task=req.task,
+                backend=backend.name,
+                model=getattr(exc, "model", "") or req.model,
+                usage=getattr(exc, "usage", Usage()),
+                cost_usd=float(getattr(exc, "cost_usd", 0.0) or 0.0),
+                duration_s=max(0.0, now() - started),
+                outcome=outcome,
+                ref=req.ref,
+            )
+            log.info(
+                "llm %s attempt %d (%s) failed: %s: %s",
+                req.task,
+                attempts,
+                backend.name,
+                outcome,
+                exc,
+            )
             raise
         problem = validation_error(reply.data, req.schema)
-        record(conn, settings, at=started, task=req.task, backend=backend.name,
-               model=reply.model or req.model, usage=reply.usage, cost_usd=reply.cost_usd,
-               duration_s=reply.duration_s or max(0.0, now() - started),
-               outcome="ok" if problem is None else "invalid", ref=req.ref)
+        record(
+            conn,
+            settings,
+            at=started,
+            task=req.task,
+            backend=backend.name,
+            model=reply.model or req.model,
+            usage=reply.usage,
+            cost_usd=reply.cost_usd,
+            duration_s=reply.duration_s or max(0.0, now() - started),
+            outcome="ok" if problem is None else "invalid",
+            ref=req.ref,
+        )
         if problem is not None:
             err = InvalidReplyError(f"the {req.task} reply does not match its schema ({problem})")
             try:
@@ -246,15 +316,21 @@ def call(settings: Settings, backend: Backend, request: LLMRequest, *, conn: sql
         except InvalidReplyError as second:
             raise InvalidReplyError(
                 f"the model's {request.task} reply was invalid twice (last: {second}); the job "
-                "fails and can be retried with `memc retry`", stderr_tail=second.stderr_tail,
+                "fails and can be retried with `memc retry`",
+                stderr_tail=second.stderr_tail,
             ) from second
     if not free:
         _note_success(conn, now())
     return dataclasses.replace(reply, attempts=attempts)
 
 
-def _retrying(settings: Settings, sleep: Callable[[float], None], now: Callable[[], float],
-              log: Any, task: str):
+def _retrying(
+    settings: Settings,
+    sleep: Callable[[float], None],
+    now: Callable[[], float],
+    log: Any,
+    task: str,
+):
     from tenacity import (
         Retrying,
         retry_if_exception_type,
@@ -271,8 +347,13 @@ def _retrying(settings: Settings, sleep: Callable[[float], None], now: Callable[
 
     def before_sleep(state: Any) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("llm %s: transient failure on attempt %d (%s); retrying in %.1fs",
-                    task, state.attempt_number, exc, state.upcoming_sleep)
+        log.warning(
+            "llm %s: transient failure on attempt %d (%s); retrying in %.1fs",
+            task,
+            state.attempt_number,
+            exc,
+            state.upcoming_sleep,
+        )
 
     return Retrying(
         retry=retry_if_exception_type(TransientLLMError),

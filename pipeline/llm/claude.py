@@ -57,7 +57,7 @@ class _StderrTail:
             self.size -= len(self.lines.popleft()) + 1
 
     def text(self) -> str:
-        return "\n".join(self.lines)[-self.limit:]
+        return "\n".join(self.lines)[-self.limit :]
 
 
 MAX_BRACE_TRIES = 200
@@ -209,12 +209,21 @@ class ClaudeBackend:
                 raise self._from_result(result, request, stderr.text()) from exc
             raise
         if result is None:
-            raise TransientLLMError("the claude CLI ended without a result frame; will be retried",
-                                    stderr_tail=stderr.text())
+            raise TransientLLMError(
+                "the claude CLI ended without a result frame; will be retried",
+                stderr_tail=stderr.text(),
+            )
         return self._finish(result, texts, model, request, stderr, started)
 
-    def _finish(self, result: Any, texts: list[str], model: str, request: LLMRequest,
-                stderr: _StderrTail, started: float) -> LLMReply:
+    def _finish(
+        self,
+        result: Any,
+        texts: list[str],
+        model: str,
+        request: LLMRequest,
+        stderr: _StderrTail,
+        started: float,
+    ) -> LLMReply:
         """The reply (or the classified error) from the ``result`` frame of one exchange."""
         duration = time.monotonic() - started
         if result.is_error:
@@ -232,18 +241,34 @@ class ClaudeBackend:
             )
             _attach(err, cost, usage, model, raw)
             raise err
-        return LLMReply(data=data, backend=self.name, model=model, cost_usd=cost, usage=usage,
-                        duration_s=duration, raw_text=raw)
+        return LLMReply(
+            data=data,
+            backend=self.name,
+            model=model,
+            cost_usd=cost,
+            usage=usage,
+            duration_s=duration,
+            raw_text=raw,
+        )
 
     def _from_result(self, result: Any, request: LLMRequest, stderr_tail: str) -> LLMError:
         status = result.api_error_status
         text = "; ".join(result.errors or []) or (result.result or "") or result.subtype
         kind = classify_result(result.subtype, status, text, stderr_tail)
         label = f"HTTP {status}" if status else result.subtype
-        err = kind(f"claude {request.task} call failed ({label}: {text[:200]}); "
-                   f"{_hint(kind, status, result.subtype)}", stderr_tail=stderr_tail, status=status)
-        _attach(err, float(result.total_cost_usd or 0.0), _usage(result.usage), request.model,
-                result.result or "")
+        err = kind(
+            f"claude {request.task} call failed ({label}: {text[:200]}); "
+            f"{_hint(kind, status, result.subtype)}",
+            stderr_tail=stderr_tail,
+            status=status,
+        )
+        _attach(
+            err,
+            float(result.total_cost_usd or 0.0),
+            _usage(result.usage),
+            request.model,
+            result.result or "",
+        )
         return err
 
     def _classify_exception(
@@ -263,24 +288,35 @@ class ClaudeBackend:
         if isinstance(exc, CLINotFoundError):
             return PermanentLLMError(
                 f"the claude CLI was not found ({exc}); set MEMC_CLAUDE_CLI or install Claude Code",
-                stderr_tail=stderr_tail)
+                stderr_tail=stderr_tail,
+            )
         if isinstance(exc, ProcessError):
             status = getattr(exc, "api_error_status", None)
             subtype = getattr(exc, "subtype", None) or ""
-            kind = classify_result(subtype, status, str(exc), stderr_tail) if (status or subtype) \
+            kind = (
+                classify_result(subtype, status, str(exc), stderr_tail)
+                if (status or subtype)
                 else (PermanentLLMError if _AUTH_WORDS.search(stderr_tail) else TransientLLMError)
-            return kind(f"the claude CLI failed (exit {exc.exit_code}); "
-                        f"{_hint(kind, status, subtype)}", stderr_tail=stderr_tail, status=status)
+            )
+            return kind(
+                f"the claude CLI failed (exit {exc.exit_code}); {_hint(kind, status, subtype)}",
+                stderr_tail=stderr_tail,
+                status=status,
+            )
         broken = isinstance(exc, (CLIJSONDecodeError, CLIConnectionError))
         if broken or "Control request timeout" in str(exc):
-            return TransientLLMError(f"the claude CLI stream broke ({name}: {str(exc)[:200]}); "
-                                     "will be retried", stderr_tail=stderr_tail)
+            return TransientLLMError(
+                f"the claude CLI stream broke ({name}: {str(exc)[:200]}); will be retried",
+                stderr_tail=stderr_tail,
+            )
         if isinstance(exc, ClaudeSDKError):
             return TransientLLMError(
                 f"claude SDK error ({name}: {str(exc)[:200]}); will be retried",
-                stderr_tail=stderr_tail)
-        return TransientLLMError(f"unexpected {name} talking to claude: {str(exc)[:200]}",
-                                 stderr_tail=stderr_tail)
+                stderr_tail=stderr_tail,
+            )
+        return TransientLLMError(
+            f"unexpected {name} talking to claude: {str(exc)[:200]}", stderr_tail=stderr_tail
+        )
 
 
 def _usage(raw: dict[str, Any] | None) -> Usage:
@@ -291,7 +327,8 @@ def _usage(raw: dict[str, Any] | None) -> Usage:
         return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
     return Usage(
-        input_tokens=num("input_tokens") + num("cache_creation_input_tokens")
+        input_tokens=num("input_tokens")
+        + num("cache_creation_input_tokens")
         + num("cache_read_input_tokens"),
         output_tokens=num("output_tokens"),
     )

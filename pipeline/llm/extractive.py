@@ -33,27 +33,39 @@ _ERROR = re.compile(r"^\s*<- error: ?(.*)$")
 # Sentences end at . ! ? before a capital, at blank lines, and before list items or headings; a
 # single newline inside a paragraph is a soft wrap, not a boundary.
 _SENTENCE_END = re.compile(
-    r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n\s*\n|\n(?=\s*(?:[-*+#>|]|\d+[.)]\s))")
-_EXT = (r"\.(?:py|pyi|js|jsx|ts|tsx|go|rs|rb|java|kt|c|h|cc|cpp|hpp|cs|swift|php|sh|sql|md|rst|"
-        r"txt|toml|yaml|yml|json|ini|cfg|lock|html|css|scss|vue|tf)\b")
+    r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n\s*\n|\n(?=\s*(?:[-*+#>|]|\d+[.)]\s))"
+)
+_EXT = (
+    r"\.(?:py|pyi|js|jsx|ts|tsx|go|rs|rb|java|kt|c|h|cc|cpp|hpp|cs|swift|php|sh|sql|md|rst|"
+    r"txt|toml|yaml|yml|json|ini|cfg|lock|html|css|scss|vue|tf)\b"
+)
 # In prose, a file is a path with a folder (src/app.py) or a `backticked` name: "Next.js" is not.
 _PATH = re.compile(r"(?<![\w/.*-])((?:[\w.-]+/)+[\w.-]+" + _EXT + r")|`([\w.-]+" + _EXT + r")`")
 _ACTION_STRONG = re.compile(r"(?:^|\s)(?:TODO|FIXME)(?::|\(|\s+-)")  # "TODO app" is not a TODO
 _ACTION_STRONG_CI = re.compile(r"\b(?:follow[- ]up|next steps?|left to do|still need)\b", re.I)
 _DECISION = re.compile(
     r"\b(decided|decide to|we'll use|we will use|chose|choose|chosen|switched to|switch to|"
-    r"instead of|went with|go with|going with|opted|settled on|prefer)\b", re.I)
+    r"instead of|went with|go with|going with|opted|settled on|prefer)\b",
+    re.I,
+)
 _LESSON = re.compile(
     r"\b(learned|lesson|gotcha|turns out|turned out|root cause|because|caused by|the fix|fixed by|"
-    r"the problem was|the issue was|caveat|note that|workaround)\b", re.I)
+    r"the problem was|the issue was|caveat|note that|workaround)\b",
+    re.I,
+)
 _ACTION_WEAK = re.compile(r"\b(need to|needs to|should also|later we|remember to)\b", re.I)
-_TRIVIAL = re.compile(r"^(hi|hello|hey|thanks?( you)?|thx|ok(ay)?|yes|no|y|n|sure|great|cool|"
-                      r"continue|go on|go ahead|done|nice|perfect)[.!?]*$", re.I)
+_TRIVIAL = re.compile(
+    r"^(hi|hello|hey|thanks?( you)?|thx|ok(ay)?|yes|no|y|n|sure|great|cool|"
+    r"continue|go on|go ahead|done|nice|perfect)[.!?]*$",
+    re.I,
+)
 # The assistant narrating its own next move ("Let me check...", "I need to read...") is not a
 # decision or a follow-up; such sentences only count with an explicit TODO.
 _NARRATION = re.compile(
     r"^(?:now,? |first,? |next,? |ok(?:ay)?,? |great,? )?(?:let me|let's|i'll|i will|i need to|"
-    r"i'm going to|i am going to|i can see|i see|i should|i have to|i must)\b", re.I)
+    r"i'm going to|i am going to|i can see|i see|i should|i have to|i must)\b",
+    re.I,
+)
 _FILE_TOOLS = {"Read", "Edit", "Write", "MultiEdit", "NotebookEdit"}
 
 
@@ -178,23 +190,40 @@ def distil_entry(payload: Mapping[str, Any]) -> dict[str, Any]:
     files, commands = _touched(parsed)
     worth = bool(requests or decisions or lessons or actions or parsed.tools)
     if not worth:
-        return {"worth_saving": False, "title": "Nothing substantive", "context": LABEL,
-                "decisions": [], "lessons": [], "action_items": [], "key_exchanges": []}
+        return {
+            "worth_saving": False,
+            "title": "Nothing substantive",
+            "context": LABEL,
+            "decisions": [],
+            "lessons": [],
+            "action_items": [],
+            "key_exchanges": [],
+        }
     project = str(payload.get("project") or "").strip()
-    title = _one_line(requests[0], TITLE_CHARS) if requests else (
-        f"Work in {project}" if project else "Session without a typed request")
+    title = (
+        _one_line(requests[0], TITLE_CHARS)
+        if requests
+        else (f"Work in {project}" if project else "Session without a typed request")
+    )
     tool_counts: dict[str, int] = {}
     for name, _ in parsed.tools:
         tool_counts[name] = tool_counts.get(name, 0) + 1
     counts = ", ".join(f"{n}×{c}" for n, c in sorted(tool_counts.items()))
-    parts = [f"{len(requests)} user request(s), {len(parsed.tools)} tool call(s)"
-             + (f" ({counts})" if counts else "")
-             + (f" in {project}" if project else "") + "."]
+    parts = [
+        f"{len(requests)} user request(s), {len(parsed.tools)} tool call(s)"
+        + (f" ({counts})" if counts else "")
+        + (f" in {project}" if project else "")
+        + "."
+    ]
     if files:
         parts.append("Files: " + ", ".join(files[:12]) + (" …" if len(files) > 12 else "") + ".")
     if commands:
-        parts.append("Commands: " + "; ".join(f"`{c}`" for c in commands[:6])
-                     + (" …" if len(commands) > 6 else "") + ".")
+        parts.append(
+            "Commands: "
+            + "; ".join(f"`{c}`" for c in commands[:6])
+            + (" …" if len(commands) > 6 else "")
+            + "."
+        )
     if parsed.errors:
         parts.append(f"{len(parsed.errors)} tool error(s), last: {parsed.errors[-1]}")
     chunk, chunks = payload.get("chunk"), payload.get("chunks")
@@ -225,6 +254,8 @@ class ExtractiveBackend:
 
             data = getattr(extractive_wiki, request.task)(request.payload)
         else:
-            raise PermanentLLMError(f"the extractive backend has no task {request.task!r}; "
-                                    "use one of distil, compile, query, lint")
+            raise PermanentLLMError(
+                f"the extractive backend has no task {request.task!r}; "
+                "use one of distil, compile, query, lint"
+            )
         return LLMReply(data=data, backend=self.name, model="extractive", cost_usd=0.0)

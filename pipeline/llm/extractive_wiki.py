@@ -22,8 +22,10 @@ from typing import Any, Mapping
 from pipeline.daily import entry_context, section_items
 from pipeline.wiki import slugify
 
-LABEL = ("_Extractive page: assembled offline from the daily logs without a language model. "
-         "It lists and quotes entries; it does not summarise or interpret them._")
+LABEL = (
+    "_Extractive page: assembled offline from the daily logs without a language model. "
+    "It lists and quotes entries; it does not summarise or interpret them._"
+)
 MAX_TOPICS = 12
 MAX_TOPIC_LINKS = 8
 MAX_BULLETS = 8
@@ -81,8 +83,9 @@ def _terms(entry: Mapping[str, Any]) -> dict[str, str]:
 def _bullets(text: str) -> list[str]:
     """Decisions, lessons and action items of a rendered daily entry, labelled."""
     singular = {"Decisions": "Decision", "Lessons": "Lesson", "Action items": "Action item"}
-    return [f"- {singular[label]}: {_flat(item, 280)}"
-            for label, item in section_items(str(text))][:MAX_BULLETS]
+    return [f"- {singular[label]}: {_flat(item, 280)}" for label, item in section_items(str(text))][
+        :MAX_BULLETS
+    ]
 
 
 def _context(text: str) -> str:
@@ -100,8 +103,10 @@ def _stamp(entry: Mapping[str, Any]) -> str:
 
 
 def _session_block(entry: Mapping[str, Any], topics: list[tuple[str, str]]) -> str:
-    lines = [f"### {_stamp(entry)} · {_flat(entry.get('title', ''), 160) or 'Untitled'}",
-             f"Source: [[daily/{_day(entry)}]] · entry `{entry.get('id', '')}`"]
+    lines = [
+        f"### {_stamp(entry)} · {_flat(entry.get('title', ''), 160) or 'Untitled'}",
+        f"Source: [[daily/{_day(entry)}]] · entry `{entry.get('id', '')}`",
+    ]
     ctx = _context(entry.get("text", ""))
     if ctx:
         lines.append(f"Context: {ctx}")
@@ -114,8 +119,10 @@ def _session_block(entry: Mapping[str, Any], topics: list[tuple[str, str]]) -> s
 def _mention_line(entry: Mapping[str, Any], project_key: str | None) -> str:
     project = _link_text(entry.get("project", "") or "unknown")
     where = f"[[{project_key}|{project}]]" if project_key else project
-    return (f"- {_stamp(entry)} · {where} · {_flat(entry.get('title', ''), 160)} "
-            f"([[daily/{_day(entry)}]])")
+    return (
+        f"- {_stamp(entry)} · {where} · {_flat(entry.get('title', ''), 160)} "
+        f"([[daily/{_day(entry)}]])"
+    )
 
 
 def _old_blocks(body: str) -> list[str]:
@@ -148,10 +155,14 @@ def _merge(old: list[str], new: list[str]) -> list[str]:
 
 def compile(payload: Mapping[str, Any]) -> dict[str, Any]:  # noqa: A001 - task name
     entries = [e for e in payload.get("entries") or [] if isinstance(e, Mapping)]
-    existing = {str(x.get("path")): str(x.get("title", ""))
-                for x in payload.get("existing") or [] if isinstance(x, Mapping)}
-    related = {str(x.get("path")): x for x in payload.get("related") or []
-               if isinstance(x, Mapping)}
+    existing = {
+        str(x.get("path")): str(x.get("title", ""))
+        for x in payload.get("existing") or []
+        if isinstance(x, Mapping)
+    }
+    related = {
+        str(x.get("path")): x for x in payload.get("related") or [] if isinstance(x, Mapping)
+    }
     known = {**existing, **{k: str(v.get("title", "")) for k, v in related.items()}}
     known_by_title = {t.lower(): k for k, t in known.items() if t}
 
@@ -160,8 +171,11 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:  # noqa: A001 - task 
         slug = slugify(str(e.get("project", "")))
         if slug:
             projects.setdefault(f"concepts/{slug}", str(e.get("project")))
-    project_of = {id(e): f"concepts/{slugify(str(e.get('project', '')))}" for e in entries
-                  if slugify(str(e.get("project", "")))}
+    project_of = {
+        id(e): f"concepts/{slugify(str(e.get('project', '')))}"
+        for e in entries
+        if slugify(str(e.get("project", "")))
+    }
 
     per_entry = [_terms(e) for e in entries]
     counts: dict[str, int] = {}
@@ -195,13 +209,22 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:  # noqa: A001 - task 
             blocks = _merge(_old_blocks(str(related[key].get("body", ""))), blocks)
         else:
             blocks = _merge([], blocks)
-        body = "\n\n".join(blocks) if key in existing and key not in related else (
-            f"{LABEL}\n\n## Sessions\n\n" + "\n\n".join(blocks))
-        articles.append({
-            "path": key, "title": known.get(key) or name,
-            "summary": f"Sessions logged for the {name} project (extractive page)",
-            "aliases": [], "tags": ["project", "extractive"], "body": body, "sources": sources,
-        })
+        body = (
+            "\n\n".join(blocks)
+            if key in existing and key not in related
+            else (f"{LABEL}\n\n## Sessions\n\n" + "\n\n".join(blocks))
+        )
+        articles.append(
+            {
+                "path": key,
+                "title": known.get(key) or name,
+                "summary": f"Sessions logged for the {name} project (extractive page)",
+                "aliases": [],
+                "tags": ["project", "extractive"],
+                "body": body,
+                "sources": sources,
+            }
+        )
     for key, term in sorted(topics.items()):
         mine = [(e, t) for e, t in zip(entries, entry_topics) if any(k == key for k, _ in t)]
         lines = [_mention_line(e, project_of.get(id(e))) for e, _ in mine]
@@ -215,8 +238,10 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:  # noqa: A001 - task 
             for other, _name in t:
                 if other != key:
                     near[other] = near.get(other, 0) + 1
-        see = sorted(f"[[{k}|{_link_text(topics[k])}]]"
-                     for k in sorted(near, key=lambda k: (-near[k], k))[:MAX_TOPIC_LINKS])
+        see = sorted(
+            f"[[{k}|{_link_text(topics[k])}]]"
+            for k in sorted(near, key=lambda k: (-near[k], k))[:MAX_TOPIC_LINKS]
+        )
         if key in existing and key not in related:
             body = "\n".join(lines)  # only new mention lines; the writer appends what is new
         else:
@@ -224,13 +249,22 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:  # noqa: A001 - task 
                 old = re.search(r"^## See also\n\n(.+)$", str(related[key].get("body", "")), re.M)
                 if old:
                     see = sorted(set(see) | set(re.findall(r"\[\[[^\]]+\]\]", old.group(1))))
-            body = (f"{LABEL}\n\n## Mentioned in\n\n" + "\n".join(lines)
-                    + (f"\n\n## See also\n\n{', '.join(see)}" if see else ""))
-        articles.append({
-            "path": key, "title": known.get(key) or term,
-            "summary": f"Daily-log entries that mention {term} (extractive page)",
-            "aliases": [], "tags": ["topic", "extractive"], "body": body, "sources": sources,
-        })
+            body = (
+                f"{LABEL}\n\n## Mentioned in\n\n"
+                + "\n".join(lines)
+                + (f"\n\n## See also\n\n{', '.join(see)}" if see else "")
+            )
+        articles.append(
+            {
+                "path": key,
+                "title": known.get(key) or term,
+                "summary": f"Daily-log entries that mention {term} (extractive page)",
+                "aliases": [],
+                "tags": ["topic", "extractive"],
+                "body": body,
+                "sources": sources,
+            }
+        )
     return {"articles": articles}
 
 
@@ -267,8 +301,9 @@ def query(payload: Mapping[str, Any]) -> dict[str, Any]:
             para = " ".join(para.split())
             # Boilerplate of pages this module wrote (labels, a filed Q&A's question line and
             # answer preamble) is no passage: quoting it would make a re-filed answer quote itself.
-            if not para or para.startswith(("#", "_Extractive page", "**Question:**",
-                                             "Extractive answer (no language model)")):
+            if not para or para.startswith(
+                ("#", "_Extractive page", "**Question:**", "Extractive answer (no language model)")
+            ):
                 continue
             score = len(wanted & _qterms(para))
             if score:
@@ -286,10 +321,16 @@ def query(payload: Mapping[str, Any]) -> dict[str, Any]:
         if len(best) < MAX_PASSAGES and all(item[2] != b[2] for b in best):
             best.append(item)
     if not best:
-        return {"answer": "Extractive answer (no language model): none of the matching pages has a "
-                          "passage sharing words with the question.", "citations": []}
-    lines = ["Extractive answer (no language model): the passages that best match the question, "
-             "quoted from the knowledge base. Read the cited pages for context.", ""]
+        return {
+            "answer": "Extractive answer (no language model): none of the matching pages has a "
+            "passage sharing words with the question.",
+            "citations": [],
+        }
+    lines = [
+        "Extractive answer (no language model): the passages that best match the question, "
+        "quoted from the knowledge base. Read the cited pages for context.",
+        "",
+    ]
     for _, _, path, para in best:
         # Links inside a quote become plain text: only the quoted pages are cited.
         quote = _QLINK_RE.sub(lambda m: (m.group(2) or m.group(1)).strip(), para)
