@@ -26,8 +26,9 @@ import datetime as _dt
 import os
 import re
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from pipeline import fsutil, wiki
 from pipeline.errors import PathRefused
@@ -167,7 +168,7 @@ def sweep_temp_files(paths, *, now: float | None = None) -> int:
 
 
 def _today(now: float | None, tz) -> str:
-    moment = _dt.datetime.fromtimestamp(time.time() if now is None else now, tz or _dt.timezone.utc)
+    moment = _dt.datetime.fromtimestamp(time.time() if now is None else now, tz or _dt.UTC)
     return moment.date().isoformat()
 
 

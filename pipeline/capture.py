@@ -34,10 +34,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 from pipeline import state, tailfile
 from pipeline.config import Paths, Settings
@@ -323,9 +323,7 @@ def _capture_open(
                 project=project,
                 start=start,
                 end=end,
-                captured_at=datetime.fromtimestamp(now, timezone.utc).isoformat(
-                    timespec="microseconds"
-                ),
+                captured_at=datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
                 spool=f"spool/{job_id}.jsonl",
             )
             pending = {

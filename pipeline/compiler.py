@@ -21,8 +21,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pipeline import state
 from pipeline.daily import DailyEntry, list_days, read_entries

@@ -36,10 +36,10 @@ import json
 import re
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 from pipeline import daily, state
 from pipeline.config import Settings
@@ -104,7 +104,7 @@ def capture_time(envelope: Envelope, settings: Settings) -> tuple[str, str]:
     """(YYYY-MM-DD, HH:MM) of the capture in the configured zone. ValueError if malformed."""
     at = datetime.fromisoformat(envelope.captured_at)
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     local = at.astimezone(settings.zone())
     return local.date().isoformat(), local.strftime("%H:%M")
 

@@ -19,10 +19,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Callable, Mapping
 
 from pipeline.config import Settings, load_zone
 from pipeline.errors import ConfigError

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pipeline import inbox, state
 from pipeline.capture import capture_idle

@@ -21,8 +21,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from pipeline.errors import LockBusy, PathRefused
 

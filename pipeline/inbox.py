@@ -29,7 +29,7 @@ import socket
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline import procs
@@ -104,7 +104,7 @@ def pending(paths: Paths) -> list[Path]:
 
 
 def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
 
 
 def _move_to_failed(paths: Paths, src: Path, record: dict) -> Path | None:

@@ -37,8 +37,34 @@ RECENT_DAYS = 14
 _WORD = re.compile(r"[A-Za-z0-9_]{3,}")
 _INDEX_LINE = re.compile(r"^- \[\[([^\]|#]+)(?:\|([^\]]*))?\]\](?: — (.*))?$")
 _STOP = frozenset(
-    "the and for with from into this that was were are has have not but via use "
-    "using used fix fixed add added new session sessions".split()
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "into",
+        "this",
+        "that",
+        "was",
+        "were",
+        "are",
+        "has",
+        "have",
+        "not",
+        "but",
+        "via",
+        "use",
+        "using",
+        "used",
+        "fix",
+        "fixed",
+        "add",
+        "added",
+        "new",
+        "session",
+        "sessions",
+    ]
 )
 
 

@@ -47,10 +47,11 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pipeline import daily, fsutil, state
 from pipeline.config import Paths, Settings
@@ -165,7 +166,7 @@ def scan(paths: Paths) -> Scan:
     )
     result = Scan(articles=articles, texts=texts, resolver=resolver)
     attachments: set[str] | None = None
-    inbound: dict[str, int] = {k: 0 for k in articles}
+    inbound: dict[str, int] = dict.fromkeys(articles, 0)
     for key, art in articles.items():
         _check_article(art, result.issues)
         outs: set[str] = set()
@@ -485,7 +486,7 @@ def contradictions(
 
 
 def _stamp(now: float) -> str:
-    return datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def run_lint(

@@ -60,7 +60,7 @@ def hook_log(logs_dir: Path, message: str, now: float | None = None) -> None:
         pass
 
 
-def pipeline_logger(logs_dir: Path) -> "logging.Logger":
+def pipeline_logger(logs_dir: Path) -> logging.Logger:
     """The `memc.pipeline` logger, writing to logs_dir/pipeline.log (rotating, redacted)."""
     import logging  # imported here: hooks only need hook_log and must start fast
     import logging.handlers

@@ -41,7 +41,7 @@ class Envelope:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "Envelope":
+    def from_json(cls, text: str | bytes) -> Envelope:
         """Parse an envelope; raises ValueError with a clear reason on anything malformed."""
         try:
             data = json.loads(text)

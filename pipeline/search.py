@@ -22,9 +22,9 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 SCHEMA_VERSION = "2"
 ARTICLE_FOLDERS = ("concepts", "connections", "qa")
@@ -34,11 +34,107 @@ MAX_QUERY_TERMS = 32
 ALIAS_SEP = " ; "
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
-    """a an and are as at be but by can did do does for from had has have how i if in into is it
-    its me my no not of on or our so than that the their them then there these they this to too
-    up us was we were what when where which while who why will with you your yes just also use
-    used using via per about after before over under should would could may might must been
-    being were any all some such only very more most other same each both few new""".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "up",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "yes",
+        "just",
+        "also",
+        "use",
+        "used",
+        "using",
+        "via",
+        "per",
+        "about",
+        "after",
+        "before",
+        "over",
+        "under",
+        "should",
+        "would",
+        "could",
+        "may",
+        "might",
+        "must",
+        "been",
+        "being",
+        "were",
+        "any",
+        "all",
+        "some",
+        "such",
+        "only",
+        "very",
+        "more",
+        "most",
+        "other",
+        "same",
+        "each",
+        "both",
+        "few",
+        "new",
+    ]
 )
 
 SCHEMA = f"""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from typing import Callable
+from collections.abc import Callable
 
 IDENTITY_BYTES = 4096
 BLOCK = 1 << 20

@@ -29,7 +29,7 @@ import os
 import signal
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from pipeline.config import Settings
 from pipeline.errors import LockBusy

@@ -19,9 +19,10 @@ import datetime as _dt
 import os
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import yaml
 
@@ -108,7 +109,7 @@ def load_frontmatter(raw: str) -> dict[str, Any]:
                 raise FrontmatterError("frontmatter uses YAML anchors/aliases; not allowed")
             if isinstance(token, yaml.TagToken):
                 raise FrontmatterError("frontmatter uses YAML tags; not allowed")
-        data = yaml.load(raw, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+        data = yaml.load(raw, Loader=_SAFE_LOADER)
     except FrontmatterError:
         raise
     except (yaml.YAMLError, RecursionError, ValueError) as exc:

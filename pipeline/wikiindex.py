@@ -12,8 +12,8 @@ Invariants:
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from pipeline import fsutil
 
@@ -95,7 +95,7 @@ def write_index(paths) -> IndexResult:
 
 def _stamp(now: float | None, tz=None) -> str:
     moment = _dt.datetime.fromtimestamp(
-        __import__("time").time() if now is None else now, tz or _dt.timezone.utc
+        __import__("time").time() if now is None else now, tz or _dt.UTC
     )
     return moment.strftime("%Y-%m-%d %H:%M %Z").strip()
 

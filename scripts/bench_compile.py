@@ -26,11 +26,41 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-WORDS = (
-    "queue worker postgres lock advisory session timeout retry redis cache index search "
-    "schema migration deploy ci pytest fixture token bucket rate limit invoice timezone "
-    "datetime parser transcript hook capture compile article link vault"
-).split()
+WORDS = [
+    "queue",
+    "worker",
+    "postgres",
+    "lock",
+    "advisory",
+    "session",
+    "timeout",
+    "retry",
+    "redis",
+    "cache",
+    "index",
+    "search",
+    "schema",
+    "migration",
+    "deploy",
+    "ci",
+    "pytest",
+    "fixture",
+    "token",
+    "bucket",
+    "rate",
+    "limit",
+    "invoice",
+    "timezone",
+    "datetime",
+    "parser",
+    "transcript",
+    "hook",
+    "capture",
+    "compile",
+    "article",
+    "link",
+    "vault",
+]
 
 
 def _text(rng: random.Random, words: int) -> str:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.redact import redact, redact_counts  # noqa: E402
-from pipeline.transcript import chunk_turns, parse_bytes, render_turns  # noqa: E402
+from pipeline.redact import redact, redact_counts
+from pipeline.transcript import chunk_turns, parse_bytes, render_turns
 
 
 def synthetic(mb: float, seed: int = 1) -> bytes:

@@ -95,7 +95,7 @@ def _minimal_from_schema(schema: dict[str, Any]) -> Any:
         "integer": 0,
         "number": 0,
         "null": None,
-    }.get(kind if isinstance(kind, str) else "", None)
+    }.get(kind if isinstance(kind, str) else "")
 
 
 def _default_reply(schema_text: str | None) -> Any:
@@ -374,12 +374,12 @@ class FakeClaude:
             "MEMC_FAKE_CLAUDE_DEFAULT": str(self.default_path),
         }
 
-    def script(self, steps: list[Any]) -> "FakeClaude":
+    def script(self, steps: list[Any]) -> FakeClaude:
         self.script_path.write_text(json.dumps(steps), encoding="utf-8")
         Path(str(self.script_path) + ".count").unlink(missing_ok=True)
         return self
 
-    def default(self, reply: Any) -> "FakeClaude":
+    def default(self, reply: Any) -> FakeClaude:
         self.default_path.write_text(json.dumps(reply), encoding="utf-8")
         return self
 

@@ -8,7 +8,8 @@ answers with ``default`` (or raises AssertionError when no default was given).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pipeline.llm.base import LLMReply, LLMRequest, Usage
 
@@ -26,7 +27,7 @@ class FakeBackend:
         self.default = default
         self.cost_usd = cost_usd
 
-    def enqueue(self, *replies: Any) -> "FakeBackend":
+    def enqueue(self, *replies: Any) -> FakeBackend:
         self.queue.extend(replies)
         return self
 

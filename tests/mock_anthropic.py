@@ -122,7 +122,7 @@ class MockAnthropic:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> "MockAnthropic":
+    def __enter__(self) -> MockAnthropic:
         self.thread.start()
         return self
 

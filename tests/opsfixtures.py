@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.models import Envelope, job_id_for
@@ -22,7 +22,7 @@ def make_envelope(
         project="acme",
         start=start,
         end=end,
-        captured_at=datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="microseconds"),
+        captured_at=datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds"),
         spool=f"spool/{job_id}.jsonl",
     )
 

@@ -162,11 +162,12 @@ def test_cli_reports_progress_and_next_step(settings, capsys):
 
 
 def test_backfilled_sessions_are_dated_by_their_last_write(settings, tmp_path):
+    import datetime as dt
+    import os
+
     from pipeline.backfill import backfill
     from pipeline.daily import list_days
     from pipeline.drain import drain
-    import datetime as dt
-    import os
 
     home = tmp_path / "bf-home"
     folder = home / ".claude" / "projects" / "-home-dev-acme"
@@ -176,7 +177,7 @@ def test_backfilled_sessions_are_dated_by_their_last_write(settings, tmp_path):
         '{"type":"user","cwd":"/home/dev/acme","message":{"role":"user","content":'
         '"Decided to switch the queue to advisory locks because rows stayed locked."}}\n'
     )
-    when = dt.datetime(2026, 10, 30, 15, 0, tzinfo=dt.timezone.utc).timestamp()
+    when = dt.datetime(2026, 10, 30, 15, 0, tzinfo=dt.UTC).timestamp()
     os.utime(old, (when, when))
     result = backfill(settings, home=home)
     assert [i.status for i in result.items] == ["queued"]

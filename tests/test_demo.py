@@ -67,9 +67,10 @@ def test_recompile_all_changes_nothing(demo_root):
 
 
 def test_extractive_compile_is_deterministic_and_links_pages():
+    import jsonschema
+
     from pipeline.llm import extractive_wiki
     from pipeline.llm.base import load_schema
-    import jsonschema
 
     entries = [
         {

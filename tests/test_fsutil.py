@@ -150,12 +150,10 @@ def test_file_lock_nonblocking_and_released_on_death(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         assert lock_is_held(lock)
-        with pytest.raises(LockBusy):
-            with file_lock(lock, blocking=False):
-                pass
-        with pytest.raises(LockBusy):
-            with file_lock(lock, timeout=0.1):
-                pass
+        with pytest.raises(LockBusy), file_lock(lock, blocking=False):
+            pass
+        with pytest.raises(LockBusy), file_lock(lock, timeout=0.1):
+            pass
     finally:
         holder.kill()
         holder.wait()

@@ -5,7 +5,7 @@ The backend is tests/fakes.py FakeBackend (the LLM seam); time and sleep are inj
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,7 +23,7 @@ from pipeline.llm.extractive import ExtractiveBackend
 from pipeline.state import connect, kv_get
 from tests.fakes import FakeBackend
 
-NOON = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc).timestamp()
+NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC).timestamp()
 OK = {"worth_saving": False}
 
 
@@ -163,7 +163,7 @@ def test_budget_is_checked_again_before_a_retry(root, conn):
 def test_budget_day_follows_memc_tz(root, conn, monkeypatch):
     monkeypatch.setenv("MEMC_TZ", "America/New_York")
     settings = _settings(root, daily_budget_usd=1.0)
-    late_utc = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc).timestamp()  # 21:00 on the 20th NY
+    late_utc = datetime(2026, 11, 21, 2, 0, tzinfo=UTC).timestamp()  # 21:00 on the 20th NY
     calls.record(
         conn,
         settings,
@@ -178,7 +178,7 @@ def test_budget_day_follows_memc_tz(root, conn, monkeypatch):
         ref="",
     )
     assert calls.spent_today(conn, settings, now=NOON) == 1.0  # noon UTC on the 20th = NY 20th
-    next_morning_ny = datetime(2026, 11, 21, 14, 0, tzinfo=timezone.utc).timestamp()
+    next_morning_ny = datetime(2026, 11, 21, 14, 0, tzinfo=UTC).timestamp()
     assert calls.spent_today(conn, settings, now=next_morning_ny) == 0.0
 
 

@@ -87,15 +87,13 @@ def test_real_cli_structured_reply_isolated_and_unpersisted(api):
 
 
 def test_real_cli_auth_failure_is_permanent(api):
-    with api(status=401):
-        with pytest.raises(PermanentLLMError):
-            ClaudeBackend(cli_path=str(CLI)).run(_request())
+    with api(status=401), pytest.raises(PermanentLLMError):
+        ClaudeBackend(cli_path=str(CLI)).run(_request())
 
 
 def test_real_cli_overload_is_transient(api):
     from pipeline.errors import TransientLLMError
 
-    with api(status=529):
-        with pytest.raises(TransientLLMError) as info:
-            ClaudeBackend(cli_path=str(CLI)).run(_request())
+    with api(status=529), pytest.raises(TransientLLMError) as info:
+        ClaudeBackend(cli_path=str(CLI)).run(_request())
     assert info.value.status == 529

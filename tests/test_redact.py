@@ -17,7 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from pipeline.redact import looks_random, redact, redact_counts, shannon_entropy
 from tests.conftest import REPO

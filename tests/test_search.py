@@ -6,7 +6,9 @@ import json
 import os
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from pipeline import search
 from pipeline.wiki import Article, render_article

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _log_crash(argv: list[str]) -> None:
     try:
-        from pipeline.config import resolve_root, Paths
+        from pipeline.config import Paths, resolve_root
         from pipeline.logs import pipeline_logger
 
         root = None

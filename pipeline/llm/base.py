@@ -21,9 +21,10 @@ Tasks and their reply schemas (``pipeline/schemas/<task>.json``):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError

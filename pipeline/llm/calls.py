@@ -27,8 +27,9 @@ import dataclasses
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.config import Settings
 from pipeline.errors import (

@@ -109,7 +109,7 @@ def classify_result(
 def _hint(kind: type[LLMError], status: int | None, subtype: str) -> str:
     if subtype == "error_max_budget_usd":
         return "the per-call budget ran out; raise call_budget_usd in .memc/config.toml"
-    if status in (401, 403) or kind is PermanentLLMError and status is None:
+    if status in (401, 403) or (kind is PermanentLLMError and status is None):
         return "check the Claude Code login (run `claude` once and /login) or ANTHROPIC_API_KEY"
     if kind is PermanentLLMError:
         return "the request was refused; see the stderr tail and `memc doctor`"
@@ -149,7 +149,7 @@ class ClaudeBackend:
             return anyio.run(self._exchange, request, stderr, started)
         except LLMError:
             raise
-        except BaseException as exc:  # noqa: BLE001 - every SDK failure is classified here
+        except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             raise self._classify_exception(exc, request, stderr.text()) from exc
@@ -275,10 +275,10 @@ class ClaudeBackend:
         self, exc: BaseException, request: LLMRequest, stderr_tail: str
     ) -> LLMError:
         from claude_agent_sdk import (
+            ClaudeSDKError,
             CLIConnectionError,
             CLIJSONDecodeError,
             CLINotFoundError,
-            ClaudeSDKError,
             ProcessError,
         )
 

@@ -17,8 +17,9 @@ lazily.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from pipeline.errors import PermanentLLMError
 from pipeline.llm.base import LLMReply, LLMRequest

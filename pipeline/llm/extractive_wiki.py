@@ -17,7 +17,8 @@ appends them). Blocks are stable text, so recompiling the same entries changes n
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pipeline.daily import entry_context, section_items
 from pipeline.wiki import slugify
@@ -39,10 +40,62 @@ _TICK_RE = re.compile(r"`([^`\n]{1,120})`")
 _CAMEL_RE = re.compile(r"\b([A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z]{2,}[0-9]*[A-Za-z0-9]*)\b")
 _MIDCAP_RE = re.compile(r"(?<=[a-z,] )([A-Z][a-z][A-Za-z0-9]{1,30})\b")
 _GENERIC = frozenset(
-    """cd ls cat echo rm mv cp mkdir sudo source export grep sed awk head tail true false
-    the this that then todo fixme note api url json yaml http https id ok llm ci pr
-    bash read write edit multiedit glob grep task todowrite webfetch websearch notebookedit
-    decided lesson lessons files commands context""".split()
+    [
+        "cd",
+        "ls",
+        "cat",
+        "echo",
+        "rm",
+        "mv",
+        "cp",
+        "mkdir",
+        "sudo",
+        "source",
+        "export",
+        "grep",
+        "sed",
+        "awk",
+        "head",
+        "tail",
+        "true",
+        "false",
+        "the",
+        "this",
+        "that",
+        "then",
+        "todo",
+        "fixme",
+        "note",
+        "api",
+        "url",
+        "json",
+        "yaml",
+        "http",
+        "https",
+        "id",
+        "ok",
+        "llm",
+        "ci",
+        "pr",
+        "bash",
+        "read",
+        "write",
+        "edit",
+        "multiedit",
+        "glob",
+        "grep",
+        "task",
+        "todowrite",
+        "webfetch",
+        "websearch",
+        "notebookedit",
+        "decided",
+        "lesson",
+        "lessons",
+        "files",
+        "commands",
+        "context",
+    ]
 )
 _SESSION_RE = re.compile(r"^### (\d{4}-\d{2}-\d{2} \d\d:\d\d) · ")
 
@@ -153,7 +206,7 @@ def _merge(old: list[str], new: list[str]) -> list[str]:
     return merged[-MAX_BLOCKS:]
 
 
-def compile(payload: Mapping[str, Any]) -> dict[str, Any]:  # noqa: A001 - task name
+def compile(payload: Mapping[str, Any]) -> dict[str, Any]:
     entries = [e for e in payload.get("entries") or [] if isinstance(e, Mapping)]
     existing = {
         str(x.get("path")): str(x.get("title", ""))
@@ -274,10 +327,82 @@ MAX_PASSAGES = 5
 _QWORD_RE = re.compile(r"\w+", re.UNICODE)
 _QLINK_RE = re.compile(r"!?\[\[([^\[\]|\n]+?)(?:\|([^\[\]\n]*))?\]\]")
 _QSTOP = frozenset(
-    """a an and are as at be but by can did do does for from had has have how i if in into is it
-    its me my no not of on or our so than that the their them then there these they this to too
-    up us was we were what when where which while who why will with you your should would could
-    about after before over under any all some""".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "up",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "should",
+        "would",
+        "could",
+        "about",
+        "after",
+        "before",
+        "over",
+        "under",
+        "any",
+        "all",
+        "some",
+    ]
 )
 
 
@@ -339,7 +464,7 @@ def query(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {"answer": "\n".join(lines), "citations": citations}
 
 
-def lint(payload: Mapping[str, Any]) -> dict[str, Any]:  # noqa: ARG001 - same signature as the model
+def lint(payload: Mapping[str, Any]) -> dict[str, Any]:
     """No offline contradiction check: finding contradictions needs a model. (`memc lint` skips the
     call on this backend and says so; this exists so the backend answers every task.)"""
     return {"contradictions": []}
