@@ -81,6 +81,11 @@ def _flat(text: str) -> str:
     return fsutil.writable_text(" ".join(str(text).split()))
 
 
+def _text_field(op: dict, name: str) -> str:
+    value = op.get(name)
+    return value if isinstance(value, str) else ""
+
+
 def _str_list(value: Any, *, pattern: re.Pattern | None = None) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
@@ -121,7 +126,7 @@ def validate_operation(op: Any, knowledge_dir) -> Operation:
     if not wiki.SLUG_RE.match(match.group(2)):
         raise PathRefused(f"slug {match.group(2)[:80]!r} is not [a-z0-9][a-z0-9-]{{0,79}}")
     _guard(knowledge_dir, path)
-    title = _flat(op.get("title") if isinstance(op.get("title"), str) else "")
+    title = _flat(_text_field(op, "title"))
     if not title:
         raise ValueError("title is missing or empty")
     if len(title) > MAX_TITLE_CHARS:
@@ -131,7 +136,7 @@ def validate_operation(op: Any, knowledge_dir) -> Operation:
         raise ValueError("body is missing or not a string")
     if len(body) > MAX_BODY_CHARS:
         raise ValueError(f"body is longer than {MAX_BODY_CHARS} characters")
-    summary = op.get("summary") if isinstance(op.get("summary"), str) else ""
+    summary = _text_field(op, "summary")
     return Operation(
         key=path,
         title=title,

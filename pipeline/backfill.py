@@ -161,13 +161,16 @@ def _estimate(settings: Settings, conn, t: Transcript) -> Item:
     from pipeline.capture import is_excluded, project_name, session_key
 
     project = project_name(t.cwd)
-    base = dict(path=str(t.path), session_id=t.session_id, project=project)
+
+    def item(status: str, reason: str, size: int = 0, calls: int = 0) -> Item:
+        return Item(str(t.path), t.session_id, project, status, reason, size, calls)
+
     if t.sdk:
-        return Item(**base, status="skipped", reason="Agent SDK transcript", bytes=0)
+        return item("skipped", "Agent SDK transcript")
     if is_excluded(settings, project, t.cwd):
-        return Item(**base, status="skipped", reason="project matches exclude_projects", bytes=0)
+        return item("skipped", "project matches exclude_projects")
     if state.is_private(conn, t.session_id):
-        return Item(**base, status="skipped", reason="session is private", bytes=0)
+        return item("skipped", "session is private")
     row = conn.execute(
         "SELECT offset FROM cursors WHERE session_key=?",
         (session_key(t.session_id, os.path.abspath(t.path)),),
@@ -175,15 +178,9 @@ def _estimate(settings: Settings, conn, t: Transcript) -> Item:
     start = row["offset"] if row is not None and row["offset"] <= t.size else 0
     pending = t.size - start
     if pending <= 0:
-        return Item(**base, status="nothing-new", reason="already captured", bytes=0)
+        return item("nothing-new", "already captured")
     calls = max(1, math.ceil(pending / max(1, settings.chunk_chars)))
-    return Item(
-        **base,
-        status="would-capture",
-        reason=f"bytes {start}..{t.size}",
-        bytes=pending,
-        calls=calls,
-    )
+    return item("would-capture", f"bytes {start}..{t.size}", pending, calls)
 
 
 def backfill(
@@ -332,7 +329,8 @@ def make_private(settings: Settings, session_id: str, *, now: float | None = Non
             removed.append(envelope.id)
         for job_id in removed:
             conn.execute(
-                "UPDATE jobs SET status='cancelled', detail='session made private', updated_at=? WHERE id=?",
+                "UPDATE jobs SET status='cancelled', detail='session made private', updated_at=? "
+                "WHERE id=?",
                 (now, job_id),
             )
         claimed = sum(

@@ -285,13 +285,26 @@ def _capture_open(
             end = tailfile.last_newline_end(fd, start, size)
             if end <= start:
                 return CaptureResult("nothing-new", None, "no new complete lines")
-            common = dict(key=key, session_id=session_id, transcript=transcript, identity=identity)
+
+            def commit(offset: int, job: tuple | None = None, touch: bool = True) -> None:
+                _commit(
+                    conn,
+                    key=key,
+                    session_id=session_id,
+                    transcript=transcript,
+                    identity=identity,
+                    offset=offset,
+                    now=now,
+                    job=job,
+                    touch=touch,
+                )
+
             if event == "stop" and not force:
                 lines = tailfile.count_lines(fd, start, end, settings.stop_min_lines)
                 since = now - (row["last_capture_at"] if row is not None and not note else now)
                 if lines < settings.stop_min_lines and since < settings.stop_min_minutes * 60:
                     if row is None or note:  # start the minutes clock for this transcript
-                        _commit(conn, offset=start, now=now, **common)
+                        commit(start)
                     return CaptureResult(
                         "below-threshold",
                         None,
@@ -300,7 +313,7 @@ def _capture_open(
                     )
             job_id = job_id_for(session_id, identity, start, end)
             if _already_queued(paths, conn, job_id):
-                _commit(conn, offset=end, now=now, touch=False, **common)
+                commit(end, touch=False)
                 return CaptureResult("nothing-new", job_id, f"range already queued as {job_id}")
             spool = safe_join(paths.spool, f"{job_id}.jsonl")
             try:
@@ -312,7 +325,7 @@ def _capture_open(
                     "INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)",
                     (session_id, now),
                 )
-                _commit(conn, offset=end, now=now, **common)
+                commit(end)
                 return _skip("opt-out marker [memc:private] found; session is now private")
             envelope = Envelope(
                 id=job_id,
@@ -336,7 +349,7 @@ def _capture_open(
             }
             state.kv_set(conn, f"capture-pending:{key}", json.dumps(pending), now=now)
             atomic_write(safe_join(paths.inbox, envelope.file_name()), envelope.to_json())
-            _commit(conn, offset=end, now=now, job=(job_id, event, project, end - start), **common)
+            commit(end, job=(job_id, event, project, end - start))
             reason = note or f"bytes {start}..{end}"
             return CaptureResult("queued", job_id, reason, end - start)
     except LockBusy:
@@ -427,7 +440,7 @@ def spawn_drain(settings: Settings) -> str:
 
     env = dict(os.environ, MEMC_INTERNAL="1")
     kwargs: dict = {}
-    if os.name == "nt":  # pragma: no cover - Windows only
+    if sys.platform == "win32":  # pragma: no cover - Windows only
         kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW
     else:
         kwargs["start_new_session"] = True

@@ -55,7 +55,7 @@ class Paths:
 
     @property
     def spool(self) -> Path:
-        """Raw transcript bytes of each job, ``<job id>.jsonl``; kept after completion for a while."""
+        """Raw transcript bytes of each job, ``<job id>.jsonl``; kept a while after completion."""
         return self.memc / "spool"
 
     @property
@@ -187,10 +187,10 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if kind == "float":
             if isinstance(value, bool):
                 raise ValueError("expected a number")
-            out = float(value)
-            if not out >= 0 or out == float("inf"):
+            number = float(value)
+            if not number >= 0 or number == float("inf"):
                 raise ValueError("must be a finite number >= 0")
-            return out
+            return number
         if kind == "tuple[str, ...]":
             if isinstance(value, str):
                 items = [p.strip() for p in value.split(",")]
@@ -223,7 +223,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     unknown = sorted(k for k in data if k not in _FIELD_TYPES)
     if unknown:
         raise ConfigError(
-            f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELD_TYPES))}"
+            f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
+            f"{', '.join(sorted(_FIELD_TYPES))}"
         )
     return data
 

@@ -105,7 +105,7 @@ def bundled_cli() -> Path | None:
     spec = find_spec("claude_agent_sdk")
     if spec is None or not spec.submodule_search_locations:
         return None
-    name = "claude.exe" if os.name == "nt" else "claude"
+    name = "claude.exe" if sys.platform == "win32" else "claude"
     for location in spec.submodule_search_locations:
         candidate = Path(location) / "_bundled" / name
         if candidate.is_file():
@@ -204,7 +204,8 @@ def check_credentials(settings: Settings, env: Mapping[str, str], home: Path) ->
         "credentials",
         FAIL,
         "no ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN or ~/.claude/.credentials.json",
-        "run `claude` once and log in, or export ANTHROPIC_API_KEY (or use MEMC_BACKEND=extractive)",
+        "run `claude` once and log in, or export ANTHROPIC_API_KEY "
+        "(or use MEMC_BACKEND=extractive)",
     )
 
 

@@ -122,23 +122,23 @@ def drain(
     run_after: bool = True,
 ) -> DrainReport:
     """Process every pending job once; see the module docstring. ``now`` is a clock callable."""
-    from pipeline import distill
+    from pipeline import distil
 
     clock = now or time.time
     started = clock()
     paths = settings.paths
     log = pipeline_logger(paths.logs)
     conn = state.connect(paths.state_db)
-    counts: dict[str, Any] = dict(
-        processed=0,
-        done=0,
-        failed=0,
-        deferred=0,
-        entries=0,
-        not_worth_saving=0,
-        cost_usd=0.0,
-        stopped="",
-    )
+    counts: dict[str, Any] = {
+        "processed": 0,
+        "done": 0,
+        "failed": 0,
+        "deferred": 0,
+        "entries": 0,
+        "not_worth_saving": 0,
+        "cost_usd": 0.0,
+        "stopped": "",
+    }
     failures: list[JobFailure] = []
     seen: set[str] = set()
     try:
@@ -179,7 +179,7 @@ def drain(
                     log=log,
                     counts=counts,
                     failures=failures,
-                    distill=distill,
+                    distil=distil,
                 )
                 if counts["stopped"]:
                     break
@@ -227,14 +227,14 @@ def _run_one(
     log,
     counts: dict,
     failures: list,
-    distill,
+    distil,
 ) -> None:
     paths = settings.paths
     env = job.envelope
     since = clock()
     inbox.record_job(conn, env, "running", now=since, attempt=True)
     try:
-        result = distill.distil_job(
+        result = distil.distil_job(
             settings, env, backend=backend, conn=conn, now=clock, sleep=sleep, stop=stop
         )
     except BudgetDeferred as exc:
@@ -243,7 +243,7 @@ def _run_one(
         counts["stopped"] = _spent_text(settings, conn, clock())
         inbox.record_job(conn, env, "deferred", now=clock(), detail=str(exc)[:500])
         log.info("job %s deferred: %s", env.id, exc)
-    except (CircuitOpen, distill.Interrupted) as exc:
+    except (CircuitOpen, distil.Interrupted) as exc:
         inbox.release(paths, job)
         counts["deferred"] += 1
         paused = isinstance(exc, CircuitOpen)

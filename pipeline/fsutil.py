@@ -19,6 +19,7 @@ import contextlib
 import errno
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from pipeline.errors import LockBusy, PathRefused
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
     def _lock(fd: int, blocking: bool) -> None:
@@ -62,7 +63,7 @@ def writable_text(text: str) -> str:
 
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable (no-op where directories cannot be opened)."""
-    if os.name == "nt":  # pragma: no cover
+    if sys.platform == "win32":  # pragma: no cover
         return
     try:
         fd = os.open(path, os.O_RDONLY)

@@ -45,7 +45,7 @@ def read_stdin(stream=None, limit: int = STDIN_LIMIT, timeout: float = STDIN_TIM
         fd = stream.fileno()
     except (OSError, ValueError, AttributeError):
         return b""
-    if os.name == "nt":  # pragma: no cover - select() cannot wait on pipes there
+    if sys.platform == "win32":  # pragma: no cover - select() cannot wait on pipes there
         return _read_with_thread(fd, limit, timeout)
     import select
 

@@ -93,7 +93,7 @@ def _envelopes(folder: Path) -> list[Path]:
 
 
 def job_id_of(file_name: str) -> str:
-    """The job id in an envelope file name ``<stamp>-<id>.json`` (the stem when there is no stamp)."""
+    """The job id in an envelope file name ``<stamp>-<id>.json`` (the stem without a stamp)."""
     stem = file_name[:-5] if file_name.endswith(".json") else file_name
     return stem.rsplit("-", 1)[-1]
 
@@ -383,7 +383,7 @@ def retry(paths: Paths, ids: list[str] | None = None) -> list[str]:
     job id, an envelope file stem, or a unique prefix of a job id. Returns the ids moved."""
     jobs = _envelopes(paths.failed)
     if ids:
-        chosen = []
+        chosen: list[Path] = []
         for want in ids:
             want = want.strip().removesuffix(".json")
             hits = [p for p in jobs if job_id_of(p.name) == want or p.name[:-5] == want]

@@ -102,20 +102,21 @@ def _from_search_db(conn: sqlite3.Connection, words: list[str]) -> tuple[int, li
     if words:
         try:
             rows = conn.execute(
-                "SELECT d.key, d.title, d.summary, d.updated FROM fts JOIN docs d ON d.id = fts.rowid "
-                "WHERE fts MATCH ? AND d.kind='article' ORDER BY bm25(fts, 10.0, 8.0, 3.0, 4.0, 1.0) "
-                "LIMIT ?",
+                "SELECT d.key, d.title, d.summary, d.updated "
+                "FROM fts JOIN docs d ON d.id = fts.rowid "
+                "WHERE fts MATCH ? AND d.kind='article' "
+                "ORDER BY bm25(fts, 10.0, 8.0, 3.0, 4.0, 1.0) LIMIT ?",
                 (_fts(words), MAX_RELEVANT),
             ).fetchall()
             relevant = [Doc(*r) for r in rows]
         except sqlite3.Error:
             relevant = []
-    rows = conn.execute(
+    recent = conn.execute(
         "SELECT key, title, summary, updated FROM docs WHERE kind='article' "
         "ORDER BY updated DESC, key LIMIT ?",
         (MAX_RECENT_ARTICLES + MAX_RELEVANT,),
-    )
-    return total, relevant, [Doc(*r) for r in rows.fetchall()]
+    ).fetchall()
+    return total, relevant, [Doc(*r) for r in recent]
 
 
 def _from_index(knowledge: Path, words: list[str]) -> tuple[int, list[Doc], list[Doc]]:
@@ -131,7 +132,7 @@ def _from_index(knowledge: Path, words: list[str]) -> tuple[int, list[Doc], list
     wanted = set(words)
     scored = []
     for doc in docs:
-        have = set(w.lower() for w in _WORD.findall(f"{doc.key} {doc.title} {doc.summary}"))
+        have = {w.lower() for w in _WORD.findall(f"{doc.key} {doc.title} {doc.summary}")}
         score = len(wanted & have)
         if score:
             scored.append((-score, doc.key, doc))
@@ -249,7 +250,7 @@ def memc_command(root: Any) -> str:
     import sys
 
     exe = Path(sys.executable)
-    script = exe.parent / ("memc.exe" if os.name == "nt" else "memc")
+    script = exe.parent / ("memc.exe" if sys.platform == "win32" else "memc")
     program = [str(script)] if script.is_file() else [str(exe), "-m", "pipeline"]
     return shlex.join([*program, "--root", str(root)])
 

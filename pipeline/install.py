@@ -105,14 +105,14 @@ def hook_program(executable: str | None = None) -> list[str]:
     installed (running from a source checkout), because a hook runs in the user's project folder.
     """
     exe = Path(executable or sys.executable)
-    name = "memc.exe" if os.name == "nt" else "memc"
+    name = "memc.exe" if sys.platform == "win32" else "memc"
     script = exe.parent / name
     if script.is_file():
         return [str(script)]
     program = [str(exe), "-m", "pipeline"]
     if executable is None and not _package_installed():
         checkout = str(Path(__file__).resolve().parent.parent)
-        program = ["env", f"PYTHONPATH={checkout}"] + program
+        program = ["env", f"PYTHONPATH={checkout}", *program]
     return program
 
 
@@ -163,7 +163,9 @@ def load_settings_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsFileInvalid(f"cannot read {path}: {exc}; fix its permissions or encoding")
+        raise SettingsFileInvalid(
+            f"cannot read {path}: {exc}; fix its permissions or encoding"
+        ) from exc
     if not text.strip():
         return {}
     try:

@@ -399,7 +399,7 @@ def clusters(result: Scan, limit: int = 0) -> list[list[str]]:
         members = sorted(neighbours[seed] - covered, key=lambda k: (-degree[k], k))
         if not members:
             continue
-        group = [seed] + members[: CLUSTER_PAGES - 1]
+        group = [seed, *members[: CLUSTER_PAGES - 1]]
         covered.update(group)
         out.append(group)
     return out

@@ -55,7 +55,7 @@ def rewrite_links(body: str, mapping: dict[str, str]) -> str:
 
 
 def add_related(body: str, lines: list[str]) -> str:
-    """Append bullet lines to the body's ``## Related`` section, creating it at the end if absent."""
+    """Append bullet lines to the body's ``## Related`` section (created at the end if absent)."""
     block = "\n".join(lines)
     match = RELATED_RE.search(body)
     if match is None:
@@ -80,7 +80,7 @@ def _display(text: str) -> str:
 
 
 def apply_fixes(paths: Paths, result: Scan) -> list[str]:
-    """Rewrite unambiguous links, add missing backlinks, regenerate index.md. Returns what changed."""
+    """Rewrite unambiguous links, add missing backlinks, regenerate index.md; return the changes."""
     backlinks: dict[str, list[str]] = {}
     for key, outs in result.out_links.items():
         for target in sorted(outs):

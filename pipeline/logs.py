@@ -71,12 +71,12 @@ def pipeline_logger(logs_dir: Path) -> logging.Logger:
 
     logger = logging.getLogger("memc.pipeline")
     target = str(logs_dir / "pipeline.log")
-    for handler in logger.handlers:
-        if getattr(handler, "baseFilename", None) == target:
+    for old in logger.handlers:
+        if getattr(old, "baseFilename", None) == target:
             return logger
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
     try:
         logs_dir.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(

@@ -8,6 +8,7 @@ its budget). Nothing here writes to knowledge/ or daily/. Works with the mcp pac
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from pipeline.config import Settings
@@ -17,24 +18,27 @@ from pipeline.fsutil import safe_join
 MAX_READ_CHARS = 200_000
 
 
-def _server_class():
+def _mcp_attr(new: tuple[str, str], old: tuple[str, str]) -> Any:
+    """``module, name`` from mcp 2.x, else from its 1.x location. Looked up by name because only
+    one of the two exists in any installed release, so neither can be type-checked statically."""
     try:
-        from mcp.server.mcpserver import MCPServer
-
-        return MCPServer
+        module, name = new
+        return getattr(importlib.import_module(module), name)
     except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp import FastMCP
+        module, name = old
+        return getattr(importlib.import_module(module), name)
 
-        return FastMCP
+
+def _server_class() -> Any:
+    return _mcp_attr(("mcp.server.mcpserver", "MCPServer"), ("mcp.server.fastmcp", "FastMCP"))
 
 
-def _tool_error():
+def _tool_error() -> type[Exception]:
     """The mcp package's "anticipated tool failure" (its text reaches the client, isError)."""
-    try:
-        from mcp.server.mcpserver.exceptions import ToolError
-    except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp.exceptions import ToolError
-    return ToolError
+    return _mcp_attr(
+        ("mcp.server.mcpserver.exceptions", "ToolError"),
+        ("mcp.server.fastmcp.exceptions", "ToolError"),
+    )
 
 
 def tool_search(settings: Settings, query: str, limit: int = 10) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ OpenProcess/GetExitCodeProcess instead. Stdlib only.
 from __future__ import annotations
 
 import os
+import sys
 
 
 def proc_start(pid: int) -> str:
@@ -21,28 +22,30 @@ def proc_start(pid: int) -> str:
         return ""
 
 
-def _alive_windows(pid: int) -> bool:  # pragma: no cover - exercised on Windows only
-    """os.kill(pid, 0) would TERMINATE the process on Windows; ask the kernel instead."""
-    import ctypes
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
 
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return ctypes.get_last_error() == 5  # access denied: it exists
-    try:
-        code = ctypes.c_ulong()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return True
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
+    def _alive_windows(pid: int) -> bool:
+        """os.kill(pid, 0) would TERMINATE the process on Windows; ask the kernel instead."""
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() == 5  # access denied: it exists
+        try:
+            code = ctypes.c_ulong()
+            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                return True
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
 
 
 def pid_alive(pid: int, started: str = "") -> bool:
     """True while ``pid`` runs (and, when ``started`` is known, is still the same process)."""
     if pid <= 0:
         return False
-    if os.name == "nt":  # pragma: no cover
+    if sys.platform == "win32":  # pragma: no cover
         return _alive_windows(pid)
     try:
         os.kill(pid, 0)

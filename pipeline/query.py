@@ -264,8 +264,9 @@ def run_query(
             question=question,
             found=False,
             answer=(
-                f"The knowledge base has nothing on this: no article or daily entry matches ({words}). "
-                "Try other words with `memc search`, or compile pending sessions with `memc compile`."
+                "The knowledge base has nothing on this: no article or daily entry matches "
+                f"({words}). Try other words with `memc search`, or compile pending sessions "
+                "with `memc compile`."
             ),
         )
     from pipeline import state
@@ -356,7 +357,7 @@ def file_answer(
     }
     report = apply_articles(settings, [op], origin="query --file-back", seen=[key], now=now)
     if report.rejected:
-        return replace(result, notes=result.notes + (f"not filed: {report.rejected[0].reason}",))
+        return replace(result, notes=(*result.notes, f"not filed: {report.rejected[0].reason}"))
     written = (report.written or report.unchanged or (key,))[0]
     notes = tuple(
         f"filed into the existing page {b} (same title or alias)" for _, b in report.redirected

@@ -188,9 +188,7 @@ def _value_is_secret(key: str, value: str, quoted: bool, sep: str, after: str) -
         return False  # `token=token` keyword passing
     if _IDENT.match(value) and not any(c.isdigit() for c in value) and not key.isupper():
         return False  # `password: str`, `api_key=api_key_from_env`: names, not literals
-    if ":" in sep and value.endswith(":"):
-        return False
-    return True
+    return not (":" in sep and value.endswith(":"))
 
 
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")

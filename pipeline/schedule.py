@@ -62,7 +62,8 @@ def root_key(root: Path) -> str:
 def _check_every(every_min: int) -> None:
     if not (1 <= every_min <= 59 or (every_min % 60 == 0 and 60 <= every_min <= 1440)):
         raise ConfigError(
-            f"--every {every_min}: use 1 to 59 minutes, or a whole number of hours (60, 120, ... 1440)"
+            f"--every {every_min}: use 1 to 59 minutes, "
+            "or a whole number of hours (60, 120, ... 1440)"
         )
 
 

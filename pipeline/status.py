@@ -61,7 +61,7 @@ class Status:
 def _kv_time(conn, key: str) -> float | None:
     value = state.kv_get(conn, key)
     try:
-        return float(value) if value not in (None, "") else None
+        return float(value) if value else None
     except ValueError:
         return None
 
@@ -155,7 +155,8 @@ def render_text(st: Status, now: float) -> list[str]:
     lines.append(f"inbox: {st.pending} pending, {st.claimed} being processed, {st.failed} failed")
     for job in st.failed_jobs:
         lines.append(
-            f"  failed {job.id}: {job.error_class}: {job.message} (attempts {job.attempts}, {job.failed_at})"
+            f"  failed {job.id}: {job.error_class}: {job.message} (attempts {job.attempts}, "
+            f"{job.failed_at})"
         )
     if st.failed:
         lines.append("  -> fix the cause, then `memc retry` (all) or `memc retry JOB_ID`")
@@ -175,10 +176,12 @@ def render_text(st: Status, now: float) -> list[str]:
     )
     fire = "would run now" if st.compile_would_fire else "would wait"
     lines.append(
-        f"entries not yet compiled: {st.entries_pending}; compile --if-stale {fire} ({st.compile_reason})"
+        f"entries not yet compiled: {st.entries_pending}; compile --if-stale {fire} "
+        f"({st.compile_reason})"
     )
     lines.append(
-        f"spend today: ${st.spent_today_usd:.2f} of ${st.budget_usd:.2f} ({st.calls_today} model calls)"
+        f"spend today: ${st.spent_today_usd:.2f} of ${st.budget_usd:.2f} "
+        f"({st.calls_today} model calls)"
     )
     if budget_hit and st.budget_usd <= 0:
         lines.append(
@@ -192,7 +195,8 @@ def render_text(st: Status, now: float) -> list[str]:
     if st.breaker_open_until:
         until = time.strftime("%H:%M:%S", time.localtime(st.breaker_open_until))
         lines.append(
-            f"circuit breaker: OPEN until {until} (repeated transient failures; `memc doctor` checks the CLI)"
+            f"circuit breaker: OPEN until {until} (repeated transient failures; "
+            "`memc doctor` checks the CLI)"
         )
     else:
         lines.append("circuit breaker: closed")

@@ -287,7 +287,7 @@ def _assistant(entry: dict, message: dict, b: _Builder) -> None:
         elif kind == "image":
             parts.append(["[image]"])
         # thinking, redacted_thinking, *_tool_result and unknown blocks: dropped
-    message_id = message.get("id") if isinstance(message.get("id"), str) else ""
+    message_id = message["id"] if isinstance(message.get("id"), str) else ""
     if parts or message_id:  # a thinking-only first frame still starts the turn (uuid, time)
         b.add("assistant", parts, entry, message_id)
 

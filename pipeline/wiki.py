@@ -158,11 +158,17 @@ def parse_article(key: str, text: str) -> Article:
             values[name] = ()
         elif isinstance(value, str):
             values[name] = (value,)
-        elif isinstance(value, list) and all(_as_text(v) is not None for v in value):
-            values[name] = tuple(_as_text(v) for v in value)  # type: ignore[misc]
         else:
-            problems.append(f"{name} is not a list of strings")
-            values[name] = ()
+            texts = (
+                [t for v in value if (t := _as_text(v)) is not None]
+                if isinstance(value, list)
+                else []
+            )
+            if isinstance(value, list) and len(texts) == len(value):
+                values[name] = tuple(texts)
+            else:
+                problems.append(f"{name} is not a list of strings")
+                values[name] = ()
     if not values["title"]:
         problems.append("missing title")
         values["title"] = key.rsplit("/", 1)[-1].replace("-", " ")

@@ -6,7 +6,7 @@ bench_drain.py, bench_compile.py and bench_read.py through their functions) on s
 temp folder, with the offline ``extractive`` backend or an instant in-process model (no network,
 no cost), and prints:
 
-- hook latency, interpreter start included: first capture and incremental (+4 turns), 1 MB and 85 MB;
+- hook latency, interpreter start included: first and incremental (+4 turns) capture, 1 and 85 MB;
 - drain throughput (extractive backend and instant model), watcher pick-up latency;
 - compile prompt size at 50 / 1,000 / 3,000 articles (the same 10 pending entries each time);
 - structural lint time at 250 / 1,000 / 5,000 articles;
@@ -42,30 +42,30 @@ SCRIPTS = REPO / "scripts"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(SCRIPTS))
 
-FULL = dict(
-    big_mb=85.0,
-    small_mb=1.0,
-    hook_reps=10,
-    jobs=200,
-    latency_jobs=30,
-    spool_mb=200,
-    prompt_sizes=(50, 1000, 3000),
-    lint_sizes=(250, 1000, 5000),
-    read_size=5000,
-    runs=15,
-)
-QUICK = dict(
-    big_mb=8.0,
-    small_mb=1.0,
-    hook_reps=3,
-    jobs=30,
-    latency_jobs=8,
-    spool_mb=20,
-    prompt_sizes=(50, 300, 600),
-    lint_sizes=(100, 250, 500),
-    read_size=500,
-    runs=5,
-)
+FULL = {
+    "big_mb": 85.0,
+    "small_mb": 1.0,
+    "hook_reps": 10,
+    "jobs": 200,
+    "latency_jobs": 30,
+    "spool_mb": 200,
+    "prompt_sizes": (50, 1000, 3000),
+    "lint_sizes": (250, 1000, 5000),
+    "read_size": 5000,
+    "runs": 15,
+}
+QUICK = {
+    "big_mb": 8.0,
+    "small_mb": 1.0,
+    "hook_reps": 3,
+    "jobs": 30,
+    "latency_jobs": 8,
+    "spool_mb": 20,
+    "prompt_sizes": (50, 300, 600),
+    "lint_sizes": (100, 250, 500),
+    "read_size": 500,
+    "runs": 5,
+}
 _ROW = re.compile(r"^(?P<name>.+?)\s+(?P<median>[\d.]+)ms\s+(?P<min>[\d.]+)ms\s+(?P<max>[\d.]+)ms$")
 
 

@@ -14,6 +14,7 @@ Usage: python scripts/bench_compile.py [--sizes 50,1000,3000,5000] [--runs 15] [
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import statistics
@@ -137,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         root = base / f"kb-{n}"
         root.mkdir(parents=True, exist_ok=True)
-        build_s, _ = timed(lambda: build_kb(root, n))
-        first_s, _ = timed(lambda: search.refresh(load_settings(root).paths))
+        build_s, _ = timed(functools.partial(build_kb, root, n))
+        first_s, _ = timed(lambda root=root: search.refresh(load_settings(root).paths))
         prompts[n] = prompt_size(root)
         print(
             f"{n:>6} articles: built in {build_s:5.1f}s, search index first build "

@@ -66,7 +66,9 @@ def exchange(session: str, i: int, tool_bytes: int = 0) -> bytes:
             "uuid": f"{session}-u{i}",
             "message": {
                 "role": "user",
-                "content": f"Step {i}: we decided to cache results in module_{i}.py. TODO: test {i}.",
+                "content": (
+                    f"Step {i}: we decided to cache results in module_{i}.py. TODO: test {i}."
+                ),
             },
         }
     )
@@ -174,7 +176,12 @@ def bench_latency(tmp: Path, n: int) -> dict:
     thread = threading.Thread(
         target=watcher.watch,
         args=(settings,),
-        kwargs=dict(backend=InstantBackend(), stop_event=stop, sweep_s=30, on_cycle=cycles.append),
+        kwargs={
+            "backend": InstantBackend(),
+            "stop_event": stop,
+            "sweep_s": 30,
+            "on_cycle": cycles.append,
+        },
     )
     thread.start()
     deadline = time.monotonic() + 10
@@ -199,7 +206,7 @@ def bench_latency(tmp: Path, n: int) -> dict:
     return {
         "jobs": n,
         "p50_s": round(statistics.median(latencies), 3),
-        "p95_s": round(latencies[max(0, int(round(0.95 * n)) - 1)], 3),
+        "p95_s": round(latencies[max(0, round(0.95 * n) - 1)], 3),
         "max_s": round(latencies[-1], 3),
         "debounce_s": 0.25,
     }
@@ -279,7 +286,8 @@ def main() -> None:
         return
     for label, r in results["throughput"].items():
         print(
-            f"drain throughput ({label}): {r['jobs']} jobs in {r['seconds']}s = {r['jobs_per_s']} jobs/s"
+            f"drain throughput ({label}): {r['jobs']} jobs in {r['seconds']}s "
+            f"= {r['jobs_per_s']} jobs/s"
         )
     lat = results["watcher_latency"]
     print(

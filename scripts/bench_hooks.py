@@ -64,7 +64,7 @@ def make_transcript(path: Path, size: int) -> int:
 
 def timed(cmd: list[str], env: dict, stdin: bytes = b"") -> float:
     started = time.perf_counter()
-    proc = subprocess.run(cmd, input=stdin, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(cmd, input=stdin, env=env, capture_output=True)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0 or proc.stdout:
         raise SystemExit(f"{cmd} failed: rc={proc.returncode} out={proc.stdout!r}")
@@ -145,7 +145,7 @@ def main() -> int:
             hook(env, "session-end", f"{label}-inc", path)
             clear_queue(root)
             inc, stop = [], []
-            for rep in range(args.reps):
+            for _ in range(args.reps):
                 with path.open("ab") as fh:
                     for _ in range(args.turns):
                         fh.write(turn(next_turn))

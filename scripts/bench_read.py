@@ -1,4 +1,4 @@
-"""Benchmarks of the read side (issue 5): structural lint, SessionStart injection, query prompt size.
+"""Read-side benchmarks (issue 5): structural lint, SessionStart injection, query prompt size.
 
     .venv/bin/python scripts/bench_read.py [--sizes 250,1000,5000] [--inject-size 3000] [--runs 15]
 

@@ -98,7 +98,8 @@ def timed(label: str, size: int, fn):
     result = fn()
     elapsed = time.perf_counter() - start
     print(
-        f"{label:<28} {elapsed * 1000:9.1f} ms  {size / elapsed / 1e6:8.1f} MB/s  (input {size / 1e6:.1f} MB)"
+        f"{label:<28} {elapsed * 1000:9.1f} ms  {size / elapsed / 1e6:8.1f} MB/s  "
+        f"(input {size / 1e6:.1f} MB)"
     )
     return result
 
@@ -113,7 +114,7 @@ def main() -> int:
     data = synthetic(args.mb)
     parsed = timed("parse_bytes", len(data), lambda: parse_bytes(data))
     text = timed("render_turns", len(data), lambda: render_turns(parsed.turns))
-    redacted, counts = timed("redact (rendered)", len(text), lambda: redact_counts(text))
+    _, counts = timed("redact (rendered)", len(text), lambda: redact_counts(text))
     timed("redact (raw jsonl)", len(data), lambda: redact(data.decode()))
     chunks = timed("chunk_turns (12k budget)", len(text), lambda: chunk_turns(parsed.turns, 12_000))
     print(f"turns {len(parsed.turns)}, chunks {len(chunks)}, redactions {counts}")
@@ -125,7 +126,8 @@ def main() -> int:
         before, after = Counter(corpus.split()), Counter(redact(corpus).split())
         changed, total = sum((before - after).values()), sum(before.values())
         print(
-            f"false positives on {args.clean}: {changed}/{total} tokens = {changed / max(total, 1):.4%}"
+            f"false positives on {args.clean}: {changed}/{total} tokens = "
+            f"{changed / max(total, 1):.4%}"
         )
     return 0
 

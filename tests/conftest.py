@@ -55,7 +55,7 @@ def settings(root):
 @pytest.fixture
 def memc_env(root) -> dict[str, str]:
     """Environment for running `python -m pipeline` as a real subprocess against `root`."""
-    env = {k: v for k, v in os.environ.items()}
+    env = dict(os.environ.items())
     env["MEMC_ROOT"] = str(root)
     env["PYTHONPATH"] = str(REPO)
     return env

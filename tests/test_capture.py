@@ -388,7 +388,7 @@ def test_corpus_transcripts_are_captured_losslessly_in_pieces(settings, root, tm
     files = sorted((CORPUS / "corpus" / "public-transcripts").glob("*.jsonl"))
     if not files:
         pytest.skip("../shared/corpus is absent")
-    for n, src in enumerate(files):
+    for src in files:
         data = src.read_bytes()
         t = tmp_path / src.name
         cuts = [len(data) // 3, len(data) // 3 + 7, 2 * len(data) // 3, len(data)]  # mid-line too

@@ -24,8 +24,8 @@ def test_init_is_idempotent(tmp_path, capsys):
 def _leaf_commands(group, prefix=()):
     for name, command in sorted(group.commands.items()):
         if hasattr(command, "commands"):
-            yield from _leaf_commands(command, prefix + (name,))
-        yield prefix + (name,)
+            yield from _leaf_commands(command, (*prefix, name))
+        yield (*prefix, name)
 
 
 @pytest.mark.parametrize("path", list(_leaf_commands(cli)), ids=lambda p: " ".join(p))

@@ -77,7 +77,7 @@ def test_credentials_file_counts_by_existence(root, fake_cli, monkeypatch, capsy
     monkeypatch.setenv("MEMC_BACKEND", "claude")
     creds = Path.home() / ".claude" / ".credentials.json"
     creds.parent.mkdir(parents=True)
-    creds.write_text('{"token": "%s"}' % SECRET)
+    creds.write_text(json.dumps({"token": SECRET}))
     creds.chmod(0)  # doctor must not need to read it
     code, data = _doctor_json(root, capsys)
     assert code == 0

@@ -21,7 +21,7 @@ from pipeline.daily import list_days, read_entries
 from pipeline.drain import drain
 from pipeline.errors import PermanentLLMError, TransientLLMError
 from tests.fakes import FakeBackend
-from tests.test_distill import ENTRY
+from tests.test_distil import ENTRY
 from tests.test_inbox import make_job, transcript_lines
 
 PYTHON = sys.executable
@@ -206,7 +206,7 @@ def _plant(root, n, facts, filler=0):
         make_job(
             root,
             f"p{i:04d}",
-            transcript_lines(f"p{i:04d}", pad + [(text, "done")]),
+            transcript_lines(f"p{i:04d}", [*pad, (text, "done")]),
             captured_at=f"2026-11-2{i % 3}T1{i % 10}:0{i % 6}:00+00:00",
         )
 

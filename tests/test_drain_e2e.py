@@ -1,4 +1,4 @@
-"""End to end through the REAL claude-agent-sdk against the fake `claude` CLI (tests/fake_claude.py):
+"""End to end through the REAL claude-agent-sdk against the fake `claude` CLI (fake_claude.py):
 a real capture (pipeline.capture) -> `python -m pipeline drain` -> exactly one daily entry; secrets
 never reach the CLI's prompt; 429 twice then success; 401 dead-letters after one attempt."""
 

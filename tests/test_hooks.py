@@ -6,6 +6,7 @@ calls run_hook_cli in-process with a real pipe as stdin.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -251,7 +252,7 @@ def _spools_cover_file(root: Path, sid: str, t: Path) -> None:
     envs = [e for e in inbox(root) if e.session_id == sid]
     assert envs, f"nothing captured for {sid}"
     assert envs[0].start == 0
-    for a, b in zip(envs, envs[1:]):
+    for a, b in itertools.pairwise(envs):
         assert a.end == b.start, f"gap or overlap in {sid}: {a.end} vs {b.start}"
     data = b"".join((root / ".memc" / e.spool).read_bytes() for e in envs)
     assert data == t.read_bytes()

@@ -104,7 +104,8 @@ def kb(root, settings):
         [
             FILLER,
             *(f"See [[{k}]]." for k in others),
-            "Alias: [[Beta Alias]]. Suffix: [[concepts/beta.md]]. Name with display: [[beta|the beta page]].",
+            "Alias: [[Beta Alias]]. Suffix: [[concepts/beta.md]]. "
+            "Name with display: [[beta|the beta page]].",
             "Heading: [[concepts/beta#Some Heading]]. Embed: ![[concepts/gamma]].",
             "Daily: [[daily/2026-01-05]] and [[2026-01-06]]. Same page: [[#Local heading]].",
             "Code is not a link: `[[in-code-missing]]`.",
@@ -134,7 +135,9 @@ def kb(root, settings):
         "concepts/fm-tags",
         title="Tags wrong",
         body=back,
-        raw_front="title: Tags wrong\nsummary: s\ntags: 5\ncreated: '2026-01-05'\nupdated: '2026-01-05'",
+        raw_front=(
+            "title: Tags wrong\nsummary: s\ntags: 5\ncreated: '2026-01-05'\nupdated: '2026-01-05'"
+        ),
     )
     write_article(root, "concepts/fm-created", title="No created", body=back, created=None)
     write_article(
@@ -180,7 +183,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 def test_known_defects_reported_exactly(kb, settings):
     report = lint.run_lint(settings, structural_only=True)
-    assert report.by_check() == EXPECTED, [i for i in report.issues]
+    assert report.by_check() == EXPECTED, list(report.issues)
     broken = sorted(i.detail for i in report.issues if i.check == "broken_link")
     assert broken == [
         "[[Nonexistent Thing]] resolves to no page",
@@ -253,7 +256,7 @@ def test_contradiction_check_is_bounded(kb, settings, monkeypatch):
         seen.extend(pages)
         return {
             "contradictions": [
-                {"pages": pages + ["concepts/not-in-cluster"], "detail": "They disagree."}
+                {"pages": [*pages, "concepts/not-in-cluster"], "detail": "They disagree."}
             ]
         }
 

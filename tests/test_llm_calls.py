@@ -54,13 +54,13 @@ def _settings(root, **over):
 
 
 def _request(**kw) -> LLMRequest:
-    base = dict(
-        task="distil",
-        payload={"transcript": "User: hi"},
-        schema=load_schema("distil"),
-        model="haiku",
-        ref="job-x",
-    )
+    base = {
+        "task": "distil",
+        "payload": {"transcript": "User: hi"},
+        "schema": load_schema("distil"),
+        "model": "haiku",
+        "ref": "job-x",
+    }
     base.update(kw)
     return LLMRequest(**base)
 

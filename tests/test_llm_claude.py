@@ -31,15 +31,15 @@ ENTRY = {
 
 
 def _request(**kw) -> LLMRequest:
-    base = dict(
-        task="distil",
-        payload={"project": "acme", "transcript": "User: fix the queue"},
-        schema=load_schema("distil"),
-        model="haiku",
-        max_budget_usd=0.5,
-        timeout_s=20,
-        ref="job-1",
-    )
+    base = {
+        "task": "distil",
+        "payload": {"project": "acme", "transcript": "User: fix the queue"},
+        "schema": load_schema("distil"),
+        "model": "haiku",
+        "max_budget_usd": 0.5,
+        "timeout_s": 20,
+        "ref": "job-1",
+    }
     base.update(kw)
     return LLMRequest(**base)
 
@@ -158,7 +158,7 @@ def test_malformed_json_stream_is_transient(backend, fake_claude):
 def test_hang_times_out_and_leaves_no_child(backend, fake_claude):
     fake_claude.script(["hang"])
     started = time.monotonic()
-    with pytest.raises(TransientLLMError, match="no reply within 1.5s"):
+    with pytest.raises(TransientLLMError, match=r"no reply within 1\.5s"):
         backend.run(_request(timeout_s=1.5))
     elapsed = time.monotonic() - started
     assert elapsed < 1.5 + 20  # the SDK's grace, SIGTERM, SIGKILL escalation is bounded

@@ -73,7 +73,7 @@ def plant_entries(root: Path, start: int, count: int, day: str, rng: random.Rand
 
 
 def temp_files(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob(TEMP_PREFIX + "*")]
+    return list(folder.rglob(TEMP_PREFIX + "*"))
 
 
 def assert_pages_parse(knowledge: Path) -> int:
@@ -247,6 +247,6 @@ def _plant_named(root: Path, wave: int, count: int, facts: list[str]) -> None:
         make_job(
             root,
             name,
-            transcript_lines(name, pad + [(text, "done")]),
+            transcript_lines(name, [*pad, (text, "done")]),
             captured_at=f"2026-11-2{i % 3}T1{i % 10}:{wave:02d}:0{i % 6}+00:00",
         )

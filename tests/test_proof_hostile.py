@@ -3,7 +3,7 @@
 - Hook entry points (``pipeline.hooks``: parse_payload / validate / run_hook_cli in-process) fed
   arbitrary bytes and arbitrary JSON (hypothesis): always 0, never raise, write only under the root.
 - The compile reply validator (``apply.validate_operation`` / ``apply.apply_articles``) and the
-  distil reply validator (``llm.calls.validation_error`` + ``distill.entry_from_reply`` + daily
+  distil reply validator (``llm.calls.validation_error`` + ``distil.entry_from_reply`` + daily
   rendering) fed arbitrary JSON: never raise an unexpected exception, nothing outside knowledge/,
   what they accept round-trips through the file format.
 - A table of hostile model replies run through ``run_compile`` (10,000 operations, a 5 MB body,
@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from pipeline import apply, daily, distill, hooks, wiki
+from pipeline import apply, daily, distil, hooks, wiki
 from pipeline.errors import PathRefused
 from pipeline.fsutil import TEMP_PREFIX
 from pipeline.llm.base import load_schema
@@ -87,7 +87,7 @@ PATH_TRICKS = [
 def tree(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
     """{relative path: (size, mtime_ns)} of every file under ``folder`` except ``skip`` prefixes."""
     out = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, _dirnames, filenames in os.walk(folder):
         for name in filenames:
             p = Path(dirpath) / name
             rel = str(p.relative_to(folder))
@@ -147,7 +147,7 @@ def test_hook_entry_points_take_any_json(root, tmp_path, capsys, data):
         transcript.write_bytes(b'{"type":"user","message":{"role":"user","content":"hi"}}\n')
     outside_before = tree(tmp_path, skip=("root/", "hook-stdin"))
     payload = data.draw(_payloads(str(transcript)))
-    event = data.draw(st.sampled_from(list(hooks.EVENTS) + ["", "bogus", "../x"]))
+    event = data.draw(st.sampled_from([*list(hooks.EVENTS), "", "bogus", "../x"]))
     raw = json.dumps(payload, ensure_ascii=data.draw(st.booleans())).encode(
         "utf-8", "surrogatepass"
     )
@@ -174,7 +174,7 @@ def test_hook_entry_points_take_any_json(root, tmp_path, capsys, data):
     )
 )
 def test_hook_entry_points_take_any_bytes(root, tmp_path, raw):
-    parsed, why = hooks.parse_payload(raw)
+    parsed, _ = hooks.parse_payload(raw)
     assert parsed is None or isinstance(parsed, dict)
     with stdin_bytes(tmp_path, raw):
         assert hooks.run_hook_cli(["session-end"], root=str(root), verbose=False) == 0
@@ -264,7 +264,7 @@ def test_distil_reply_validation_and_rendering(tmp_path_factory, data):
     if problem is not None:
         assert isinstance(problem, str) and problem
         return
-    entry = distill.entry_from_reply(data)
+    entry = distil.entry_from_reply(data)
     block = daily.render_entry(
         entry,
         entry_id="0123456789ab",
@@ -287,7 +287,7 @@ FORGERY = (
 
 
 def test_distil_reply_cannot_forge_entries():
-    entry = distill.entry_from_reply(
+    entry = distil.entry_from_reply(
         {
             "worth_saving": True,
             "title": FORGERY,
@@ -351,7 +351,7 @@ HOSTILE_REPLIES = {
         "articles": [
             {
                 **GOOD,
-                "tags": ["t%d" % i for i in range(100_000)],
+                "tags": [f"t{i}" for i in range(100_000)],
                 "sources": ["daily/2026-11-20.md"] * 100_000,
             }
         ]
@@ -447,7 +447,8 @@ PWNED = "memc-pwned-marker"
 HOSTILE_PAGES = {
     "python-tag": f"---\ntitle: !!python/object/apply:os.system ['touch {PWNED}']\n---\nbody\n",
     "python-name": "---\ntitle: !!python/name:os.system\n---\nbody\n",
-    "alias-bomb": "---\na: &a ['x','x','x','x','x','x','x','x','x']\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "alias-bomb": "---\na: &a ['x','x','x','x','x','x','x','x','x']\n"
+    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
     "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
     "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ntitle: Bomb\n---\nbody\n",
     "wrong-types": "---\ntitle: [1, 2]\nsummary: {a: b}\naliases: 7\ntags: [[x]]\nsources: {}\n"

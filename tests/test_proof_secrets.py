@@ -206,7 +206,6 @@ def test_secrets_never_reach_the_cli_or_any_stored_file(root, tmp_path, fake_cla
     assert len(table) >= 40
     transcript = tmp_path / "secret-session.jsonl"
     secret_transcript(transcript, "sess-secret", table)
-    _, _, first_secret = table[0]
     # Chunk 1 fails for good with an error text quoting a secret (a CLI echoing a bad key);
     # every later call succeeds. The failed job is retried, then everything is compiled.
     fake_claude.script(

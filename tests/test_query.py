@@ -50,7 +50,10 @@ def test_nothing_found_makes_no_model_call(kb, settings):
 def test_only_existing_citations_are_kept(kb, settings):
     fake = FakeBackend().enqueue(
         {
-            "answer": "Use [[concepts/advisory-locks]] (see [[Lock Alias]]), not [[concepts/made-up|this]].",
+            "answer": (
+                "Use [[concepts/advisory-locks]] (see [[Lock Alias]]), "
+                "not [[concepts/made-up|this]]."
+            ),
             "citations": ["concepts/advisory-locks", "concepts/ghost", "[[retry-backoff]]"],
         }
     )
@@ -72,7 +75,9 @@ def test_query_through_the_real_sdk_and_fake_cli(kb, fake_claude, capsys):
             {
                 "kind": "ok",
                 "reply": {
-                    "answer": "Advisory locks per job id [[concepts/advisory-locks]]; [[concepts/nope]].",
+                    "answer": (
+                        "Advisory locks per job id [[concepts/advisory-locks]]; [[concepts/nope]]."
+                    ),
                     "citations": ["concepts/advisory-locks", "concepts/nope"],
                 },
             }

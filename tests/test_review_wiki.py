@@ -121,7 +121,8 @@ def test_compile_writes_index_under_the_knowledge_lock(settings, monkeypatch):
     day = "2026-11-20"
     (settings.paths.daily / f"{day}.md").write_text(
         f"# Daily Log: {day}\n\n### 10:00 · acme · Queue locks\n"
-        "<!-- memc:entry id=3f9c2a1b7e4d session=cd613e30 event=stop -->\n**Context:** advisory locks\n\n"
+        "<!-- memc:entry id=3f9c2a1b7e4d session=cd613e30 event=stop -->\n"
+        "**Context:** advisory locks\n\n"
     )
     reply = {
         "articles": [

@@ -200,7 +200,8 @@ def test_compact_summary_is_marked():
     turns = parse_bytes(
         jsonl(
             user(
-                "This session is being continued...\n<system-reminder>x</system-reminder>\nWe fixed the lock.",
+                "This session is being continued...\n<system-reminder>x</system-reminder>\nWe "
+                "fixed the lock.",
                 isCompactSummary=True,
             )
         )
@@ -241,22 +242,26 @@ def test_slash_command_wrappers_are_reduced():
         jsonl(
             user(
                 "<command-message>orchestrator is running…</command-message>\n"
-                "<command-name>/orchestrator</command-name>\n<command-args>build a TODO app</command-args>"
+                "<command-name>/orchestrator</command-name>\n<command-args>build a TODO "
+                "app</command-args>"
             ),
             user(
-                "<command-name>/compact</command-name>\n  <command-message>compact</command-message>\n"
+                "<command-name>/compact</command-name>\n  "
+                "<command-message>compact</command-message>\n"
                 "  <command-args></command-args>"
             ),
             user(
                 "<local-command-caveat>The command below was run directly...</local-command-caveat>"
             ),
             user(
-                "<local-command-stdout>Compacted (ctrl+o to see full summary)</local-command-stdout>"
+                "<local-command-stdout>Compacted (ctrl+o to see full "
+                "summary)</local-command-stdout>"
             ),
             user("<local-command-stdout></local-command-stdout>"),
             user("<bash-input>git status</bash-input>"),
             user(
-                "<bash-stdout>On branch main\nnothing to commit</bash-stdout><bash-stderr></bash-stderr>"
+                "<bash-stdout>On branch main\nnothing to "
+                "commit</bash-stdout><bash-stderr></bash-stderr>"
             ),
             user("hello <system-reminder>injected context</system-reminder>there"),
         )

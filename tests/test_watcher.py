@@ -16,7 +16,7 @@ from pipeline import inbox, watcher
 from pipeline.daily import list_days
 from pipeline.fsutil import file_lock
 from tests.fakes import FakeBackend
-from tests.test_distill import ENTRY
+from tests.test_distil import ENTRY
 from tests.test_inbox import make_job, transcript_lines
 
 
@@ -71,9 +71,9 @@ def test_new_job_is_picked_up_within_a_second_and_stop_is_clean(settings, root):
             t0 = time.monotonic()
             make_job(root, f"w{i}", transcript_lines(f"w{i}", [("ship it", "shipped")]))
             assert _wait_for(
-                lambda: (
+                lambda want=i + 1: (
                     inbox.counts(settings.paths) == inbox.InboxCounts(0, 0, 0)
-                    and len(fake.calls) == i + 1
+                    and len(fake.calls) == want
                 ),
                 1.0,
             ), "not picked up within 1 s"
@@ -156,7 +156,7 @@ def test_sigterm_stops_a_real_watcher_process(root, memc_env):
         )
         assert _wait_for(lambda: (root / "daily" / "2026-11-20.md").exists(), 5)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -67,7 +67,7 @@ def test_links_forms_and_code_exclusion():
         "`[[not-a-link]]`\n```\n[[also-not]]\n```\n"
     )
     links = parse_links(text)
-    assert [(l.target, l.heading, l.display, l.embed) for l in links] == [
+    assert [(k.target, k.heading, k.display, k.embed) for k in links] == [
         ("concepts/a", "", "", False),
         ("a", "", "Shown", False),
         ("concepts/a", "Why it matters", "", False),

@@ -42,7 +42,7 @@ def drain_cmd(app: App, as_json: bool) -> int:
 
 
 def _say_compile_state(settings) -> None:
-    """After new entries: were they compiled by the drain's `compile --if-stale`, and if not, why."""
+    """After new entries: did the drain's `compile --if-stale` compile them, and if not, why."""
     from pipeline import state
     from pipeline.compiler import should_compile
 
@@ -53,8 +53,9 @@ def _say_compile_state(settings) -> None:
         conn.close()
     if decision.pending:
         click.echo(
-            f"{decision.pending} entr{'y' if decision.pending == 1 else 'ies'} not yet in knowledge/: "
-            f"compile waits ({decision.reason}); `memc compile` compiles them now."
+            f"{decision.pending} entr{'y' if decision.pending == 1 else 'ies'} "
+            f"not yet in knowledge/: compile waits ({decision.reason}); "
+            "`memc compile` compiles them now."
         )
 
 

@@ -48,7 +48,7 @@ def install_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: b
     """Add memc's SessionStart, SessionEnd, PreCompact and Stop hooks to Claude Code.
 
     Safe to run again (nothing changes the second time). Your own hooks and settings are kept; the
-    previous file is saved as settings.json.memc-backup-<time>. Exit 2 if the file is not valid JSON.
+    previous file is saved as settings.json.memc-backup-<time>. Exit 2 if the file is not JSON.
     """
     from pipeline.install import install_hooks
 
@@ -293,7 +293,8 @@ def private_cmd(app: App, session_id: str) -> int:
         )
     if res.distilled:
         click.echo(
-            f"  {res.distilled} entr{'y' if res.distilled == 1 else 'ies'} of it were already distilled "
+            f"  {res.distilled} entr{'y' if res.distilled == 1 else 'ies'} of it were "
+            "already distilled "
             f"into {', '.join(res.daily_files)} (and may be compiled into knowledge/); "
             "private does not remove them: delete them by hand if needed."
         )

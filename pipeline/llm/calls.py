@@ -338,13 +338,16 @@ def _retrying(
         stop_after_attempt,
         wait_random_exponential,
     )
+    from tenacity.stop import stop_base
 
     started = now()
 
-    def out_of_time(state: Any) -> bool:
+    class out_of_time(stop_base):
         # tenacity's stop_after_delay reads time.monotonic(); this reads the injected clock and
         # also refuses a sleep that would end past the limit.
-        return now() - started + (state.upcoming_sleep or 0.0) > settings.llm_max_retry_s
+        def __call__(self, retry_state: Any) -> bool:
+            waited = now() - started + (retry_state.upcoming_sleep or 0.0)
+            return waited > settings.llm_max_retry_s
 
     def before_sleep(state: Any) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -359,7 +362,7 @@ def _retrying(
     return Retrying(
         retry=retry_if_exception_type(TransientLLMError),
         wait=wait_random_exponential(multiplier=1, max=60),
-        stop=stop_after_attempt(max(1, settings.llm_max_attempts)) | out_of_time,
+        stop=stop_after_attempt(max(1, settings.llm_max_attempts)) | out_of_time(),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,

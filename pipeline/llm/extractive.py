@@ -87,7 +87,8 @@ def _one_line(text: str, limit: int) -> str:
 def parse_rendered(transcript: str) -> _Parsed:
     """Split rendered turns into requests, prose, tool calls and errors."""
     out = _Parsed()
-    role, lines = "", []
+    role = ""
+    lines: list[str] = []
 
     def flush() -> None:
         text = "\n".join(lines).strip()

@@ -180,7 +180,8 @@ def _mention_line(entry: Mapping[str, Any], project_key: str | None) -> str:
 
 def _old_blocks(body: str) -> list[str]:
     """Session blocks of an existing project page (### ... up to the next blank line)."""
-    blocks, current = [], []
+    blocks: list[str] = []
+    current: list[str] = []
     for line in body.splitlines():
         if _SESSION_RE.match(line):
             if current:
@@ -255,7 +256,11 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:
 
     articles: list[dict[str, Any]] = []
     for key, name in sorted(projects.items()):
-        mine = [(e, t) for e, t in zip(entries, entry_topics) if project_of.get(id(e)) == key]
+        mine = [
+            (e, t)
+            for e, t in zip(entries, entry_topics, strict=True)
+            if project_of.get(id(e)) == key
+        ]
         blocks = [_session_block(e, t) for e, t in mine]
         sources = sorted({str(e.get("source")) for e, _ in mine if e.get("source")})
         if key in related:
@@ -279,7 +284,11 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:
             }
         )
     for key, term in sorted(topics.items()):
-        mine = [(e, t) for e, t in zip(entries, entry_topics) if any(k == key for k, _ in t)]
+        mine = [
+            (e, t)
+            for e, t in zip(entries, entry_topics, strict=True)
+            if any(k == key for k, _ in t)
+        ]
         lines = [_mention_line(e, project_of.get(id(e))) for e, _ in mine]
         sources = sorted({str(e.get("source")) for e, _ in mine if e.get("source")})
         if key in related:

@@ -126,9 +126,8 @@ class _Redactor:
                 return None
             text = text[close.end() :]
             self.in_private = False
-        last_open = None
-        for last_open in _OPEN.finditer(text):
-            pass
+        opens = list(_OPEN.finditer(text))
+        last_open = opens[-1] if opens else None
         if last_open is not None and not _CLOSE.search(text, last_open.end()):
             self.in_private = True
         text = self._redact(text)
@@ -189,7 +188,10 @@ def entry_from_reply(data: dict) -> Entry:
         worth_saving=bool(data.get("worth_saving")),
         title=str(data.get("title") or "").strip(),
         context=str(data.get("context") or "").strip(),
-        **{name: items(name) for name in _LISTS},
+        decisions=items("decisions"),
+        lessons=items("lessons"),
+        action_items=items("action_items"),
+        key_exchanges=items("key_exchanges"),
     )
     if entry.worth_saving and not (
         entry.title or entry.context or any(getattr(entry, n) for n in _LISTS)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from pipeline import daily, distill, state
+from pipeline import daily, distil, state
 from pipeline.config import load_settings
 from pipeline.errors import BudgetDeferred, PathRefused
 from tests.fakes import FakeBackend
@@ -28,7 +28,7 @@ ENTRY = {
 def _run(settings, env, backend, **kw):
     conn = state.connect(settings.paths.state_db)
     try:
-        return distill.distil_job(
+        return distil.distil_job(
             settings, env, backend=backend, conn=conn, sleep=lambda s: None, **kw
         )
     finally:
@@ -156,7 +156,7 @@ def test_secrets_never_reach_the_model_or_daily(settings, root):
     _run(settings, env, fake)
     prompts = "".join(json.dumps(c.payload) + c.system_prompt for c in fake.calls)
     written = _daily(root)
-    for needle in SECRETS + ["1 Secret Lane", "assistant text inside span", "TOPSECRET-SPAN"]:
+    for needle in [*SECRETS, "1 Secret Lane", "assistant text inside span", "TOPSECRET-SPAN"]:
         assert needle not in prompts and needle not in written
     assert "[REDACTED:" in prompts and "please fix the tests" in prompts
     assert "back to public" in prompts
@@ -227,7 +227,7 @@ def test_stop_between_chunks_interrupts(root):
     )
     fake = FakeBackend(default=ENTRY)
     calls = []
-    with pytest.raises(distill.Interrupted):
+    with pytest.raises(distil.Interrupted):
         _run(settings, env, fake, stop=lambda: len(calls.append(1) or calls) > 2)
     assert len(fake.calls) == 2
 
