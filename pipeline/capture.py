@@ -41,7 +41,7 @@ from pathlib import Path
 
 from pipeline import state, tailfile
 from pipeline.config import Paths, Settings
-from pipeline.errors import LockBusy, PathRefused
+from pipeline.errors import LockBusy, PathRefused, PrivateMarker
 from pipeline.fsutil import atomic_write, file_lock, safe_join
 from pipeline.models import Envelope, job_id_for
 
@@ -58,10 +58,6 @@ class CaptureResult:
     job_id: str | None
     reason: str
     bytes: int = 0
-
-
-class _Private(Exception):
-    """Raised inside the spool copy when the delta carries the opt-out marker."""
 
 
 def session_key(session_id: str, transcript_path: str) -> str:
@@ -88,14 +84,14 @@ def _skip(reason: str) -> CaptureResult:
 
 
 def _blocks(fd: int, start: int, end: int) -> Iterator[bytes]:
-    """Yield [start, end) in blocks; raise _Private if the opt-out marker is in it."""
+    """Yield [start, end) in blocks; raise PrivateMarker if the opt-out marker is in it."""
     tail, pos = b"", start
     while pos < end:
         block = tailfile.pread(fd, min(tailfile.BLOCK, end - pos), pos)
         if not block:
             raise OSError("transcript shrank while it was being copied")
         if PRIVATE_MARKER in tail + block[: len(PRIVATE_MARKER)] or PRIVATE_MARKER in block:
-            raise _Private()
+            raise PrivateMarker()
         tail = block[-(len(PRIVATE_MARKER) - 1) :]
         pos += len(block)
         yield block
@@ -320,7 +316,7 @@ def _capture_open(
                 atomic_write(
                     spool, _blocks(fd, start, end), mode=0o600
                 )  # raw transcript: owner only
-            except _Private:
+            except PrivateMarker:
                 conn.execute(
                     "INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)",
                     (session_id, now),

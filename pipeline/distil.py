@@ -43,7 +43,7 @@ from pathlib import Path
 
 from pipeline import daily, state
 from pipeline.config import Settings
-from pipeline.errors import MemcError
+from pipeline.errors import Interrupted
 from pipeline.models import Entry, Envelope, Turn
 
 SLICE_BYTES = 8 * 1024 * 1024
@@ -51,10 +51,6 @@ PROGRESS_KEY = "distil-progress:{}"
 _OPEN = re.compile(r"<private\s*>", re.I)
 _CLOSE = re.compile(r"</private\s*>", re.I)
 _LISTS = ("decisions", "lessons", "action_items", "key_exchanges")
-
-
-class Interrupted(MemcError):
-    """A stop was requested between chunks; the job goes back to the inbox and resumes later."""
 
 
 @dataclass(frozen=True)

@@ -99,10 +99,7 @@ def _spent_text(settings: Settings, conn: sqlite3.Connection, at: float) -> str:
 
 
 def _attempts(exc: BaseException, conn: sqlite3.Connection, job_id: str, since: float) -> int:
-    """Model attempts behind a failure: the error's own count, else this run's ledger rows."""
-    value = getattr(exc, "attempts", None)
-    if isinstance(value, int) and value > 0:
-        return value
+    """Model attempts behind a failure: this run's failed ledger rows for the job."""
     if not isinstance(exc, LLMError):
         return 0
     row = conn.execute(
@@ -262,7 +259,7 @@ def _run_one(
             counts,
             failures,
             since=since,
-            stderr_tail=getattr(exc, "stderr_tail", "") or "",
+            stderr_tail=exc.stderr_tail,
         )
     except FileNotFoundError as exc:
         _fail(

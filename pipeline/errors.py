@@ -1,12 +1,19 @@
-"""The exception hierarchy.
+"""The exception hierarchy: every exception class the package defines lives here.
 
 One base, few leaves. Every message says what to do next. Expected outcomes (nothing to do,
-lint findings, an empty inbox) are return values, never exceptions. `exit_code` is what the CLI's
-single error handler exits with: 2 for usage and configuration errors, 1 for everything else.
+lint findings, an empty inbox) are return values, never exceptions. An exception declares its
+fields in ``__init__`` (as huey's do); nothing adds attributes to one after it is raised.
+``exit_code`` is what the CLI's single error handler exits with: 2 for usage and configuration
+errors, 1 for every other known failure (an unexpected exception exits 3, Ctrl-C 130).
 Stdlib only: the hook path imports this module.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotation only: llm.base imports config, which the hook path avoids
+    from pipeline.llm.base import Usage
 
 
 class MemcError(Exception):
@@ -25,6 +32,10 @@ class NotInitialised(ConfigError):
     """The data root was never set up with `memc init`."""
 
 
+class SettingsFileInvalid(ConfigError):
+    """The Claude Code settings file is not valid JSON (or not an object); it was not touched."""
+
+
 class PathRefused(MemcError):
     """The one path guard refused a data-derived path (traversal, symlink out, bad name)."""
 
@@ -33,13 +44,45 @@ class LockBusy(MemcError):
     """A non-blocking lock is held by another process."""
 
 
-class LLMError(MemcError):
-    """A model call failed. `stderr_tail` carries what the CLI printed, if anything."""
+class StateDamaged(MemcError):
+    """state.db exists but is not a usable SQLite database."""
 
-    def __init__(self, message: str, *, stderr_tail: str = "", status: int | None = None):
+
+class FrontmatterError(ValueError):
+    """The frontmatter block cannot be read safely.
+
+    A ``ValueError``, not a ``MemcError``: it is how the parser rejects a bad value, and every
+    caller turns it into a lint finding or a refused operation rather than letting it escape.
+    """
+
+
+class LLMError(MemcError):
+    """A model call failed (one attempt).
+
+    ``stderr_tail`` is what the CLI printed, ``status`` the HTTP status when known. A failed
+    attempt can still have cost money: ``cost_usd``, ``usage`` and ``model`` say what it spent,
+    so the ledger records it. ``raw_text`` is the reply text, when there was one (the repair
+    request quotes it back to the model).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stderr_tail: str = "",
+        status: int | None = None,
+        cost_usd: float = 0.0,
+        usage: Usage | None = None,
+        model: str = "",
+        raw_text: str = "",
+    ):
         super().__init__(message)
         self.stderr_tail = stderr_tail
         self.status = status
+        self.cost_usd = cost_usd
+        self.usage = usage
+        self.model = model
+        self.raw_text = raw_text
 
 
 class TransientLLMError(LLMError):
@@ -60,3 +103,15 @@ class BudgetDeferred(MemcError):
 
 class CircuitOpen(MemcError):
     """Several transient failures in a row: the worker pauses instead of burning retries."""
+
+
+class Interrupted(MemcError):
+    """A stop was requested between chunks; the job goes back to the inbox and resumes later."""
+
+
+class PrivateMarker(Exception):
+    """Capture-internal: the delta being spooled carries the opt-out marker ``[memc:private]``.
+
+    Raised inside the spool copy and caught by capture, which marks the session private; it
+    never leaves ``pipeline.capture``.
+    """

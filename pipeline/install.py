@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, SettingsFileInvalid
 from pipeline.fsutil import atomic_write
 
 # (Claude Code event, `memc hook` slug, timeout in seconds). SessionEnd shares a small total
@@ -43,10 +43,6 @@ HOOK_EVENTS: tuple[tuple[str, str, int], ...] = (
 )
 _SLUGS = {slug for _, slug, _ in HOOK_EVENTS}
 BACKUP_INFIX = ".memc-backup-"
-
-
-class SettingsFileInvalid(ConfigError):
-    """The Claude Code settings file is not valid JSON (or not an object); it was not touched."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from pipeline.errors import MemcError
+from pipeline.errors import StateDamaged
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (
@@ -86,10 +86,6 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-class StateDamaged(MemcError):
-    """state.db exists but is not a usable SQLite database."""
 
 
 def connect(db_path: Path | str) -> sqlite3.Connection:

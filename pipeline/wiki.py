@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.errors import FrontmatterError
+
 ARTICLE_FOLDERS = ("concepts", "connections", "qa")
 GENERATED = ("index.md", "log.md")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -38,10 +40,6 @@ TEXT_FIELDS = ("title", "summary", "created", "updated")
 _FENCE_RE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
 _INLINE_CODE_RE = re.compile(r"`[^`\n]*`")
 LINK_RE = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
-
-
-class FrontmatterError(ValueError):
-    """The frontmatter block cannot be read safely."""
 
 
 @dataclass(frozen=True)

@@ -150,8 +150,8 @@ def test_budget_reached_defers_before_calling(root, conn):
 def test_budget_is_checked_again_before_a_retry(root, conn):
     settings = _settings(root, daily_budget_usd=0.05)
     backend = FakeBackend(default=OK)
-    failing = TransientLLMError("529 overloaded")
-    failing.cost_usd = 0.06  # the failed attempt was billed and crossed the budget
+    # the failed attempt was billed and crossed the budget
+    failing = TransientLLMError("529 overloaded", cost_usd=0.06)
     backend.enqueue(failing)
     clock = Clock()
     with pytest.raises(BudgetDeferred):

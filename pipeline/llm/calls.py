@@ -261,9 +261,9 @@ def call(
                 at=started,
                 task=req.task,
                 backend=backend.name,
-                model=getattr(exc, "model", "") or req.model,
-                usage=getattr(exc, "usage", Usage()),
-                cost_usd=float(getattr(exc, "cost_usd", 0.0) or 0.0),
+                model=exc.model or req.model,
+                usage=exc.usage or Usage(),
+                cost_usd=exc.cost_usd,
                 duration_s=max(0.0, now() - started),
                 outcome=outcome,
                 ref=req.ref,
@@ -292,13 +292,13 @@ def call(
             ref=req.ref,
         )
         if problem is not None:
-            err = InvalidReplyError(f"the {req.task} reply does not match its schema ({problem})")
             try:
                 bad = reply.raw_text or json.dumps(reply.data, ensure_ascii=False)
             except (RecursionError, ValueError, TypeError):
                 bad = "(a reply that cannot be shown: nested too deeply or not JSON)"
-            err.raw_text = bad  # type: ignore[attr-defined]
-            raise err
+            raise InvalidReplyError(
+                f"the {req.task} reply does not match its schema ({problem})", raw_text=bad
+            )
         return reply
 
     def with_retry(req: LLMRequest) -> LLMReply:
@@ -311,7 +311,7 @@ def call(
     try:
         reply = with_retry(request)
     except InvalidReplyError as first:
-        bad = getattr(first, "raw_text", "") or ""
+        bad = first.raw_text
         try:
             reply = with_retry(repair_request(request, bad, str(first)))
         except InvalidReplyError as second:

@@ -10,8 +10,8 @@ The ONLY module that imports ``claude_agent_sdk``. Invariants of every call:
   SDK's transport shields its terminate/kill escalation only against anyio cancellation, so this
   is what guarantees the child is reaped (stdin EOF, 5 s grace, SIGTERM, SIGKILL) after a timeout;
 - classified: exactly one of ``TransientLLMError`` / ``PermanentLLMError`` / ``InvalidReplyError``
-  is raised on failure, carrying the CLI's stderr tail and the HTTP status when known, plus
-  ``cost_usd`` / ``usage`` / ``model`` attributes so the caller can still ledger what was spent.
+  is raised on failure, carrying the CLI's stderr tail and the HTTP status when known, plus its
+  ``cost_usd`` / ``usage`` / ``model`` fields so the caller can still ledger what was spent.
 One attempt per ``run``; retries, schema validation and the ledger live in ``pipeline.llm.calls``.
 """
 
@@ -235,12 +235,14 @@ class ClaudeBackend:
         usage = _usage(result.usage)
         cost = float(result.total_cost_usd or 0.0)
         if data is None:
-            err = InvalidReplyError(
+            raise InvalidReplyError(
                 f"claude replied without a JSON object ({raw[:120]!r}...); a repair will be tried",
                 stderr_tail=stderr.text(),
+                cost_usd=cost,
+                usage=usage,
+                model=model,
+                raw_text=raw,
             )
-            _attach(err, cost, usage, model, raw)
-            raise err
         return LLMReply(
             data=data,
             backend=self.name,
@@ -256,20 +258,16 @@ class ClaudeBackend:
         text = "; ".join(result.errors or []) or (result.result or "") or result.subtype
         kind = classify_result(result.subtype, status, text, stderr_tail)
         label = f"HTTP {status}" if status else result.subtype
-        err = kind(
+        return kind(
             f"claude {request.task} call failed ({label}: {text[:200]}); "
             f"{_hint(kind, status, result.subtype)}",
             stderr_tail=stderr_tail,
             status=status,
+            cost_usd=float(result.total_cost_usd or 0.0),
+            usage=_usage(result.usage),
+            model=request.model,
+            raw_text=result.result or "",
         )
-        _attach(
-            err,
-            float(result.total_cost_usd or 0.0),
-            _usage(result.usage),
-            request.model,
-            result.result or "",
-        )
-        return err
 
     def _classify_exception(
         self, exc: BaseException, request: LLMRequest, stderr_tail: str
@@ -291,6 +289,8 @@ class ClaudeBackend:
                 stderr_tail=stderr_tail,
             )
         if isinstance(exc, ProcessError):
+            # the SDK's own exception: its ResultError subclass (not in every supported SDK
+            # release) carries these two; a plain ProcessError has neither
             status = getattr(exc, "api_error_status", None)
             subtype = getattr(exc, "subtype", None) or ""
             kind = (
@@ -332,11 +332,3 @@ def _usage(raw: dict[str, Any] | None) -> Usage:
         + num("cache_read_input_tokens"),
         output_tokens=num("output_tokens"),
     )
-
-
-def _attach(err: LLMError, cost: float, usage: Usage, model: str, raw: str) -> None:
-    """Spend of a failed attempt rides on the exception, so the ledger records it."""
-    err.cost_usd = cost  # type: ignore[attr-defined]
-    err.usage = usage  # type: ignore[attr-defined]
-    err.model = model  # type: ignore[attr-defined]
-    err.raw_text = raw  # type: ignore[attr-defined]
