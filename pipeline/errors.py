@@ -15,17 +15,24 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotation only: llm.base imports config, which the hook path avoids
     from pipeline.llm.base import Usage
 
+# The CLI's exit codes (hooks always exit 0).
+EXIT_OK = 0
+EXIT_FAILURE = 1  # a known failure: a MemcError, lint errors, a failed job
+EXIT_USAGE = 2  # usage or configuration error
+EXIT_CRASH = 3  # an unexpected exception: a bug; the traceback is in .memc/logs/pipeline.log
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
 
 class MemcError(Exception):
     """Base of every error this package raises on purpose."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class ConfigError(MemcError):
     """A setting, flag or config file is wrong; the message names it and the fix."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class NotInitialised(ConfigError):

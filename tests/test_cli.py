@@ -73,3 +73,58 @@ def test_python_dash_m_and_version():
 def test_machine_state_is_private_to_the_owner(tmp_path):
     assert main(["--root", str(tmp_path), "init"]) == 0
     assert (tmp_path / ".memc").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.fixture
+def failing_command():
+    """A real command registered for the test, raising what its argument names."""
+    import click
+
+    from pipeline.errors import MemcError
+
+    raised = {
+        "bug": lambda: RuntimeError("boom in the command"),
+        "known": lambda: MemcError("the thing failed; do X to fix it"),
+        "interrupt": KeyboardInterrupt,
+    }
+
+    @click.command("test-fail")
+    @click.argument("kind")
+    def test_fail(kind: str) -> None:
+        raise raised[kind]()
+
+    cli.add_command(test_fail)
+    yield
+    del cli.commands["test-fail"]
+
+
+def test_crash_exits_3_and_the_traceback_is_in_the_log(tmp_path, failing_command, capsys):
+    assert main(["--root", str(tmp_path), "init"]) == 0
+    capsys.readouterr()
+    assert main(["--root", str(tmp_path), "test-fail", "bug"]) == 3
+    err = capsys.readouterr().err
+    log = tmp_path / ".memc" / "logs" / "pipeline.log"
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "RuntimeError: boom in the command" in err and f"traceback in {log}" in err
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "RuntimeError: boom" in text
+    assert "crashed (memc " in text  # versions recorded with the traceback
+
+
+def test_crash_without_a_root_says_how_to_see_the_traceback(tmp_path, failing_command, capsys):
+    never = tmp_path / "never"
+    assert main(["--root", str(never), "test-fail", "bug"]) == 3
+    err = capsys.readouterr().err
+    assert "run with -v for the traceback" in err and "Traceback" not in err
+    assert main([f"--root={never}", "-v", "test-fail", "bug"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "traceback above" in err
+    assert not never.exists()  # reporting a crash creates nothing
+
+
+def test_known_failure_exits_1_and_ctrl_c_exits_130(tmp_path, failing_command, capsys):
+    assert main(["--root", str(tmp_path), "test-fail", "known"]) == 1
+    err = capsys.readouterr().err
+    assert err == "memc: the thing failed; do X to fix it\n"
+    assert main(["--root", str(tmp_path), "test-fail", "interrupt"]) == 130
+    assert "Interrupted." in capsys.readouterr().err

@@ -4,10 +4,13 @@ Thin by design: each command parses its options, calls one domain function, and 
 live in small modules beside this one (grouped by pipeline stage); they import their domain
 modules inside the command body so that `memc search` does not pay for the Agent SDK or watchdog.
 
-One error handler for all commands (``main``): ``MemcError`` -> its message on stderr and its exit
-code (2 for usage/configuration); anything unexpected -> a one-line message, exit 1, the traceback
-in ``.memc/logs/pipeline.log`` (and on stderr with ``-v``). ``--json`` output is one JSON document
-on stdout and nothing else there; diagnostics go to stderr.
+One error handler for all commands (``main``), with distinct exit codes (``pipeline.errors``):
+0 success; 1 a known failure (``MemcError`` and its leaves, or a command reporting failure such as
+lint errors) with its one-line message; 2 a usage or configuration error; 3 an unexpected
+exception (a bug): one line on stderr saying where the traceback is, the traceback itself in
+``.memc/logs/pipeline.log`` when the data root is initialised (else on stderr with ``-v``); 130
+on Ctrl-C. ``--json`` output is one JSON document on stdout and nothing else there; diagnostics
+go to stderr.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import json
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pipeline import __version__
 from pipeline.config import Settings, load_settings, require_initialised
-from pipeline.errors import MemcError
+from pipeline.errors import EXIT_CRASH, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, MemcError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass
@@ -137,14 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     verbose = any(a in ("-v", "--verbose") for a in argv)
     try:
         result = cli.main(args=argv, prog_name="memc", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
+    except click.exceptions.Abort as exc:  # click's form of Ctrl-C (or EOF at a prompt)
+        interrupted = isinstance(exc.__context__, KeyboardInterrupt)
+        click.echo("Interrupted." if interrupted else "Aborted.", err=True)
+        return EXIT_INTERRUPTED
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        return 2
+        return EXIT_USAGE
     except MemcError as exc:
         click.echo(f"memc: {exc}", err=True)
         if verbose:
@@ -152,33 +159,64 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the single top-level handler for the unexpected
-        _log_crash(argv)
-        click.echo(
-            f"memc: internal error: {type(exc).__name__}: {exc} "
-            "(run with -v for the traceback; details in .memc/logs/pipeline.log)",
-            err=True,
-        )
-        if verbose:
-            traceback.print_exc()
-        return 1
-    return result if isinstance(result, int) else 0
+        return _crashed(argv, exc, verbose)
+    return result if isinstance(result, int) else EXIT_OK
 
 
-def _log_crash(argv: list[str]) -> None:
+def _crashed(argv: list[str], exc: Exception, verbose: bool) -> int:
+    """Report a bug: the traceback to pipeline.log (when the root is known) and, with -v, to
+    stderr; then one line saying what happened and where the traceback is."""
+    logged = _log_crash(argv)
+    if verbose:
+        traceback.print_exc()
+    if logged is not None:
+        where = f"traceback in {logged}"
+    elif verbose:
+        where = "traceback above"
+    else:
+        where = "run with -v for the traceback"
+    click.echo(
+        f"memc: internal error (a bug in memc): {type(exc).__name__}: {exc} ({where})", err=True
+    )
+    return EXIT_CRASH
+
+
+def _root_arg(argv: list[str]) -> str | None:
+    """The ``--root`` value in ``argv`` (before or after the command), if any."""
+    for i, arg in enumerate(argv):
+        if arg == "--root" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--root="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _log_crash(argv: list[str]) -> Path | None:
+    """Write the current traceback, with versions, to the root's pipeline.log; return that
+    file, or None when no initialised root is known or the log cannot be written."""
+    import platform
+
     try:
         from pipeline.config import Paths, resolve_root
         from pipeline.logs import pipeline_logger
 
-        root = None
-        if "--root" in argv:
-            idx = argv.index("--root")
-            root = argv[idx + 1] if idx + 1 < len(argv) else None
-        paths = Paths(resolve_root(root))
-        if paths.memc.is_dir():
-            pipeline_logger(paths.logs).error(
-                "command %s crashed:\n%s", argv[:2], traceback.format_exc()
-            )
-    except Exception:
-        pass
+        paths = Paths(resolve_root(_root_arg(argv)))
+        if not paths.memc.is_dir():
+            return None
+        logger = pipeline_logger(paths.logs)
+        logger.error(
+            "command %s crashed (memc %s, Python %s, %s):\n%s",
+            argv[:2],
+            __version__,
+            platform.python_version(),
+            sys.platform,
+            traceback.format_exc(),
+        )
+        for handler in logger.handlers:
+            handler.flush()
+        log_file = paths.logs / "pipeline.log"
+        return log_file if log_file.is_file() else None
+    except Exception:  # reporting a crash must not crash
+        return None
