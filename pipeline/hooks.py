@@ -11,6 +11,9 @@ Invariants:
   initialised it writes nothing under it (a hook must not create .memc/ in a random folder) and
   says so in one line on stderr, which Claude Code shows only in its verbose view.
 - Payload values are data: the session id is hashed before it names anything on disk.
+- A configuration that does not load never stops capture: the delta is spooled with the default
+  settings (no drain started) and SessionStart carries one line naming the bad file and key
+  (``pipeline.attention``), with whatever else needs attention.
 Stdlib only (`pipeline.entry` imports this without click): a test asserts the import graph.
 """
 
@@ -32,6 +35,7 @@ CAPTURE_EVENTS = ("session-end", "pre-compact", "stop")
 STDIN_LIMIT = 1 << 20
 STDIN_TIMEOUT_S = 0.5
 MAX_FIELD_CHARS = 4096
+INJECT_LIMIT = 9000  # the SessionStart document stays under this (DESIGN.md "Read side")
 _SAFE_SESSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _FIELD = r'"{}"\s*:\s*"((?:[^"\\]|\\.)*)"'
 
@@ -164,6 +168,30 @@ def _session_start(settings: Settings, payload: dict[str, Any]) -> str:
     return build_injection(settings, payload)
 
 
+def _with_notice(text: str, paths: Paths, config_error: str) -> str:
+    """The SessionStart document plus one line on what needs attention, if anything does.
+
+    The line goes to the user (``systemMessage``) and, first, into the model's context."""
+    from pipeline.attention import notices, summary
+
+    line = summary(notices(paths, config_error=config_error or None))
+    if not line:
+        return text
+    try:
+        doc = json.loads(text) if text.strip() else {}
+        specific = doc.setdefault("hookSpecificOutput", {"hookEventName": "SessionStart"})
+        context = str(specific.get("additionalContext") or "")
+        doc["systemMessage"] = line
+        while True:
+            specific["additionalContext"] = line + ("\n\n" + context if context else "")
+            out = json.dumps(doc, ensure_ascii=False)
+            if len(out) < INJECT_LIMIT or not context:
+                return out
+            context = context[: len(context) * 9 // 10].rstrip() + "…"
+    except (ValueError, AttributeError, TypeError):
+        return text
+
+
 def _log(paths: Paths | None, message: str, started: float) -> None:
     line = f"{message} ({(time.monotonic() - started) * 1000:.0f} ms)"
     if paths is not None:
@@ -211,14 +239,20 @@ def _run(event: str, root: str | None, raw: bytes) -> str:
     fields, why = validate(payload)
     if fields is None:
         return f"{event}: ignored, {why}"
+    config_error = ""
     try:
         settings = load_settings(root)
     except ConfigError as exc:
-        return f"{event}: configuration error, nothing captured: {exc}"
+        # A bad setting never stops capture: spool with the defaults, start no drain (it would
+        # stop on the same error), and say so at the next SessionStart.
+        config_error = str(exc)
+        settings = Settings(root=resolve_root(root), spawn_drain=False)
     sid = fields["session_id"]
     tag = f"{event} session={sid[:8]!r}"
+    if config_error:
+        tag += f" (configuration error, using defaults: {config_error})"
     if event == "session-start":
-        text = _session_start(settings, payload)
+        text = _with_notice(_session_start(settings, payload), settings.paths, config_error)
         if text:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             sys.stdout.flush()
