@@ -2,8 +2,11 @@
 
 Precedence: flag (``overrides``) > environment (``MEMC_*``) > ``ROOT/.memc/config.toml`` >
 default. The data root itself is resolved as ``--root`` > ``MEMC_ROOT`` > current directory.
-Every value is validated here; a bad one raises ``ConfigError`` naming the key, where it came
-from and what is accepted. Stdlib only: hooks load settings on their hot path.
+Every value is parsed here by its field's own parser in ``PARSERS`` (type and range: a count or
+size must be a whole number in range, a duration or amount a finite number in range, a backend
+one of ``BACKENDS``); a bad one raises ``ConfigError`` naming the key, where it came from and
+what is accepted. Every ``Settings`` field but ``root`` has exactly one parser. Stdlib
+only: hooks load settings on their hot path.
 
 ``Paths`` is the data-root layout of DESIGN.md, plus ``.memc/spool/`` (the raw transcript bytes
 of each job); nothing else builds these paths by hand.
@@ -11,10 +14,11 @@ of each job); nothing else builds these paths by hand.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +144,106 @@ class Settings:
 
 
 BACKENDS = ("claude", "extractive")
-_FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings) if f.name != "root"}
+
+Parser = Callable[[Any], Any]  # a raw value (TOML value, env string, flag) -> the setting
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected 1/0, true/false")
+
+
+def _whole(minimum: int) -> Parser:
+    """A whole number >= ``minimum`` (``1.0`` is accepted, ``1.5`` is not)."""
+
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("expected a whole number")
+        number = int(value)
+        if number < minimum:
+            raise ValueError("must not be negative" if minimum == 0 else f"must be >= {minimum}")
+        return number
+
+    return parse
+
+
+def _number(minimum: float = 0.0, *, above: bool = False) -> Parser:
+    """A finite number >= ``minimum`` (> ``minimum`` when ``above``)."""
+    bound = f"{'>' if above else '>='} {minimum:g}"
+
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        number = float(value)
+        if not math.isfinite(number) or number < minimum or (above and number == minimum):
+            raise ValueError(f"must be a finite number {bound}")
+        return number
+
+    return parse
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise ValueError("expected a string")
+    return str(value).strip()
+
+
+def _optional_text(value: Any) -> str | None:
+    return _text(value) or None
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [p.strip() for p in value.split(",")]
+    elif isinstance(value, (list, tuple)):
+        items = [str(p).strip() for p in value]
+    else:
+        raise ValueError("expected a list of strings or a comma-separated string")
+    return tuple(p for p in items if p)
+
+
+def _choice(options: tuple[str, ...]) -> Parser:
+    def parse(value: Any) -> str:
+        text = _text(value)
+        if text not in options:
+            raise ValueError(f"use one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+# One parser per setting; its range is part of the contract (README "Configuration").
+PARSERS: dict[str, Parser] = {
+    "backend": _choice(BACKENDS),
+    "claude_cli": _optional_text,
+    "tz": _optional_text,  # checked when first used (Settings.zone): zoneinfo is not hook-cheap
+    "flush_model": _text,
+    "compile_model": _text,
+    "query_model": _text,
+    "daily_budget_usd": _number(0),  # 0: spend nothing (jobs wait)
+    "call_budget_usd": _number(0, above=True),
+    "call_timeout_s": _number(0, above=True),
+    "llm_max_attempts": _whole(1),
+    "llm_max_retry_s": _number(0),
+    "breaker_failures": _whole(0),  # 0: the breaker never opens
+    "breaker_pause_min": _number(0),
+    "compile_quiet_min": _number(0),
+    "compile_max_delay_min": _number(0),
+    "compile_min_interval_min": _number(0),
+    "spawn_drain": _flag,
+    "stop_min_lines": _whole(0),
+    "stop_min_minutes": _number(0),
+    "idle_capture_min": _number(0),  # 0: idle tails are not captured
+    "spool_keep_days": _whole(0),
+    "chunk_chars": _whole(1),
+    "exclude_projects": _names,
+}
 
 
 def load_zone(name: str | None):
@@ -165,48 +268,12 @@ def resolve_root(flag: str | os.PathLike | None, env: Mapping[str, str] | None =
     return Path(os.path.abspath(os.path.expanduser(str(raw))))
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
-    kind = _FIELD_TYPES[key]
+def parse_setting(key: str, value: Any, source: str) -> Any:
+    """``value`` for setting ``key`` through its parser; ``source`` names where it came from."""
     try:
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError("expected 1/0, true/false")
-        if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError("expected a whole number")
-            out = int(value)
-            if out < 0:
-                raise ValueError("must not be negative")
-            return out
-        if kind == "float":
-            if isinstance(value, bool):
-                raise ValueError("expected a number")
-            number = float(value)
-            if not number >= 0 or number == float("inf"):
-                raise ValueError("must be a finite number >= 0")
-            return number
-        if kind == "tuple[str, ...]":
-            if isinstance(value, str):
-                items = [p.strip() for p in value.split(",")]
-            elif isinstance(value, (list, tuple)):
-                items = [str(p).strip() for p in value]
-            else:
-                raise ValueError("expected a list of strings or a comma-separated string")
-            return tuple(p for p in items if p)
-        if kind in ("str", "str | None"):
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise ValueError("expected a string")
-            text = str(value).strip()
-            return text or None if kind == "str | None" else text
+        return PARSERS[key](value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key} from {source}: {value!r} is not valid ({exc})") from None
-    raise ConfigError(f"{key}: unsupported setting type {kind}")  # pragma: no cover
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -220,11 +287,10 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix or remove it") from None
-    unknown = sorted(k for k in data if k not in _FIELD_TYPES)
+    unknown = sorted(k for k in data if k not in PARSERS)
     if unknown:
         raise ConfigError(
-            f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
-            f"{', '.join(sorted(_FIELD_TYPES))}"
+            f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(PARSERS))}"
         )
     return data
 
@@ -239,23 +305,18 @@ def load_settings(
     root_path = resolve_root(root, env)
     values: dict[str, Any] = {}
     for key, value in _read_config_file(Paths(root_path).config_file).items():
-        values[key] = _coerce(key, value, "config.toml")
-    for key in _FIELD_TYPES:
+        values[key] = parse_setting(key, value, "config.toml")
+    for key in PARSERS:
         env_key = "MEMC_" + key.upper()
         if env_key in env and env[env_key] != "":
-            values[key] = _coerce(key, env[env_key], env_key)
+            values[key] = parse_setting(key, env[env_key], env_key)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key not in _FIELD_TYPES:
+        if key not in PARSERS:
             raise ConfigError(f"unknown setting {key!r}")
-        values[key] = _coerce(key, value, "the command line")
-    settings = Settings(root=root_path, **values)
-    if settings.backend not in BACKENDS:
-        raise ConfigError(
-            f"MEMC_BACKEND={settings.backend!r} is not a backend; use one of {', '.join(BACKENDS)}"
-        )
-    return settings
+        values[key] = parse_setting(key, value, "the command line")
+    return Settings(root=root_path, **values)
 
 
 def require_initialised(settings: Settings) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from pipeline.config import load_settings, load_zone, require_initialised
+from pipeline.config import PARSERS, Settings, load_settings, load_zone, require_initialised
 from pipeline.errors import ConfigError, NotInitialised
 
 
@@ -53,12 +55,54 @@ def test_root_resolution(tmp_path, monkeypatch):
         {"MEMC_SPAWN_DRAIN": "maybe"},
         {"MEMC_STOP_MIN_LINES": "1.5"},
         {"MEMC_CHUNK_CHARS": "nan"},
+        {"MEMC_CHUNK_CHARS": "0"},
+        {"MEMC_CALL_TIMEOUT_S": "0"},
+        {"MEMC_CALL_TIMEOUT_S": "inf"},
+        {"MEMC_LLM_MAX_ATTEMPTS": "0"},
+        {"MEMC_CALL_BUDGET_USD": "0"},
+        {"MEMC_SPOOL_KEEP_DAYS": "-3"},
     ],
 )
 def test_bad_env_values_are_config_errors(tmp_path, env):
     with pytest.raises(ConfigError) as err:
         load_settings(tmp_path, env=env)
     assert err.value.exit_code == 2
+
+
+def test_every_setting_has_one_parser():
+    assert set(PARSERS) == {f.name for f in fields(Settings)} - {"root"}
+
+
+def test_bad_values_name_the_setting_and_their_source(tmp_path):
+    (tmp_path / ".memc").mkdir()
+    cfg = tmp_path / ".memc" / "config.toml"
+    cfg.write_text("backend = 'gpt'\n")
+    with pytest.raises(ConfigError, match=r"backend from config\.toml: 'gpt' .*claude, extractive"):
+        load_settings(tmp_path, env={})
+    cfg.write_text("stop_min_lines = 1.5\n")  # a TOML float is not silently truncated
+    with pytest.raises(ConfigError, match=r"stop_min_lines from config\.toml.*whole number"):
+        load_settings(tmp_path, env={})
+    cfg.write_text("stop_min_lines = 40.0\nchunk_chars = 2000\n")
+    s = load_settings(tmp_path, env={})
+    assert (s.stop_min_lines, s.chunk_chars) == (40, 2000)
+    with pytest.raises(ConfigError, match=r"chunk_chars from MEMC_CHUNK_CHARS.*>= 1"):
+        load_settings(tmp_path, env={"MEMC_CHUNK_CHARS": "0"})
+    with pytest.raises(ConfigError, match=r"call_timeout_s from the command line.*> 0"):
+        load_settings(tmp_path, {"call_timeout_s": 0}, env={})
+
+
+def test_zero_keeps_its_documented_meaning(tmp_path):
+    s = load_settings(
+        tmp_path,
+        env={
+            "MEMC_DAILY_BUDGET_USD": "0",
+            "MEMC_BREAKER_FAILURES": "0",
+            "MEMC_IDLE_CAPTURE_MIN": "0",
+            "MEMC_SPAWN_DRAIN": "0",
+        },
+    )
+    assert (s.daily_budget_usd, s.breaker_failures, s.idle_capture_min) == (0, 0, 0)
+    assert s.spawn_drain is False
 
 
 def test_bad_config_file(tmp_path):
