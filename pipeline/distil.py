@@ -131,16 +131,19 @@ class _Redactor:
 
 
 def _chunks(
-    path: Path, chunk_chars: int, slice_bytes: int, sdk_seen: list[bool]
+    path: Path, chunk_chars: int, slice_bytes: int, sdk_seen: list[bool], *, continued: bool
 ) -> Iterator[tuple[Turn, ...]]:
     """Every chunk of the spool in order; the last, possibly underfull chunk of a slice is
-    carried into the next slice so boundaries do not depend on where a slice ended."""
+    carried into the next slice so boundaries do not depend on where a slice ended.
+    ``continued``: the job does not start the transcript (its earlier bytes were captured), so
+    compaction summaries are left out; later slices are always continued."""
     from pipeline.transcript import chunk_turns, parse_bytes
 
     redactor = _Redactor()
     buffer: list[Turn] = []
     for data in read_slices(path, slice_bytes):
-        parsed = parse_bytes(data)
+        parsed = parse_bytes(data, continued=continued)
+        continued = True
         del data
         if parsed.sdk_session:
             sdk_seen[0] = True
@@ -278,7 +281,9 @@ def distil_job(
     sdk_seen = [False]
     calls = 0
     total: int | None = None
-    source: Iterator[tuple[Turn, ...]] = _chunks(path, chunk_chars, slice_bytes, sdk_seen)
+    source: Iterator[tuple[Turn, ...]] = _chunks(
+        path, chunk_chars, slice_bytes, sdk_seen, continued=envelope.start > 0
+    )
     if known_total:  # one slice: small enough to count the chunks first
         materialized = list(source)
         total, source = len(materialized), iter(materialized)

@@ -78,11 +78,12 @@ class Envelope:
 
 @dataclass(frozen=True)
 class Turn:
-    role: str  # "user" | "assistant" | "summary" (compact summary)
+    role: str  # "user" | "assistant" | "summary" | "report" | "event" (pipeline.transcript)
     text: str
     timestamp: str = ""
     sidechain: bool = False
     uuid: str = ""
+    kind: str = ""  # the shape, when not plain typed text: queued, answer, feedback, command, ...
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ParsedTranscript:
     session_id: str = ""
     cwd: str = ""
     git_branch: str = ""
+    summaries_dropped: int = 0  # compaction summaries left out (their turns are captured)
 
 
 @dataclass(frozen=True)

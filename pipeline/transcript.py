@@ -2,263 +2,173 @@
 
 Role: the first step of distil. ``parse_bytes`` turns a spooled byte range of a transcript into
 ``ParsedTranscript`` (pipeline/models.py); ``render_turns`` makes the deterministic plain text the
-prompts carry; ``chunk_turns`` splits turns to a character budget without losing any text.
+prompts carry; ``chunk_turns`` splits turns to a character budget without losing any text. The
+text of each entry shape is made in ``pipeline.transcript_shapes``.
 
 Invariants:
 - ``parse_bytes`` never raises on any input: bytes that are not UTF-8 are decoded with
   replacement characters, a BOM is ignored, CRLF is accepted, and a line that is not a JSON object
   (truncated, garbage, too deeply nested) is counted in ``skipped_lines`` and otherwise ignored.
-- Only ``user`` and ``assistant`` entries produce turns. Bookkeeping types (attachment,
-  queue-operation, last-prompt, cost-state, api-request*, tools-used, system, ...) and unknown
-  types are ignored, as are ``isMeta`` entries. Old-format ``{"type":"summary"}`` lines are
-  generated session titles that often describe another branch: they are ignored too.
-- One Turn per assistant message: frames sharing ``message.id`` are merged, blocks in order.
-  Thinking is dropped; tool calls become one line (``-> Bash: pytest -q``); a tool result is kept
-  only when it is an error, as a short excerpt (``<- error: ...``) placed after its tool call.
-- A user entry with ``isCompactSummary`` becomes a ``summary`` turn. Slash-command wrappers are
-  reduced to ``/name args``; local command output to a short excerpt; injected
-  ``<system-reminder>`` blocks are removed from user text.
+- Every word the human typed reaches a ``User:`` turn; machine text never does.
 - ``chunk_turns`` never drops text: the concatenation of the chunks' texts, turn by turn, is the
   concatenation of the input turns' texts.
-- Text that is cut short here (tool summaries, error and command-output excerpts) is redacted
-  (``pipeline.redact``) before the cut, so a cut never leaves an unrecognisable key fragment;
-  distil still redacts every turn afterwards (redaction is idempotent).
+- Text cut short here is redacted before the cut (``transcript_shapes.redacted_window``); distil
+  still redacts every turn afterwards (redaction is idempotent).
+
+Rules, entry by entry (roles: user, assistant, summary, report, event; ``Turn.kind`` names the
+shape where it is not plain typed text):
+- ``user`` / ``assistant`` entries make turns; ``isMeta`` entries, thinking blocks, bookkeeping
+  types (attachment, last-prompt, cost-state, api-request*, tools-used, system, progress,
+  file-history-snapshot, old ``summary`` titles, ...) and unknown types are ignored. One Turn per
+  assistant message: frames sharing ``message.id`` are merged, blocks in order.
+- Tool calls become one line (``-> Bash: pytest -q``); a result is kept only when it says
+  something: an error as a short excerpt (``<- error: ...``) after its call.
+- Queued messages (``queue-operation``): an ``enqueue`` becomes a ``User: [queued] ...`` turn at
+  its place once the item is ``dequeue``d or ``remove``d (FIFO), unless a later user entry in the
+  same range carries the same text (a dequeued item normally arrives as a user entry, so it is
+  not repeated). An item still queued when the range ends is left to the range that resolves it.
+  A ``queued_command`` attachment counts as a user entry carrying its text.
+- AskUserQuestion: the call makes no line; its result becomes one user turn (kind ``answer``),
+  ``Asked: <question> -> answered: <answer>``, from ``toolUseResult.answers`` or the result text.
+- ExitPlanMode: the plan (``input.plan``, else the approved copy in the result) is kept as
+  ``[plan]`` + its first ``PLAN_CHARS`` chars cut at a line; approval adds ``<- [plan approved]``.
+- Rejected tool calls ("The user doesn't want to proceed ..."): with feedback, a user turn
+  (kind ``feedback``) ``[rejected Bash] <feedback>`` / ``[plan rejected] <feedback>``; without,
+  the call gets ``<- [rejected]``. The boilerplate itself never reaches the prompt.
+- ``Task``/``Agent`` results: the subagent's report becomes a ``[subagent report]`` turn,
+  bounded at head and tail, its ``agentId``/usage footer dropped. Sidechain turns (inline in
+  1.0.x files, or a ``subagents/agent-*.jsonl`` file) are marked ``[subagent]``; a sidechain
+  user text is the parent assistant's task prompt: ``[subagent task]`` (kind ``task``), bounded,
+  never counted as the human's.
+- Machine text in user entries is never a ``User:`` line: ``<system-reminder>`` and
+  ``<local-command-caveat>`` are removed; ``[Request interrupted ...]`` becomes an
+  ``[interrupted]`` event; ``<task-notification>`` a ``[task notification: status] summary``
+  event; local command and ``!`` shell output a ``[command output] excerpt`` event; slash-command
+  wrappers are reduced to ``/name args`` (kind ``command``), ``<bash-input>`` to ``$ cmd``.
+- Compaction summaries (``isCompactSummary``) are left out when the turns they cover are in the
+  same range (a conversation turn came before them) or were captured earlier
+  (``parse_bytes(..., continued=True)``: the range does not start the transcript); otherwise
+  they become a ``summary`` turn. ``summaries_dropped`` counts the ones left out.
+- A uuid seen twice in one range (a resumed session repeating history) counts once.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
+from collections import deque
 from typing import Any
 
 from pipeline.models import ParsedTranscript, Turn
-
-TOOL_SUMMARY_CHARS = 160
-ERROR_EXCERPT_CHARS = 300
-COMMAND_OUTPUT_CHARS = 300
-CUT_WINDOW = 8  # a text cut to N chars is redacted over its first (or last) 8*N chars first
-
-# Which input field says the most about a call of each known tool.
-_TOOL_FIELDS: dict[str, tuple[str, ...]] = {
-    "Bash": ("command",),
-    "Read": ("file_path",),
-    "Write": ("file_path",),
-    "Edit": ("file_path",),
-    "MultiEdit": ("file_path",),
-    "NotebookEdit": ("notebook_path",),
-    "NotebookRead": ("notebook_path",),
-    "Grep": ("pattern",),
-    "Glob": ("pattern",),
-    "LS": ("path",),
-    "WebFetch": ("url",),
-    "WebSearch": ("query",),
-    "Task": ("description",),
-    "Agent": ("description",),
-    "Skill": ("skill", "command"),
-    "SlashCommand": ("command",),
-    "BashOutput": ("bash_id", "shell_id"),
-    "KillBash": ("shell_id", "bash_id"),
-    "KillShell": ("shell_id",),
-}
-
-_SYSTEM_REMINDER = re.compile(r"<system-reminder>.*?(?:</system-reminder>|\Z)", re.S)
-_TAG = r"<{0}>(.*?)</{0}>"
-_COMMAND_NAME = re.compile(_TAG.format("command-name"), re.S)
-_COMMAND_ARGS = re.compile(_TAG.format("command-args"), re.S)
-_COMMAND_WRAPPERS = re.compile(
-    r"</?(?:command-name|command-message|command-args|command-contents)>", re.S
+from pipeline.transcript_render import chunk_turns, render_turn, render_turns, split_rendered
+from pipeline.transcript_shapes import (
+    ERROR_EXCERPT_CHARS,
+    SUBAGENT_TOOLS,
+    SYSTEM_REMINDER,
+    TOOL_SUMMARY_CHARS,
+    answer_exchange,
+    approved_plan,
+    blocks,
+    clean_user_text,
+    error_excerpt,
+    is_error_result,
+    iter_lines,
+    plan_block,
+    plan_text,
+    questions_of,
+    rejection,
+    result_text,
+    split_user_text,
+    subagent_report,
+    subagent_task,
+    tool_summary,
 )
-_LOCAL_STDOUT = re.compile(
-    r"<local-command-(?:stdout|stderr)>(.*?)(?:</local-command-(?:stdout|stderr)>|\Z)", re.S
-)
-_LOCAL_CAVEAT = re.compile(r"<local-command-caveat>.*?(?:</local-command-caveat>|\Z)", re.S)
-_BASH_INPUT = re.compile(_TAG.format("bash-input"), re.S)
-_BASH_OUTPUT = re.compile(r"<bash-(?:stdout|stderr)>(.*?)(?:</bash-(?:stdout|stderr)>|\Z)", re.S)
-_TOOL_USE_ERROR = re.compile(r"</?tool_use_error>")
-_ERROR_START = re.compile(
-    r"\s*(?:<tool_use_error>|Error\b|error:|Traceback \(most recent call last\))"
-)
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_WS = re.compile(r"\s+")
+
+__all__ = [
+    "ERROR_EXCERPT_CHARS",
+    "TOOL_SUMMARY_CHARS",
+    "chunk_turns",
+    "clean_user_text",
+    "error_excerpt",
+    "parse_bytes",
+    "render_turn",
+    "render_turns",
+    "split_rendered",
+    "tool_summary",
+]
 
 
-def _one_line(text: str) -> str:
-    return _WS.sub(" ", _ANSI.sub("", text)).strip()
+def _norm(text: str) -> str:
+    return " ".join(text.split())
 
 
-def _redacted_window(text: str, limit: int, *, tail: bool = False) -> str:
-    """Redact a generous window of ``text`` BEFORE it is cut to ``limit``: a cut through a key
-    would leave a fragment that no redaction rule recognises later (distil redacts turn text,
-    which by then holds only the fragment)."""
-    from pipeline.redact import redact
+class _Call:
+    """A tool call waiting for its result: its name, input and line(s) in its turn."""
 
-    window = limit * CUT_WINDOW
-    return redact(text[-window:] if tail else text[:window])
+    __slots__ = ("input", "name", "part")
 
-
-def _shorten(text: str, limit: int) -> str:
-    """Keep head and tail (an error's cause is often at the end); mark the cut."""
-    if len(text) <= limit:
-        return text
-    head = (limit * 2) // 3
-    tail = limit - head - 3
-    if tail <= 0:
-        return _redacted_window(text, limit)[:limit]
-    return (
-        _redacted_window(text, limit)[:head]
-        + " … "
-        + _redacted_window(text, limit, tail=True)[-tail:]
-    )
-
-
-def _iter_lines(data: bytes) -> Iterator[bytes]:
-    """Lines split on b"\\n" only (JSON strings may hold U+2028 raw), without copying the whole."""
-    pos, size = 0, len(data)
-    if data.startswith(b"\xef\xbb\xbf"):
-        pos = 3
-    while pos < size:
-        end = data.find(b"\n", pos)
-        if end < 0:
-            end = size
-        yield data[pos:end]
-        pos = end + 1
-
-
-def tool_summary(name: Any, tool_input: Any) -> str:
-    """One line for a tool call: ``-> Bash: pytest -q``."""
-    label = name if isinstance(name, str) and name else "tool"
-    detail = ""
-    if isinstance(tool_input, dict):
-        for field in _TOOL_FIELDS.get(label, ()):
-            value = tool_input.get(field)
-            if isinstance(value, str) and value.strip():
-                detail = value
-                break
-        else:
-            if label == "TodoWrite" and isinstance(tool_input.get("todos"), list):
-                detail = f"{len(tool_input['todos'])} items"
-    if not detail and tool_input not in (None, {}, ""):
-        try:
-            detail = json.dumps(
-                tool_input, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
-            )
-        except (ValueError, TypeError, RecursionError):
-            detail = "…"
-    detail = _one_line(detail)
-    if len(detail) > TOOL_SUMMARY_CHARS:
-        detail = _redacted_window(detail, TOOL_SUMMARY_CHARS)
-        if len(detail) > TOOL_SUMMARY_CHARS:
-            detail = detail[: TOOL_SUMMARY_CHARS - 1] + "…"
-    return f"-> {label}: {detail}" if detail else f"-> {label}"
-
-
-def _result_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        content = [content]
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, dict):
-                if isinstance(block.get("text"), str):
-                    parts.append(block["text"])
-                elif block.get("type") == "image":
-                    parts.append("[image]")
-            elif isinstance(block, str):
-                parts.append(block)
-        return "\n".join(parts)
-    return ""
-
-
-def error_excerpt(block: dict) -> str:
-    """``<- error: ...`` for a failed tool result; "" when the result is not an error."""
-    text = _result_text(block.get("content"))
-    if block.get("is_error") is not True and not _ERROR_START.match(text):
-        return ""
-    text = _one_line(_TOOL_USE_ERROR.sub(" ", _SYSTEM_REMINDER.sub(" ", text)))
-    return "<- error: " + (_shorten(text, ERROR_EXCERPT_CHARS) or "(no output)")
-
-
-def clean_user_text(text: str) -> str:
-    """Reduce Claude Code's wrappers around what the human typed; "" when nothing is left."""
-    text = _SYSTEM_REMINDER.sub("", text)
-    text = _LOCAL_CAVEAT.sub("", text)
-    if "<command-name>" in text:
-        name = _COMMAND_NAME.search(text)
-        args = _COMMAND_ARGS.search(text)
-        command = " ".join(
-            p.strip()
-            for p in (name.group(1) if name else "", args.group(1) if args else "")
-            if p.strip()
-        )
-        rest = _COMMAND_WRAPPERS.sub(
-            "",
-            re.sub(
-                r"<command-(?:name|message|args)>.*?</command-(?:name|message|args)>",
-                "",
-                text,
-                flags=re.S,
-            ),
-        ).strip()
-        text = "\n".join(p for p in (command, rest) if p)
-    text = _LOCAL_STDOUT.sub(lambda m: _local_output(m.group(1)), text)
-    text = _BASH_INPUT.sub(lambda m: "$ " + m.group(1).strip(), text)
-    text = _BASH_OUTPUT.sub(lambda m: _local_output(m.group(1)), text)
-    return text.strip()
-
-
-def _local_output(body: str) -> str:
-    body = _one_line(body)
-    return "[command output] " + _shorten(body, COMMAND_OUTPUT_CHARS) if body else ""
-
-
-def _blocks(content: Any) -> list:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if isinstance(content, dict):
-        return [content]
-    if isinstance(content, list):
-        return content
-    return []
+    def __init__(self, name: str, tool_input: Any, part: list[str]) -> None:
+        self.name, self.input, self.part = name, tool_input, part
 
 
 class _Builder:
     """Mutable turns while parsing; frozen into Turn values at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, continued: bool) -> None:
         self.turns: list[dict] = []
         self.by_message: dict[str, int] = {}
-        # tool_use id -> the part (a list: the call line, then any error lines) in its turn
-        self.by_tool_use: dict[str, list[str]] = {}
+        self.calls: dict[str, _Call] = {}
+        self.queue: deque[int] = deque()  # indices of queued turns not yet dequeued/removed
+        self.continued = continued  # the bytes before this range were captured already
+        self.conversation = False  # a main-chain user or assistant turn was seen
+        self.summaries_dropped = 0
 
-    def add(self, role: str, parts: list[list[str]], entry: dict, message_id: str = "") -> int:
+    def add(
+        self, role: str, parts: list[list[str]], entry: dict, message_id: str = "", kind: str = ""
+    ) -> int:
         if message_id and message_id in self.by_message:
             index = self.by_message[message_id]
             self.turns[index]["parts"].extend(parts)
             return index
-        timestamp = entry.get("timestamp")
-        uuid = entry.get("uuid")
+        timestamp, uuid = entry.get("timestamp"), entry.get("uuid")
+        sidechain = entry.get("isSidechain") is True
         self.turns.append(
             {
                 "role": role,
+                "kind": kind,
                 "parts": list(parts),
                 "timestamp": timestamp if isinstance(timestamp, str) else "",
-                "sidechain": entry.get("isSidechain") is True,
+                "sidechain": sidechain,
                 "uuid": uuid if isinstance(uuid, str) else "",
             }
         )
+        if role in ("user", "assistant") and not sidechain and kind != "queued":
+            self.conversation = True
         index = len(self.turns) - 1
         if message_id:
             self.by_message[message_id] = index
         return index
 
+    def _drop_queued(self) -> set[int]:
+        """Indices of queued turns to leave out: unresolved, or carried by a later user turn."""
+        drop = set(self.queue)
+        later: list[str] = []  # normalized texts of user turns after the current index
+        for index in range(len(self.turns) - 1, -1, -1):
+            t = self.turns[index]
+            if t["role"] != "user" or t["sidechain"]:
+                continue
+            if t.get("queued") is not None:
+                if any(t["queued"] in text for text in later):
+                    drop.add(index)
+            else:
+                later.append(_norm("\n".join(line for part in t["parts"] for line in part)))
+        return drop
+
     def freeze(self) -> tuple[Turn, ...]:
+        drop = self._drop_queued() if any("queued" in t for t in self.turns) else set()
         out = []
-        for t in self.turns:
+        for index, t in enumerate(self.turns):
             text = "\n".join(line for part in t["parts"] for line in part if line).strip()
-            if text:
+            if text and index not in drop:
                 out.append(
                     Turn(
                         role=t["role"],
@@ -266,6 +176,7 @@ class _Builder:
                         timestamp=t["timestamp"],
                         sidechain=t["sidechain"],
                         uuid=t["uuid"],
+                        kind=t["kind"],
                     )
                 )
         return tuple(out)
@@ -273,17 +184,24 @@ class _Builder:
 
 def _assistant(entry: dict, message: dict, b: _Builder) -> None:
     parts: list[list[str]] = []
-    for block in _blocks(message.get("content")):
+    for block in blocks(message.get("content")):
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
         if kind in ("text", None) and isinstance(block.get("text"), str):
             parts.append([block["text"].strip()])
         elif kind in ("tool_use", "server_tool_use"):
-            part = [tool_summary(block.get("name"), block.get("input"))]
+            name = block["name"] if isinstance(block.get("name"), str) else ""
+            tool_input = block.get("input")
+            if name == "AskUserQuestion":
+                part: list[str] = []  # the exchange is rendered where the answer comes back
+            elif name == "ExitPlanMode" and plan_text(tool_input):
+                part = [plan_block(plan_text(tool_input))]
+            else:
+                part = [tool_summary(name, tool_input)]
             parts.append(part)
             if isinstance(block.get("id"), str):
-                b.by_tool_use[block["id"]] = part
+                b.calls[block["id"]] = _Call(name, tool_input, part)
         elif kind == "image":
             parts.append(["[image]"])
         # thinking, redacted_thinking, *_tool_result and unknown blocks: dropped
@@ -292,41 +210,130 @@ def _assistant(entry: dict, message: dict, b: _Builder) -> None:
         b.add("assistant", parts, entry, message_id)
 
 
+def _tool_result(block: dict, entry: dict, b: _Builder, emit) -> None:
+    """Place what a tool result says: on its call's lines, or as a turn of its own."""
+    tool_id = block.get("tool_use_id")
+    call = b.calls.get(tool_id) if isinstance(tool_id, str) else None
+    name = call.name if call else ""
+    text = result_text(block.get("content"))
+    extra = entry.get("toolUseResult")
+    extra = extra if isinstance(extra, dict) else {}
+    error = is_error_result(block, text)
+
+    def on_call(line: str) -> None:
+        if call is not None:
+            call.part.append(line)
+        else:
+            emit("event", line)
+
+    rejected, feedback = rejection(text) if error or not name else (False, "")
+    if rejected:
+        if feedback:
+            label = "[plan rejected]" if name == "ExitPlanMode" else f"[rejected {name or 'tool'}]"
+            emit("user", f"{label} {feedback}", "feedback")
+        else:
+            on_call("<- [rejected]")
+        return
+    answers = extra.get("answers")
+    if name == "AskUserQuestion" or (not name and isinstance(answers, dict)):
+        exchange = answer_exchange(questions_of(call.input if call else None), answers, text)
+        if exchange:
+            emit("user", exchange, "answer")
+            return
+    if not error and (name == "ExitPlanMode" or (not name and approved_plan(text))):
+        if call is None or not call.part or not call.part[0].startswith("[plan]"):
+            plan = approved_plan(text)
+            if plan:
+                on_call(plan_block(plan))
+        if "approved" in text[:200].lower():
+            on_call("<- [plan approved]")
+        return
+    if not error and (name in SUBAGENT_TOOLS or (not name and extra.get("agentId"))):
+        report = subagent_report(text)
+        if report:
+            emit("report", report)
+        return
+    excerpt = error_excerpt(block)
+    if excerpt:
+        on_call(excerpt)
+
+
 def _user(entry: dict, message: dict, b: _Builder) -> None:
-    role = "summary" if entry.get("isCompactSummary") is True else "user"
-    parts: list[list[str]] = []
-    for block in _blocks(message.get("content")):
+    sidechain = entry.get("isSidechain") is True
+    if entry.get("isCompactSummary") is True:
+        if b.continued or b.conversation:
+            b.summaries_dropped += 1
+            return
+        texts = [
+            SYSTEM_REMINDER.sub("", blk["text"]).strip()
+            for blk in blocks(message.get("content"))
+            if isinstance(blk, dict) and isinstance(blk.get("text"), str)
+        ]
+        if any(texts):
+            b.add("summary", [[t] for t in texts if t], entry)
+        return
+    typed: list[list[str]] = []
+    kind = ""
+
+    def flush() -> None:
+        nonlocal typed
+        if typed:
+            b.add("user", typed, entry, kind=("task" if sidechain else kind))
+            typed = []
+
+    def emit(role: str, text: str, turn_kind: str = "") -> None:
+        flush()
+        b.add(role, [[text]], entry, kind=turn_kind)
+
+    for block in blocks(message.get("content")):
         if not isinstance(block, dict):
             continue
-        kind = block.get("type")
-        if kind in ("text", None) and isinstance(block.get("text"), str):
-            if role == "summary":
-                text = _SYSTEM_REMINDER.sub("", block["text"]).strip()
-            else:
-                text = clean_user_text(block["text"])
-            if text:
-                parts.append([text])
-        elif kind == "tool_result":
-            excerpt = error_excerpt(block)
-            if not excerpt:
-                continue
-            tool_id = block.get("tool_use_id")
-            owner = b.by_tool_use.get(tool_id) if isinstance(tool_id, str) else None
-            if owner is not None:
-                owner.append(excerpt)
-            else:
-                parts.append([excerpt])
-        elif kind == "image":
-            parts.append(["[image]"])
-        elif kind == "document":
-            parts.append(["[document]"])
-    if parts:
-        b.add(role, parts, entry)
+        btype = block.get("type")
+        if btype in ("text", None) and isinstance(block.get("text"), str):
+            raw = block["text"]
+            human, markers = split_user_text(raw)
+            if human:
+                if "<command-name>" in raw:
+                    kind = "command"
+                typed.append([subagent_task(human) if sidechain else human])
+            for marker in markers:
+                emit("event", marker)
+        elif btype == "tool_result":
+            _tool_result(block, entry, b, emit)
+        elif btype == "image":
+            typed.append(["[image]"])
+        elif btype == "document":
+            typed.append(["[document]"])
+    flush()
 
 
-def parse_bytes(data: bytes) -> ParsedTranscript:
-    """Parse transcript bytes into turns. Never raises (see the module docstring)."""
-    b = _Builder()
+def _queue_operation(entry: dict, b: _Builder) -> None:
+    op = entry.get("operation")
+    if op == "enqueue":
+        text = clean_user_text(result_text(entry.get("content")))
+        if text:
+            index = b.add("user", [["[queued] " + text]], entry, kind="queued")
+            b.turns[index]["queued"] = _norm(text)
+            b.queue.append(index)
+    elif op in ("dequeue", "remove") and b.queue:
+        b.queue.popleft()
+    elif op in ("popAll", "clear"):
+        b.queue.clear()
+
+
+def _attachment(entry: dict, b: _Builder) -> None:
+    attachment = entry.get("attachment")
+    if isinstance(attachment, dict) and attachment.get("type") == "queued_command":
+        text = clean_user_text(result_text(attachment.get("prompt") or attachment.get("content")))
+        if text:
+            b.add("user", [[text]], entry, kind="queued")
+
+
+def parse_bytes(data: bytes, *, continued: bool = False) -> ParsedTranscript:
+    """Parse transcript bytes into turns. Never raises (see the module docstring).
+    ``continued``: the bytes before this range were captured already (compaction summaries of
+    them add nothing)."""
+    b = _Builder(continued)
     skipped = 0
     sdk = False
     meta = {"sessionId": "", "cwd": "", "gitBranch": ""}
@@ -334,7 +341,7 @@ def parse_bytes(data: bytes) -> ParsedTranscript:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         return ParsedTranscript(turns=())
     data = bytes(data)
-    for raw in _iter_lines(data):
+    for raw in iter_lines(data):
         line = raw.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
         if not line:
             continue
@@ -353,6 +360,12 @@ def parse_bytes(data: bytes) -> ParsedTranscript:
                 if not meta[key] and isinstance(entry.get(key), str):
                     meta[key] = entry[key]
             kind = entry.get("type")
+            if kind == "queue-operation":
+                _queue_operation(entry, b)
+                continue
+            if kind == "attachment":
+                _attachment(entry, b)
+                continue
             if kind not in ("user", "assistant") or entry.get("isMeta") is True:
                 continue
             uuid = entry.get("uuid")
@@ -376,74 +389,5 @@ def parse_bytes(data: bytes) -> ParsedTranscript:
         session_id=meta["sessionId"],
         cwd=meta["cwd"],
         git_branch=meta["gitBranch"],
+        summaries_dropped=b.summaries_dropped,
     )
-
-
-def _prefix(turn: Turn) -> str:
-    label = {"user": "User: ", "assistant": "Assistant: ", "summary": "[compact summary] "}.get(
-        turn.role, f"{turn.role}: "
-    )
-    return ("[subagent] " + label) if turn.sidechain else label
-
-
-def render_turn(turn: Turn) -> str:
-    return _prefix(turn) + turn.text
-
-
-def render_turns(turns: tuple[Turn, ...] | list[Turn]) -> str:
-    """Deterministic plain text: one block per turn, separated by a blank line."""
-    return "\n\n".join(render_turn(t) for t in turns)
-
-
-def _split_text(text: str, size: int) -> list[str]:
-    """Exact pieces of at most ``size`` chars, cut at a newline or space when one is near."""
-    pieces = []
-    while len(text) > size:
-        # a separator at index size - 1 at most: it stays with the left piece, which must fit
-        cut = max(text.rfind("\n", 0, size), text.rfind(" ", 0, size))
-        if cut < size // 2:
-            cut = size
-        else:
-            cut += 1  # the separator stays with the left piece, so nothing is lost
-        pieces.append(text[:cut])
-        text = text[cut:]
-    pieces.append(text)
-    return pieces
-
-
-def chunk_turns(turns: tuple[Turn, ...] | list[Turn], budget_chars: int) -> list[tuple[Turn, ...]]:
-    """Group turns so each chunk renders to at most ``budget_chars`` (when the budget exceeds the
-    longest role prefix, about 30 chars). A turn longer than the budget is split into pieces that
-    keep its role, timestamp and uuid. Nothing is dropped."""
-    if budget_chars < 1:
-        raise ValueError("budget_chars must be positive")
-    chunks: list[tuple[Turn, ...]] = []
-    current: list[Turn] = []
-    used = 0
-    for turn in turns:
-        size = len(render_turn(turn))
-        if size > budget_chars:
-            room = max(1, budget_chars - len(_prefix(turn)))
-            pieces = [
-                Turn(
-                    role=turn.role,
-                    text=p,
-                    timestamp=turn.timestamp,
-                    sidechain=turn.sidechain,
-                    uuid=turn.uuid,
-                )
-                for p in _split_text(turn.text, room)
-            ]
-        else:
-            pieces = [turn]
-        for piece in pieces:
-            size = len(render_turn(piece))
-            extra = size + (2 if current else 0)
-            if current and used + extra > budget_chars:
-                chunks.append(tuple(current))
-                current, used, extra = [], 0, size
-            current.append(piece)
-            used += extra
-    if current:
-        chunks.append(tuple(current))
-    return chunks

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+# ../shared beside the checkout (CI); MEMC_TEST_SHARED points a worktree elsewhere at it.
+SHARED = Path(os.environ.get("MEMC_TEST_SHARED") or REPO.parent / "shared")
 PYTHON = sys.executable
 
 

@@ -177,7 +177,7 @@ def test_tool_results_only_errors_kept_short_after_their_call():
 
 def test_orphan_error_becomes_its_own_turn():
     turns = parse_bytes(jsonl(user([tool_result("nope", "boom", is_error=True)]))).turns
-    assert [(t.role, t.text) for t in turns] == [("user", "<- error: boom")]
+    assert [(t.role, t.text) for t in turns] == [("event", "<- error: boom")]
 
 
 def test_images_and_documents_become_placeholders():
@@ -286,7 +286,7 @@ def test_sidechain_and_rendering():
     ).turns
     assert [t.sidechain for t in turns] == [False, True, True]
     assert render_turns(turns) == (
-        "User: main question\n\n[subagent] User: subagent prompt\n\n"
+        "User: main question\n\n[subagent task] subagent prompt\n\n"
         "[subagent] Assistant: subagent answer"
     )
     assert render_turns(turns) == render_turns(list(turns))
@@ -556,5 +556,5 @@ def test_arbitrary_json_lines_never_raise(values):
     parsed = parse_bytes(data)
     for turn in parsed.turns:
         assert isinstance(turn.text, str) and turn.text
-        assert turn.role in ("user", "assistant", "summary")
+        assert turn.role in ("user", "assistant", "summary", "report", "event")
     assert isinstance(render_turns(parsed.turns), str)

@@ -52,7 +52,7 @@ def _raw_entries(path: Path) -> list[dict]:
 
 def _independent_counts(path: Path) -> dict[str, int]:
     """What the parser should find, counted straight from the JSON."""
-    message_ids, errors, tool_uses = set(), 0, 0
+    message_ids, errors, tool_uses, task_ids, reports = set(), 0, 0, set(), 0
     for entry in _raw_entries(path):
         content = (
             (entry.get("message") or {}).get("content")
@@ -64,6 +64,8 @@ def _independent_counts(path: Path) -> dict[str, int]:
         for block in content:
             if block.get("type") == "tool_use":
                 tool_uses += 1
+                if block.get("name") in ("Task", "Agent"):
+                    task_ids.add(block["id"])
             if entry["type"] == "assistant" and block.get("type") in ("text", "tool_use"):
                 message_ids.add(entry["message"]["id"])
             if block.get("type") == "tool_result":
@@ -74,7 +76,14 @@ def _independent_counts(path: Path) -> dict[str, int]:
                 )
                 if block.get("is_error") is True or text.lstrip().startswith("<tool_use_error>"):
                     errors += 1
-    return {"assistant_messages": len(message_ids), "errors": errors, "tool_uses": tool_uses}
+                elif block.get("tool_use_id") in task_ids:
+                    reports += 1
+    return {
+        "assistant_messages": len(message_ids),
+        "errors": errors,
+        "tool_uses": tool_uses,
+        "reports": reports,
+    }
 
 
 def test_big_session_438_lines():
@@ -88,13 +97,15 @@ def test_big_session_438_lines():
         parsed.session_id == "fe5e1c67-53e7-4862-81ae-d0e013e3270b"
         and parsed.cwd == "/path/to/Demo"
     )
-    assert len(parsed.turns) == 177
+    assert len(parsed.turns) == 182
     assert roles == {
         ("assistant", True): 161,
         ("assistant", False): 9,
         ("user", True): 5,
         ("user", False): 2,
+        ("report", False): 5,
     }
+    assert roles[("report", False)] == expected["reports"]
     assert sum(t.role == "assistant" for t in parsed.turns) == expected["assistant_messages"] == 170
     assert text.count("<- error: ") == expected["errors"] == 23
     assert (
@@ -113,12 +124,18 @@ def test_big_session_438_lines():
     # the isMeta expansion of the slash command and the old-format summary title are gone
     assert "Split complex tasks into independent subtasks" not in text
     assert "Empty Repo Setup" not in text
-    assert "[subagent] User: Create React components" in text
+    # a subagent's task prompt is the parent assistant's text, never a User: line
+    assert "[subagent task] Create React components" in text
+    assert "[subagent report] ## Component Summary" in text
 
 
 def test_tool_heavy_and_short_sessions():
     tooly = parse_bytes(_path(PUBLIC, TOOLY).read_bytes())
-    assert len(tooly.turns) == 23 and tooly.git_branch == "main"
+    assert len(tooly.turns) == 25 and tooly.git_branch == "main"
+    assert (
+        sum(t.role == "report" for t in tooly.turns)
+        == _independent_counts(_path(PUBLIC, TOOLY))["reports"]
+    )
     assert sum(t.sidechain for t in tooly.turns) == 12
     assert tooly.turns[0].text == "/orchestrator @CLAUDE.md を最新の状態にアップデートしてください"
     assert "<- error: InputValidationError" in render_turns(tooly.turns)
@@ -133,18 +150,14 @@ def test_sdk_transcripts_are_flagged_and_bookkeeping_dropped():
     assert plain.turns[0].text == "Say hello please"
     compact = parse_bytes(_path(REFERENCE, SDK_COMPACT).read_bytes())
     assert compact.sdk_session and compact.skipped_lines == 0
-    assert [t.role for t in compact.turns] == [
-        "user",
-        "assistant",
-        "assistant",
-        "summary",
-        "user",
-        "user",
-    ]
+    # the compaction summary covers turns above it in the same file: left out
+    assert [t.role for t in compact.turns] == ["user", "assistant", "assistant", "user", "event"]
+    assert compact.summaries_dropped == 1
     text = render_turns(compact.turns)
     assert "-> Write: /home/dev/projects/demo/out.txt" in text
-    assert "[compact summary] This session is being continued" in text
+    assert "This session is being continued" not in text
     assert "User: /compact" in text
+    assert "[command output] Compacted PreCompact" in text
     for noise in (
         "CTX-FROM-SESSIONSTART-HOOK",
         "system-reminder",

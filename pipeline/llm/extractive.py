@@ -28,7 +28,6 @@ LABEL = "(extractive summary, no model)"
 MAX_ITEMS = 8
 MAX_SENTENCE = 300
 TITLE_CHARS = 80
-_BLOCK = re.compile(r"^(?:\[subagent\] )?(User: |Assistant: |\[compact summary\] )(.*)$")
 _TOOL = re.compile(r"^\s*-> ([\w.:-]+)(?:: (.*))?$")
 _ERROR = re.compile(r"^\s*<- error: ?(.*)$")
 # Sentences end at . ! ? before a capital, at blank lines, and before list items or headings; a
@@ -85,38 +84,33 @@ def _one_line(text: str, limit: int) -> str:
 
 
 def parse_rendered(transcript: str) -> _Parsed:
-    """Split rendered turns into requests, prose, tool calls and errors."""
-    out = _Parsed()
-    role = ""
-    lines: list[str] = []
+    """Split rendered turns (``pipeline.transcript.split_rendered``) into requests, prose, tool
+    calls and errors. Requests are the human's turns only: not a subagent's task prompt, not an
+    event marker."""
+    from pipeline.transcript import split_rendered
 
-    def flush() -> None:
+    out = _Parsed()
+    for label, block in split_rendered(transcript):
+        lines: list[str] = []
+        for raw in block.splitlines():
+            tool = _TOOL.match(raw)
+            if tool:
+                out.tools.append((tool.group(1), (tool.group(2) or "").strip()))
+                continue
+            error = _ERROR.match(raw)
+            if error:
+                out.errors.append(_one_line(error.group(1), 200))
+                continue
+            lines.append(raw)
         text = "\n".join(lines).strip()
         if not text:
-            return
-        if role == "User":
+            continue
+        if label == "user":
             out.requests.append(text)
-        elif role == "Assistant":
+        elif label == "assistant":
             out.assistant_chars += len(text)
-        if role in ("User", "Assistant"):
+        if label in ("user", "assistant", "subagent", "report"):
             out.prose.append(text)
-
-    for raw in transcript.splitlines():
-        match = _BLOCK.match(raw)
-        if match:
-            flush()
-            role, lines = match.group(1).strip(" :[]"), []
-            raw = match.group(2)  # a turn may open with a tool or error line
-        tool = _TOOL.match(raw)
-        if tool:
-            out.tools.append((tool.group(1), (tool.group(2) or "").strip()))
-            continue
-        error = _ERROR.match(raw)
-        if error:
-            out.errors.append(_one_line(error.group(1), 200))
-            continue
-        lines.append(raw)
-    flush()
     return out
 
 
