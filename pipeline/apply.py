@@ -181,9 +181,9 @@ class _Pages:
     """Existing pages by key, with title/alias/slug lookup (from the search index)."""
 
     def __init__(self, paths):
-        from pipeline import search
+        from pipeline import search, searchindex
 
-        search.refresh(paths)
+        searchindex.refresh(paths)
         self.knowledge = paths.knowledge
         self.meta = {a.key: a for a in search.indexed_articles(paths)}
         self._alias: dict[str, str] = {}

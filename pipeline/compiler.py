@@ -380,7 +380,7 @@ def run_compile(
 
 
 def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress, sleep):
-    from pipeline import search
+    from pipeline import searchindex
     from pipeline.apply import apply_articles
 
     clock = (lambda: now) if now is not None else time.time
@@ -400,7 +400,7 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
     if not entries:
         return CompileReport("nothing", "no pending entries; nothing to compile", trigger=trigger)
     paths = settings.paths
-    search.refresh(paths)
+    searchindex.refresh(paths)
     batches = make_batches(entries)
     if backend is None and not dry_run:
         from pipeline.llm.base import make_backend

@@ -24,6 +24,9 @@ from typing import Any
 
 from pipeline.errors import ConfigError, NotInitialised
 
+# The folders of knowledge/ that hold articles (an article's key starts with one of them).
+ARTICLE_FOLDERS = ("concepts", "connections", "qa")
+
 
 @dataclass(frozen=True)
 class Paths:
@@ -90,9 +93,7 @@ class Paths:
         return [
             self.daily,
             self.knowledge,
-            self.knowledge / "concepts",
-            self.knowledge / "connections",
-            self.knowledge / "qa",
+            *(self.knowledge / folder for folder in ARTICLE_FOLDERS),
             self.memc,
             self.inbox,
             self.claimed,

@@ -8,10 +8,11 @@ the project's folder name and the titles of its recent daily entries), the proje
 entries, the most recently updated articles, and a closing line on `memc search` / `memc query`.
 
 Invariants:
-- Stdlib + sqlite3 only (this runs on the hook path: no yaml, no click, no SDK). Article facts
-  come from ``.memc/search.db`` opened read-only (as of the last compile or search; the hook never
-  refreshes it), else from the generated ``knowledge/index.md``; daily entries are read from the
-  newest few daily files directly, so entries captured after the last compile show up too.
+- Stdlib + sqlite3 only (this runs on the hook path: no yaml, no click, no SDK). It asks the
+  read API of ``pipeline.search``: article facts from the index opened read-only (as of the last
+  compile or search; the hook never refreshes it), else from the generated ``knowledge/index.md``
+  (``wikiindex.parse_index``); daily entries from the newest few daily files directly
+  (``search.recent_entries``), so entries captured after the last compile show up too.
 - The whole JSON document stays under ``MAX_OUTPUT`` (9,000) characters, whatever the data.
 - Empty knowledge base: still valid JSON, with a two-line context saying so (decision: telling
   the session that memory exists but is empty is cheap and explains why nothing is recalled).
@@ -24,9 +25,14 @@ import json
 import os
 import re
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pipeline import search
+from pipeline.search import Index, IndexedArticle
+
+if TYPE_CHECKING:
+    from pipeline.daily import DailyEntry
 
 MAX_OUTPUT = 9000
 LINE_CHARS = 280
@@ -35,45 +41,10 @@ MAX_RECENT_ARTICLES = 8
 MAX_ENTRIES = 8
 RECENT_DAYS = 14
 _WORD = re.compile(r"[A-Za-z0-9_]{3,}")
-_INDEX_LINE = re.compile(r"^- \[\[([^\]|#]+)(?:\|([^\]]*))?\]\](?: — (.*))?$")
 _STOP = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "with",
-        "from",
-        "into",
-        "this",
-        "that",
-        "was",
-        "were",
-        "are",
-        "has",
-        "have",
-        "not",
-        "but",
-        "via",
-        "use",
-        "using",
-        "used",
-        "fix",
-        "fixed",
-        "add",
-        "added",
-        "new",
-        "session",
-        "sessions",
-    ]
+    "the and for with from into this that was were are has have"  # noqa: SIM905 (reads best as one string)
+    " not but via use using used fix fixed add added new session sessions".split()
 )
-
-
-@dataclass(frozen=True)
-class Doc:
-    key: str
-    title: str
-    summary: str = ""
-    updated: str = ""
 
 
 def _oneline(text: str, limit: int = LINE_CHARS) -> str:
@@ -81,54 +52,27 @@ def _oneline(text: str, limit: int = LINE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def _fts(words: list[str]) -> str:
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-
-
-def _open_ro(db: Path) -> sqlite3.Connection | None:
-    if not db.is_file():
-        return None
+def _from_search_db(
+    index: Index, words: list[str]
+) -> tuple[int, list[IndexedArticle], list[IndexedArticle]]:
+    total = index.article_count()
     try:
-        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=0.5)
-        conn.execute("SELECT 1 FROM docs LIMIT 1")
-        return conn
+        relevant = index.ranked_articles(words, MAX_RELEVANT)
     except sqlite3.Error:
-        return None
+        relevant = []
+    return total, relevant, index.recent_articles(MAX_RECENT_ARTICLES + MAX_RELEVANT)
 
 
-def _from_search_db(conn: sqlite3.Connection, words: list[str]) -> tuple[int, list[Doc], list[Doc]]:
-    total = conn.execute("SELECT count(*) FROM docs WHERE kind='article'").fetchone()[0]
-    relevant: list[Doc] = []
-    if words:
-        try:
-            rows = conn.execute(
-                "SELECT d.key, d.title, d.summary, d.updated "
-                "FROM fts JOIN docs d ON d.id = fts.rowid "
-                "WHERE fts MATCH ? AND d.kind='article' "
-                "ORDER BY bm25(fts, 10.0, 8.0, 3.0, 4.0, 1.0) LIMIT ?",
-                (_fts(words), MAX_RELEVANT),
-            ).fetchall()
-            relevant = [Doc(*r) for r in rows]
-        except sqlite3.Error:
-            relevant = []
-    recent = conn.execute(
-        "SELECT key, title, summary, updated FROM docs WHERE kind='article' "
-        "ORDER BY updated DESC, key LIMIT ?",
-        (MAX_RECENT_ARTICLES + MAX_RELEVANT,),
-    ).fetchall()
-    return total, relevant, [Doc(*r) for r in recent]
+def _from_index(
+    knowledge: Path, words: list[str]
+) -> tuple[int, list[IndexedArticle], list[IndexedArticle]]:
+    """Article facts from the generated index.md, for when search.db is missing (a fresh clone)."""
+    from pipeline.wikiindex import parse_index
 
-
-def _from_index(knowledge: Path, words: list[str]) -> tuple[int, list[Doc], list[Doc]]:
     try:
-        text = (knowledge / "index.md").read_text(encoding="utf-8", errors="replace")
+        docs = parse_index((knowledge / "index.md").read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return 0, [], []
-    docs = []
-    for line in text.splitlines():
-        m = _INDEX_LINE.match(line.strip())
-        if m:
-            docs.append(Doc(m.group(1), m.group(2) or m.group(1), m.group(3) or ""))
     wanted = set(words)
     scored = []
     for doc in docs:
@@ -147,18 +91,6 @@ def _from_index(knowledge: Path, words: list[str]) -> tuple[int, list[Doc], list
     return len(docs), relevant, recent
 
 
-def _recent_entries(daily_dir: Path, project: str) -> list[Any]:
-    from pipeline.daily import list_days, read_entries
-
-    out: list[Any] = []
-    for day in reversed(list_days(daily_dir)[-RECENT_DAYS:]):
-        mine = [e for e in read_entries(daily_dir, day) if e.project == project]
-        out.extend(reversed(mine))
-        if len(out) >= MAX_ENTRIES:
-            break
-    return out[:MAX_ENTRIES]
-
-
 HIGHLIGHT_LABELS = {"Decisions": "decision", "Lessons": "lesson", "Action items": "todo"}
 
 
@@ -170,7 +102,7 @@ def _highlights(body: str, limit: int = 3) -> list[tuple[str, str]]:
     return [(HIGHLIGHT_LABELS[label], item) for label, item in section_items(body)][:limit]
 
 
-def _words(project: str, entries: list[Any]) -> list[str]:
+def _words(project: str, entries: list[DailyEntry]) -> list[str]:
     out: list[str] = []
     for token in [project, *re.split(r"[-_.]", project)] + [
         w for e in entries for w in _WORD.findall(e.title)
@@ -189,14 +121,12 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
     paths = settings.paths
     cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else ""
     project = project_name(cwd or "")
-    entries = _recent_entries(paths.daily, project)
+    entries = search.recent_entries(paths, project, days=RECENT_DAYS, limit=MAX_ENTRIES)
     words = _words(project, entries)
-    conn = _open_ro(paths.search_db)
-    if conn is not None:
-        try:
-            total, relevant, recent = _from_search_db(conn, words)
-        finally:
-            conn.close()
+    index = search.open_index(paths, timeout=0.5)
+    if index is not None:
+        with index:
+            total, relevant, recent = _from_search_db(index, words)
     else:
         total, relevant, recent = _from_index(paths.knowledge, words)
     head = "# Memory from earlier Claude Code sessions (memory-compiler)"
@@ -212,7 +142,7 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
     ]
     listed: set[str] = set()
 
-    def article(doc: Doc) -> str:
+    def article(doc: IndexedArticle) -> str:
         listed.add(doc.key)
         summary = f": {doc.summary}" if doc.summary else ""
         return _oneline(f"- [[{doc.key}]] {doc.title}{summary}")

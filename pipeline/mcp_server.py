@@ -42,9 +42,9 @@ def _tool_error() -> type[Exception]:
 
 
 def tool_search(settings: Settings, query: str, limit: int = 10) -> list[dict[str, Any]]:
-    from pipeline import search
+    from pipeline import search, searchindex
 
-    search.refresh(settings.paths)
+    searchindex.refresh(settings.paths)
     hits = search.search(settings.paths, query, limit=max(1, min(int(limit), 50)))
     return [
         {"kind": h.kind, "key": h.key, "title": h.title, "path": h.path, "snippet": h.snippet}

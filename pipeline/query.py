@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline import search, wiki
+from pipeline import search, searchindex, wiki
 from pipeline.config import Settings
 from pipeline.fsutil import safe_join
 
@@ -94,7 +94,7 @@ def select_context(settings: Settings, question: str, *, skip_own_answer: bool =
     ``skip_own_answer`` (for --file-back) leaves out the qa/ page filed for this very question:
     refreshing that page from a quote of itself would nest the old answer deeper every time."""
     paths = settings.paths
-    search.refresh(paths)
+    searchindex.refresh(paths)
     words = " ".join(search.terms(question, drop_stopwords=True)) or question
     own = _qa_title(question).lower()
     ctx = Context()

@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
+from pipeline.config import ARTICLE_FOLDERS
 from pipeline.errors import FrontmatterError
 
-ARTICLE_FOLDERS = ("concepts", "connections", "qa")
 GENERATED = ("index.md", "log.md")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 MAX_FRONTMATTER = 64 * 1024

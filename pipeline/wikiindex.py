@@ -12,10 +12,12 @@ Invariants:
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline import fsutil
+from pipeline.search import IndexedArticle
 
 INDEX_HEADER = (
     "# Knowledge index\n\n"
@@ -24,6 +26,8 @@ INDEX_HEADER = (
 LOG_HEADER = "# Build log\n\n_Append-only record of compile, query --file-back and lint --fix._\n"
 FOLDER_TITLES = {"concepts": "Concepts", "connections": "Connections", "qa": "Q&A"}
 MAX_SUMMARY = 200
+# One article line of render_index: "- [[key|display]]" and, when there is a summary, " — summary".
+_ARTICLE_LINE = re.compile(r"^- \[\[([^\]|#]+)(?:\|([^\]]*))?\]\](?: — (.*))?$")
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,25 @@ def render_index(articles: Iterable) -> str:
     return "".join(out)
 
 
+def parse_index(text: str) -> list[IndexedArticle]:
+    """The articles listed in index.md text (key, display title, summary; no ``updated``).
+
+    The reading side of ``render_index``, for readers without the search index (SessionStart on
+    a fresh clone of knowledge/); lines that are not article lines are skipped.
+    """
+    out = []
+    for line in text.splitlines():
+        m = _ARTICLE_LINE.match(line.strip())
+        if m:
+            out.append(IndexedArticle(m.group(1), m.group(2) or m.group(1), m.group(3) or "", ""))
+    return out
+
+
 def expected_index(paths) -> str:
     """What index.md should contain right now (refreshes the search index first)."""
-    from pipeline import search
+    from pipeline import search, searchindex
 
-    search.refresh(paths)
+    searchindex.refresh(paths)
     return render_index(search.indexed_articles(paths))
 
 

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MEMC_TZ", "UTC")
     sizes = [int(s) for s in args.sizes.split(",")]
     base = Path(args.keep or tempfile.mkdtemp(prefix="memc-bench-"))
-    from pipeline import search, wikiindex
+    from pipeline import searchindex, wikiindex
     from pipeline.config import load_settings
 
     prompts: dict[int, int] = {}
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         root = base / f"kb-{n}"
         root.mkdir(parents=True, exist_ok=True)
         build_s, _ = timed(functools.partial(build_kb, root, n))
-        first_s, _ = timed(lambda root=root: search.refresh(load_settings(root).paths))
+        first_s, _ = timed(lambda root=root: searchindex.refresh(load_settings(root).paths))
         prompts[n] = prompt_size(root)
         print(
             f"{n:>6} articles: built in {build_s:5.1f}s, search index first build "
@@ -155,14 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     n = max(sizes)
     root = base / f"kb-{n}"
     paths = load_settings(root).paths
-    nochange_s, stats = timed(lambda: search.refresh(paths))
+    nochange_s, stats = timed(lambda: searchindex.refresh(paths))
     print(
         f"at {n}: no-change search refresh {nochange_s * 1000:.1f} ms "
         f"({stats.scanned} files stat'ed)"
     )
     for p in sorted(paths.knowledge.glob("concepts/*.md"))[:10]:
         p.write_text(p.read_text(encoding="utf-8") + "\nedited\n", encoding="utf-8")
-    changed_s, stats = timed(lambda: search.refresh(paths))
+    changed_s, stats = timed(lambda: searchindex.refresh(paths))
     print(
         f"at {n}: refresh after 10 edited articles {changed_s * 1000:.1f} ms "
         f"({stats.updated} re-indexed)"
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     (paths.knowledge / "index.md").unlink(missing_ok=True)
     index_s, res = timed(lambda: wikiindex.write_index(paths))
     print(f"at {n}: index.md generation {index_s:.3f}s ({res.articles} lines)")
-    rebuild_s, _ = timed(lambda: search.rebuild(paths))
+    rebuild_s, _ = timed(lambda: searchindex.rebuild(paths))
     print(f"at {n}: full search-index rebuild {rebuild_s:.2f}s")
 
     env = dict(os.environ, PYTHONPATH=str(REPO), MEMC_ROOT=str(root))

@@ -505,12 +505,12 @@ def test_hostile_frontmatter_lint_reports_each_page(hostile_kb, tmp_path):
 
 
 def test_hostile_frontmatter_search_query_sessionstart_compile(hostile_kb, tmp_path, capsys):
-    from pipeline import inject, search, wikiindex
+    from pipeline import inject, search, searchindex, wikiindex
     from pipeline.compiler import run_compile
     from pipeline.query import run_query
 
     settings = hostile_kb
-    search.refresh(settings.paths)
+    searchindex.refresh(settings.paths)
     assert search.search(settings.paths, "acme advisory")  # the sane page is still found
     search.search(settings.paths, "Bomb body x")
     out = inject.build_injection(settings, {"session_id": "s", "cwd": "/home/dev/acme"})

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from pipeline import search
+from pipeline import search, searchindex
 from pipeline.wiki import Article, render_article
 
 
@@ -54,21 +54,21 @@ def test_refresh_is_incremental(paths):
     a = write_article(paths, "concepts/advisory-locks", "Advisory locks", "pg_try_advisory_lock")
     write_article(paths, "qa/why-naive", "Why naive datetimes break", "timestamptz")
     write_daily(paths, "2026-11-20", [("acme", "Queue fix", "advisory locks in worker")])
-    first = search.refresh(paths)
+    first = searchindex.refresh(paths)
     assert (first.added, first.updated, first.removed) == (3, 0, 0)
-    again = search.refresh(paths)
+    again = searchindex.refresh(paths)
     assert again.changed == 0 and again.unchanged == 3
     # touched but identical content: re-hashed, not re-parsed
     os.utime(a, ns=(1, 1))
-    touched = search.refresh(paths)
+    touched = searchindex.refresh(paths)
     assert touched.changed == 0
     a.write_text(a.read_text().replace("pg_try_advisory_lock", "hashtextextended"))
-    changed = search.refresh(paths)
+    changed = searchindex.refresh(paths)
     assert changed.updated == 1
     assert [h.key for h in search.search(paths, "hashtextextended")] == ["concepts/advisory-locks"]
     assert search.search(paths, "pg_try_advisory_lock") == []
     a.unlink()
-    gone = search.refresh(paths)
+    gone = searchindex.refresh(paths)
     assert gone.removed == 1
     assert search.search(paths, "hashtextextended") == []
 
@@ -77,7 +77,7 @@ def test_title_and_alias_outrank_body(paths):
     write_article(paths, "concepts/postgres", "Postgres", "a database")
     write_article(paths, "concepts/other", "Other", "we mention postgres once in the body")
     write_article(paths, "concepts/pg", "PG tips", "tips", aliases=("postgres tricks",))
-    search.refresh(paths)
+    searchindex.refresh(paths)
     keys = [h.key for h in search.search(paths, "postgres")]
     assert keys[0] == "concepts/postgres"
     assert keys.index("concepts/pg") < keys.index("concepts/other")
@@ -93,7 +93,7 @@ def test_daily_entries_are_rows_with_kind_filter(paths):
         ],
     )
     write_article(paths, "concepts/redis", "Redis", "token bucket")
-    search.refresh(paths)
+    searchindex.refresh(paths)
     daily = search.search(paths, "token bucket", kind="daily")
     assert [h.title for h in daily] == ["Rate limit"]
     assert daily[0].path == "daily/2026-11-19.md" and daily[0].kind == "daily"
@@ -105,7 +105,7 @@ def test_daily_entries_are_rows_with_kind_filter(paths):
 def test_all_words_then_any_word(paths):
     write_article(paths, "concepts/a", "Alpha", "postgres locks")
     write_article(paths, "concepts/b", "Beta", "redis")
-    search.refresh(paths)
+    searchindex.refresh(paths)
     assert [h.key for h in search.search(paths, "postgres locks")] == ["concepts/a"]
     assert {h.key for h in search.search(paths, "postgres redis")} == {"concepts/a", "concepts/b"}
 
@@ -130,7 +130,7 @@ def test_all_words_then_any_word(paths):
 )
 def test_hostile_queries_never_raise(paths, query):
     write_article(paths, "concepts/a", "Alpha", "text")
-    search.refresh(paths)
+    searchindex.refresh(paths)
     assert isinstance(search.search(paths, query), list)
 
 
@@ -141,13 +141,14 @@ def test_any_text_is_a_valid_query(tmp_path_factory, text):
 
     root = tmp_path_factory.mktemp("q")
     (root / "knowledge" / "concepts").mkdir(parents=True)
+    searchindex.refresh(Paths(root))  # an (empty) index, so the query really reaches FTS5
     assert search.search(Paths(root), text) == []  # never an FTS5 syntax error, whatever the text
 
 
 def test_corrupt_database_is_rebuilt(paths):
     write_article(paths, "concepts/a", "Alpha", "text")
     paths.search_db.write_bytes(b"this is not sqlite" * 100)
-    stats = search.refresh(paths)
+    stats = searchindex.refresh(paths)
     assert stats.added == 1
     assert search.search(paths, "alpha")[0].key == "concepts/a"
 
@@ -159,7 +160,7 @@ def test_related_excludes_and_ignores_hidden_and_symlinks(paths, tmp_path):
     outside = tmp_path / "outside.md"
     outside.write_text("---\ntitle: Outside worker\n---\nworker")
     (paths.knowledge / "concepts" / "link.md").symlink_to(outside)
-    search.refresh(paths)
+    searchindex.refresh(paths)
     hits = search.related(paths, "the worker took postgres advisory locks", exclude=["concepts/b"])
     assert [h.key for h in hits] == ["concepts/a"]
 
@@ -175,3 +176,55 @@ def test_cli_search_json_and_text(root, capsys, monkeypatch):
     assert data["hits"][0]["key"] == "concepts/a"
     assert main(["search", "nothing-like-this"]) == 0
     assert "No matches" in capsys.readouterr().out
+
+
+def test_read_api_never_creates_or_migrates_the_index(paths):
+    write_article(paths, "concepts/a", "Alpha", "text")
+    assert search.open_index(paths) is None
+    assert search.search(paths, "alpha") == [] and search.indexed_articles(paths) == []
+    assert not paths.search_db.exists()  # reading made no database
+    searchindex.refresh(paths)
+    conn = searchindex.connect(paths)
+    conn.execute("UPDATE meta SET value='0' WHERE key='version'")
+    conn.close()
+    assert search.open_index(paths) is None  # an outdated schema reads as no index
+    searchindex.refresh(paths)  # the writer rebuilds it
+    assert [h.key for h in search.search(paths, "alpha")] == ["concepts/a"]
+
+
+def test_index_ranked_and_recent_articles(paths):
+    pages = [
+        Article("concepts/locks", "Advisory locks", "one writer", body="pg", updated="2026-11-01"),
+        Article("concepts/pool", "Worker pool", body="advisory in the body", updated="2026-11-03"),
+        Article("concepts/other", "Other", aliases=("Else",), body="none", updated="2026-11-02"),
+    ]
+    for art in pages:
+        (paths.knowledge / f"{art.key}.md").write_text(render_article(art))
+    searchindex.refresh(paths)
+    with search.open_index(paths) as index:
+        ranked = index.ranked_articles(["advisory", 'we"ird'], limit=5)
+        assert [a.key for a in ranked] == ["concepts/locks", "concepts/pool"]  # title outranks body
+        assert ranked[0].summary == "one writer"
+        assert index.ranked_articles([], limit=5) == []
+        recent = index.recent_articles(2)
+        assert [(a.key, a.updated) for a in recent] == [
+            ("concepts/pool", "2026-11-03"),
+            ("concepts/other", "2026-11-02"),
+        ]
+        assert recent[1].aliases == ("Else",)
+        assert index.article_count() == 3
+
+
+def test_match_expression_quotes_every_word():
+    assert search.match_expression(["a", 'b"c'], "OR") == '"a" OR "b""c"'
+    assert search.fts_query("NEAR(x y) OR z") == '"near" AND "x" AND "y" AND "or" AND "z"'
+    assert search.match_expression([]) == ""
+
+
+def test_recent_entries_newest_first_by_project(paths):
+    write_daily(paths, "2026-11-01", [("acme", "Old acme", "b"), ("other", "Other work", "b")])
+    write_daily(paths, "2026-11-02", [("acme", "First", "b"), ("acme", "Second", "b")])
+    titles = [e.title for e in search.recent_entries(paths, "acme", limit=3)]
+    assert titles == ["Second", "First", "Old acme"]
+    assert [e.title for e in search.recent_entries(paths, days=1)] == ["Second", "First"]
+    assert len(search.recent_entries(paths)) == 4

@@ -73,3 +73,17 @@ def test_append_log_only_grows(settings):
     assert "## [1970-01-01 00:00 UTC] compile | 2 created" in text
     assert "- created [[concepts/a]]" in text
     assert "## [1970-01-01 00:01 UTC] lint --fix | 1 fixed second line" in text
+
+
+def test_parse_index_reads_back_what_render_index_wrote():
+    arts = [
+        NS(key="concepts/b", title="B | [[evil]]", summary="line\nbreak"),
+        NS(key="concepts/a", title="A", summary=""),
+        NS(key="qa/why", title="Why?", summary="an answer — with a dash"),
+    ]
+    parsed = wikiindex.parse_index(wikiindex.render_index(arts))
+    assert [(a.key, a.title, a.summary) for a in parsed] == [
+        ("concepts/a", "A", ""),
+        ("concepts/b", "B - ((evil))", "line break"),
+        ("qa/why", "Why?", "an answer — with a dash"),
+    ]

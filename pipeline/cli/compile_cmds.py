@@ -95,7 +95,7 @@ def search_cmd(
     app: App, query: tuple[str, ...], limit: int, kind: str | None, as_json: bool
 ) -> int:
     """Full-text search over knowledge/ and daily/ (local, no model)."""
-    from pipeline import search
+    from pipeline import search, searchindex
 
     settings = app.settings()
     text = " ".join(query)
@@ -106,7 +106,7 @@ def search_cmd(
             f"nothing to search for in {text!r}: give one or more words, "
             "e.g. memc search advisory locks"
         )
-    search.refresh(settings.paths)
+    searchindex.refresh(settings.paths)
     hits = search.search(settings.paths, text, limit=limit, kind=kind)
     if as_json:
         emit_json({"query": text, "hits": [vars(h) for h in hits]})

@@ -1,0 +1,279 @@
+"""Building the local full-text index: SQLite FTS5 in ``.memc/search.db``.
+
+This module writes the index (schema, ``refresh``, ``rebuild``); ``pipeline.search`` reads it.
+Articles are indexed as one row each (title, aliases, tags, summary, body) and daily entries as one
+row per entry (title, project, body). The files are the truth; the database is a cache that can be
+deleted at any time (``rebuild``), and a corrupt or outdated one is rebuilt without asking.
+
+Invariants:
+- The schema (tables, FTS columns in the order ``search.WEIGHTS`` follows, ``SCHEMA_VERSION``) is
+  defined here and only here.
+- ``refresh`` is incremental: a stat walk compares (mtime_ns, size) with what was indexed; only
+  files that differ are read, and only files whose content hash differs are re-parsed. Rows of
+  files that disappeared are deleted. The whole refresh is one write transaction, so a reader
+  sees the old index or the new one.
+- Cheap to import (stdlib only, and hashlib and PyYAML only when files changed): ``search``
+  imports it for the schema version on the SessionStart hook path, and ``memc search`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import ARTICLE_FOLDERS, Paths
+
+SCHEMA_VERSION = "2"
+# The FTS columns, in the order of the bm25 weights in ``search.WEIGHTS``.
+FTS_COLUMNS = ("title", "aliases", "tags", "summary", "body")
+ALIAS_SEP = " ; "
+_DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.md$")
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, kind TEXT NOT NULL, mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL, hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS docs (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+    title TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT '',
+    aliases TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS docs_path ON docs(path);
+CREATE INDEX IF NOT EXISTS docs_kind ON docs(kind, key);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
+    {", ".join(FTS_COLUMNS)},
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+INSERT OR REPLACE INTO meta(key, value) VALUES ('version', '{SCHEMA_VERSION}');
+"""
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    scanned: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> int:
+        return self.added + self.updated + self.removed
+
+
+# ---------------------------------------------------------------- database
+
+
+def _open(paths: Paths) -> sqlite3.Connection:
+    db = Path(paths.search_db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(db), timeout=10.0, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=10000")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        pass
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def connect(paths: Paths) -> sqlite3.Connection:
+    """search.db opened for writing with the current schema (resetting an outdated or bad one)."""
+    try:
+        conn = _open(paths)
+        row = None
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+        except sqlite3.DatabaseError:
+            pass
+        if row is None or row[0] != SCHEMA_VERSION:
+            _reset(conn)
+        return conn
+    except sqlite3.DatabaseError:
+        # Not a database (or damaged beyond use): it is only a cache, start over.
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(str(paths.search_db) + suffix)
+            except OSError:
+                pass
+        conn = _open(paths)
+        _reset(conn)
+        return conn
+
+
+def _reset(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in ("fts", "docs", "files", "meta"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.executescript(SCHEMA)
+
+
+# ---------------------------------------------------------------- walking and parsing
+
+
+def _walk(paths: Paths) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(path relative to ROOT, kind, stat) of every indexable file; no symlinks, no hidden files."""
+    for folder in ARTICLE_FOLDERS:
+        yield from _scan(paths.knowledge / folder, f"knowledge/{folder}/", "article")
+    yield from _scan(paths.daily, "daily/", "daily", daily=True)
+
+
+def _scan(
+    folder: Path, prefix: str, kind: str, daily: bool = False
+) -> Iterator[tuple[str, str, os.stat_result]]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not name.endswith(".md") or name.startswith("."):
+            continue
+        if daily and not _DAY_FILE.match(name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        yield prefix + name, kind, st
+
+
+def _rows_for(rel: str, kind: str, text: str) -> list[tuple]:
+    """(kind, key, title, summary, updated, aliases, tags, body) rows for one file."""
+    if kind == "article":
+        from pipeline.wiki import parse_article
+
+        key = rel[len("knowledge/") : -3]
+        art = parse_article(key, text)
+        return [
+            (
+                "article",
+                key,
+                art.title,
+                art.summary,
+                art.updated,
+                ALIAS_SEP.join(art.aliases),
+                " ".join(art.tags),
+                art.body,
+            )
+        ]
+    from pipeline.daily import parse_entries
+
+    day = rel[len("daily/") : -3]
+    return [
+        ("daily", e.id, e.title, f"{e.day} {e.time} · {e.project}", e.day, "", e.project, e.body)
+        for e in parse_entries(text, day)
+    ]
+
+
+def _delete_path(conn: sqlite3.Connection, rel: str) -> None:
+    conn.execute("DELETE FROM fts WHERE rowid IN (SELECT id FROM docs WHERE path=?)", (rel,))
+    conn.execute("DELETE FROM docs WHERE path=?", (rel,))
+
+
+def _insert_rows(conn: sqlite3.Connection, rel: str, rows: list[tuple]) -> None:
+    for kind, key, title, summary, updated, aliases, tags, body in rows:
+        cur = conn.execute(
+            "INSERT INTO docs(path, kind, key, title, summary, updated, aliases) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (rel, kind, key, title, summary, updated, aliases),
+        )
+        conn.execute(
+            "INSERT INTO fts(rowid, title, aliases, tags, summary, body) VALUES (?,?,?,?,?,?)",
+            (cur.lastrowid, title, aliases, tags, summary, body),
+        )
+
+
+# ---------------------------------------------------------------- refresh and rebuild
+
+
+def refresh(paths: Paths) -> RefreshStats:
+    """Bring search.db up to date with knowledge/ and daily/ (incremental)."""
+    started = time.perf_counter()
+    conn = connect(paths)
+    try:
+        return _refresh(conn, paths, started)
+    finally:
+        conn.close()
+
+
+def _refresh(conn: sqlite3.Connection, paths: Paths, started: float) -> RefreshStats:
+    import hashlib  # here, not at the top: SessionStart imports this module via search
+
+    known = {
+        row[0]: (row[1], row[2], row[3])
+        for row in conn.execute("SELECT path, mtime_ns, size, hash FROM files")
+    }
+    on_disk = list(_walk(paths))
+    stale = [
+        (rel, kind, st)
+        for rel, kind, st in on_disk
+        if known.get(rel, (None, None))[:2] != (st.st_mtime_ns, st.st_size)
+    ]
+    seen = {rel for rel, _, _ in on_disk}
+    gone = [rel for rel in known if rel not in seen]
+    counts = {"added": 0, "updated": 0, "removed": 0, "same": 0}
+    if not stale and not gone:
+        return RefreshStats(
+            scanned=len(on_disk), unchanged=len(on_disk), seconds=time.perf_counter() - started
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for rel in gone:
+            _delete_path(conn, rel)
+            conn.execute("DELETE FROM files WHERE path=?", (rel,))
+            counts["removed"] += 1
+        for rel, kind, st in stale:
+            try:
+                raw = (paths.root / rel).read_bytes()
+            except OSError:
+                continue
+            digest = hashlib.sha1(raw).hexdigest()
+            previous = known.get(rel)
+            if previous is not None and previous[2] == digest:
+                counts["same"] += 1
+            else:
+                _delete_path(conn, rel)
+                _insert_rows(conn, rel, _rows_for(rel, kind, raw.decode("utf-8", "replace")))
+                counts["updated" if previous is not None else "added"] += 1
+            conn.execute(
+                "INSERT OR REPLACE INTO files(path, kind, mtime_ns, size, hash) VALUES (?,?,?,?,?)",
+                (rel, kind, st.st_mtime_ns, st.st_size, digest),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return RefreshStats(
+        scanned=len(on_disk),
+        added=counts["added"],
+        updated=counts["updated"],
+        removed=counts["removed"],
+        unchanged=len(on_disk) - counts["added"] - counts["updated"],
+        seconds=time.perf_counter() - started,
+    )
+
+
+def rebuild(paths: Paths) -> RefreshStats:
+    """Drop the index and build it again from the files."""
+    conn = connect(paths)
+    try:
+        _reset(conn)
+        return _refresh(conn, paths, time.perf_counter())
+    finally:
+        conn.close()
