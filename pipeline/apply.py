@@ -16,6 +16,10 @@ Invariants:
 - Updates merge: ``created`` kept, ``updated`` set, sources/aliases/tags unioned. A body replaces
   the old one only when the model was shown the old page in full (``seen``); otherwise the new text
   is appended as a dated section, so an update can never silently erase what the model did not see.
+  A rewrite keeps the ``## Related`` bullets ``lint --fix`` added (``carry_related``).
+- A user-edited page (``pipeline.pages``: its file differs from memc's last write, or memc never
+  wrote it) is never replaced: title and summary stay, and every line of its body stays; new text
+  is merged in by a clean 3-way merge or appended as a dated section, never truncated.
 - Idempotent: an operation that changes nothing (same merged frontmatter and body) writes nothing.
 - Writes hold the ``knowledge`` lock, so compile and ``query --file-back`` never interleave.
 """
@@ -27,6 +31,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import closing as _closing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -172,6 +177,13 @@ def sweep_temp_files(paths, *, now: float | None = None) -> int:
     return removed + fsutil.clean_temp_files(paths.knowledge, older_than_s=60, now=now)
 
 
+def _read(path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def _today(now: float | None, tz) -> str:
     moment = _dt.datetime.fromtimestamp(time.time() if now is None else now, tz or _dt.UTC)
     return moment.date().isoformat()
@@ -252,8 +264,13 @@ def merge(
     today: str,
     seen: bool,
     default_sources: Sequence[str] = (),
+    user_edited: bool = False,
+    merged_body: str | None = None,
 ) -> wiki.Article:
-    """The page after applying ``op`` to ``old`` (None = new page); ``updated`` left to caller."""
+    """The page after applying ``op`` to ``old`` (None = new page); ``updated`` left to caller.
+
+    A ``user_edited`` page keeps its title, summary and every line of its body: the new text
+    goes in as ``merged_body`` (a clean 3-way merge, see pipeline.pages) or a dated section."""
     sources = _union(op.sources, default_sources)
     if old is None:
         return wiki.Article(
@@ -267,22 +284,24 @@ def merge(
             updated=today,
             body=op.body,
         )
-    renamed = key == op.key and op.title.lower() != old.title.lower()
+    renamed = key == op.key and op.title.lower() != old.title.lower() and not user_edited
     title = op.title if renamed else old.title
     extra_aliases = (old.title,) if renamed else (op.title,)
     aliases = _union(old.aliases, (*op.aliases, *extra_aliases), drop=(title,))
     body = old.body.strip("\n")
     new_body = op.body.strip("\n")
-    if seen:
-        body = new_body or body
+    if user_edited and merged_body:
+        body = merged_body
+    elif seen and not user_edited:
+        body = carry_related(body, new_body) if new_body else body
     elif new_material(body, new_body):
         body = f"{body}\n\n## Update {today}\n\n{new_material(body, new_body)}".strip("\n")
-        if len(body) > MAX_STORED_BODY_CHARS:
+        if len(body) > MAX_STORED_BODY_CHARS and not user_edited:
             body = body[-MAX_STORED_BODY_CHARS:]
     return replace(
         old,
         title=title,
-        summary=op.summary or old.summary,
+        summary=old.summary if user_edited and old.summary else op.summary or old.summary,
         aliases=aliases,
         tags=_union(old.tags, op.tags),
         sources=_union(old.sources, sources),
@@ -290,6 +309,24 @@ def merge(
         body=body,
         problems=(),
     )
+
+
+def carry_related(old_body: str, new_body: str) -> str:
+    """``new_body`` plus the ``## Related`` bullets of ``old_body`` it dropped, so a rewrite never
+    removes the backlinks ``lint --fix`` added."""
+    from pipeline.lintfix import RELATED_RE, add_related
+
+    match = RELATED_RE.search(old_body)
+    if match is None:
+        return new_body
+    nxt = re.compile(r"^#{1,2}[ \t]", re.M).search(old_body, match.end())
+    section = old_body[match.end() : nxt.start() if nxt else len(old_body)]
+    missing = [
+        ln.rstrip()
+        for ln in section.splitlines()
+        if ln.strip().startswith("- ") and ln.strip() not in new_body
+    ]
+    return add_related(new_body, missing).strip("\n") if missing else new_body
 
 
 def _same(old: wiki.Article, new: wiki.Article) -> bool:
@@ -322,7 +359,14 @@ def apply_articles(
     unchanged: list[str] = []
     rejected: list[Rejection] = []
     redirected: list[tuple[str, str]] = []
-    with fsutil.file_lock(paths.lock("knowledge"), timeout=120):
+    from pipeline import pages as pagerec
+    from pipeline import state, versioning
+
+    git_root = paths.root if versioning.enabled(settings) else None
+    kept: list[str] = []
+    with fsutil.file_lock(paths.lock("knowledge"), timeout=120), _closing(
+        state.connect(paths.state_db)
+    ) as conn:
         pages = _Pages(paths)
         for i, raw in enumerate(articles):
             shown = raw.get("path") if isinstance(raw, dict) else None
@@ -338,23 +382,38 @@ def apply_articles(
             if key != op.key:
                 redirected.append((op.key, key))
             old = pages.load(key)
+            rel = f"knowledge/{key}.md"
+            state_ = pagerec.page_state(conn, rel, _read(target) if old is not None else None)
+            user_edited = old is not None and state_.user_edited
             # A redirected proposal was meant as a new page: the model did not intend to rewrite
             # the page it collided with, so that page's body is only appended to.
+            seen_here = key in seen_keys and key == op.key
+            merged_body = None
+            if user_edited and seen_here and old is not None:
+                merged_body = pagerec.three_way(
+                    git_root, state_.base_sha, old.body.strip("\n"), op.body
+                )
             new = merge(
                 old,
                 op,
                 key,
                 today=today,
-                seen=key in seen_keys and key == op.key,
+                seen=seen_here,
                 default_sources=default_sources,
+                user_edited=user_edited,
+                merged_body=merged_body,
             )
             if old is not None and _same(old, new):
                 unchanged.append(key)
                 continue
             new = replace(new, updated=today)
-            fsutil.atomic_write(target, wiki.render_article(new))
+            text = wiki.render_article(new)
+            fsutil.atomic_write(target, text)
+            pagerec.record(conn, rel, text, user_edited=user_edited, now=now)
             pages.remember(new)
             (updated if old is not None else created).append(key)
+            if user_edited:
+                kept.append(key)
         index_written = False
         if created or updated or rejected:
             from pipeline import wikiindex
@@ -363,6 +422,7 @@ def apply_articles(
             lines = [f"created [[{k}]]" for k in created] + [f"updated [[{k}]]" for k in updated]
             lines += [f"redirected {a} -> [[{b}]] (same title/alias)" for a, b in redirected]
             lines += [f"rejected {r.path or '?'}: {r.reason}" for r in rejected]
+            lines += [f"kept every line of [[{k}]] (edited by you)" for k in kept]
             lines += list(log_lines)
             wikiindex.append_log(
                 paths,

@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipeline import state
@@ -105,6 +105,7 @@ class CompileReport:
                 for b in self.batches
             ],
             "trigger": None if self.trigger is None else vars(self.trigger),
+            "commit": self.extra.get("commit"),
         }
 
 
@@ -380,9 +381,6 @@ def run_compile(
 
 
 def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress, sleep):
-    from pipeline import searchindex
-    from pipeline.apply import apply_articles
-
     clock = (lambda: now) if now is not None else time.time
     at = clock()
     sync_entries(settings, conn)
@@ -399,6 +397,30 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
     entries = select_entries(settings, conn, all=all, file=file, now=at)
     if not entries:
         return CompileReport("nothing", "no pending entries; nothing to compile", trigger=trigger)
+    if dry_run:
+        return _batches(settings, conn, entries, backend, True, at, clock, trigger, progress, sleep)
+    from pipeline import versioning
+
+    with versioning.batch(settings, "compile") as vb:
+        report = _batches(
+            settings, conn, entries, backend, False, at, clock, trigger, progress, sleep
+        )
+        done = [b for b in report.batches if not b.error]
+        vb.entries = [x for b in done for x in b.entries]
+        n = len(vb.entries)
+        vb.subject = versioning.summarise(
+            "compile",
+            report._all("created"),
+            report._all("updated"),
+            lead=f"{n} entr{'y' if n == 1 else 'ies'}",
+        )
+    return replace(report, extra={**report.extra, "commit": vb.commit, "git_note": vb.error})
+
+
+def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, progress, sleep):
+    from pipeline import searchindex
+    from pipeline.apply import apply_articles
+
     paths = settings.paths
     searchindex.refresh(paths)
     batches = make_batches(entries)

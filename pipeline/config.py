@@ -134,6 +134,7 @@ class Settings:
     spool_keep_days: int = 14
     chunk_chars: int = 60_000
     exclude_projects: tuple[str, ...] = ()
+    git: bool = True  # version the data root with git (pipeline.versioning) when git is installed
 
     @property
     def paths(self) -> Paths:

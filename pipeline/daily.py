@@ -144,6 +144,19 @@ def section_items(
     return found
 
 
+def hash_matches(entry: DailyEntry, stored: str) -> bool:
+    """True when ``stored`` (a recorded content_hash, a sha256 hex prefix) is this entry's text.
+
+    distil records sha256(rendered block) (ending in a blank line); compile's scan of entries it
+    did not write records sha256(entry.text); both forms, and the body alone, are accepted."""
+    stored = (stored or "").lower()
+    if len(stored) < 8:
+        return False
+    text = entry.text.rstrip("\n")
+    forms = {entry.text, text, text + "\n\n", entry.body, entry.body.strip()}
+    return any(hashlib.sha256(f.encode("utf-8")).hexdigest().startswith(stored) for f in forms)
+
+
 def daily_path(daily_dir: Path, day: str) -> Path:
     if not DAY_RE.match(day):
         raise ValueError(f"not a YYYY-MM-DD day: {day!r}")

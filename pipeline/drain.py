@@ -5,6 +5,8 @@ SessionEnd (``capture.capture_idle``), then claim -> distil -> complete/fail/rel
 each pending envelope in name (capture-time) order, re-listing the inbox until nothing new is
 left (so jobs captured during a drain are taken too, each at most once per drain), then prune old
 spools, record kv ``last_drain_at`` (epoch seconds) and call the ``after_drain`` extension point.
+A drain that took a job is one versioning batch: its daily appends become one commit
+(``drain: 3 entries from 2 job(s) -> daily/2026-12-01.md``) when the root is versioned.
 
 Invariants:
 - Safe with concurrent drains, hooks and the watcher: claim-by-rename means one job, one worker;
@@ -19,13 +21,14 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pipeline import inbox, state
+from pipeline import inbox, state, versioning
 from pipeline.capture import capture_idle
 from pipeline.config import Settings
 from pipeline.errors import (
@@ -138,6 +141,8 @@ def drain(
     }
     failures: list[JobFailure] = []
     seen: set[str] = set()
+    commit = contextlib.ExitStack()  # one commit per drain, opened at its first job
+    vb: versioning.Batch | None = None
     try:
         released = inbox.release_dead_claims(paths, now=started)
         if released:
@@ -164,6 +169,9 @@ def drain(
                     from pipeline.llm.base import make_backend
 
                     backend = make_backend(settings)
+                if vb is None:
+                    vb = commit.enter_context(versioning.batch(settings, "drain", ("daily",)))
+                    vb.name_paths = True
                 counts["processed"] += 1
                 _run_one(
                     settings,
@@ -183,7 +191,12 @@ def drain(
         pruned = inbox.prune_spools(paths, conn, settings.spool_keep_days, now=clock())
         state.kv_set(conn, "last_drain_at", repr(clock()), now=clock())
     finally:
-        conn.close()
+        try:
+            if vb is not None:
+                vb.subject = f"drain: {counts['entries']} entries from {counts['done']} job(s)"
+            commit.close()
+        finally:
+            conn.close()
     report = DrainReport(
         released_dead=released,
         pruned_spools=pruned,

@@ -507,12 +507,18 @@ def run_lint(
         result = scan(paths)
     else:
         # Same lock as compile and query --file-back: repairs never interleave with their writes.
-        with fsutil.file_lock(paths.lock("knowledge"), timeout=120):
+        from pipeline import versioning
+
+        with (
+            versioning.batch(settings, "lint --fix") as vb,
+            fsutil.file_lock(paths.lock("knowledge"), timeout=120),
+        ):
             result = scan(paths)
             fixed = apply_fixes(paths, result)
             if fixed:
                 _log_fix(paths, fixed, now())
                 result = scan(paths)
+            vb.subject = f"lint --fix: {len(fixed)} change(s): " + "; ".join(fixed[:3])
     conn = state.connect(paths.state_db) if paths.memc.is_dir() else None
     try:
         issues = list(result.issues)

@@ -2,8 +2,9 @@
 
 Invariants: only what is unambiguous is touched (links that resolve to exactly one page are made
 canonical, missing backlinks are added under a ``## Related`` section, index.md is regenerated
-the way compile generates it); only article bodies are rewritten, the frontmatter block is kept
-byte for byte; every write is ``fsutil.atomic_write`` through ``fsutil.safe_join``; running the
+the way compile generates it); a page the user edited (``pipeline.pages``) only gains backlinks,
+its links stay as written; each page written is recorded as memc's; only article bodies are
+rewritten, the frontmatter block is kept byte for byte; every write is ``fsutil.atomic_write`` through ``fsutil.safe_join``; running the
 repairs twice changes nothing the second time.
 """
 
@@ -81,6 +82,17 @@ def _display(text: str) -> str:
 
 def apply_fixes(paths: Paths, result: Scan) -> list[str]:
     """Rewrite unambiguous links, add missing backlinks, regenerate index.md; return the changes."""
+    import contextlib
+
+    from pipeline import state
+
+    with contextlib.closing(state.connect(paths.state_db)) as conn:
+        return _apply_fixes(paths, result, conn)
+
+
+def _apply_fixes(paths: Paths, result: Scan, conn) -> list[str]:
+    from pipeline import pages
+
     backlinks: dict[str, list[str]] = {}
     for key, outs in result.out_links.items():
         for target in sorted(outs):
@@ -92,7 +104,11 @@ def apply_fixes(paths: Paths, result: Scan) -> list[str]:
         _raw, body = split_frontmatter(text)
         prefix = text[: len(text) - len(body)]
         new_body = body
-        if key in result.rewrites:
+        rel = f"knowledge/{key}.md"
+        # A page a person edited only ever gains lines: its links are left as written.
+        user_edited = pages.page_state(conn, rel, text.encode("utf-8")).user_edited
+        rewrite = key in result.rewrites and not user_edited
+        if rewrite:
             new_body = rewrite_links(new_body, result.rewrites[key])
         if key in backlinks:
             bullets = [
@@ -101,8 +117,9 @@ def apply_fixes(paths: Paths, result: Scan) -> list[str]:
             new_body = add_related(new_body, bullets)
         if new_body != body:
             fsutil.atomic_write(fsutil.safe_join(paths.knowledge, f"{key}.md"), prefix + new_body)
+            pages.record(conn, rel, prefix + new_body, user_edited=user_edited)
             what = []
-            if key in result.rewrites:
+            if rewrite:
                 what.append(f"{len(result.rewrites[key])} link(s) made canonical")
             if key in backlinks:
                 what.append(f"{len(backlinks[key])} backlink(s) added")

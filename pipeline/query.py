@@ -355,7 +355,11 @@ def file_answer(
         "body": body,
         "sources": sources[:30],
     }
-    report = apply_articles(settings, [op], origin="query --file-back", seen=[key], now=now)
+    from pipeline import versioning
+
+    with versioning.batch(settings, "query --file-back") as vb:
+        report = apply_articles(settings, [op], origin="query --file-back", seen=[key], now=now)
+        vb.subject = versioning.summarise("query --file-back", report.created, report.updated)
     if report.rejected:
         return replace(result, notes=(*result.notes, f"not filed: {report.rejected[0].reason}"))
     written = (report.written or report.unchanged or (key,))[0]

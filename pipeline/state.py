@@ -8,10 +8,13 @@ Tables:
 - ``cursors``: per (session, transcript) the byte offset consumed so far and the file identity.
 - ``jobs``: the job ledger (queued, running, done, failed, deferred, cancelled) with outcome
   details.
-- ``entries``: every daily entry appended, and when (if ever) it was compiled.
+- ``entries``: every daily entry appended, and when (if ever) it was compiled, or withdrawn
+  (deleted from its daily log by hand).
 - ``llm_calls``: the cost ledger, one row per model call attempt.
 - ``private_sessions``: sessions the user opted out of capture.
 - ``kv``: small named values (last drain, last compile, circuit-breaker state).
+- ``pages``: per file under daily/ or knowledge/ memc wrote, the git blob id of the text as memc
+  last wrote it and whether the user ever edited it (``pipeline.pages``).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ CREATE TABLE IF NOT EXISTS entries (
     title TEXT NOT NULL DEFAULT '',
     content_hash TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
-    compiled_at REAL
+    compiled_at REAL,
+    withdrawn_at REAL
 );
 CREATE INDEX IF NOT EXISTS entries_pending ON entries(compiled_at, created_at);
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -83,6 +87,12 @@ CREATE TABLE IF NOT EXISTS kv (
     value TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pages (
+    path TEXT PRIMARY KEY,
+    sha TEXT NOT NULL,
+    user_edited INTEGER NOT NULL DEFAULT 0,
+    written_at REAL NOT NULL
+);
 """
 
 BUSY_TIMEOUT_MS = 10_000
@@ -105,6 +115,7 @@ def connect(db_path: Path | str) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         if not _has_schema(conn):
             conn.executescript(SCHEMA)
+            _migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -120,9 +131,20 @@ def connect(db_path: Path | str) -> sqlite3.Connection:
 def _has_schema(conn: sqlite3.Connection) -> bool:
     row = conn.execute(
         "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-        "('cursors','jobs','entries','llm_calls','private_sessions','kv')"
+        "('cursors','jobs','entries','llm_calls','private_sessions','kv','pages')"
     ).fetchone()
-    return row[0] == 6
+    return row[0] == 7
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Columns added after a table was first created (databases of earlier releases)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+    if "withdrawn_at" not in columns:
+        try:
+            conn.execute("ALTER TABLE entries ADD COLUMN withdrawn_at REAL")
+        except sqlite3.OperationalError as exc:  # a concurrent connect added it first
+            if "duplicate column" not in str(exc):
+                raise
 
 
 def kv_get(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:

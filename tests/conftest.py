@@ -31,6 +31,12 @@ def _isolate_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MEMC_BACKEND", "extractive")
     monkeypatch.setenv("MEMC_SPAWN_DRAIN", "0")
     monkeypatch.setenv("MEMC_TZ", "UTC")
+    # Real git in tests: no user or system config, a fixed identity for "the user".
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for key, value in (("NAME", "Test User"), ("EMAIL", "user@example.test")):
+        monkeypatch.setenv(f"GIT_AUTHOR_{key}", value)
+        monkeypatch.setenv(f"GIT_COMMITTER_{key}", value)
     yield
 
 

@@ -43,6 +43,12 @@ def write_article(
             lines.append(f"updated: '{updated}'")
         raw_front = "\n".join(lines) + ("\n" + extra_front if extra_front else "")
     path.write_text(f"---\n{raw_front}\n---\n\n{body}\n", encoding="utf-8")
+    if (root / ".memc").is_dir():  # as memc wrote it (hand-written pages are the user's)
+        from pipeline import pages
+
+        conn = state.connect(root / ".memc" / "state.db")
+        pages.record(conn, f"knowledge/{key}.md", path.read_bytes())
+        conn.close()
     return path
 
 

@@ -15,20 +15,27 @@ from pipeline.wiki import Article, render_article
 
 
 def write_article(paths, key, title, body="", summary="", aliases=(), tags=()):
+    """A page as memc would have compiled it (recorded as memc's last write, when the root has
+    state: pages written by hand count as the user's, see pipeline.pages)."""
     path = paths.knowledge / f"{key}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        render_article(
-            Article(
-                key=key,
-                title=title,
-                summary=summary,
-                aliases=tuple(aliases),
-                tags=tuple(tags),
-                body=body,
-            )
+    text = render_article(
+        Article(
+            key=key,
+            title=title,
+            summary=summary,
+            aliases=tuple(aliases),
+            tags=tuple(tags),
+            body=body,
         )
     )
+    path.write_text(text)
+    if paths.memc.is_dir():
+        from pipeline import pages, state
+
+        conn = state.connect(paths.state_db)
+        pages.record(conn, f"knowledge/{key}.md", text)
+        conn.close()
     return path
 
 

@@ -81,10 +81,12 @@ def cli(ctx: click.Context, root: str | None, verbose: bool) -> None:
 
 
 @cli.command("init")
+@click.option("--no-git", is_flag=True, help="Do not make the root a git repository.")
 @pass_app
-def init_cmd(app: App) -> None:
-    """Create the data-root layout (daily/, knowledge/, .memc/). Safe to run again."""
-    from pipeline.setup import init_root
+def init_cmd(app: App, no_git: bool) -> None:
+    """Create the data-root layout (daily/, knowledge/, .memc/, .gitignore) and, when git is
+    installed, a git repository (an existing one is reused). Safe to run again."""
+    from pipeline.setup import init_root, init_versioning
 
     settings = app.settings(require_init=False)
     created = init_root(settings)
@@ -94,6 +96,10 @@ def init_cmd(app: App) -> None:
             click.echo(f"  created {path.relative_to(settings.root)}")
     else:
         click.echo(f"{settings.root} is already initialised; nothing changed.")
+    if no_git:
+        click.echo("  git: not versioned (--no-git)")
+    else:
+        click.echo(f"  git: {init_versioning(settings)}")
     click.echo(
         f"Next: `{memc_for(settings)} install-hooks` to capture Claude Code sessions into it."
     )
