@@ -364,9 +364,10 @@ def apply_articles(
 
     git_root = paths.root if versioning.enabled(settings) else None
     kept: list[str] = []
-    with fsutil.file_lock(paths.lock("knowledge"), timeout=120), _closing(
-        state.connect(paths.state_db)
-    ) as conn:
+    with (
+        fsutil.file_lock(paths.lock("knowledge"), timeout=120),
+        _closing(state.connect(paths.state_db)) as conn,
+    ):
         pages = _Pages(paths)
         for i, raw in enumerate(articles):
             shown = raw.get("path") if isinstance(raw, dict) else None

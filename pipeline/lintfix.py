@@ -4,8 +4,8 @@ Invariants: only what is unambiguous is touched (links that resolve to exactly o
 canonical, missing backlinks are added under a ``## Related`` section, index.md is regenerated
 the way compile generates it); a page the user edited (``pipeline.pages``) only gains backlinks,
 its links stay as written; each page written is recorded as memc's; only article bodies are
-rewritten, the frontmatter block is kept byte for byte; every write is ``fsutil.atomic_write`` through ``fsutil.safe_join``; running the
-repairs twice changes nothing the second time.
+rewritten, the frontmatter block is kept byte for byte; every write is ``fsutil.atomic_write``
+through ``fsutil.safe_join``; running the repairs twice changes nothing the second time.
 """
 
 from __future__ import annotations

@@ -91,8 +91,10 @@ class RepoState:
 
 
 def enabled(settings) -> bool:
-    return bool(getattr(settings, "git", True)) and vcs.git_exe() is not None and vcs.is_repo(
-        settings.root
+    return (
+        bool(getattr(settings, "git", True))
+        and vcs.git_exe() is not None
+        and vcs.is_repo(settings.root)
     )
 
 

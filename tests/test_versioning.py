@@ -129,7 +129,7 @@ def test_compile_is_one_commit_by_memc_with_the_user_as_committer(vsettings, vro
 
 def test_drain_appends_are_one_commit_per_drain(vsettings, vroot):
     from pipeline.drain import drain
-    from tests.test_distill import ENTRY
+    from tests.test_distil import ENTRY
     from tests.test_inbox import make_job, transcript_lines
 
     for name in ("s1", "s2"):
