@@ -3,8 +3,9 @@
 Invariants:
 - One compile at a time (``locks/compile.lock``, non-blocking): a second one returns "busy".
 - An entry is pending until a batch containing it has been applied; a failed batch leaves its
-  entries pending. Entries found in daily files but missing from state.db (hand-written, or a
-  lost state.db) are inserted when scanned, with created_at = the file's mtime.
+  entries pending. Which entries are pending, edited or withdrawn is pipeline.pending's; its
+  notes on hand edits of daily logs go to log.md and the report (``daily_changes``).
+- A compile that writes is one versioning batch: one commit (pipeline.versioning).
 - Bounded context, whatever the size of the knowledge base: each batch carries at most
   ``BATCH_ENTRIES`` entries / ``BATCH_CHARS`` characters, the ``EXISTING_CAP`` most relevant
   article paths+titles, and the full text of at most ``RELATED_COUNT`` related articles
@@ -16,18 +17,23 @@ Invariants:
 
 from __future__ import annotations
 
-import datetime as _dt
+import functools
 import hashlib
-import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipeline import state
-from pipeline.daily import DailyEntry, list_days, read_entries
+from pipeline.daily import DailyEntry
 from pipeline.errors import BudgetDeferred, CircuitOpen, LLMError, LockBusy
+from pipeline.pending import (  # re-exported: status, the CLI and tests use them from here
+    LAST_COMPILE_KEY,
+    TriggerDecision,
+    select_entries,
+    should_compile,
+    sync_entries,
+)
 
 BATCH_ENTRIES = 12
 BATCH_CHARS = 40_000
@@ -36,15 +42,6 @@ EXISTING_CAP = 120
 RELATED_COUNT = 6
 RELATED_ARTICLE_CHARS = 10_000
 RELATED_CHARS = 36_000
-SCAN_KEY = "compile_scan"
-LAST_COMPILE_KEY = "last_compile_at"
-
-
-@dataclass(frozen=True)
-class TriggerDecision:
-    fire: bool
-    reason: str
-    pending: int
 
 
 @dataclass(frozen=True)
@@ -106,127 +103,8 @@ class CompileReport:
             ],
             "trigger": None if self.trigger is None else vars(self.trigger),
             "commit": self.extra.get("commit"),
+            "daily_changes": self.extra.get("daily_changes", []),
         }
-
-
-# ---------------------------------------------------------------- pending entries
-
-
-def _hash(entry: DailyEntry) -> str:
-    return hashlib.sha256(entry.text.encode("utf-8")).hexdigest()[:16]
-
-
-def sync_entries(settings, conn, *, force: bool = False) -> int:
-    """Insert rows for entries of changed daily files that state.db does not know. Returns count."""
-    daily = settings.paths.daily
-    try:
-        seen = json.loads(state.kv_get(conn, SCAN_KEY, "{}") or "{}")
-    except ValueError:
-        seen = {}
-    inserted = 0
-    for day in list_days(daily):
-        try:
-            st = os.stat(daily / f"{day}.md")
-        except OSError:
-            continue
-        stamp = [st.st_mtime_ns, st.st_size]
-        if not force and seen.get(day) == stamp:
-            continue
-        for entry in read_entries(daily, day):
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO entries(id, day, daily_path, session_id, project, title, "
-                "content_hash, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    entry.id,
-                    day,
-                    entry.daily_path,
-                    entry.session,
-                    entry.project,
-                    entry.title,
-                    _hash(entry),
-                    st.st_mtime,
-                ),
-            )
-            inserted += cur.rowcount
-        seen[day] = stamp
-    state.kv_set(conn, SCAN_KEY, json.dumps(seen, sort_keys=True))
-    return inserted
-
-
-def _today(settings, now: float) -> str:
-    return _dt.datetime.fromtimestamp(now, settings.zone()).date().isoformat()
-
-
-def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
-    """The staleness test of DESIGN.md ("Compile"); cheap, no model, no writes but bookkeeping."""
-    now = time.time() if now is None else now
-    sync_entries(settings, conn)
-    row = conn.execute(
-        "SELECT COUNT(*), MIN(created_at), MAX(created_at), MIN(day) FROM entries "
-        "WHERE compiled_at IS NULL"
-    ).fetchone()
-    pending, oldest, newest, first_day = row[0], row[1], row[2], row[3]
-    if not pending:
-        return TriggerDecision(False, "no pending entries", 0)
-    last = float(state.kv_get(conn, LAST_COMPILE_KEY, "0") or 0)
-    interval = settings.compile_min_interval_min * 60
-    if last and now - last < interval:
-        wait = (interval - (now - last)) / 60
-        return TriggerDecision(
-            False,
-            f"the last compile was {(now - last) / 60:.0f} min ago, under "
-            f"MEMC_COMPILE_MIN_INTERVAL_MIN ({settings.compile_min_interval_min:g}); "
-            f"next in {wait:.0f} min",
-            pending,
-        )
-    if first_day and first_day < _today(settings, now):
-        return TriggerDecision(True, f"entries from a prior day ({first_day}) are pending", pending)
-    if now - oldest >= settings.compile_max_delay_min * 60:
-        return TriggerDecision(
-            True, "the oldest pending entry is past MEMC_COMPILE_MAX_DELAY_MIN", pending
-        )
-    if now - newest >= settings.compile_quiet_min * 60:
-        return TriggerDecision(True, "no new entry for MEMC_COMPILE_QUIET_MIN", pending)
-    quiet = (settings.compile_quiet_min * 60 - (now - newest)) / 60
-    return TriggerDecision(
-        False, f"entries still arriving; quiet period ends in {quiet:.0f} min", pending
-    )
-
-
-def _day_of_file(settings, file: str) -> str:
-    name = os.path.basename(str(file))
-    day = name[:-3] if name.endswith(".md") else name
-    if not os.path.exists(settings.paths.daily / f"{day}.md"):
-        from pipeline.errors import ConfigError
-
-        raise ConfigError(f"--file {file}: no daily log daily/{day}.md; see `ls daily/`")
-    return day
-
-
-def select_entries(
-    settings, conn, *, all: bool = False, file: str | None = None, now: float | None = None
-) -> list[DailyEntry]:
-    """The entries to compile: pending ones, every one (``all``), or one daily file's."""
-    now = time.time() if now is None else now
-    daily = settings.paths.daily
-    if file is not None:
-        return read_entries(daily, _day_of_file(settings, file))
-    if all:
-        return [e for day in list_days(daily) for e in read_entries(daily, day)]
-    rows = conn.execute("SELECT id, day FROM entries WHERE compiled_at IS NULL").fetchall()
-    wanted: dict[str, set[str]] = {}
-    for entry_id, day in rows:
-        wanted.setdefault(day, set()).add(entry_id)
-    out: list[DailyEntry] = []
-    for day in sorted(wanted):
-        found = [e for e in read_entries(daily, day) if e.id in wanted[day]]
-        out.extend(found)
-        vanished = wanted[day] - {e.id for e in found}
-        if vanished:  # deleted from the daily file by hand: nothing left to compile
-            conn.executemany(
-                "UPDATE entries SET compiled_at=? WHERE id=?", [(now, v) for v in sorted(vanished)]
-            )
-    return out
 
 
 # ---------------------------------------------------------------- batches and context
@@ -293,6 +171,9 @@ def build_payload(settings, batch: list[DailyEntry]) -> tuple[dict[str, Any], se
         budget -= len(body)
         if budget <= 0:
             break
+    from pipeline.pages import flag_user_edited
+
+    flag_user_edited(paths, related)  # the model is told which pages a person wrote in
     indexed = search.indexed_articles(paths)
     titles = {a.key: a.title for a in indexed}
     keys = [h.key for h in hits if h.key in titles]
@@ -383,7 +264,8 @@ def run_compile(
 def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress, sleep):
     clock = (lambda: now) if now is not None else time.time
     at = clock()
-    sync_entries(settings, conn)
+    notes: list[str] = []
+    sync_entries(settings, conn, notes=notes, now=at)
     trigger = None
     if if_stale and not all and file is None:
         trigger = should_compile(settings, conn, now=at)
@@ -394,27 +276,33 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress
                 pending=trigger.pending,
                 trigger=trigger,
             )
-    entries = select_entries(settings, conn, all=all, file=file, now=at)
+    entries = select_entries(settings, conn, all=all, file=file, now=at, notes=notes)
+    if notes and not dry_run:
+        from pipeline import wikiindex
+
+        wikiindex.append_log(
+            settings.paths, "compile", "daily entries changed by hand", notes, now=at,
+            tz=settings.zone(),
+        )  # fmt: skip
+    extra = {"daily_changes": notes}
     if not entries:
-        return CompileReport("nothing", "no pending entries; nothing to compile", trigger=trigger)
-    if dry_run:
-        return _batches(settings, conn, entries, backend, True, at, clock, trigger, progress, sleep)
+        return CompileReport(
+            "nothing", "no pending entries; nothing to compile", trigger=trigger, extra=extra
+        )
     from pipeline import versioning
 
+    run = functools.partial(_batches, settings, conn, entries, backend, dry_run, at, clock)
+    if dry_run:
+        return replace(run(trigger, progress, sleep), extra=extra)
     with versioning.batch(settings, "compile") as vb:
-        report = _batches(
-            settings, conn, entries, backend, False, at, clock, trigger, progress, sleep
-        )
-        done = [b for b in report.batches if not b.error]
-        vb.entries = [x for b in done for x in b.entries]
+        report = run(trigger, progress, sleep)
+        vb.entries = [x for b in report.batches if not b.error for x in b.entries]
         n = len(vb.entries)
         vb.subject = versioning.summarise(
-            "compile",
-            report._all("created"),
-            report._all("updated"),
+            "compile", report._all("created"), report._all("updated"),
             lead=f"{n} entr{'y' if n == 1 else 'ies'}",
-        )
-    return replace(report, extra={**report.extra, "commit": vb.commit, "git_note": vb.error})
+        )  # fmt: skip
+    return replace(report, extra={**extra, "commit": vb.commit, "git_note": vb.error})
 
 
 def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, progress, sleep):

@@ -15,7 +15,8 @@ Invariants:
 - Rendering is deterministic code (same entry, same bytes); model text is flattened so it cannot
   forge a heading+marker pair or an id marker.
 - ``append_entry`` holds an exclusive lock on the daily file while it checks for the id and
-  appends, so concurrent writers never interleave and an id is written at most once, ever.
+  appends, so concurrent writers never interleave and an id is written at most once, ever; an
+  append that lands in a file an editor replaced meanwhile is detected and redone (or fails).
 - An entry is the ``### `` line directly followed by a ``<!-- memc:entry ... -->`` line, up to the
   next such pair; ``parse_entries`` never raises on edited or damaged files.
 """
@@ -28,6 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import MemcError
 from pipeline.fsutil import file_lock, writable_text
 from pipeline.models import Entry
 
@@ -163,29 +165,54 @@ def daily_path(daily_dir: Path, day: str) -> Path:
     return daily_dir / f"{day}.md"
 
 
+class AppendLost(MemcError):
+    """The daily file kept being replaced (an editor's atomic save) under our append."""
+
+
+APPEND_ATTEMPTS = 5
+
+
 def append_entry(daily_dir: Path, day: str, block: str, entry_id: str) -> bool:
-    """Append ``block`` to the day's log unless ``entry_id`` is already there. True if written."""
+    """Append ``block`` to the day's log unless ``entry_id`` is already there. True if written.
+
+    An editor saving the file atomically (write a copy, rename it over) can replace it between
+    our open and our write: the bytes then land in the unlinked old file. After each append the
+    file's identity is compared with the one written to; on a change the append is checked and
+    redone on the new file, and after ``APPEND_ATTEMPTS`` replacements ``AppendLost`` fails the
+    job loudly (its progress is kept; ``memc retry`` appends it)."""
     path = daily_path(daily_dir, day)
     daily_dir.mkdir(parents=True, exist_ok=True)
-    with file_lock(path):
-        try:
-            existing = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            existing = ""
-        if f"<!-- memc:entry id={entry_id} " in existing:
-            return False
-        prefix = ""
-        if not existing.strip():
-            prefix = f"# Daily Log: {day}\n\n"
-        elif not existing.endswith("\n\n"):
-            prefix = "\n" if existing.endswith("\n") else "\n\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (prefix + block).encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return True
+    marker = f"<!-- memc:entry id={entry_id} "
+    for _attempt in range(APPEND_ATTEMPTS):
+        with file_lock(path):
+            try:
+                existing = path.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                existing = ""
+            if marker in existing:
+                return _attempt > 0
+            prefix = ""
+            if not existing.strip():
+                prefix = f"# Daily Log: {day}\n\n"
+            elif not existing.endswith("\n\n"):
+                prefix = "\n" if existing.endswith("\n") else "\n\n"
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (prefix + block).encode("utf-8"))
+                os.fsync(fd)
+                wrote = os.fstat(fd)
+            finally:
+                os.close(fd)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                continue  # deleted under us: append again to a new file
+            if (now.st_dev, now.st_ino) == (wrote.st_dev, wrote.st_ino):
+                return True
+    raise AppendLost(
+        f"{path.name} was replaced {APPEND_ATTEMPTS} times while entry {entry_id} was appended "
+        "(an editor saving it?); close it in the editor and run `memc retry`"
+    )
 
 
 def parse_entries(text: str, day: str) -> list[DailyEntry]:

@@ -319,6 +319,13 @@ def check_fts5() -> Check:
     return Check("sqlite-fts5", OK, f"SQLite {sqlite3.sqlite_version} with FTS5")
 
 
+def check_git(settings: Settings) -> Check:
+    from pipeline.versioning import doctor_check
+
+    status, detail, fix = doctor_check(settings)
+    return Check("git", {"ok": OK, "warn": WARN}.get(status, FAIL), detail, fix)
+
+
 def check_failed_jobs(settings: Settings) -> Check:
     if not settings.paths.is_initialised():
         return Check("failed-jobs", OK, "no inbox yet")
@@ -358,5 +365,6 @@ def run_checks(
         check_cli(settings, run),
         check_credentials(settings, env, home),
         check_hooks(settings, home, cwd),
+        check_git(settings),
         check_failed_jobs(settings),
     ]

@@ -31,6 +31,7 @@ from typing import Any
 from pipeline import inbox, state, versioning
 from pipeline.capture import capture_idle
 from pipeline.config import Settings
+from pipeline.daily import AppendLost
 from pipeline.errors import (
     BudgetDeferred,
     CircuitOpen,
@@ -290,6 +291,8 @@ def _run_one(
             "`memc retry` would fail it again; the capture cursor is already past it, so "
             "delete the job from inbox/failed/",
         )
+    except AppendLost as exc:  # an editor kept replacing the daily file: retry appends it
+        _fail(paths, job, exc, "AppendLost", conn, clock, log, counts, failures, since=since)
     except (ValueError, OSError, PathRefused) as exc:
         _fail(
             paths,

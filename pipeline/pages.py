@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections import Counter
@@ -82,18 +83,20 @@ def record(
     )
 
 
-def user_edited_keys(conn: sqlite3.Connection, knowledge: Path, keys: list[str]) -> set[str]:
-    """The article keys among ``keys`` whose pages are user-edited (for the compile prompt)."""
-    out: set[str] = set()
-    for key in keys:
-        file = knowledge / f"{key}.md"
-        try:
-            current = file.read_bytes()
-        except OSError:
-            continue
-        if page_state(conn, f"knowledge/{key}.md", current).user_edited:
-            out.add(key)
-    return out
+def flag_user_edited(paths, related: list[dict]) -> None:
+    """Set ``user_edited`` on each related-article payload item (for the compile prompt)."""
+    if not related:
+        return
+    from pipeline import state
+
+    with contextlib.closing(state.connect(paths.state_db)) as conn:
+        for item in related:
+            try:
+                current: bytes | None = (paths.knowledge / f"{item['path']}.md").read_bytes()
+            except OSError:
+                current = None
+            rel = f"knowledge/{item['path']}.md"
+            item["user_edited"] = current is not None and page_state(conn, rel, current).user_edited
 
 
 def keeps_every_line(current: str, merged: str) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import state
+from pipeline import pending, state
 from pipeline.config import Settings
 from pipeline.fsutil import lock_is_held
 
@@ -53,6 +53,10 @@ class Status:
     articles: int
     daily_files: int
     backend: str
+    versioned: bool = False
+    versioning: str = ""  # "git repository", or why the root is not versioned
+    uncommitted_user: tuple[str, ...] = ()  # edits of yours the next memc batch commits first
+    uncommitted_memc: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,7 +97,7 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
     try:
         decision = compiler.should_compile(settings, conn, now=now)  # syncs entries first
         row = conn.execute(
-            "SELECT count(*), min(created_at) FROM entries WHERE compiled_at IS NULL"
+            f"SELECT count(*), min(created_at) FROM entries WHERE {pending.PENDING}"
         ).fetchone()
         ledger = calls.ledger_summary(conn, settings, now=now)
         last = {
@@ -108,6 +112,9 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         )
     finally:
         conn.close()
+    from pipeline.versioning import repo_state
+
+    repo = repo_state(settings)
     return Status(
         root=str(settings.root),
         pending=counts.pending,
@@ -132,6 +139,10 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         articles=count_articles(paths.knowledge),
         daily_files=_count_md(paths.daily, recursive=False),
         backend=settings.backend,
+        versioned=repo.versioned,
+        versioning=repo.reason,
+        uncommitted_user=repo.uncommitted_user,
+        uncommitted_memc=repo.uncommitted_memc,
     )
 
 
@@ -202,4 +213,17 @@ def render_text(st: Status, now: float) -> list[str]:
         lines.append("circuit breaker: closed")
     lines.append(f"watcher: {'running' if st.watcher_running else 'not running'}")
     lines.append(f"knowledge base: {st.articles} articles, {st.daily_files} daily logs")
+    if not st.versioned:
+        lines.append(f"versioned: no ({st.versioning}); `memc doctor` says how")
+        return lines
+    lines.append("versioned: yes (git; `memc history`, `memc undo`)")
+    if st.uncommitted_user:
+        shown = ", ".join(st.uncommitted_user[:5])
+        more = f" and {len(st.uncommitted_user) - 5} more" if len(st.uncommitted_user) > 5 else ""
+        lines.append(
+            f"  uncommitted edits of yours: {shown}{more} (the next memc write commits them "
+            "first, as you)"
+        )
+    if st.uncommitted_memc:
+        lines.append(f"  uncommitted memc writes: {len(st.uncommitted_memc)} (see pipeline.log)")
     return lines

@@ -334,3 +334,39 @@ def summarise(op: str, created: Sequence[str], updated: Sequence[str], lead: str
     parts = [p for p in (names("created", created), names("updated", updated)) if p]
     what = "; ".join(parts) or "no page changed"
     return f"{op}: {lead} -> {what}" if lead else f"{op}: {what}"
+
+
+def doctor_check(settings) -> tuple[str, str, str]:
+    """(ok|warn|fail, detail, fix) about versioning, for `memc doctor`."""
+    root = settings.root
+    ignore = root / ".gitignore"
+    try:
+        ignored = ".memc/" in ignore.read_text(encoding="utf-8").split()
+    except OSError:
+        ignored = False
+    if not getattr(settings, "git", True):
+        return "ok", "not versioned: git = false", ""
+    if vcs.git_exe() is None:
+        return (
+            "warn",
+            "git is not installed: the root is not versioned (no `memc history`, no `memc undo`)",
+            "install git, then run `memc init` again",
+        )
+    if not vcs.is_repo(root):
+        return "warn", "the root is not a git repository", "run `memc init` (or set git = false)"
+    if not ignored:
+        return (
+            "fail",
+            ".gitignore does not keep .memc/ out: raw transcripts could be committed",
+            "run `memc init` (it adds the .memc/ line)",
+        )
+    st = repo_state(settings)
+    detail = f"versioned with git; {len(st.uncommitted_user)} uncommitted edit(s) of yours"
+    if vcs.identity(root) is None:
+        who = user_identity(root)
+        return (
+            "warn",
+            detail + f"; no git identity, your edits are committed as {who[0]} <{who[1]}>",
+            "git config --global user.name 'Your Name'; git config --global user.email you@...",
+        )
+    return "ok", detail, ""

@@ -133,9 +133,16 @@ def mcp_cmd(app: App) -> None:
 
 
 def _register() -> None:
-    from pipeline.cli import capture_cmds, compile_cmds, distil_cmds, ops_cmds, read_cmds
+    from pipeline.cli import (
+        capture_cmds,
+        compile_cmds,
+        distil_cmds,
+        history_cmds,
+        ops_cmds,
+        read_cmds,
+    )
 
-    for module in (capture_cmds, distil_cmds, compile_cmds, read_cmds, ops_cmds):
+    for module in (capture_cmds, distil_cmds, compile_cmds, read_cmds, ops_cmds, history_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,212 @@
+"""Which daily entries wait for a compile: the scan of daily/, the staleness trigger, selection.
+
+Invariants:
+- An entry is pending while ``compiled_at`` and ``withdrawn_at`` are both NULL in state.db.
+- ``sync_entries`` rescans only daily files whose (mtime, size) changed. In a rescanned file:
+  an entry state.db does not know is inserted (created_at = the file's mtime); an entry whose
+  text no longer matches its recorded content hash (the user edited it) is pending again, so it
+  is recompiled; an entry that is gone (the user deleted it, or the whole file) is withdrawn:
+  ``withdrawn_at`` set, never compiled, never silently marked compiled. An entry that comes back
+  (an undo) is active again. Each edit and withdrawal is one human-readable note for the caller.
+- ``should_compile`` is the staleness test of DESIGN.md ("Compile"): no model, no writes but this
+  bookkeeping.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+
+from pipeline import state
+from pipeline.daily import DailyEntry, hash_matches, list_days, read_entries
+
+SCAN_KEY = "compile_scan"
+LAST_COMPILE_KEY = "last_compile_at"
+PENDING = "compiled_at IS NULL AND withdrawn_at IS NULL"
+
+
+@dataclass(frozen=True)
+class TriggerDecision:
+    fire: bool
+    reason: str
+    pending: int
+
+
+def entry_hash(entry: DailyEntry) -> str:
+    return hashlib.sha256(entry.text.encode("utf-8")).hexdigest()[:16]
+
+
+def sync_entries(
+    settings, conn, *, force: bool = False, notes: list[str] | None = None, now: float | None = None
+) -> int:
+    """Bring state.db in line with changed daily files (see the module docstring). Returns how
+    many entries were inserted; edits and withdrawals are appended to ``notes``."""
+    daily = settings.paths.daily
+    now = time.time() if now is None else now
+    try:
+        seen = json.loads(state.kv_get(conn, SCAN_KEY, "{}") or "{}")
+    except ValueError:
+        seen = {}
+    notes = [] if notes is None else notes
+    inserted = 0
+    days = list_days(daily)
+    for day in days:
+        try:
+            st = os.stat(daily / f"{day}.md")
+        except OSError:
+            continue
+        stamp = [st.st_mtime_ns, st.st_size]
+        if not force and seen.get(day) == stamp:
+            continue
+        present = read_entries(daily, day)
+        for entry in present:
+            inserted += _sync_one(conn, entry, st.st_mtime, notes)
+        _withdraw(conn, day, {e.id for e in present}, now, notes)
+        seen[day] = stamp
+    for day in set(seen) - set(days):  # a whole daily file deleted
+        _withdraw(conn, day, set(), now, notes)
+        del seen[day]
+    state.kv_set(conn, SCAN_KEY, json.dumps(seen, sort_keys=True))
+    return inserted
+
+
+def _sync_one(conn, entry: DailyEntry, mtime: float, notes: list[str]) -> int:
+    row = conn.execute(
+        "SELECT content_hash, compiled_at, withdrawn_at FROM entries WHERE id=?", (entry.id,)
+    ).fetchone()
+    if row is None:
+        conn.execute(
+            "INSERT INTO entries(id, day, daily_path, session_id, project, title, "
+            "content_hash, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                entry.id,
+                entry.day,
+                entry.daily_path,
+                entry.session,
+                entry.project,
+                entry.title,
+                entry_hash(entry),
+                mtime,
+            ),
+        )
+        return 1
+    stored, compiled_at, withdrawn_at = row
+    changed = bool(stored) and not hash_matches(entry, stored)
+    if changed or not stored:
+        conn.execute(
+            "UPDATE entries SET content_hash=?, title=?, compiled_at=NULL, withdrawn_at=NULL "
+            "WHERE id=?",
+            (entry_hash(entry), entry.title, entry.id),
+        )
+        if changed and compiled_at is not None:
+            notes.append(
+                f"entry {entry.id} ({entry.title[:60]}) was edited in {entry.daily_path} after "
+                "it was compiled: it compiles again"
+            )
+    elif withdrawn_at is not None:
+        conn.execute("UPDATE entries SET withdrawn_at=NULL WHERE id=?", (entry.id,))
+        notes.append(f"entry {entry.id} ({entry.title[:60]}) is back in {entry.daily_path}")
+    return 0
+
+
+def _withdraw(conn, day: str, present: set[str], now: float, notes: list[str]) -> None:
+    rows = conn.execute(
+        "SELECT id, title, compiled_at FROM entries WHERE day=? AND withdrawn_at IS NULL", (day,)
+    ).fetchall()
+    gone = [r for r in rows if r[0] not in present]
+    if not gone:
+        return
+    conn.executemany("UPDATE entries SET withdrawn_at=? WHERE id=?", [(now, r[0]) for r in gone])
+    for entry_id, title, compiled_at in gone:
+        notes.append(
+            f"entry {entry_id} ({(title or '')[:60]}) was deleted from daily/{day}.md: withdrawn"
+            + (
+                " (the pages compiled from it keep their text; edit them or `memc undo` that "
+                "compile)"
+                if compiled_at is not None
+                else ", it will not be compiled"
+            )
+        )
+
+
+def _today(settings, now: float) -> str:
+    return _dt.datetime.fromtimestamp(now, settings.zone()).date().isoformat()
+
+
+def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
+    """The staleness test of DESIGN.md ("Compile"); cheap, no model, no writes but bookkeeping."""
+    now = time.time() if now is None else now
+    sync_entries(settings, conn, now=now)
+    row = conn.execute(
+        f"SELECT COUNT(*), MIN(created_at), MAX(created_at), MIN(day) FROM entries WHERE {PENDING}"
+    ).fetchone()
+    pending, oldest, newest, first_day = row[0], row[1], row[2], row[3]
+    if not pending:
+        return TriggerDecision(False, "no pending entries", 0)
+    last = float(state.kv_get(conn, LAST_COMPILE_KEY, "0") or 0)
+    interval = settings.compile_min_interval_min * 60
+    if last and now - last < interval:
+        wait = (interval - (now - last)) / 60
+        return TriggerDecision(
+            False,
+            f"the last compile was {(now - last) / 60:.0f} min ago, under "
+            f"MEMC_COMPILE_MIN_INTERVAL_MIN ({settings.compile_min_interval_min:g}); "
+            f"next in {wait:.0f} min",
+            pending,
+        )
+    if first_day and first_day < _today(settings, now):
+        return TriggerDecision(True, f"entries from a prior day ({first_day}) are pending", pending)
+    if now - oldest >= settings.compile_max_delay_min * 60:
+        return TriggerDecision(
+            True, "the oldest pending entry is past MEMC_COMPILE_MAX_DELAY_MIN", pending
+        )
+    if now - newest >= settings.compile_quiet_min * 60:
+        return TriggerDecision(True, "no new entry for MEMC_COMPILE_QUIET_MIN", pending)
+    quiet = (settings.compile_quiet_min * 60 - (now - newest)) / 60
+    return TriggerDecision(
+        False, f"entries still arriving; quiet period ends in {quiet:.0f} min", pending
+    )
+
+
+def _day_of_file(settings, file: str) -> str:
+    name = os.path.basename(str(file))
+    day = name[:-3] if name.endswith(".md") else name
+    if not os.path.exists(settings.paths.daily / f"{day}.md"):
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"--file {file}: no daily log daily/{day}.md; see `ls daily/`")
+    return day
+
+
+def select_entries(
+    settings,
+    conn,
+    *,
+    all: bool = False,
+    file: str | None = None,
+    now: float | None = None,
+    notes: list[str] | None = None,
+) -> list[DailyEntry]:
+    """The entries to compile: pending ones, every one (``all``), or one daily file's. Call after
+    ``sync_entries``: a pending entry missing from its file is then already withdrawn."""
+    daily = settings.paths.daily
+    if file is not None:
+        return read_entries(daily, _day_of_file(settings, file))
+    if all:
+        return [e for day in list_days(daily) for e in read_entries(daily, day)]
+    rows = conn.execute(f"SELECT id, day FROM entries WHERE {PENDING}").fetchall()
+    wanted: dict[str, set[str]] = {}
+    for entry_id, day in rows:
+        wanted.setdefault(day, set()).add(entry_id)
+    out: list[DailyEntry] = []
+    for day in sorted(wanted):
+        present = read_entries(daily, day)
+        out.extend(e for e in present if e.id in wanted[day])
+        if wanted[day] - {e.id for e in present}:  # gone since the last scan
+            _withdraw(conn, day, {e.id for e in present}, time.time() if now is None else now,
+                      [] if notes is None else notes)  # fmt: skip
+    return out
