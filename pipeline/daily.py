@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import MemcError
+from pipeline.errors import AppendLost
 from pipeline.fsutil import file_lock, writable_text
 from pipeline.models import Entry
 
@@ -163,10 +163,6 @@ def daily_path(daily_dir: Path, day: str) -> Path:
     if not DAY_RE.match(day):
         raise ValueError(f"not a YYYY-MM-DD day: {day!r}")
     return daily_dir / f"{day}.md"
-
-
-class AppendLost(MemcError):
-    """The daily file kept being replaced (an editor's atomic save) under our append."""
 
 
 APPEND_ATTEMPTS = 5

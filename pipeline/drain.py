@@ -31,8 +31,8 @@ from typing import Any
 from pipeline import inbox, state, versioning
 from pipeline.capture import capture_idle
 from pipeline.config import Settings
-from pipeline.daily import AppendLost
 from pipeline.errors import (
+    AppendLost,
     BudgetDeferred,
     CircuitOpen,
     InvalidReplyError,

@@ -122,3 +122,23 @@ class PrivateMarker(Exception):
     Raised inside the spool copy and caught by capture, which marks the session private; it
     never leaves ``pipeline.capture``.
     """
+
+
+class GitError(MemcError):
+    """A git command failed (pipeline.vcs); the message carries git's own words."""
+
+
+class SecretRefused(MemcError):
+    """The pre-commit check found text the redactor would redact; nothing was committed."""
+
+
+class NotVersioned(MemcError):
+    """history/undo on a data root that git does not version."""
+
+
+class UndoRefused(MemcError):
+    """The undo would lose or clash with a later change; nothing was written."""
+
+
+class AppendLost(MemcError):
+    """The daily file kept being replaced (an editor's atomic save) under an append."""

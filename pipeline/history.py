@@ -25,19 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import fsutil, vcs, versioning
-from pipeline.errors import ConfigError, LockBusy, MemcError
+from pipeline.errors import ConfigError, LockBusy, MemcError, NotVersioned, UndoRefused
 
 NOT_BATCHES = ("user-edit", "init", "undo")
 SEARCH_DEPTH = 500
 _TRAILER = re.compile(r"^(Memc-[A-Za-z]+):\s*(.*)$", re.M)
-
-
-class NotVersioned(MemcError):
-    """history/undo on a root that git does not version."""
-
-
-class UndoRefused(MemcError):
-    """The undo would lose or clash with a later change; nothing was written."""
 
 
 @dataclass(frozen=True)

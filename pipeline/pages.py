@@ -112,6 +112,7 @@ def three_way(root: Path | None, base_sha: str | None, current: str, proposed: s
     if root is None or not base_sha:
         return None
     from pipeline import vcs, wiki
+    from pipeline.errors import GitError
 
     try:
         base_file = vcs.blob(root, base_sha)
@@ -119,7 +120,7 @@ def three_way(root: Path | None, base_sha: str | None, current: str, proposed: s
             return None
         base = wiki.split_frontmatter(base_file)[1].strip("\n")
         merged, clean = vcs.merge_text(current + "\n", base + "\n", proposed + "\n")
-    except vcs.GitError:
+    except GitError:
         return None
     merged = merged.strip("\n")
     if not clean or not keeps_every_line(current, merged) or merged == current.strip("\n"):

@@ -29,16 +29,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import MemcError
+from pipeline.errors import GitError
 
 TIMEOUT_S = 60.0
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the empty tree in sha1 repositories
 _FIELD = "\x1f"
 _RECORD = "\x1e"
-
-
-class GitError(MemcError):
-    """A git command failed; the message carries git's own words and what to do."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import fsutil, state, vcs
-from pipeline.errors import MemcError
+from pipeline.errors import MemcError, SecretRefused
 
 MEMC_AUTHOR = ("memc", "memc@memory-compiler.invalid")
 SCOPE = ("daily", "knowledge", ".gitignore")
@@ -50,10 +50,6 @@ GITIGNORE = """# memory-compiler: machine state and temp files stay out of git
 TRAILER_OP = "Memc-Op"
 TRAILER_ENTRIES = "Memc-Entries"
 TRAILER_REVERTS = "Memc-Reverts"
-
-
-class SecretRefused(MemcError):
-    """The pre-commit check found text the redactor would redact."""
 
 
 @dataclass

@@ -10,6 +10,7 @@ import pytest
 from pipeline import compiler, daily, lint, state, wiki
 from pipeline.cli import main
 from pipeline.config import load_settings
+from pipeline.errors import AppendLost
 from tests.fakes import FakeBackend
 from tests.test_versioning import DAY, T0, add_entry, commits, git
 
@@ -233,7 +234,7 @@ def test_an_append_that_keeps_losing_fails_loudly(settings, monkeypatch):
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", write)
-    with pytest.raises(daily.AppendLost, match="close it in the editor and run `memc retry`"):
+    with pytest.raises(AppendLost, match="close it in the editor and run `memc retry`"):
         add_entry(settings, "b6b6b6b6b6b6", "Second", "second")
 
 
