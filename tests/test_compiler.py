@@ -69,13 +69,16 @@ def test_trigger_nothing_pending(settings, conn):
 
 
 def test_trigger_quiet_max_delay_min_interval(settings, conn):
-    write_day(settings, "2025-11-20", [])
+    write_day(settings, "2025-11-20", [entry_block("a" * 12, "A", "a")])
     add_pending(conn, "a" * 12, "2025-11-20", T0 - 5 * MIN)
     d = compiler.should_compile(settings, conn, now=T0)
     assert not d.fire and "quiet" in d.reason and d.pending == 1
     d = compiler.should_compile(settings, conn, now=T0 + 6 * MIN)
     assert d.fire and "QUIET" in d.reason
     # entries keep arriving, but the oldest is past the max delay
+    write_day(
+        settings, "2025-11-20", [entry_block("a" * 12, "A", "a"), entry_block("b" * 12, "B", "b")]
+    )
     add_pending(conn, "b" * 12, "2025-11-20", T0 + 359 * MIN)
     d = compiler.should_compile(settings, conn, now=T0 + 360 * MIN)
     assert d.fire and "MAX_DELAY" in d.reason
@@ -221,7 +224,9 @@ def test_vanished_entries_stop_being_pending(settings, conn):
     write_day(settings, "2025-11-20", [])
     report = compiler.run_compile(settings, backend=FakeBackend(), now=T0)
     assert report.status == "nothing"
-    assert conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0] == 0
+    row = conn.execute("SELECT compiled_at, withdrawn_at FROM entries").fetchone()
+    assert row[0] is None and row[1] == T0  # withdrawn, not marked compiled
+    assert "withdrawn" in report.extra["daily_changes"][0]
 
 
 def test_related_articles_are_sent_in_full_and_replaced(settings):

@@ -34,6 +34,11 @@ def test_status_with_failures_pending_spend_and_watcher(settings, capsys):
     (root / "knowledge" / "qa" / "y.md").write_text("# y\n")
     (root / "knowledge" / "index.md").write_text("# index\n")
     (root / "daily" / "2027-01-15.md").write_text("# Daily Log: 2027-01-15\n")
+    day = time.strftime("%Y-%m-%d", time.gmtime(NOW))
+    (root / "daily" / f"{day}.md").write_text(
+        f"# Daily Log: {day}\n\n### 10:00 · p · T\n"
+        "<!-- memc:entry id=e1e1e1e1 session=s event=e -->\n"
+    )
     conn = state.connect(settings.paths.state_db)
     try:
         day = time.strftime("%Y-%m-%d", time.gmtime(NOW))
@@ -42,7 +47,8 @@ def test_status_with_failures_pending_spend_and_watcher(settings, capsys):
             (NOW - 60, day, "distil", "claude", 0.25, "ok"),
         )
         conn.execute(
-            "INSERT INTO entries(id, day, daily_path, created_at) VALUES('e1', ?, 'daily/x.md', ?)",
+            "INSERT INTO entries(id, day, daily_path, created_at) "
+            "VALUES('e1e1e1e1', ?, 'daily/x.md', ?)",
             (day, NOW - 7200),
         )
         state.kv_set(conn, "last_capture_at", str(NOW - 600))
