@@ -245,6 +245,7 @@ PARSERS: dict[str, Parser] = {
     "spool_keep_days": _whole(0),
     "chunk_chars": _whole(1),
     "exclude_projects": _names,
+    "git": _flag,  # false: never run git in this root (pipeline.versioning)
 }
 
 
