@@ -224,7 +224,7 @@ def apply_undo(settings, commit: str | None = None) -> tuple[UndoPlan, versionin
                 vb.extra_trailers.append((versioning.TRAILER_REVERTS, plan.target.commit))
     except LockBusy:
         raise UndoRefused("a compile is running; run `memc undo` again when it is done") from None
-    from pipeline import search
+    from pipeline import searchindex
 
-    search.refresh(paths)
+    searchindex.refresh(paths)
     return plan, vb
