@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo bench clean install
+.PHONY: test lint demo bench eval clean install
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
+
+eval: $(STAMP)
+	$(BIN)/python scripts/bench_recall.py
 
 clean:
 	rm -rf $(VENV) .memc demo-root .pytest_cache
