@@ -44,6 +44,7 @@ from pipeline.config import Paths, Settings
 from pipeline.errors import LockBusy, PathRefused, PrivateMarker
 from pipeline.fsutil import atomic_write, file_lock, safe_join
 from pipeline.models import Envelope, job_id_for
+from pipeline.project import identify
 
 PRIVATE_MARKER = b"[memc:private]"
 HEAD_BYTES = 64 * 1024  # scanned for the SDK entrypoint (the identity reads at most 4 KiB of it)
@@ -66,15 +67,15 @@ def session_key(session_id: str, transcript_path: str) -> str:
 
 
 def project_name(cwd: str) -> str:
-    """Sanitized basename of cwd (POSIX or Windows separators); "unknown" when there is none."""
-    base = re.split(r"[\\/]", cwd.rstrip("\\/"))[-1] if cwd else ""
-    clean = re.sub(r"[^\w.-]+", "-", base).strip(".-")[:80]
-    return clean or "unknown"
+    """Display name of the project cwd belongs to (its git repository; see pipeline.project)."""
+    return identify(cwd).name
 
 
-def is_excluded(settings: Settings, project: str, cwd: str) -> bool:
+def is_excluded(settings: Settings, project: str, cwd: str, key: str = "") -> bool:
     return any(
-        fnmatch.fnmatch(project, pattern) or (cwd and fnmatch.fnmatch(cwd, pattern))
+        fnmatch.fnmatch(project, pattern)
+        or (cwd and fnmatch.fnmatch(cwd, pattern))
+        or (key and fnmatch.fnmatch(key, pattern))
         for pattern in settings.exclude_projects
     )
 
@@ -206,8 +207,9 @@ def capture(
     if not paths.is_initialised():
         return _skip(f"{settings.root} is not initialised; run `memc init`")
     cwd = cwd if isinstance(cwd, str) else ""
-    project = project_name(cwd)
-    if is_excluded(settings, project, cwd):
+    owner = identify(cwd)
+    project = owner.name
+    if is_excluded(settings, project, cwd, owner.key):
         return _skip(f"project {project!r} matches exclude_projects")
     transcript = os.path.abspath(transcript_path)
     conn = state.connect(paths.state_db)
@@ -227,6 +229,7 @@ def capture(
                 session_id=session_id,
                 cwd=cwd,
                 project=project,
+                project_key=owner.key,
                 event=event,
                 now=now,
                 force=force,
@@ -248,6 +251,7 @@ def _capture_open(
     session_id: str,
     cwd: str,
     project: str,
+    project_key: str,
     event: str,
     now: float,
     force: bool,
@@ -330,6 +334,7 @@ def _capture_open(
                 transcript_path=transcript,
                 cwd=cwd,
                 project=project,
+                project_key=project_key,
                 start=start,
                 end=end,
                 captured_at=datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),

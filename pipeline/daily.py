@@ -34,7 +34,8 @@ from pipeline.fsutil import file_lock, writable_text
 from pipeline.models import Entry
 
 MARKER_RE = re.compile(
-    r"^<!-- memc:entry id=(?P<id>[0-9a-f]{6,40}) session=(?P<session>\S*) event=(?P<event>\S*) -->$"
+    r"^<!-- memc:entry id=(?P<id>[0-9a-f]{6,40}) session=(?P<session>\S*) event=(?P<event>\S*)"
+    r"(?: project=(?P<project_key>\S+))? -->$"
 )
 HEADING_RE = re.compile(r"^### (?P<time>\d\d:\d\d) · (?P<project>.*?) · (?P<title>.*)$")
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -58,6 +59,7 @@ class DailyEntry:
     event: str
     body: str  # the markdown under the marker line, stripped
     text: str  # heading + marker + body, as in the file
+    project_key: str = ""  # pipeline.project key; "" for entries written before it existed
 
     @property
     def daily_path(self) -> str:
@@ -88,16 +90,25 @@ def _block(text: str, limit: int = 6000) -> str:
 
 
 def render_entry(
-    entry: Entry, *, entry_id: str, time_hhmm: str, project: str, session_id: str, event: str
+    entry: Entry,
+    *,
+    entry_id: str,
+    time_hhmm: str,
+    project: str,
+    session_id: str,
+    event: str,
+    project_key: str = "",
 ) -> str:
     """The markdown block of one entry, ending with a blank line."""
     title = _inline(entry.title, 200) or "Untitled session"
     project_name = _inline(project, 80).replace("·", "-") or "unknown"
     session = re.sub(r"[^A-Za-z0-9_-]", "", session_id)[:8] or "unknown"
     event_name = re.sub(r"[^a-z0-9-]", "", event.lower())[:20] or "capture"
+    key = re.sub(r"[^\w./:@%+~-]", "", project_key)[:300]  # no ">" can pass: no "-->"
+    owner = f" project={key}" if key else ""
     out = [
         f"### {time_hhmm} · {project_name} · {title}",
-        f"<!-- memc:entry id={entry_id} session={session} event={event_name} -->",
+        f"<!-- memc:entry id={entry_id} session={session} event={event_name}{owner} -->",
     ]
     if entry.context.strip():
         out.append(f"**Context:** {_block(entry.context)}")
@@ -236,6 +247,7 @@ def parse_entries(text: str, day: str) -> list[DailyEntry]:
                 event=marker["event"],
                 body=body,
                 text="\n".join(lines[i:end]).strip() + "\n",
+                project_key=marker["project_key"] or "",
             )
         )
     return out

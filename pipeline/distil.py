@@ -326,6 +326,7 @@ def distil_job(
                     entry_id=eid,
                     time_hhmm=hhmm,
                     project=envelope.project,
+                    project_key=envelope.project_key,
                     session_id=envelope.session_id,
                     event=envelope.event,
                 )

@@ -36,6 +36,7 @@ class Envelope:
     captured_at: str  # ISO 8601, UTC, e.g. 2026-11-20T21:41:27.152000+00:00
     spool: str  # path of the spool file relative to ROOT/.memc/
     v: int = ENVELOPE_VERSION
+    project_key: str = ""  # pipeline.project identity; absent in envelopes written before it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True) + "\n"
@@ -68,6 +69,8 @@ class Envelope:
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ValueError(f"envelope field {name!r} is missing or not a {kind.__name__}")
             kwargs[name] = value
+        key = data.get("project_key", "")
+        kwargs["project_key"] = key if isinstance(key, str) else ""
         return cls(**kwargs)
 
     def file_name(self) -> str:
