@@ -3,7 +3,8 @@
 Role: read the payload, capture the transcript delta, start a detached drain, leave.
 
 Invariants:
-- Always exits 0 and prints nothing on stdout (SessionStart alone may print context).
+- Always exits 0 and prints nothing on stdout, except context: SessionStart always, and
+  UserPromptSubmit only when a memory is relevant to the prompt (``pipeline.recall``).
 - Never hangs: stdin is read with a deadline and a size cap (a hook run from a terminal or with
   no stdin reads nothing); capture opens only regular files, non-blocking.
 - Does nothing at all when MEMC_INTERNAL is set (the pipeline's own child processes).
@@ -30,7 +31,7 @@ from pipeline.config import Paths, Settings, load_settings, resolve_root
 from pipeline.errors import ConfigError
 from pipeline.logs import hook_log
 
-EVENTS = ("session-start", "session-end", "pre-compact", "stop")
+EVENTS = ("session-start", "session-end", "pre-compact", "stop", "user-prompt-submit")
 CAPTURE_EVENTS = ("session-end", "pre-compact", "stop")
 STDIN_LIMIT = 1 << 20
 STDIN_TIMEOUT_S = 0.5
@@ -251,8 +252,13 @@ def _run(event: str, root: str | None, raw: bytes) -> str:
     tag = f"{event} session={sid[:8]!r}"
     if config_error:
         tag += f" (configuration error, using defaults: {config_error})"
-    if event == "session-start":
-        text = _with_notice(_session_start(settings, payload), settings.paths, config_error)
+    if event in ("session-start", "user-prompt-submit"):
+        if event == "session-start":
+            text = _with_notice(_session_start(settings, payload), settings.paths, config_error)
+        else:
+            from pipeline.recall import hook_output
+
+            text = hook_output(settings, payload)
         if text:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             sys.stdout.flush()

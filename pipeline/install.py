@@ -40,6 +40,8 @@ HOOK_EVENTS: tuple[tuple[str, str, int], ...] = (
     ("SessionEnd", "session-end", 5),
     ("PreCompact", "pre-compact", 10),
     ("Stop", "stop", 5),
+    # Runs before every prompt: recall answers in well under a second or prints nothing.
+    ("UserPromptSubmit", "user-prompt-submit", 5),
 )
 _SLUGS = {slug for _, slug, _ in HOOK_EVENTS}
 BACKUP_INFIX = ".memc-backup-"

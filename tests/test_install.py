@@ -60,7 +60,7 @@ def test_install_twice_then_uninstall_keeps_users_hooks_and_keys(tmp_path, root)
     original = _write(path, USER_SETTINGS)
 
     first = install_hooks(path, root, program=PROGRAM, now=1_000_000)
-    assert first.changed and first.added == 4 and first.removed == 0
+    assert first.changed and first.added == len(HOOK_EVENTS) and first.removed == 0
     assert first.backup is not None and first.backup.read_text() == original
     data = json.loads(path.read_text())
     assert list(data) == ["model", "hooks", "permissions", "env"]  # key order kept
@@ -81,7 +81,7 @@ def test_install_twice_then_uninstall_keeps_users_hooks_and_keys(tmp_path, root)
     assert len(list(path.parent.glob("settings.json.memc-backup-*"))) == 1
 
     gone = uninstall_hooks(path, now=1_000_200)
-    assert gone.changed and gone.removed == 4
+    assert gone.changed and gone.removed == len(HOOK_EVENTS)
     assert json.loads(path.read_text()) == USER_SETTINGS
     again = uninstall_hooks(path)
     assert not again.changed and again.removed == 0
@@ -91,9 +91,9 @@ def test_reinstall_replaces_entries_from_an_older_interpreter_and_root(tmp_path,
     path = tmp_path / "settings.json"
     install_hooks(path, tmp_path / "old-root", program=["/old/python3", "-m", "pipeline"])
     res = install_hooks(path, root, program=PROGRAM)
-    assert res.changed and res.removed == 4
+    assert res.changed and res.removed == len(HOOK_EVENTS)
     data = json.loads(path.read_text())
-    assert len(_ours(data)) == 4
+    assert len(_ours(data)) == len(HOOK_EVENTS)
     assert all(hook.root == str(root) for hook in installed_hooks(path))
 
 
@@ -124,7 +124,7 @@ def test_missing_or_empty_file_is_created_without_backup(tmp_path, root):
     path = tmp_path / "new" / "settings.json"
     res = install_hooks(path, root, program=PROGRAM)
     assert res.changed and res.backup is None
-    assert len(installed_hooks(path)) == 4
+    assert len(installed_hooks(path)) == len(HOOK_EVENTS)
     empty = tmp_path / "empty.json"
     empty.write_text("")
     assert install_hooks(empty, root, program=PROGRAM).changed
@@ -139,7 +139,7 @@ def test_symlinked_settings_file_keeps_its_link(tmp_path, root):
     link.symlink_to(target)
     install_hooks(link, root, program=PROGRAM)
     assert link.is_symlink()
-    assert len(installed_hooks(target)) == 4
+    assert len(installed_hooks(target)) == len(HOOK_EVENTS)
 
 
 def test_marker_matches_only_our_commands():
@@ -169,15 +169,15 @@ def test_cli_project_scope_and_json(tmp_path, root, monkeypatch, capsys):
     assert main(["--root", str(root), "install-hooks", "--scope", "project", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["settings"] == str(project / ".claude" / "settings.json") and out["changed"]
-    assert len(out["commands"]) == 4
+    assert len(out["commands"]) == len(HOOK_EVENTS)
     assert not (Path.home() / ".claude" / "settings.json").exists()
     assert settings_path("project") == project / ".claude" / "settings.json"
 
 
 def test_user_scope_default_writes_under_home(root, capsys):
     assert main(["--root", str(root), "install-hooks"]) == 0
-    assert "Installed 4 hooks" in capsys.readouterr().out
-    assert len(installed_hooks(Path.home() / ".claude" / "settings.json")) == 4
+    assert f"Installed {len(HOOK_EVENTS)} hooks" in capsys.readouterr().out
+    assert len(installed_hooks(Path.home() / ".claude" / "settings.json")) == len(HOOK_EVENTS)
     assert main(["--root", str(root), "install-hooks"]) == 0
     assert "nothing changed" in capsys.readouterr().out
 

@@ -19,6 +19,7 @@ _EVENT_HELP = {
     "session-end": "SessionEnd: capture the transcript delta, start a detached drain, exit 0.",
     "pre-compact": "PreCompact: capture before Claude Code compacts the conversation, exit 0.",
     "stop": "Stop: cheap checkpoint; captures once enough new lines or minutes accumulated.",
+    "user-prompt-submit": "UserPromptSubmit: print memories relevant to the prompt, if any.",
 }
 
 
