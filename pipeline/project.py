@@ -92,9 +92,9 @@ def remote_url(config_text: str) -> str:
         if _ANY_SECTION.match(line):
             current = None
             continue
-        url = _URL.match(line) if current is not None else None
-        if url and current is not None:
-            remotes.append((current, url.group(1).strip('"')))
+        found = _URL.match(line) if current is not None else None
+        if found and current is not None:
+            remotes.append((current, found.group(1).strip('"')))
     for name, url in remotes:
         if name == "origin":
             return url
