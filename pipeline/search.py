@@ -45,7 +45,9 @@ STOPWORDS = frozenset(
     " me my no not of on or our so than that the their them then there these they this to too up"
     " us was we were what when where which while who why will with you your yes just also use used"
     " using via per about after before over under should would could may might must been being any"
-    " all some such only very more most other same each both few new".split()
+    " all some such only very more most other same each both few new"
+    # what is left of a contraction once the tokenizer splits it at the apostrophe
+    " don doesn didn isn aren wasn weren won wouldn shouldn couldn haven hasn ll ve re".split()
 )
 _MATCHED = "FROM fts JOIN docs d ON d.id = fts.rowid WHERE fts MATCH ?"
 _ARTICLE_COLUMNS = "key, title, summary, updated, aliases"
@@ -173,11 +175,13 @@ class Index:
         return hits[:limit]
 
     def search(self, query: str, limit: int = 10, kind: str | None = None) -> list[Hit]:
-        """Ranked hits for user text: all words first; if nothing matches, any word."""
+        """Ranked hits for user text: all words first; if nothing matches, any content word
+        (stopwords and contraction fragments such as "don" never drive that fallback)."""
         limit = max(1, int(limit))
         hits = self.hits(fts_query(query, mode="AND"), limit, kind)
-        if not hits and len(terms(query)) > 1:
-            hits = self.hits(fts_query(query, mode="OR"), limit, kind)
+        words = terms(query, drop_stopwords=True)[:MAX_QUERY_TERMS]
+        if not hits and len(terms(query)) > 1 and words:
+            hits = self.hits(match_expression(words, "OR"), limit, kind)
         return hits
 
     def related(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pipeline.config import ARTICLE_FOLDERS, Paths
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # The FTS columns, in the order of the bm25 weights in ``search.WEIGHTS``.
 FTS_COLUMNS = ("title", "aliases", "tags", "summary", "body")
 ALIAS_SEP = " ; "
@@ -43,8 +43,9 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS docs (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
     title TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT '',
-    aliases TEXT NOT NULL DEFAULT ''
+    aliases TEXT NOT NULL DEFAULT '', project TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS projects (key TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS docs_path ON docs(path);
 CREATE INDEX IF NOT EXISTS docs_kind ON docs(kind, key);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
@@ -112,7 +113,7 @@ def connect(paths: Paths) -> sqlite3.Connection:
 def _reset(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for table in ("fts", "docs", "files", "meta"):
+        for table in ("fts", "docs", "files", "meta", "projects"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.execute("COMMIT")
     except BaseException:
@@ -154,7 +155,8 @@ def _scan(
 
 
 def _rows_for(rel: str, kind: str, text: str) -> list[tuple]:
-    """(kind, key, title, summary, updated, aliases, tags, body) rows for one file."""
+    """(kind, key, title, summary, updated, aliases, tags, body, project) rows for one file;
+    ``project`` is a daily entry's project key (pipeline.project), '' for articles."""
     if kind == "article":
         from pipeline.wiki import parse_article
 
@@ -170,13 +172,24 @@ def _rows_for(rel: str, kind: str, text: str) -> list[tuple]:
                 ALIAS_SEP.join(art.aliases),
                 " ".join(art.tags),
                 art.body,
+                "",
             )
         ]
     from pipeline.daily import parse_entries
 
     day = rel[len("daily/") : -3]
     return [
-        ("daily", e.id, e.title, f"{e.day} {e.time} · {e.project}", e.day, "", e.project, e.body)
+        (
+            "daily",
+            e.id,
+            e.title,
+            f"{e.day} {e.time} · {e.project}",
+            e.day,
+            "",
+            e.project,
+            e.body,
+            e.project_key,
+        )
         for e in parse_entries(text, day)
     ]
 
@@ -187,16 +200,20 @@ def _delete_path(conn: sqlite3.Connection, rel: str) -> None:
 
 
 def _insert_rows(conn: sqlite3.Connection, rel: str, rows: list[tuple]) -> None:
-    for kind, key, title, summary, updated, aliases, tags, body in rows:
+    for kind, key, title, summary, updated, aliases, tags, body, project in rows:
         cur = conn.execute(
-            "INSERT INTO docs(path, kind, key, title, summary, updated, aliases) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (rel, kind, key, title, summary, updated, aliases),
+            "INSERT INTO docs(path, kind, key, title, summary, updated, aliases, project) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (rel, kind, key, title, summary, updated, aliases, project),
         )
         conn.execute(
             "INSERT INTO fts(rowid, title, aliases, tags, summary, body) VALUES (?,?,?,?,?,?)",
             (cur.lastrowid, title, aliases, tags, summary, body),
         )
+        if project:  # the projects seen, so that a prompt naming one can be told apart
+            conn.execute(
+                "INSERT OR REPLACE INTO projects(key, name) VALUES (?, ?)", (project, tags)
+            )
 
 
 # ---------------------------------------------------------------- refresh and rebuild

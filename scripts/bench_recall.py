@@ -369,9 +369,9 @@ class Outcome:
 
 
 def run_search(world: World, prompt: Prompt) -> Outcome:
-    from pipeline import search
+    from pipeline import search, searchindex
 
-    search.refresh(world.settings.paths)
+    searchindex.refresh(world.settings.paths)
     hits = search.search(world.settings.paths, prompt.text, limit=10)
     groups = [sessions_of(world, h.kind, h.key, h.path) for h in hits]
     text = "\n".join(f"{h.title} {h.snippet}" for h in hits)

@@ -38,9 +38,9 @@ def add_entry(settings, day, n, project, key, title, decisions=(), lessons=()):
 
 
 def refresh(settings):
-    from pipeline import search
+    from pipeline import searchindex
 
-    search.refresh(settings.paths)
+    searchindex.refresh(settings.paths)
 
 
 @pytest.fixture
@@ -165,3 +165,11 @@ def test_the_hook_command_prints_context_or_nothing(kb, memc_env):
     assert hook("write a haiku about autumn leaves") == ""
     log = (kb.paths.logs / "hooks.log").read_text()
     assert "user-prompt-submit" in log and "context=0 chars" in log
+
+
+def test_a_prompt_naming_another_project_favours_that_project(kb):
+    conn = recall.open_readonly(kb.paths.search_db)
+    assert conn is not None
+    with conn:
+        asked = recall.rank(conn, "tinyhttp retry policy backoff", project_key=PROJECT_A)
+    assert asked[0].project == PROJECT_B
