@@ -32,7 +32,7 @@ def test_installed_hooks_capture_and_the_spawned_drain_distils(root, tmp_path):
     settings_json = tmp_path / "claude" / "settings.json"
     install_hooks(settings_json, root)
     commands = {h.event: h.command for h in installed_hooks(settings_json)}
-    assert set(commands) == {"SessionStart", "SessionEnd", "PreCompact", "Stop"}
+    assert set(commands) == {"SessionStart", "SessionEnd", "PreCompact", "Stop", "UserPromptSubmit"}
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMC_")}  # as Claude Code would
     transcript = tmp_path / "session.jsonl"
