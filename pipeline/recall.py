@@ -48,7 +48,6 @@ SAME_PROJECT = 1.6
 OTHER_PROJECT = 0.75
 DEADLINE_S = 0.4
 BUSY_TIMEOUT_S = 0.05
-WEIGHTS = "10.0, 8.0, 3.0, 4.0, 1.0"  # bm25 column weights: title, aliases, tags, summary, body
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 _NEGATION = re.compile(r"n't$")
@@ -107,22 +106,7 @@ def content_words(text: str, limit: int = MAX_WORDS) -> list[str]:
 
 
 def _quote(word: str) -> str:
-    return '"' + word.replace('"', '""') + '"'
-
-
-def open_readonly(db_path: Any, *, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection | None:
-    """search.db opened read-only with a short busy timeout; None when it cannot be read."""
-    from pathlib import Path
-
-    db = Path(db_path)
-    if not db.is_file():
-        return None
-    try:
-        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=timeout)
-        conn.execute("SELECT 1 FROM docs LIMIT 1")
-        return conn
-    except sqlite3.Error:
-        return None
+    return search.match_expression([word])
 
 
 def _has_project_column(conn: sqlite3.Connection) -> bool:
@@ -180,9 +164,9 @@ def _rank(
     kind_sql, args = ("", ()) if kind is None else (" AND d.kind = ?", (kind,))
     rows = conn.execute(
         f"SELECT fts.rowid, d.kind, d.key, d.path, d.title, {project_sql}, fts.body, "
-        f"bm25(fts, {WEIGHTS}) FROM fts JOIN docs d ON d.id = fts.rowid "
-        f"WHERE fts MATCH ?{kind_sql} ORDER BY bm25(fts, {WEIGHTS}) LIMIT ?",
-        (" OR ".join(_quote(w) for w in known), *args, CANDIDATES),
+        f"{search.BM25} FROM fts JOIN docs d ON d.id = fts.rowid "
+        f"WHERE fts MATCH ?{kind_sql} ORDER BY {search.BM25} LIMIT ?",
+        (search.match_expression(known, "OR"), *args, CANDIDATES),
     ).fetchall()
     if not rows:
         return []
@@ -315,15 +299,13 @@ def prompt_recall(settings: Any, payload: dict[str, Any]) -> Recall:
     cwd = payload.get("cwd")
     if not isinstance(prompt, str) or not prompt.strip():
         return Recall((), "")
-    conn = open_readonly(settings.paths.search_db)
-    if conn is None:
+    index = search.open_index(settings.paths, timeout=BUSY_TIMEOUT_S)
+    if index is None:
         return Recall((), "")
-    try:
+    with index:
         key = identify(cwd).key if isinstance(cwd, str) else ""
         words = content_words(prompt)
-        memories = select(rank(conn, prompt, project_key=key, limit=12), len(words))
-    finally:
-        conn.close()
+        memories = select(rank(index.conn, prompt, project_key=key, limit=12), len(words))
     shown, context = build_context(memories, words, str(settings.paths.root))
     return Recall(tuple(shown), context)
 

@@ -93,9 +93,12 @@ def test_content_words_drop_stopwords_contractions_and_fragments():
 
 
 def test_the_asking_project_comes_first(kb):
-    conn = recall.open_readonly(kb.paths.search_db)
-    assert conn is not None
-    with conn:
+    from pipeline.search import open_index
+
+    index = open_index(kb.paths)
+    assert index is not None
+    with index:
+        conn = index.conn
         from_a = recall.rank(conn, "what is our retry policy with backoff?", project_key=PROJECT_A)
         from_b = recall.rank(conn, "what is our retry policy with backoff?", project_key=PROJECT_B)
     assert from_a[0].project == PROJECT_A and from_b[0].project == PROJECT_B
@@ -168,8 +171,11 @@ def test_the_hook_command_prints_context_or_nothing(kb, memc_env):
 
 
 def test_a_prompt_naming_another_project_favours_that_project(kb):
-    conn = recall.open_readonly(kb.paths.search_db)
-    assert conn is not None
-    with conn:
+    from pipeline.search import open_index
+
+    index = open_index(kb.paths)
+    assert index is not None
+    with index:
+        conn = index.conn
         asked = recall.rank(conn, "tinyhttp retry policy backoff", project_key=PROJECT_A)
     assert asked[0].project == PROJECT_B
