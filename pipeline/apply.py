@@ -168,13 +168,14 @@ def _guard(knowledge_dir, key: str):
 def sweep_temp_files(paths, *, now: float | None = None) -> int:
     """Remove temp files a writer killed mid-``atomic_write`` left in knowledge/. Returns count.
 
-    Article folders are only written under the ``knowledge`` lock, so while holding it every temp
-    file there is an orphan; knowledge/ itself (index.md) is swept only after a minute."""
+    Every memc write into knowledge/ (articles, and index.md from apply, compile and lint --fix)
+    holds the ``knowledge`` lock, so while holding it every temp file there is an orphan, however
+    young: a kill a moment ago leaves nothing behind after the next compile."""
     removed = 0
     with fsutil.file_lock(paths.lock("knowledge"), timeout=120):
-        for folder in wiki.ARTICLE_FOLDERS:
+        for folder in ("", *wiki.ARTICLE_FOLDERS):
             removed += fsutil.clean_temp_files(paths.knowledge / folder, older_than_s=0, now=now)
-    return removed + fsutil.clean_temp_files(paths.knowledge, older_than_s=60, now=now)
+    return removed
 
 
 def _read(path) -> bytes | None:

@@ -214,3 +214,24 @@ def test_same_ops_twice_change_nothing(settings):
     second = apply.apply_articles(settings, ops, seen={"concepts/a", "qa/b"}, now=99999)
     assert second.unchanged == ("concepts/a", "qa/b") and not second.written
     assert {p: p.read_bytes() for p in settings.paths.knowledge.rglob("*.md")} == snapshot
+
+
+def test_sweep_removes_every_temp_file_in_knowledge_however_young(settings):
+    """A writer killed mid-atomic_write a moment ago: the next sweep (under the knowledge lock,
+    which every knowledge/ writer holds) removes its temp file at once, beside index.md too."""
+    from pipeline.fsutil import TEMP_PREFIX
+
+    knowledge = settings.paths.knowledge
+    orphans = [
+        knowledge / f"{TEMP_PREFIX}index.md.k1ll3d",
+        knowledge / "concepts" / f"{TEMP_PREFIX}queue.md.k1ll3d",
+        knowledge / "qa" / f"{TEMP_PREFIX}why.md.k1ll3d",
+    ]
+    for orphan in orphans:
+        orphan.write_text("---\ntitle: half a pa")  # written just now: no age to wait for
+    kept = [knowledge / "concepts" / "queue.md", knowledge / "notes.txt"]
+    for path in kept:
+        path.write_text("the user's file\n")
+    assert apply.sweep_temp_files(settings.paths) == len(orphans)
+    assert [p for p in orphans if p.exists()] == []
+    assert all(p.read_text() == "the user's file\n" for p in kept)
