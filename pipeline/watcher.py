@@ -109,8 +109,11 @@ def watch(
     on_cycle: Callable | None = None,
     on_event: Callable[[str], None] | None = None,
     lock_wait_s: float = LOCK_WAIT_S,
+    events: bool = True,
 ) -> int:
-    """Run until ``stop_event`` is set (or SIGTERM/SIGINT). Returns the exit code (always 0)."""
+    """Run until ``stop_event`` is set (or SIGTERM/SIGINT). Returns the exit code (always 0).
+
+    ``events=False`` runs on the sweep alone, with no Observer (what a missed event degrades to)."""
     from pipeline.drain import drain
 
     say = on_event or (lambda message: None)
@@ -125,19 +128,24 @@ def watch(
                 f"memc watch: another watcher is already running for {settings.root}; nothing to do"
             )
             return 0
-        from watchdog.observers import Observer
-
         wake = threading.Event()
-        observer = Observer()
-        observer.schedule(_wake_handler(str(paths.inbox), wake), str(paths.inbox), recursive=False)
+        observer = None
+        if events:
+            from watchdog.observers import Observer
+
+            observer = Observer()
+            inbox = str(paths.inbox)
+            observer.schedule(_wake_handler(inbox, wake), inbox, recursive=False)
         stack.enter_context(_signals_set(stop))
-        observer.start()
+        if observer is not None:
+            observer.start()
         try:
             log.info("watcher started (pid %d, sweep %.1fs)", os.getpid(), sweep_s)
             say(f"memc watch: watching {paths.inbox} (sweep every {sweep_s:g}s); Ctrl-C to stop")
             _loop(settings, drain, backend, stop, wake, sweep_s, debounce_s, on_cycle, log)
         finally:
-            _stop_observer(observer)
+            if observer is not None:
+                _stop_observer(observer)
             log.info("watcher stopped")
         say("memc watch: stopped")
     return 0

@@ -255,10 +255,8 @@ def test_bad_transcript_paths_are_skipped_without_blocking(settings, root, tmp_p
             pytest.skip("root reads every file")
         target.write_bytes(line(1))
         target.chmod(0)
-    sleeps: list[float] = []
-    started = time.monotonic()
+    sleeps: list[float] = []  # the retry waits go to this injected sleep, never to the clock
     r = capture(settings, transcript_path=str(target), session_id="s", sleep=sleeps.append)
-    assert time.monotonic() - started < 2
     assert r.status == "skipped" and r.reason
     if kind in ("missing", "dangling"):
         assert sleeps == [tailfile.RETRY_DELAY_S] * (cap.RETRY_ATTEMPTS - 1)
@@ -364,7 +362,9 @@ def test_spawn_drain_starts_detached_internal_child(root, tmp_path, monkeypatch)
     fake.write_text(
         f"#!{sys.executable}\nimport json, os, sys\n"
         f"json.dump({{'argv': sys.argv[1:], 'internal': os.environ.get('MEMC_INTERNAL'),"
-        f" 'sid': os.getsid(0), 'pid': os.getpid()}}, open({str(out)!r}, 'w'))\n"
+        f" 'sid': os.getsid(0), 'pid': os.getpid(),"
+        f" 'null_io': [os.path.samestat(os.fstat(fd), os.stat(os.devnull)) for fd in (0, 1, 2)]}},"
+        f" open({str(out)!r}, 'w'))\n"
     )
     fake.chmod(0o755)
     monkeypatch.setattr(cap, "DRAIN_MODULES", ("pipeline.capture",))
@@ -378,6 +378,7 @@ def test_spawn_drain_starts_detached_internal_child(root, tmp_path, monkeypatch)
     child = json.loads(out.read_text())
     assert child["argv"] == ["-m", "pipeline", "--root", str(settings.root), "drain"]
     assert child["internal"] == "1" and child["sid"] == child["pid"]
+    assert child["null_io"] == [True, True, True]  # holds none of the hook's pipes open
 
 
 from tests.conftest import SHARED as CORPUS  # noqa: E402

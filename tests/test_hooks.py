@@ -1,7 +1,9 @@
-"""`memc hook EVENT`: bad input of every kind -> exit 0, nothing on stdout, one log line, fast.
+"""`memc hook EVENT`: bad input of every kind -> exit 0, nothing on stdout, one log line, and it
+ends by itself (a stdin that stays open and silent, a FIFO as the transcript).
 
 A representative set runs through the real `python -m pipeline hook ...` subprocess; the rest
-calls run_hook_cli in-process with a real pipe as stdin.
+calls run_hook_cli in-process with a real pipe as stdin. How fast a hook is gets measured by
+scripts/bench_hooks.py (ratios to the bare interpreter start), not here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -52,9 +53,9 @@ def payload(sid: str, transcript, cwd: str = "/home/dev/demo", **extra) -> bytes
     ).encode()
 
 
-def hook_proc(env, event: str, stdin: bytes | None, *args: str, timeout: float = 20):
-    started = time.monotonic()
-    proc = subprocess.run(
+def hook_proc(env, event: str, stdin: bytes | None, *args: str, timeout: float = 60):
+    """Run the hook subprocess; ``timeout`` only catches a hook that hangs (it fails the test)."""
+    return subprocess.run(
         [PYTHON, "-m", "pipeline", *args, "hook", event],
         input=stdin,
         capture_output=True,
@@ -62,7 +63,6 @@ def hook_proc(env, event: str, stdin: bytes | None, *args: str, timeout: float =
         timeout=timeout,
         stdin=subprocess.DEVNULL if stdin is None else None,
     )
-    return proc, time.monotonic() - started
 
 
 def hook_inproc(rest, root, data: bytes, monkeypatch) -> int:
@@ -94,10 +94,9 @@ def test_hook_subprocess_bad_input(memc_env, root, tmp_path, case):
     }[case]
     if case == "fifo":
         os.mkfifo(tmp_path / "fifo")
-    proc, elapsed = hook_proc(memc_env, "session-end", stdin)
+    proc = hook_proc(memc_env, "session-end", stdin)
     assert proc.returncode == 0 and proc.stdout == b""
     assert len(log_lines(root)) == 1
-    assert elapsed < 5
     assert len(inbox(root)) == (1 if case == "ok" else 0)
     if case == "ok":
         assert " queued job=" in log_lines(root)[0]
@@ -111,14 +110,24 @@ def test_hook_subprocess_windows_backslashes(memc_env, root, tmp_path):
         '"cwd":"C:\\Users\\dev\\new-proj","hook_event_name":"Stop"}'
     ).encode()
     assert parse_payload(raw)[0]["cwd"] == "C:\\Users\\dev\\new-proj"
-    proc, _ = hook_proc(memc_env, "session-end", raw)
+    proc = hook_proc(memc_env, "session-end", raw)
     assert proc.returncode == 0 and proc.stdout == b""
     [env] = inbox(root)
     assert env.cwd == "C:\\Users\\dev\\new-proj" and env.project == "new-proj"
 
 
+def test_read_stdin_gives_up_on_a_silent_open_pipe():
+    read_fd, write_fd = os.pipe()
+    try:
+        with os.fdopen(read_fd, "rb", buffering=0) as stream:
+            assert hooks.read_stdin(stream, timeout=0.05) == b""  # the writer never writes
+            os.write(write_fd, b'{"session_id": "s"}')
+            assert hooks.read_stdin(stream, timeout=0.05) == b'{"session_id": "s"}'
+    finally:
+        os.close(write_fd)
+
+
 def test_hook_subprocess_absent_stdin_does_not_hang(memc_env, root):
-    started = time.monotonic()
     proc = subprocess.Popen(
         [PYTHON, "-m", "pipeline", "hook", "stop"],
         stdin=subprocess.PIPE,
@@ -126,22 +135,22 @@ def test_hook_subprocess_absent_stdin_does_not_hang(memc_env, root):
         stderr=subprocess.PIPE,
         env=memc_env,
     )
-    try:  # stdin stays open and silent: the hook must give up on it by itself
-        assert proc.wait(timeout=10) == 0
+    try:  # stdin stays open and silent: the hook must give up on it by itself (the wait's
+        # timeout only catches a hang; "empty stdin" below says the hook itself gave up)
+        assert proc.wait(timeout=60) == 0
         out = proc.stdout.read()
     finally:
         proc.stdin.close()
         proc.stdout.close()
         proc.stderr.close()
     assert proc.returncode == 0 and out == b""
-    assert time.monotonic() - started < 5
     assert "empty stdin" in log_lines(root)[0]
 
 
 def test_hook_subprocess_memc_internal_does_nothing(memc_env, root, tmp_path):
     t = tmp_path / "t.jsonl"
     t.write_bytes(line(1))
-    proc, _ = hook_proc(dict(memc_env, MEMC_INTERNAL="1"), "session-end", payload("s1", t))
+    proc = hook_proc(dict(memc_env, MEMC_INTERNAL="1"), "session-end", payload("s1", t))
     assert proc.returncode == 0 and proc.stdout == b"" and proc.stderr == b""
     assert log_lines(root) == [] and inbox(root) == []
 
@@ -151,7 +160,7 @@ def test_hook_subprocess_uninitialised_root(memc_env, tmp_path):
     bare.mkdir()
     t = tmp_path / "t.jsonl"
     t.write_bytes(line(1))
-    proc, _ = hook_proc(dict(memc_env, MEMC_ROOT=str(bare)), "session-end", payload("s1", t))
+    proc = hook_proc(dict(memc_env, MEMC_ROOT=str(bare)), "session-end", payload("s1", t))
     assert proc.returncode == 0 and proc.stdout == b""
     assert b"memc init" in proc.stderr and proc.stderr.count(b"\n") == 1
     assert list(bare.iterdir()) == []
@@ -161,7 +170,7 @@ def test_hook_subprocess_root_flag_and_session_start(memc_env, root, tmp_path):
     env = dict(memc_env)
     env.pop("MEMC_ROOT")
     data = payload("s1", tmp_path / "t.jsonl")
-    proc, _ = hook_proc(env, "session-start", data, "--root", str(root))
+    proc = hook_proc(env, "session-start", data, "--root", str(root))
     assert proc.returncode == 0
     if proc.stdout:  # only SessionStart may print, and only Claude Code's JSON form
         out = json.loads(proc.stdout)

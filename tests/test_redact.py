@@ -12,7 +12,6 @@ import random
 import string
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 
 from pipeline.redact import looks_random, redact, redact_counts, shannon_entropy
 from tests.conftest import REPO
+from tests.helpers import cpu_ratio
 
 DATA = Path(__file__).parent / "data" / "secrets"
 ALPHABETS = {
@@ -293,12 +293,41 @@ def test_non_str_input_is_tolerated():
     assert redact_counts(None)[0] == ""  # type: ignore[arg-type]
 
 
-def test_throughput_is_at_least_a_megabyte_per_second():
-    clean = (DATA / "clean.txt").read_text()
-    text = (clean * (2_000_000 // len(clean) + 1))[:2_000_000]
-    start = time.perf_counter()
-    redact(text)
-    elapsed = time.perf_counter() - start
-    # Measured ~10 MB/s on the CI box; 1 MB/s leaves room for slow machines without hiding a
-    # pathological (quadratic) pattern, which would take minutes here.
-    assert elapsed < 2.0, f"{len(text) / elapsed / 1e6:.2f} MB/s"
+# Inputs shaped like each rule's prefix (a keyword, a provider prefix, a header, a flag), repeated:
+# what makes a backtracking pattern quadratic. Throughput itself is measured by
+# scripts/bench_redact.py (MB/s); here only how the work grows with the input.
+GROWTH_INPUTS = [
+    pytest.param(None, 10_000, id="clean-corpus"),
+    pytest.param("a=", 10_000, id="assignments"),
+    pytest.param("sk-", 10_000, id="provider-prefixes"),
+    pytest.param("Authorization: Bearer ", 10_000, id="bearer-headers"),
+    pytest.param("https://a:", 10_000, id="url-credentials"),
+    pytest.param("Ab3", 10_000, id="mixed-case-token"),
+    pytest.param('"password": "', 10_000, id="json-keys"),
+    pytest.param("curl -u ", 10_000, id="curl-user"),
+    pytest.param("--password ", 10_000, id="flags"),
+    pytest.param("secret:\n", 10_000, id="yaml-keys"),
+    pytest.param("-----BEGIN RSA PRIVATE KEY-----\n", 10_000, id="pem-headers"),
+    pytest.param(
+        "<private>",
+        2_500,  # small: at 80,000 characters this one takes seconds
+        id="unclosed-private-tags",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="known: every unclosed <private> scans to the end of the text for a closing "
+            "tag (_PRIVATE_CLOSED), so n unclosed tags cost O(n * len)",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("unit", "size"), GROWTH_INPUTS)
+def test_redaction_work_grows_linearly_with_the_input(unit, size):
+    unit = unit or (DATA / "clean.txt").read_text()
+
+    def sized(n: int) -> str:
+        return (unit * (n // len(unit) + 1))[:n]
+
+    ratio = cpu_ratio(redact, sized(size), sized(8 * size))  # 8x the input
+    # linear is ~8; a quadratic pattern would be ~64. 24 leaves room for noise, not for that.
+    assert ratio < 24, f"8x the input took {ratio:.1f}x the CPU time"

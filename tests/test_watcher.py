@@ -1,6 +1,8 @@
-"""The watcher: picks a new job up within 1 s through the file event (the sweep is set far
-longer, so only the event can explain it), stops cleanly with no leaked threads, is a single
-instance per root, survives a failing cycle, and answers SIGTERM in a real process."""
+"""The watcher: picks a new job up through the file event (the sweep is an hour away, so only
+the event can explain it), finds it by the sweep alone when events are off, stops cleanly with no
+leaked threads, is a single instance per root, survives a failing cycle, and answers SIGTERM in a
+real process. How fast the event path is (pick-up latency) is measured by scripts/bench_drain.py;
+the waits here only bound a hang."""
 
 from __future__ import annotations
 
@@ -61,24 +63,21 @@ class Runner:
         assert not self.thread.is_alive()
 
 
-def test_new_job_is_picked_up_within_a_second_and_stop_is_clean(settings, root):
+def test_new_job_is_picked_up_through_the_file_event_and_stop_is_clean(settings, root):
     before = set(threading.enumerate())
     fake = FakeBackend(default=ENTRY)
-    with Runner(settings, fake, sweep_s=60, debounce_s=0.05) as run:
-        latencies = []
+    with Runner(settings, fake, sweep_s=3600, debounce_s=0.05) as run:
         for i in range(3):
-            run.cycle_event.clear()
-            t0 = time.monotonic()
             make_job(root, f"w{i}", transcript_lines(f"w{i}", [("ship it", "shipped")]))
             assert _wait_for(
                 lambda want=i + 1: (
                     inbox.counts(settings.paths) == inbox.InboxCounts(0, 0, 0)
                     and len(fake.calls) == want
+                    and len(run.cycles) >= want + 1
                 ),
-                1.0,
-            ), "not picked up within 1 s"
-            latencies.append(time.monotonic() - t0)
-        assert max(latencies) < 1.0
+                60,  # far below the hour-long sweep: only the inbox event can wake the watcher
+            ), "the inbox event did not wake the watcher"
+        assert len(run.cycles) == 1 + 3  # the first sweep, then one cycle per event
     assert run.result == [0]
     assert len(list_days(root / "daily")) == 1
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
@@ -97,15 +96,12 @@ def test_second_instance_exits_zero_and_says_so(settings, root):
     assert "already running" in said[0]
 
 
-def test_sweep_is_the_truth_without_events(settings, root, monkeypatch):
-    # Events disabled: the handler never wakes the loop, so only the sweep can find the job.
-    monkeypatch.setattr(
-        watcher,
-        "_wake_handler",
-        lambda d, w: __import__("watchdog.events", fromlist=["x"]).FileSystemEventHandler(),
-    )
+def test_sweep_is_the_truth_without_events(settings, root):
+    # Events off: no Observer, nothing wakes the loop, so only the sweep can find the job.
+    before = set(threading.enumerate())
     fake = FakeBackend(default=ENTRY)
-    with Runner(settings, fake, sweep_s=0.5, debounce_s=0) as run:
+    with Runner(settings, fake, sweep_s=0.5, debounce_s=0, events=False) as run:
+        assert [t for t in threading.enumerate() if t not in before] == [run.thread]
         make_job(root, "sweep", transcript_lines("sweep", [("a", "b")]))
         assert _wait_for(lambda: len(fake.calls) == 1, 5)
         assert _wait_for(lambda: len(run.cycles) >= 2, 5)  # found by the second sweep
