@@ -12,12 +12,12 @@ from pipeline import attention, state
 from pipeline.config import Paths
 from pipeline.install import install_hooks
 from pipeline.llm.calls import BREAKER_UNTIL
-from tests.test_hooks import hook_inproc, inbox, line, payload
+from tests.helpers import hook_inproc, hook_payload, queued_envelopes, turn_line
 
 
 def _start(root, monkeypatch, capsys) -> dict:
     capsys.readouterr()
-    assert hook_inproc(["session-start"], root, payload("s-next", ""), monkeypatch) == 0
+    assert hook_inproc(["session-start"], root, hook_payload("s-next", ""), monkeypatch) == 0
     out = capsys.readouterr().out
     return json.loads(out)
 
@@ -36,9 +36,9 @@ def test_a_bad_config_never_stops_capture_and_session_start_names_it(
     monkeypatch.delenv("MEMC_BACKEND")  # the file alone decides, as for a real user
     (root / ".memc" / "config.toml").write_text(config)
     transcript = tmp_path / "t.jsonl"
-    transcript.write_bytes(line(1) + line(2))
-    assert hook_inproc(["session-end"], root, payload("s1", transcript), monkeypatch) == 0
-    [job] = inbox(root)
+    transcript.write_bytes(turn_line(1) + turn_line(2))
+    assert hook_inproc(["session-end"], root, hook_payload("s1", transcript), monkeypatch) == 0
+    [job] = queued_envelopes(root)
     assert job.session_id == "s1" and job.end == transcript.stat().st_size
     log = (root / ".memc" / "logs" / "hooks.log").read_text()
     assert "queued" in log and "configuration error" in log

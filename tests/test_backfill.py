@@ -14,36 +14,10 @@ from pipeline.capture import capture
 from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.errors import ConfigError
+from tests.helpers import transcript_line, write_transcript
 
 DAY = 86400.0
 NOW = 1_800_000_000.0
-
-
-def _line(kind: str, text: str, cwd: str, sid: str, **extra) -> str:
-    obj = {
-        "type": kind,
-        "cwd": cwd,
-        "sessionId": sid,
-        "message": {"role": kind, "content": text},
-        **extra,
-    }
-    return json.dumps(obj) + "\n"
-
-
-def write_transcript(
-    cwd: str, sid: str, turns: int = 4, *, mtime: float | None = None, **extra
-) -> Path:
-    folder = Path.home() / ".claude" / "projects" / "".join(c if c.isalnum() else "-" for c in cwd)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{sid}.jsonl"
-    lines = [
-        _line("user" if i % 2 == 0 else "assistant", f"turn {i} about {cwd}", cwd, sid, **extra)
-        for i in range(turns)
-    ]
-    path.write_text("".join(lines))
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
-    return path
 
 
 def _inbox(root: Path) -> list[Path]:
@@ -68,7 +42,7 @@ def test_backfill_twice_captures_nothing_new_the_second_time(settings):
 
     # a later hook sees only what was appended after the backfill: the same cursor
     with a.open("a") as fh:
-        fh.write(_line("user", "one more", "/home/dev/acme-api", "sess-a"))
+        fh.write(transcript_line("user", "one more", "/home/dev/acme-api", "sess-a"))
     res = capture(
         settings,
         transcript_path=str(a),
@@ -77,7 +51,7 @@ def test_backfill_twice_captures_nothing_new_the_second_time(settings):
         event="session-end",
     )
     assert res.status == "queued" and res.bytes == len(
-        _line("user", "one more", "/home/dev/acme-api", "sess-a")
+        transcript_line("user", "one more", "/home/dev/acme-api", "sess-a")
     )
 
 
@@ -163,7 +137,6 @@ def test_cli_reports_progress_and_next_step(settings, capsys):
 
 def test_backfilled_sessions_are_dated_by_their_last_write(settings, tmp_path):
     import datetime as dt
-    import os
 
     from pipeline.backfill import backfill
     from pipeline.daily import list_days

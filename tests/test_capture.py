@@ -381,7 +381,7 @@ def test_spawn_drain_starts_detached_internal_child(root, tmp_path, monkeypatch)
     assert child["null_io"] == [True, True, True]  # holds none of the hook's pipes open
 
 
-from tests.conftest import SHARED as CORPUS  # noqa: E402
+from tests.helpers import SHARED as CORPUS  # noqa: E402
 
 
 @pytest.mark.corpus

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pipeline.cli import cli, main
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_init_is_idempotent(tmp_path, capsys):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SAMPLE = REPO / "samples" / "4f1c9a2e-6b1d-4c55-9a51-1f0e7c2d8a10.jsonl"
 

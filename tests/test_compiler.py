@@ -10,7 +10,7 @@ import pytest
 from pipeline import compiler, fsutil, state
 from pipeline.errors import InvalidReplyError, TransientLLMError
 from tests.fakes import FakeBackend
-from tests.test_search import write_article
+from tests.helpers import write_page
 
 T0 = 1_763_640_000.0  # 2025-11-20 12:00 UTC
 MIN = 60.0
@@ -230,7 +230,7 @@ def test_vanished_entries_stop_being_pending(settings, conn):
 
 
 def test_related_articles_are_sent_in_full_and_replaced(settings):
-    write_article(
+    write_page(
         settings.paths,
         "concepts/advisory-locks",
         "Advisory locks",
@@ -262,7 +262,7 @@ def test_related_articles_are_sent_in_full_and_replaced(settings):
 
 def _kb(settings, n):
     for i in range(n):
-        write_article(
+        write_page(
             settings.paths,
             f"concepts/topic-{i:05d}",
             f"Topic {i} queue worker",

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def load_demo():

@@ -12,17 +12,7 @@ from pipeline import daily, distil, state
 from pipeline.config import load_settings
 from pipeline.errors import BudgetDeferred, PathRefused
 from tests.fakes import FakeBackend
-from tests.test_inbox import make_job, transcript_lines
-
-ENTRY = {
-    "worth_saving": True,
-    "title": "Switched queue to advisory locks",
-    "context": "Reworked the job queue.",
-    "decisions": ["Use pg advisory locks"],
-    "lessons": ["Redis visibility timeouts lost jobs"],
-    "action_items": [],
-    "key_exchanges": [],
-}
+from tests.helpers import ENTRY, make_job, transcript_lines
 
 
 def _run(settings, env, backend, **kw):

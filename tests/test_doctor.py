@@ -13,7 +13,7 @@ from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.doctor import FAIL, OK, WARN, blocking, check_cli, check_python, run_checks
 from pipeline.install import install_hooks
-from tests.opsfixtures import fail_job
+from tests.helpers import fail_job
 
 SECRET = "sk-ant-api03-THISISNOTAREALKEYbutLooksLikeOne0123456789abcdef"
 

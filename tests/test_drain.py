@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -17,12 +16,19 @@ from pipeline import drain as drain_mod
 from pipeline import inbox, state
 from pipeline.cli import main as cli_main
 from pipeline.config import load_settings
-from pipeline.daily import list_days, read_entries
+from pipeline.daily import list_days
 from pipeline.drain import drain
 from pipeline.errors import PermanentLLMError, TransientLLMError
 from tests.fakes import FakeBackend
-from tests.test_distil import ENTRY
-from tests.test_inbox import make_job, transcript_lines
+from tests.helpers import (
+    ENTRY,
+    all_entries,
+    check_exactly_once,
+    finish_and_compare,
+    kill_when_progressed,
+    make_job,
+    transcript_lines,
+)
 
 PYTHON = sys.executable
 
@@ -38,10 +44,6 @@ def _job(root, name, text="We decided to use advisory locks in queue.py. TODO: m
         transcript_lines(name, [(text, "done")]),
         captured_at=f"2026-11-20T14:00:{next(_SEQ) % 60:02d}+00:00",
     )
-
-
-def _all_entries(root):
-    return [e for day in list_days(root / "daily") for e in read_entries(root / "daily", day)]
 
 
 def _job_row(settings, job_id):
@@ -63,7 +65,7 @@ def test_drain_processes_every_job_once(settings, root):
     assert row["status"] == "done" and row["attempts"] == 1 and row["entries"] == 1
     assert "1 entry appended" in row["detail"]
     again = drain(settings, backend=FakeBackend())  # nothing left: no call, no error
-    assert again.processed == 0 and len(_all_entries(root)) == 3
+    assert again.processed == 0 and len(all_entries(root)) == 3
     conn = state.connect(settings.paths.state_db)
     assert float(state.kv_get(conn, "last_drain_at")) > 0
 
@@ -95,7 +97,7 @@ def test_permanent_failure_dead_letters_the_job(settings, root):
     assert _job_row(settings, bad.id)["status"] == "failed"
     assert _job_row(settings, good.id)["status"] == "done"  # one bad job does not stop the rest
     assert report.failures[0].id == bad.id
-    assert "401" not in "".join(e.text for e in _all_entries(root))  # errors never in daily/
+    assert "401" not in "".join(e.text for e in all_entries(root))  # errors never in daily/
 
 
 def test_transient_exhausted_fails_after_bounded_attempts(settings, root):
@@ -154,7 +156,7 @@ def test_dead_claims_are_recovered_first(settings, root):
     report = drain(settings, backend=FakeBackend(default=ENTRY))
     assert report.released_dead == 1 and report.done == 1
     assert _job_row(settings, env.id)["status"] == "done"
-    assert [e.id for e in _all_entries(root)] and not list(settings.paths.claimed.iterdir())
+    assert [e.id for e in all_entries(root)] and not list(settings.paths.claimed.iterdir())
 
 
 def test_stop_requested_releases_job(settings, root):
@@ -188,7 +190,7 @@ def test_cli_drain_json_and_retry(root, capsys):
     assert json.loads(capsys.readouterr().out) == {"retried": [env.id], "unknown": ["nosuchjob"]}
     assert cli_main(["--root", str(root), "drain"]) == 0
     assert "1 done" in capsys.readouterr().out
-    assert len(_all_entries(root)) == 1
+    assert len(all_entries(root)) == 1
 
 
 # -- real processes -------------------------------------------------------------------------------
@@ -211,31 +213,6 @@ def _plant(root, n, facts, filler=0):
         )
 
 
-def _check_exactly_once(root, facts, reference=None):
-    """Every fact in exactly one entry, no id twice, no debris; and, given a reference root
-    drained without interruption, exactly the same entries."""
-    entries = _all_entries(root)
-    ids = [e.id for e in entries]
-    assert len(ids) == len(set(ids))
-    if reference is None:
-        assert len(ids) == len(facts)
-    else:
-        mine = {e.id: e.text for e in entries}
-        theirs = {e.id: e.text for e in _all_entries(reference)}
-        assert sorted(set(mine) - set(theirs)) == sorted(set(theirs) - set(mine)) == []
-        assert [i for i in mine if mine[i] != theirs[i]] == []
-        assert sorted((e.id, e.text) for e in entries) == sorted(
-            (e.id, e.text) for e in _all_entries(reference)
-        )
-    for fact in facts:  # every planted fact in exactly one entry
-        assert sum(fact in e.text for e in entries) == 1, fact
-    paths = load_settings(root).paths
-    assert inbox.counts(paths) == inbox.InboxCounts(0, 0, 0)
-    assert not list(paths.claimed.iterdir())
-    for folder in (paths.inbox, paths.claimed, paths.failed, paths.daily):
-        assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
-
-
 @pytest.mark.slow
 def test_concurrent_drains_each_entry_once(root, memc_env):
     facts: list[str] = []
@@ -256,22 +233,7 @@ def test_concurrent_drains_each_entry_once(root, memc_env):
         assert p.returncode == 0, err
         done += json.loads(out)["done"]
     assert done == 40  # every job processed by exactly one of the three
-    _check_exactly_once(root, facts)
-
-
-def _kill_when_progressed(proc, paths, target: int, deadline_s: float = 20.0) -> bool:
-    """SIGKILL ``proc`` once ``target`` more jobs have left the inbox (or at once when 0).
-    Returns whether it was killed while still running."""
-    start = inbox.counts(paths).pending
-    deadline = time.monotonic() + deadline_s
-    while proc.poll() is None and time.monotonic() < deadline:
-        if start - inbox.counts(paths).pending >= target:
-            break
-        time.sleep(0.002)  # polling a condition with a deadline, not waiting and hoping
-    if proc.poll() is not None:
-        return False
-    os.kill(proc.pid, signal.SIGKILL)
-    return True
+    check_exactly_once(root, facts)
 
 
 @pytest.mark.slow
@@ -292,7 +254,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(root, memc_env, t
             stderr=subprocess.DEVNULL,
         )
         remaining = inbox.counts(paths).pending
-        killed += _kill_when_progressed(proc, paths, rng.randint(0, max(0, remaining // 3)))
+        killed += kill_when_progressed(proc, paths, rng.randint(0, max(0, remaining // 3)))
         proc.wait(timeout=30)
         if inbox.counts(paths) == inbox.InboxCounts(0, 0, 0):
             break
@@ -300,19 +262,3 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(root, memc_env, t
     # Then drain to completion "a minute later": a kill between a claim's rename and its owner
     # file leaves an owner-less claim that is released once it is older than a minute.
     finish_and_compare(root, tmp_path, facts, lambda ref: _plant(ref, n_jobs, [], filler=4), n_jobs)
-
-
-def finish_and_compare(root, tmp_path, facts, plant_reference, expected_jobs):
-    """Drain what a kill test left "a minute later", then check every fact is in daily/ exactly
-    once and the entries equal those of an uninterrupted drain of the same jobs."""
-    from pipeline.setup import init_root
-
-    final = drain(load_settings(root, {"chunk_chars": 400}), now=lambda: time.time() + 120)
-    assert final.failed == 0
-    ref = tmp_path / "reference"
-    ref.mkdir()
-    ref_settings = load_settings(ref, {"chunk_chars": 400})
-    init_root(ref_settings)
-    plant_reference(ref)
-    assert drain(ref_settings).done == expected_jobs
-    _check_exactly_once(root, facts, reference=ref)

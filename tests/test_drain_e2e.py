@@ -15,7 +15,7 @@ import pytest
 from pipeline import inbox
 from pipeline.config import load_settings
 from pipeline.daily import list_days, read_entries
-from tests.test_inbox import transcript_lines
+from tests.helpers import transcript_lines
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-ant-api03-" + "Q7w" * 12

@@ -11,7 +11,7 @@ from pipeline.errors import PermanentLLMError
 from pipeline.llm.base import LLMRequest, load_schema
 from pipeline.llm.calls import validation_error
 from pipeline.llm.extractive import LABEL, ExtractiveBackend, distil_entry, parse_rendered
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 TRANSCRIPT = """User: The job queue double-processes jobs under load, can you find out why?
 

@@ -10,7 +10,7 @@ import json
 import subprocess
 import textwrap
 
-from tests.conftest import PYTHON
+from tests.helpers import PYTHON
 
 HEAVY = ("claude_agent_sdk", "click", "yaml", "watchdog", "tenacity", "jsonschema", "mcp", "anyio")
 

@@ -20,37 +20,12 @@ import pytest
 
 from pipeline import hooks
 from pipeline.hooks import parse_payload, run_hook_cli
-from pipeline.models import Envelope
-from tests.conftest import PYTHON
-
-
-def line(i: int) -> bytes:
-    msg = {"type": "user", "message": {"role": "user", "content": f"turn {i}"}}
-    return (json.dumps(msg) + "\n").encode()
+from tests.helpers import PYTHON, hook_inproc, hook_payload, queued_envelopes, turn_line
 
 
 def log_lines(root: Path) -> list[str]:
     path = root / ".memc" / "logs" / "hooks.log"
     return path.read_text().splitlines() if path.exists() else []
-
-
-def inbox(root: Path) -> list[Envelope]:
-    files = (root / ".memc" / "inbox").glob("*.json")
-    return sorted(
-        (Envelope.from_json(p.read_text()) for p in files), key=lambda e: (e.session_id, e.start)
-    )
-
-
-def payload(sid: str, transcript, cwd: str = "/home/dev/demo", **extra) -> bytes:
-    return json.dumps(
-        {
-            "session_id": sid,
-            "transcript_path": str(transcript),
-            "cwd": cwd,
-            "hook_event_name": "SessionEnd",
-            **extra,
-        }
-    ).encode()
 
 
 def hook_proc(env, event: str, stdin: bytes | None, *args: str, timeout: float = 60):
@@ -65,15 +40,6 @@ def hook_proc(env, event: str, stdin: bytes | None, *args: str, timeout: float =
     )
 
 
-def hook_inproc(rest, root, data: bytes, monkeypatch) -> int:
-    """Run the hook in-process with ``data`` on stdin (a real file: a pipe would fill up)."""
-    stdin_file = root.parent / f"stdin-{len(os.listdir(root.parent))}"
-    stdin_file.write_bytes(data)
-    with stdin_file.open("rb") as stream:
-        monkeypatch.setattr(sys, "stdin", stream)
-        return run_hook_cli(rest, root=str(root), verbose=False)
-
-
 # --- through the real subprocess -------------------------------------------------------------
 
 
@@ -82,29 +48,29 @@ def hook_inproc(rest, root, data: bytes, monkeypatch) -> int:
 )
 def test_hook_subprocess_bad_input(memc_env, root, tmp_path, case):
     t = tmp_path / "t.jsonl"
-    t.write_bytes(line(1))
+    t.write_bytes(turn_line(1))
     stdin = {
         "empty": b"",
         "not-json": b"\x00garbage{{",
         "wrong-types": json.dumps({"session_id": 42, "transcript_path": ["x"]}).encode(),
-        "missing-file": payload("s1", tmp_path / "absent.jsonl"),
-        "fifo": payload("s1", tmp_path / "fifo"),
-        "directory": payload("s1", tmp_path),
-        "ok": payload("s1", t),
+        "missing-file": hook_payload("s1", tmp_path / "absent.jsonl"),
+        "fifo": hook_payload("s1", tmp_path / "fifo"),
+        "directory": hook_payload("s1", tmp_path),
+        "ok": hook_payload("s1", t),
     }[case]
     if case == "fifo":
         os.mkfifo(tmp_path / "fifo")
     proc = hook_proc(memc_env, "session-end", stdin)
     assert proc.returncode == 0 and proc.stdout == b""
     assert len(log_lines(root)) == 1
-    assert len(inbox(root)) == (1 if case == "ok" else 0)
+    assert len(queued_envelopes(root)) == (1 if case == "ok" else 0)
     if case == "ok":
         assert " queued job=" in log_lines(root)[0]
 
 
 def test_hook_subprocess_windows_backslashes(memc_env, root, tmp_path):
     t = tmp_path / "t.jsonl"
-    t.write_bytes(line(1))
+    t.write_bytes(turn_line(1))
     raw = (
         '{"session_id":"s1","transcript_path":"' + str(t) + '",'
         '"cwd":"C:\\Users\\dev\\new-proj","hook_event_name":"Stop"}'
@@ -112,7 +78,7 @@ def test_hook_subprocess_windows_backslashes(memc_env, root, tmp_path):
     assert parse_payload(raw)[0]["cwd"] == "C:\\Users\\dev\\new-proj"
     proc = hook_proc(memc_env, "session-end", raw)
     assert proc.returncode == 0 and proc.stdout == b""
-    [env] = inbox(root)
+    [env] = queued_envelopes(root)
     assert env.cwd == "C:\\Users\\dev\\new-proj" and env.project == "new-proj"
 
 
@@ -149,18 +115,18 @@ def test_hook_subprocess_absent_stdin_does_not_hang(memc_env, root):
 
 def test_hook_subprocess_memc_internal_does_nothing(memc_env, root, tmp_path):
     t = tmp_path / "t.jsonl"
-    t.write_bytes(line(1))
-    proc = hook_proc(dict(memc_env, MEMC_INTERNAL="1"), "session-end", payload("s1", t))
+    t.write_bytes(turn_line(1))
+    proc = hook_proc(dict(memc_env, MEMC_INTERNAL="1"), "session-end", hook_payload("s1", t))
     assert proc.returncode == 0 and proc.stdout == b"" and proc.stderr == b""
-    assert log_lines(root) == [] and inbox(root) == []
+    assert log_lines(root) == [] and queued_envelopes(root) == []
 
 
 def test_hook_subprocess_uninitialised_root(memc_env, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()
     t = tmp_path / "t.jsonl"
-    t.write_bytes(line(1))
-    proc = hook_proc(dict(memc_env, MEMC_ROOT=str(bare)), "session-end", payload("s1", t))
+    t.write_bytes(turn_line(1))
+    proc = hook_proc(dict(memc_env, MEMC_ROOT=str(bare)), "session-end", hook_payload("s1", t))
     assert proc.returncode == 0 and proc.stdout == b""
     assert b"memc init" in proc.stderr and proc.stderr.count(b"\n") == 1
     assert list(bare.iterdir()) == []
@@ -169,7 +135,7 @@ def test_hook_subprocess_uninitialised_root(memc_env, tmp_path):
 def test_hook_subprocess_root_flag_and_session_start(memc_env, root, tmp_path):
     env = dict(memc_env)
     env.pop("MEMC_ROOT")
-    data = payload("s1", tmp_path / "t.jsonl")
+    data = hook_payload("s1", tmp_path / "t.jsonl")
     proc = hook_proc(env, "session-start", data, "--root", str(root))
     assert proc.returncode == 0
     if proc.stdout:  # only SessionStart may print, and only Claude Code's JSON form
@@ -183,7 +149,7 @@ def test_hook_subprocess_root_flag_and_session_start(memc_env, root, tmp_path):
 
 def test_bad_config_is_logged_not_raised(root, tmp_path, monkeypatch):
     (root / ".memc" / "config.toml").write_text("stop_min_lines = 'many'\n")
-    assert hook_inproc(["stop"], root, payload("s1", tmp_path / "t.jsonl"), monkeypatch) == 0
+    assert hook_inproc(["stop"], root, hook_payload("s1", tmp_path / "t.jsonl"), monkeypatch) == 0
     assert "configuration error" in log_lines(root)[0]
 
 
@@ -216,8 +182,8 @@ def test_unknown_event_and_no_event(root, monkeypatch, capsys):
 
 def test_oversized_payload_is_salvaged(root, tmp_path, monkeypatch):
     t = tmp_path / "t.jsonl"
-    t.write_bytes(line(1))
-    big = payload("s1", t, last_assistant_message="z" * (2 << 20))
+    t.write_bytes(turn_line(1))
+    big = hook_payload("s1", t, last_assistant_message="z" * (2 << 20))
     assert hook_inproc(["stop"], root, big, monkeypatch) == 0
     assert "below-threshold" in log_lines(root)[0]  # parsed from the first MiB
 
@@ -226,10 +192,10 @@ def test_empty_transcript_path_is_derived_from_session_and_cwd(root, tmp_path, m
     sid = "dac0186b-eeb1-4841-93d1-c67107d277e3"
     folder = Path(os.environ["HOME"]) / ".claude" / "projects" / "-home-dev-projects-demo"
     folder.mkdir(parents=True)
-    (folder / f"{sid}.jsonl").write_bytes(line(1))
-    data = payload(sid, "", cwd="/home/dev/projects/demo")
+    (folder / f"{sid}.jsonl").write_bytes(turn_line(1))
+    data = hook_payload(sid, "", cwd="/home/dev/projects/demo")
     assert hook_inproc(["pre-compact"], root, data, monkeypatch) == 0
-    [env] = inbox(root)
+    [env] = queued_envelopes(root)
     assert env.transcript_path == str(folder / f"{sid}.jsonl") and env.event == "pre-compact"
     assert hooks.derive_transcript_path("../x", "/a") == ""
 
@@ -242,15 +208,15 @@ def test_internal_error_is_logged_and_exit_zero(root, tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(capture, "capture", boom)
     t = tmp_path / "t.jsonl"
-    t.write_bytes(line(1))
-    assert hook_inproc(["session-end"], root, payload("s1", t), monkeypatch) == 0
+    t.write_bytes(turn_line(1))
+    assert hook_inproc(["session-end"], root, hook_payload("s1", t), monkeypatch) == 0
     assert capsys.readouterr().out == ""
     assert "internal error RuntimeError" in log_lines(root)[0]
 
 
 def test_session_start_prints_only_what_the_read_side_returns(root, monkeypatch, capsys):
     monkeypatch.setattr(hooks, "_session_start", lambda settings, p: "CTX")
-    assert hook_inproc(["session-start"], root, payload("s1", "x"), monkeypatch) == 0
+    assert hook_inproc(["session-start"], root, hook_payload("s1", "x"), monkeypatch) == 0
     assert capsys.readouterr().out == "CTX\n"
 
 
@@ -258,7 +224,7 @@ def test_session_start_prints_only_what_the_read_side_returns(root, monkeypatch,
 
 
 def _spools_cover_file(root: Path, sid: str, t: Path) -> None:
-    envs = [e for e in inbox(root) if e.session_id == sid]
+    envs = [e for e in queued_envelopes(root) if e.session_id == sid]
     assert envs, f"nothing captured for {sid}"
     assert envs[0].start == 0
     for a, b in itertools.pairwise(envs):
@@ -276,7 +242,7 @@ def test_concurrent_hooks_queue_every_range_exactly_once(memc_env, root, tmp_pat
     for rnd in range(3):
         for t in sessions.values():
             with t.open("ab") as fh:
-                fh.write(b"".join(line(rnd * 100 + i) for i in range(20)))
+                fh.write(b"".join(turn_line(rnd * 100 + i) for i in range(20)))
         procs = []
         for sid, t in sessions.items():
             for _ in range(3):  # three hooks for the same session at once
@@ -288,7 +254,7 @@ def test_concurrent_hooks_queue_every_range_exactly_once(memc_env, root, tmp_pat
                     env=memc_env,
                 )
                 procs.append(p)
-                p.stdin.write(payload(sid, t))
+                p.stdin.write(hook_payload(sid, t))
                 p.stdin.close()
         for p in procs:
             assert p.wait(timeout=60) == 0
@@ -298,7 +264,7 @@ def test_concurrent_hooks_queue_every_range_exactly_once(memc_env, root, tmp_pat
     for sid, t in sessions.items():  # a hook that found the lock busy left its range to the next
         capture(settings, transcript_path=str(t), session_id=sid)
         _spools_cover_file(root, sid, t)
-    ids = [e.id for e in inbox(root)]
+    ids = [e.id for e in queued_envelopes(root)]
     assert len(ids) == len(set(ids))
     conn = sqlite3.connect(root / ".memc" / "state.db")
     assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == len(ids)
@@ -311,8 +277,8 @@ def test_verbose_hook_shows_traceback_on_stderr_only(root, tmp_path, monkeypatch
 
     monkeypatch.setattr(capture, "capture", lambda *a, **k: 1 / 0)
     t = tmp_path / "t.jsonl"
-    t.write_bytes(line(1))
-    (root.parent / "stdin-v").write_bytes(payload("s1", t))
+    t.write_bytes(turn_line(1))
+    (root.parent / "stdin-v").write_bytes(hook_payload("s1", t))
     with (root.parent / "stdin-v").open("rb") as stream:
         monkeypatch.setattr(sys, "stdin", stream)
         assert run_hook_cli(["session-end"], root=str(root), verbose=True) == 0

@@ -1,6 +1,5 @@
 """The inbox folder queue: pending order, claim races between real processes, complete, fail,
-release, dead-claim recovery, retry, counts and spool pruning. Also home of ``make_job``, the
-helper the distil-stage tests use to plant a capture (spool + envelope) without a hook."""
+release, dead-claim recovery, retry, counts and spool pruning."""
 
 from __future__ import annotations
 
@@ -13,76 +12,10 @@ from pathlib import Path
 
 from pipeline import inbox, state
 from pipeline.config import load_settings
-from pipeline.fsutil import atomic_write
-from pipeline.models import Envelope, job_id_for
+from pipeline.models import Envelope
+from tests.helpers import make_job, transcript_lines
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def transcript_lines(
-    session: str, exchanges: list[tuple[str, str]], *, sdk: bool = False, start: int = 0
-) -> bytes:
-    """Claude Code JSONL for a list of (user text, assistant text) exchanges."""
-    out = []
-    for i, (user, assistant) in enumerate(exchanges, start):
-        base = {
-            "sessionId": session,
-            "cwd": "/home/dev/acme-api",
-            "timestamp": "2026-11-20T14:00:00Z",
-        }
-        if sdk:
-            base["entrypoint"] = "sdk-py"
-        out.append(
-            {
-                **base,
-                "type": "user",
-                "uuid": f"{session}-u{i}",
-                "message": {"role": "user", "content": user},
-            }
-        )
-        out.append(
-            {
-                **base,
-                "type": "assistant",
-                "uuid": f"{session}-a{i}",
-                "message": {
-                    "id": f"msg-{session}-{i}",
-                    "role": "assistant",
-                    "content": [{"type": "text", "text": assistant}],
-                },
-            }
-        )
-    return "".join(json.dumps(o) + "\n" for o in out).encode()
-
-
-def make_job(
-    root: Path,
-    session: str,
-    data: bytes,
-    *,
-    captured_at: str = "2026-11-20T14:32:05+00:00",
-    start: int = 0,
-    event: str = "session-end",
-    project: str = "acme-api",
-) -> Envelope:
-    """Plant a capture the way pipeline.capture commits one: spool first, envelope last."""
-    memc = root / ".memc"
-    job_id = job_id_for(session, f"ident-{session}", start, start + len(data))
-    env = Envelope(
-        id=job_id,
-        session_id=session,
-        event=event,
-        transcript_path=f"/home/dev/.claude/projects/x/{session}.jsonl",
-        cwd="/home/dev/acme-api",
-        project=project,
-        start=start,
-        end=start + len(data),
-        captured_at=captured_at,
-        spool=f"spool/{job_id}.jsonl",
-    )
-    atomic_write(memc / "spool" / f"{job_id}.jsonl", data)
-    atomic_write(memc / "inbox" / env.file_name(), env.to_json())
-    return env
 
 
 def _jobs(root: Path, n: int) -> list[Envelope]:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 
 import pytest
 
 from pipeline import inject
-from tests.conftest import PYTHON, REPO
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_read", REPO / "scripts" / "bench_read.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from tests.helpers import PYTHON, REPO, load_script
 
 PAYLOAD = {
     "session_id": "s1",
@@ -43,7 +34,7 @@ def test_empty_kb_gives_short_valid_json(settings):
 
 @pytest.fixture(scope="module")
 def big_kb(tmp_path_factory):
-    return load_bench().make_kb(tmp_path_factory.mktemp("kb") / "root", 600)
+    return load_script("bench_read").make_kb(tmp_path_factory.mktemp("kb") / "root", 600)
 
 
 def test_large_kb_within_budget_and_relevant(big_kb):

@@ -1,6 +1,6 @@
 """The test harness itself: HOME is a temp folder, and a write to the real home fails.
 
-Every other test relies on this (conftest's ``_isolate_env`` and ``HOME_GUARD``), so it is proved
+Every other test relies on this (conftest's ``_isolate_env``, tests/homeguard.py), so it is proved
 here by trying, for each kind of write, and checking that nothing reached the real home.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HOME_GUARD, REAL_HOMES
+from tests.homeguard import HOME_GUARD, REAL_HOMES
 
 pytestmark = pytest.mark.skipif(not REAL_HOMES, reason="no real home directory to protect")
 

@@ -11,46 +11,7 @@ import pytest
 from pipeline import daily, lint, state
 from pipeline.models import Entry
 from tests.fakes import FakeBackend
-
-FILLER = " ".join(f"word{i}" for i in range(60))
-
-
-def write_article(
-    root: Path,
-    key: str,
-    *,
-    title: str,
-    body: str,
-    aliases=(),
-    extra_front: str = "",
-    summary: str | None = "A one-line summary.",
-    created: str | None = "2026-01-05",
-    updated: str | None = "2026-01-06",
-    raw_front: str | None = None,
-) -> Path:
-    path = root / "knowledge" / f"{key}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if raw_front is None:
-        lines = [f"title: {title}"]
-        if summary is not None:
-            lines.append(f"summary: {summary}")
-        lines.append("aliases: [" + ", ".join(aliases) + "]")
-        lines.append("tags: [demo]")
-        lines.append("sources: [daily/2026-01-05.md]")
-        if created is not None:
-            lines.append(f"created: '{created}'")
-        if updated is not None:
-            lines.append(f"updated: '{updated}'")
-        raw_front = "\n".join(lines) + ("\n" + extra_front if extra_front else "")
-    path.write_text(f"---\n{raw_front}\n---\n\n{body}\n", encoding="utf-8")
-    if (root / ".memc").is_dir():  # as memc wrote it (hand-written pages are the user's)
-        from pipeline import pages
-
-        conn = state.connect(root / ".memc" / "state.db")
-        pages.record(conn, f"knowledge/{key}.md", path.read_bytes())
-        conn.close()
-    return path
-
+from tests.helpers import FILLER, write_article
 
 BLOCKS: dict[str, str] = {}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, REPO
+from tests.helpers import PYTHON, REPO
 
 PLUGIN = REPO / "plugin"
 SAMPLE = sorted((REPO / "samples").glob("*.jsonl"))[0]

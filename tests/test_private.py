@@ -10,8 +10,7 @@ from pipeline.backfill import backfill, make_private
 from pipeline.capture import capture
 from pipeline.cli import main
 from pipeline.logs import hook_log, pipeline_logger
-from tests.opsfixtures import fail_job, queue_job
-from tests.test_backfill import write_transcript
+from tests.helpers import fail_job, queue_job, write_transcript
 
 SECRET = "sk-ant-api03-Zx9QpL2mN8vR4tY6uI1oP3aS5dF7gH0jK2lZ4xC6vB8nM1qW3eR5tY7u"
 

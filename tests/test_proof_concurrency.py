@@ -25,7 +25,7 @@ import pytest
 
 from pipeline import daily, fsutil, state, wiki, wikiindex
 from pipeline.config import load_settings
-from tests.test_inbox import transcript_lines
+from tests.helpers import transcript_lines
 
 PYTHON = sys.executable
 SCALE = float(os.environ.get("MEMC_PROOF_SCALE", "1") or 1)

@@ -32,6 +32,7 @@ import pytest
 from pipeline import state, wiki, wikiindex
 from pipeline.config import load_settings
 from pipeline.fsutil import TEMP_PREFIX
+from tests.helpers import finish_and_compare, kill_when_progressed, make_job, transcript_lines
 
 PYTHON = sys.executable
 SCALE = float(os.environ.get("MEMC_PROOF_SCALE", "1") or 1)
@@ -198,7 +199,6 @@ def test_compile_killed_at_random_moments_keeps_knowledge_consistent(root, memc_
 def test_drain_killed_many_times_while_jobs_keep_arriving(root, memc_env, tmp_path):
     """Stronger than test_drain.py's kill test: more kills, and new captures between them."""
     from pipeline import inbox
-    from tests.test_drain import _kill_when_progressed, finish_and_compare
 
     rng = random.Random(SEED)
     waves = max(3, int(4 * SCALE))
@@ -218,7 +218,7 @@ def test_drain_killed_many_times_while_jobs_keep_arriving(root, memc_env, tmp_pa
                 stderr=subprocess.DEVNULL,
             )
             pending = inbox.counts(paths).pending
-            killed += _kill_when_progressed(proc, paths, rng.randint(0, max(0, pending // 3)))
+            killed += kill_when_progressed(proc, paths, rng.randint(0, max(0, pending // 3)))
             proc.wait(timeout=30)
     assert killed >= waves
 
@@ -230,9 +230,7 @@ def test_drain_killed_many_times_while_jobs_keep_arriving(root, memc_env, tmp_pa
 
 
 def _plant_named(root: Path, wave: int, count: int, facts: list[str]) -> None:
-    """Jobs like test_drain._plant, with wave-unique session names and facts."""
-    from tests.test_inbox import make_job, transcript_lines
-
+    """Jobs like test_drain.py's _plant, with wave-unique session names and facts."""
     for i in range(count):
         fact = f"FACTW{wave:02d}J{i:03d}"
         facts.append(fact)

@@ -28,8 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.test_redact import bound_samples, contexts, provider_secrets
+from tests.helpers import REPO, bound_samples, contexts, provider_secrets
 
 DISTIL = {
     "worth_saving": True,

@@ -8,8 +8,7 @@ import pytest
 
 from pipeline import query
 from tests.fakes import FakeBackend
-from tests.test_inject import load_bench
-from tests.test_lint import FILLER, write_article
+from tests.helpers import FILLER, load_script, write_article
 
 
 @pytest.fixture
@@ -121,7 +120,7 @@ def test_extractive_backend_quotes_passages(kb, settings):
 def test_prompt_size_is_flat_in_kb_size(tmp_path):
     from pipeline.config import load_settings
 
-    bench = load_bench()
+    bench = load_script("bench_read")
     sizes = {}
     for n in (50, 800):
         root = bench.make_kb(tmp_path / f"kb{n}", n)

@@ -6,14 +6,10 @@ key in the repository). The false-positive rate on the clean corpus is printed a
 
 from __future__ import annotations
 
-import base64
 import json
-import random
-import string
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -21,98 +17,20 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from pipeline.redact import looks_random, redact, redact_counts, shannon_entropy
-from tests.conftest import REPO
-from tests.helpers import cpu_ratio
+from tests.helpers import (
+    REPO,
+    SECRETS_DATA,
+    bound_samples,
+    contexts,
+    cpu_ratio,
+    provider_secrets,
+)
 
-DATA = Path(__file__).parent / "data" / "secrets"
-ALPHABETS = {
-    "alnum": string.ascii_letters + string.digits,
-    "urlsafe": string.ascii_letters + string.digits + "-_",
-    "base64": string.ascii_letters + string.digits + "+/",
-    "base64s": string.ascii_letters + string.digits + "+/",
-    "upper_digits": string.ascii_uppercase + string.digits,
-    "digits": string.digits,
-    "hex": "0123456789abcdef",
-    "lower": string.ascii_lowercase,
-    "lower_digits": string.ascii_lowercase + string.digits,
-}
+DATA = SECRETS_DATA
 # Clean-corpus false-positive bound: the corpus is built of near misses, so a few changed tokens
 # are tolerable; 1% means at most ~4 of its ~400 tokens. A leaked key is forever, an
 # over-redacted hash costs a detail the notes rarely need.
 CLEAN_FP_LIMIT = 0.01
-
-
-def _random(rng: random.Random, alphabet: str, length: int) -> str:
-    chars = ALPHABETS[alphabet]
-    while True:
-        value = "".join(rng.choice(chars) for _ in range(length))
-        mixed = (
-            any(c.isupper() for c in value)
-            + any(c.islower() for c in value)
-            + any(c.isdigit() for c in value)
-        )
-        needed = sum(
-            (
-                any(c.isupper() for c in chars),
-                any(c.islower() for c in chars),
-                any(c.isdigit() for c in chars),
-            )
-        )
-        if mixed == needed and (
-            alphabet not in ("alnum", "base64", "urlsafe") or sum(c.isdigit() for c in value) >= 3
-        ):
-            return value
-
-
-def _jwt(rng: random.Random) -> str:
-    def part(obj: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-
-    header = part({"alg": "HS256", "typ": "JWT"})
-    payload = part({"sub": str(rng.randrange(10**9)), "name": "Test User", "iat": 1795210886})
-    return f"{header}.{payload}.{_random(rng, 'urlsafe', 43)}"
-
-
-def _assemble(recipe: dict, rng: random.Random) -> str:
-    out = []
-    for piece in recipe["pieces"]:
-        if isinstance(piece, str):
-            out.append(piece)
-        elif piece.get("jwt"):
-            out.append(_jwt(rng))
-        else:
-            out.append(_random(rng, piece["alphabet"], piece["length"]))
-    return "".join(out)
-
-
-def provider_secrets(seed: int = 7) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    return [(r["kind"], _assemble(r, rng)) for r in json.loads((DATA / "recipes.json").read_text())]
-
-
-def contexts() -> list[str]:
-    return [c.strip("\n") for c in (DATA / "contexts.txt").read_text().split("\n----\n")]
-
-
-def bound_samples(seed: int = 11) -> list[tuple[str, str, str]]:
-    """(kind, text, the random part that must disappear) for context-bound secrets."""
-    rng = random.Random(seed)
-    out = []
-    for line in (DATA / "bound.txt").read_text().splitlines():
-        if not line.strip():
-            continue
-        kind, template = line.split("|", 1)
-        template = template.replace("\\\\n", "\x00").replace("\\n", "\n").replace("\x00", "\\n")
-        head, rest = template.split("{rand:", 1)
-        spec, tail = rest.split("}", 1)
-        alphabet, length = spec.split(":")
-        if alphabet == "pem":
-            body = _random(rng, "base64", int(length))
-            secret = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-        else:
-            secret = _random(rng, alphabet, int(length))
-        out.append((kind, head + secret + tail, secret))
-    return out
 
 
 def _survives(secret: str, text: str) -> bool:

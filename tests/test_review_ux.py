@@ -14,8 +14,7 @@ from pipeline.capture import capture
 from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.drain import DrainReport, JobFailure
-from tests.opsfixtures import queue_job
-from tests.test_backfill import write_transcript
+from tests.helpers import queue_job, write_transcript
 
 
 def _run(root: Path, *args: str) -> int:

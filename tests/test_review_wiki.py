@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline import apply, compiler, lint, query, wiki, wikiindex
 from tests.fakes import FakeBackend
-from tests.test_lint import FILLER, write_article
+from tests.helpers import FILLER, write_article
 
 
 def op(path, title="T", body="body", **kw):

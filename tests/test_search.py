@@ -12,31 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline import search, searchindex
 from pipeline.wiki import Article, render_article
-
-
-def write_article(paths, key, title, body="", summary="", aliases=(), tags=()):
-    """A page as memc would have compiled it (recorded as memc's last write, when the root has
-    state: pages written by hand count as the user's, see pipeline.pages)."""
-    path = paths.knowledge / f"{key}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_article(
-        Article(
-            key=key,
-            title=title,
-            summary=summary,
-            aliases=tuple(aliases),
-            tags=tuple(tags),
-            body=body,
-        )
-    )
-    path.write_text(text)
-    if paths.memc.is_dir():
-        from pipeline import pages, state
-
-        conn = state.connect(paths.state_db)
-        pages.record(conn, f"knowledge/{key}.md", text)
-        conn.close()
-    return path
+from tests.helpers import write_page
 
 
 def write_daily(paths, day, entries):
@@ -58,8 +34,8 @@ def paths(settings):
 
 
 def test_refresh_is_incremental(paths):
-    a = write_article(paths, "concepts/advisory-locks", "Advisory locks", "pg_try_advisory_lock")
-    write_article(paths, "qa/why-naive", "Why naive datetimes break", "timestamptz")
+    a = write_page(paths, "concepts/advisory-locks", "Advisory locks", "pg_try_advisory_lock")
+    write_page(paths, "qa/why-naive", "Why naive datetimes break", "timestamptz")
     write_daily(paths, "2026-11-20", [("acme", "Queue fix", "advisory locks in worker")])
     first = searchindex.refresh(paths)
     assert (first.added, first.updated, first.removed) == (3, 0, 0)
@@ -81,9 +57,9 @@ def test_refresh_is_incremental(paths):
 
 
 def test_title_and_alias_outrank_body(paths):
-    write_article(paths, "concepts/postgres", "Postgres", "a database")
-    write_article(paths, "concepts/other", "Other", "we mention postgres once in the body")
-    write_article(paths, "concepts/pg", "PG tips", "tips", aliases=("postgres tricks",))
+    write_page(paths, "concepts/postgres", "Postgres", "a database")
+    write_page(paths, "concepts/other", "Other", "we mention postgres once in the body")
+    write_page(paths, "concepts/pg", "PG tips", "tips", aliases=("postgres tricks",))
     searchindex.refresh(paths)
     keys = [h.key for h in search.search(paths, "postgres")]
     assert keys[0] == "concepts/postgres"
@@ -99,7 +75,7 @@ def test_daily_entries_are_rows_with_kind_filter(paths):
             ("acme", "Rate limit", "redis token bucket"),
         ],
     )
-    write_article(paths, "concepts/redis", "Redis", "token bucket")
+    write_page(paths, "concepts/redis", "Redis", "token bucket")
     searchindex.refresh(paths)
     daily = search.search(paths, "token bucket", kind="daily")
     assert [h.title for h in daily] == ["Rate limit"]
@@ -110,8 +86,8 @@ def test_daily_entries_are_rows_with_kind_filter(paths):
 
 
 def test_all_words_then_any_word(paths):
-    write_article(paths, "concepts/a", "Alpha", "postgres locks")
-    write_article(paths, "concepts/b", "Beta", "redis")
+    write_page(paths, "concepts/a", "Alpha", "postgres locks")
+    write_page(paths, "concepts/b", "Beta", "redis")
     searchindex.refresh(paths)
     assert [h.key for h in search.search(paths, "postgres locks")] == ["concepts/a"]
     assert {h.key for h in search.search(paths, "postgres redis")} == {"concepts/a", "concepts/b"}
@@ -136,7 +112,7 @@ def test_all_words_then_any_word(paths):
     ],
 )
 def test_hostile_queries_never_raise(paths, query):
-    write_article(paths, "concepts/a", "Alpha", "text")
+    write_page(paths, "concepts/a", "Alpha", "text")
     searchindex.refresh(paths)
     assert isinstance(search.search(paths, query), list)
 
@@ -153,7 +129,7 @@ def test_any_text_is_a_valid_query(tmp_path_factory, text):
 
 
 def test_corrupt_database_is_rebuilt(paths):
-    write_article(paths, "concepts/a", "Alpha", "text")
+    write_page(paths, "concepts/a", "Alpha", "text")
     paths.search_db.write_bytes(b"this is not sqlite" * 100)
     stats = searchindex.refresh(paths)
     assert stats.added == 1
@@ -161,8 +137,8 @@ def test_corrupt_database_is_rebuilt(paths):
 
 
 def test_related_excludes_and_ignores_hidden_and_symlinks(paths, tmp_path):
-    write_article(paths, "concepts/a", "Advisory locks", "postgres advisory locks worker")
-    write_article(paths, "concepts/b", "Worker pool", "worker threads")
+    write_page(paths, "concepts/a", "Advisory locks", "postgres advisory locks worker")
+    write_page(paths, "concepts/b", "Worker pool", "worker threads")
     (paths.knowledge / "concepts" / ".hidden.md").write_text("---\ntitle: Hidden worker\n---\n")
     outside = tmp_path / "outside.md"
     outside.write_text("---\ntitle: Outside worker\n---\nworker")
@@ -176,7 +152,7 @@ def test_cli_search_json_and_text(root, capsys, monkeypatch):
     from pipeline.cli import main
     from pipeline.config import load_settings
 
-    write_article(load_settings(root).paths, "concepts/a", "Advisory locks", "postgres")
+    write_page(load_settings(root).paths, "concepts/a", "Advisory locks", "postgres")
     monkeypatch.chdir(root)
     assert main(["search", "advisory", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -186,7 +162,7 @@ def test_cli_search_json_and_text(root, capsys, monkeypatch):
 
 
 def test_read_api_never_creates_or_migrates_the_index(paths):
-    write_article(paths, "concepts/a", "Alpha", "text")
+    write_page(paths, "concepts/a", "Alpha", "text")
     assert search.open_index(paths) is None
     assert search.search(paths, "alpha") == [] and search.indexed_articles(paths) == []
     assert not paths.search_db.exists()  # reading made no database

@@ -8,7 +8,7 @@ import time
 from pipeline import state
 from pipeline.cli import main
 from pipeline.status import ago, collect
-from tests.opsfixtures import fail_job, queue_job
+from tests.helpers import fail_job, queue_job
 
 NOW = 1_800_000_000.0
 

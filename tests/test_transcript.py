@@ -18,46 +18,7 @@ from pipeline.transcript import (
     render_turns,
     tool_summary,
 )
-
-
-def user(content, **extra) -> dict:
-    entry = {
-        "type": "user",
-        "message": {"role": "user", "content": content},
-        "uuid": extra.pop("uuid", f"u-{json.dumps(content)[:40]}"),
-        "timestamp": "2026-11-20T10:00:00.000Z",
-        "sessionId": "s-1",
-        "cwd": "/home/dev/acme",
-        "gitBranch": "main",
-    }
-    entry.update(extra)
-    return entry
-
-
-def assistant(msg_id: str, blocks: list, uuid: str = "", **extra) -> dict:
-    entry = {
-        "type": "assistant",
-        "uuid": uuid or f"a-{msg_id}-{len(json.dumps(blocks))}",
-        "timestamp": "2026-11-20T10:00:01.000Z",
-        "message": {"id": msg_id, "role": "assistant", "content": blocks},
-    }
-    entry.update(extra)
-    return entry
-
-
-def tool_use(tool_id: str, name: str, tool_input) -> dict:
-    return {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}
-
-
-def tool_result(tool_id: str, content, is_error=None) -> dict:
-    block = {"type": "tool_result", "tool_use_id": tool_id, "content": content}
-    if is_error is not None:
-        block["is_error"] = is_error
-    return block
-
-
-def jsonl(*entries) -> bytes:
-    return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries).encode()
+from tests.helpers import assistant, jsonl, tool_result, tool_use, user
 
 
 def test_user_and_assistant_text_and_metadata():

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.redact import redact, redact_counts
 from pipeline.transcript import parse_bytes, render_turns
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 PUBLIC = SHARED / "corpus" / "public-transcripts"
 REFERENCE = SHARED / "reference" / "claude-code" / "transcripts"

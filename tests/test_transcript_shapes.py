@@ -9,7 +9,7 @@ from __future__ import annotations
 from pipeline.redact import redact
 from pipeline.transcript import parse_bytes, render_turns, split_rendered
 from pipeline.transcript_shapes import PLAN_CHARS, REPORT_HEAD_CHARS, REPORT_TAIL_CHARS
-from tests.test_transcript import assistant, jsonl, tool_result, tool_use, user
+from tests.helpers import assistant, jsonl, tool_result, tool_use, user
 
 REJECT = (
     "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it "

@@ -18,8 +18,7 @@ from pipeline import inbox, watcher
 from pipeline.daily import list_days
 from pipeline.fsutil import file_lock
 from tests.fakes import FakeBackend
-from tests.test_distil import ENTRY
-from tests.test_inbox import make_job, transcript_lines
+from tests.helpers import ENTRY, make_job, transcript_lines
 
 
 def _wait_for(predicate, timeout: float) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, REPO
+from tests.helpers import PYTHON, REPO
 
 SAMPLE = sorted((REPO / "samples").glob("*.jsonl"))[0]
 

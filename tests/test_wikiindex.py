@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace as NS
 
 from pipeline import wikiindex
-from tests.test_search import write_article
+from tests.helpers import write_page
 
 
 def test_render_groups_sorts_and_escapes():
@@ -42,12 +42,12 @@ def test_empty_index_says_what_to_do():
 
 def test_write_index_only_when_changed(settings):
     paths = settings.paths
-    write_article(paths, "concepts/a", "Alpha", "x", summary="first")
+    write_page(paths, "concepts/a", "Alpha", "x", summary="first")
     first = wikiindex.write_index(paths)
     assert first.written and first.articles == 1
     assert "[[concepts/a|Alpha]] — first" in (paths.knowledge / "index.md").read_text()
     assert not wikiindex.write_index(paths).written
-    write_article(paths, "concepts/a", "Alpha", "x", summary="second")
+    write_page(paths, "concepts/a", "Alpha", "x", summary="second")
     assert wikiindex.write_index(paths).written
     assert "— second" in (paths.knowledge / "index.md").read_text()
     (paths.knowledge / "concepts" / "a.md").unlink()
@@ -56,7 +56,7 @@ def test_write_index_only_when_changed(settings):
 
 def test_index_ignores_body_and_hand_edits_are_replaced(settings):
     paths = settings.paths
-    write_article(paths, "concepts/a", "Alpha", "- [[concepts/fake|Fake]] in the body")
+    write_page(paths, "concepts/a", "Alpha", "- [[concepts/fake|Fake]] in the body")
     (paths.knowledge / "index.md").write_text("hand edited")
     wikiindex.write_index(paths)
     text = (paths.knowledge / "index.md").read_text()
