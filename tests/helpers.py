@@ -14,6 +14,8 @@ from here (and the LLM fake from tests/fakes.py, the fake `claude` CLI from test
   ``jsonl``.
 - Hooks: ``turn_line``, ``hook_payload``, ``hook_inproc`` (run_hook_cli with a real stdin file),
   ``queued_envelopes``.
+- Versioned data roots (real git): ``git``, ``commits``, ``add_recorded_entry``, ``T0``, ``DAY``,
+  ``USER_LINES``.
 - Fake secrets built from tests/data/secrets/ recipes with a seeded generator (no literal key in
   the repository): ``provider_secrets``, ``contexts``, ``bound_samples``.
 - Kill tests: ``kill_when_progressed``, ``finish_and_compare``, ``check_exactly_once``,
@@ -25,12 +27,14 @@ from here (and the LLM fake from tests/fakes.py, the fake `claude` CLI from test
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import os
 import random
 import signal
 import string
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,12 +42,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from pipeline import inbox, state
+from pipeline import daily, inbox, state
 from pipeline.config import load_settings
 from pipeline.daily import list_days, read_entries
 from pipeline.drain import drain
 from pipeline.fsutil import atomic_write
-from pipeline.models import Envelope, job_id_for
+from pipeline.models import Entry, Envelope, job_id_for
 from pipeline.wiki import Article, render_article
 
 REPO = Path(__file__).resolve().parent.parent
@@ -384,6 +388,52 @@ def hook_inproc(rest, root, data: bytes, monkeypatch) -> int:
         from pipeline.hooks import run_hook_cli
 
         return run_hook_cli(rest, root=str(root), verbose=False)
+
+
+# -- versioned data roots (real git) ------------------------------------------------------------
+
+T0 = 1_763_640_000.0  # 2025-11-20 12:00 UTC
+DAY = "2025-11-20"
+
+
+def git(root, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def commits(root) -> list[tuple[str, str, str, str]]:
+    """(author name, committer name, subject, body) newest first."""
+    out = git(root, "log", "--format=%an%x1f%cn%x1f%s%x1f%b%x1e")
+    return [tuple(r.strip("\n").split("\x1f")) for r in out.split("\x1e") if r.strip()]  # type: ignore[misc]
+
+
+def add_recorded_entry(settings, eid: str, title: str, body: str, day: str = DAY) -> None:
+    """An entry appended and recorded the way distil does it."""
+    block = daily.render_entry(
+        Entry(True, title=title, context=body),
+        entry_id=eid,
+        time_hhmm="10:00",
+        project="acme",
+        session_id="s1",
+        event="stop",
+    )
+    daily.append_entry(settings.paths.daily, day, block, eid)
+    conn = state.connect(settings.paths.state_db)
+    conn.execute(
+        "INSERT INTO entries(id, day, daily_path, title, content_hash, created_at) "
+        "VALUES (?,?,?,?,?,?)",
+        (eid, day, f"daily/{day}.md", title, hashlib.sha256(block.encode()).hexdigest()[:16], T0),
+    )
+    conn.close()
+
+
+USER_LINES = [
+    "My own note: the staging database needs `SET lock_timeout = '2s'` first.",
+    "- a list item I wrote",
+    "## My section",
+    "Keep this sentence exactly.",
+]
 
 
 # -- fake secrets --------------------------------------------------------------------------------

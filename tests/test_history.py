@@ -14,8 +14,7 @@ from pipeline import compiler, state
 from pipeline.cli import main
 from pipeline.config import load_settings
 from tests.fakes import FakeBackend
-from tests.test_user_edits import USER_LINES
-from tests.test_versioning import T0, add_entry, commits, git
+from tests.helpers import T0, USER_LINES, add_recorded_entry, commits, git
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def vs(tmp_path):
 
 def compile_pages(s, pages: dict[str, str], eid: str, now: float):
     """One compile whose reply writes every page in ``pages`` ({key: body})."""
-    add_entry(s, eid, f"entry {eid}", f"facts of {eid}")
+    add_recorded_entry(s, eid, f"entry {eid}", f"facts of {eid}")
 
     def reply(request):
         return {

@@ -12,14 +12,7 @@ from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.errors import AppendLost
 from tests.fakes import FakeBackend
-from tests.test_versioning import DAY, T0, add_entry, commits, git
-
-USER_LINES = [
-    "My own note: the staging database needs `SET lock_timeout = '2s'` first.",
-    "- a list item I wrote",
-    "## My section",
-    "Keep this sentence exactly.",
-]
+from tests.helpers import DAY, T0, USER_LINES, add_recorded_entry, commits, git
 
 
 def rewrite_reply(path: str, title: str, body_of):
@@ -58,11 +51,11 @@ def hand_edit(settings, key: str) -> str:
 
 def test_hand_edit_then_compile_keeps_every_user_line(any_root):
     s = any_root
-    add_entry(s, "a1a1a1a1a1a1", "Advisory locks", "pg_try_advisory_lock per job")
+    add_recorded_entry(s, "a1a1a1a1a1a1", "Advisory locks", "pg_try_advisory_lock per job")
     first = FakeBackend(default=rewrite_reply("concepts/locks", "Locks", lambda r: "Locks v1."))
     compiler.run_compile(s, backend=first, now=T0)
     edited = hand_edit(s, "concepts/locks")
-    add_entry(s, "b1b1b1b1b1b1", "Advisory locks again", "keys are bigint")
+    add_recorded_entry(s, "b1b1b1b1b1b1", "Advisory locks again", "keys are bigint")
     # The model rewrites the page it was shown and drops the user's lines.
     fake = FakeBackend(default=rewrite_reply("concepts/locks", "New title", lambda r: "Locks v2."))
     report = compiler.run_compile(s, backend=fake, now=T0 + 3600)
@@ -83,11 +76,11 @@ def test_a_clean_three_way_merge_puts_new_text_in_place(tmp_path):
     root = tmp_path / "v"
     assert main(["--root", str(root), "init"]) == 0
     s = load_settings(root)
-    add_entry(s, "a8a8a8a8a8a8", "Locks", "locks")
+    add_recorded_entry(s, "a8a8a8a8a8a8", "Locks", "locks")
     reply = rewrite_reply("concepts/locks", "Locks", lambda r: "Intro.\n\nLocks v1.")
     compiler.run_compile(s, backend=FakeBackend(default=reply), now=T0)
     edited = hand_edit(s, "concepts/locks")
-    add_entry(s, "b8b8b8b8b8b8", "Locks 2", "locks 2")
+    add_recorded_entry(s, "b8b8b8b8b8b8", "Locks 2", "locks 2")
     # The model keeps the page it was shown and inserts a sentence after the intro.
     inserted = rewrite_reply(
         "concepts/locks", "Locks", lambda r: r["body"].replace("Intro.", "Intro.\n\nNew fact.")
@@ -103,7 +96,7 @@ def test_a_page_memc_never_wrote_is_the_users(any_root):
     s = any_root
     page = s.paths.knowledge / "concepts" / "mine.md"
     page.write_text("---\ntitle: Mine\n---\n\nHand-written from scratch.\n")
-    add_entry(s, "c1c1c1c1c1c1", "Mine", "more about mine")
+    add_recorded_entry(s, "c1c1c1c1c1c1", "Mine", "more about mine")
     fake = FakeBackend(default=rewrite_reply("concepts/mine", "Mine", lambda r: "replaced"))
     compiler.run_compile(s, backend=fake, now=T0)
     text = page.read_text()
@@ -113,17 +106,17 @@ def test_a_page_memc_never_wrote_is_the_users(any_root):
 def test_memc_pages_are_still_rewritten_and_keep_lint_related(settings):
     """A page only memc wrote may be rewritten, but the ## Related backlinks lint --fix added
     survive the rewrite."""
-    add_entry(settings, "d1d1d1d1d1d1", "Queue", "queue facts")
+    add_recorded_entry(settings, "d1d1d1d1d1d1", "Queue", "queue facts")
     reply = rewrite_reply("concepts/queue", "Queue", lambda r: "Queue v1.")
     compiler.run_compile(settings, backend=FakeBackend(default=reply), now=T0)
     other = rewrite_reply("concepts/worker", "Worker", lambda r: "Uses [[concepts/queue]].")
-    add_entry(settings, "e1e1e1e1e1e1", "Worker", "worker facts")
+    add_recorded_entry(settings, "e1e1e1e1e1e1", "Worker", "worker facts")
     compiler.run_compile(settings, backend=FakeBackend(default=other), now=T0 + 100)
     fixed = lint.run_lint(settings, structural_only=True, fix=True)
     assert any("backlink" in f for f in fixed.fixed)
     queue = settings.paths.knowledge / "concepts" / "queue.md"
     assert "[[concepts/worker|Worker]]" in queue.read_text()
-    add_entry(settings, "f1f1f1f1f1f1", "Queue more", "queue facts 2")
+    add_recorded_entry(settings, "f1f1f1f1f1f1", "Queue more", "queue facts 2")
     compiler.run_compile(
         settings,
         backend=FakeBackend(
@@ -144,7 +137,7 @@ def test_lint_fix_after_a_hand_edit_only_adds(any_root):
         ("concepts/extra", "Extra."),
     ]
     for i, (key, body) in enumerate(pages):
-        add_entry(s, f"{i}a2a2a2a2a2a", key, key)
+        add_recorded_entry(s, f"{i}a2a2a2a2a2a", key, key)
         reply = rewrite_reply(key, key.split("/")[1], lambda r, body=body: body)
         compiler.run_compile(s, backend=FakeBackend(default=reply), now=T0 + i * 100)
     page = s.paths.knowledge / "concepts" / "queue.md"
@@ -161,7 +154,7 @@ def test_lint_fix_after_a_hand_edit_only_adds(any_root):
 
 
 def test_edited_daily_entry_is_recompiled(settings):
-    add_entry(settings, "a3a3a3a3a3a3", "Queue", "original fact")
+    add_recorded_entry(settings, "a3a3a3a3a3a3", "Queue", "original fact")
     fake = FakeBackend(default=rewrite_reply("concepts/q", "Q", lambda r: "Q"))
     compiler.run_compile(settings, backend=fake, now=T0)
     path = settings.paths.daily / f"{DAY}.md"
@@ -176,8 +169,8 @@ def test_edited_daily_entry_is_recompiled(settings):
 
 
 def test_deleted_daily_entry_is_withdrawn_not_marked_compiled(settings):
-    add_entry(settings, "a4a4a4a4a4a4", "Keep", "kept")
-    add_entry(settings, "b4b4b4b4b4b4", "Drop", "dropped by the user")
+    add_recorded_entry(settings, "a4a4a4a4a4a4", "Keep", "kept")
+    add_recorded_entry(settings, "b4b4b4b4b4b4", "Drop", "dropped by the user")
     path = settings.paths.daily / f"{DAY}.md"
     kept = [e for e in daily.read_entries(settings.paths.daily, DAY) if e.id == "a4a4a4a4a4a4"]
     path.write_text(f"# Daily Log: {DAY}\n\n" + kept[0].text)
@@ -202,7 +195,7 @@ def _editor_save(path, text):
 
 def test_an_append_during_an_editors_atomic_save_is_not_lost(settings, monkeypatch):
     path = settings.paths.daily / f"{DAY}.md"
-    add_entry(settings, "a5a5a5a5a5a5", "First", "first")
+    add_recorded_entry(settings, "a5a5a5a5a5a5", "First", "first")
     real_write = os.write
     saved = []
 
@@ -213,7 +206,7 @@ def test_an_append_during_an_editors_atomic_save_is_not_lost(settings, monkeypat
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", write)
-    add_entry(settings, "b5b5b5b5b5b5", "Second", "second")
+    add_recorded_entry(settings, "b5b5b5b5b5b5", "Second", "second")
     monkeypatch.setattr(os, "write", real_write)
     text = path.read_text()
     assert saved and "A line the user typed." in text
@@ -225,7 +218,7 @@ def test_an_append_during_an_editors_atomic_save_is_not_lost(settings, monkeypat
 
 def test_an_append_that_keeps_losing_fails_loudly(settings, monkeypatch):
     path = settings.paths.daily / f"{DAY}.md"
-    add_entry(settings, "a6a6a6a6a6a6", "First", "first")
+    add_recorded_entry(settings, "a6a6a6a6a6a6", "First", "first")
     real_write = os.write
 
     def write(fd, data):
@@ -235,18 +228,18 @@ def test_an_append_that_keeps_losing_fails_loudly(settings, monkeypatch):
 
     monkeypatch.setattr(os, "write", write)
     with pytest.raises(AppendLost, match="close it in the editor and run `memc retry`"):
-        add_entry(settings, "b6b6b6b6b6b6", "Second", "second")
+        add_recorded_entry(settings, "b6b6b6b6b6b6", "Second", "second")
 
 
 def test_user_edit_and_memc_merge_are_separate_commits(tmp_path):
     root = tmp_path / "v"
     assert main(["--root", str(root), "init"]) == 0
     s = load_settings(root)
-    add_entry(s, "a7a7a7a7a7a7", "Locks", "locks")
+    add_recorded_entry(s, "a7a7a7a7a7a7", "Locks", "locks")
     reply = rewrite_reply("concepts/locks", "Locks", lambda r: "Locks v1.")
     compiler.run_compile(s, backend=FakeBackend(default=reply), now=T0)
     hand_edit(s, "concepts/locks")
-    add_entry(s, "b7b7b7b7b7b7", "Locks 2", "locks 2")
+    add_recorded_entry(s, "b7b7b7b7b7b7", "Locks 2", "locks 2")
     reply2 = rewrite_reply("concepts/locks", "Locks", lambda r: "Locks v2.")
     compiler.run_compile(s, backend=FakeBackend(default=reply2), now=T0 + 3600)
     subjects = [c[2] for c in commits(root)]

@@ -3,31 +3,15 @@ committed first and as the user, nothing under .memc/ ever committed, the secret
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 
 import pytest
 
-from pipeline import compiler, daily, state
+from pipeline import compiler
 from pipeline.cli import main
 from pipeline.config import load_settings
-from pipeline.models import Entry
 from tests.fakes import FakeBackend
-
-T0 = 1_763_640_000.0  # 2025-11-20 12:00 UTC
-DAY = "2025-11-20"
-
-
-def git(root, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
-def commits(root) -> list[tuple[str, str, str, str]]:
-    """(author name, committer name, subject, body) newest first."""
-    out = git(root, "log", "--format=%an%x1f%cn%x1f%s%x1f%b%x1e")
-    return [tuple(r.strip("\n").split("\x1f")) for r in out.split("\x1e") if r.strip()]  # type: ignore[misc]
+from tests.helpers import T0, add_recorded_entry, commits, git
 
 
 @pytest.fixture
@@ -40,26 +24,6 @@ def vroot(tmp_path):
 @pytest.fixture
 def vsettings(vroot):
     return load_settings(vroot)
-
-
-def add_entry(settings, eid: str, title: str, body: str, day: str = DAY) -> None:
-    """An entry appended and recorded the way distil does it."""
-    block = daily.render_entry(
-        Entry(True, title=title, context=body),
-        entry_id=eid,
-        time_hhmm="10:00",
-        project="acme",
-        session_id="s1",
-        event="stop",
-    )
-    daily.append_entry(settings.paths.daily, day, block, eid)
-    conn = state.connect(settings.paths.state_db)
-    conn.execute(
-        "INSERT INTO entries(id, day, daily_path, title, content_hash, created_at) "
-        "VALUES (?,?,?,?,?,?)",
-        (eid, day, f"daily/{day}.md", title, hashlib.sha256(block.encode()).hexdigest()[:16], T0),
-    )
-    conn.close()
 
 
 def page_reply(path: str, title: str, body: str):
@@ -113,8 +77,8 @@ def test_init_no_git_and_git_false_opt_out(tmp_path):
 
 
 def test_compile_is_one_commit_by_memc_with_the_user_as_committer(vsettings, vroot):
-    add_entry(vsettings, "a1b2c3d4e5f6", "Queue locks", "advisory locks for the queue")
-    add_entry(vsettings, "b1b2c3d4e5f6", "Queue retries", "retries with backoff")
+    add_recorded_entry(vsettings, "a1b2c3d4e5f6", "Queue locks", "advisory locks for the queue")
+    add_recorded_entry(vsettings, "b1b2c3d4e5f6", "Queue retries", "retries with backoff")
     fake = FakeBackend(default=page_reply("concepts/queue", "Queue", "How the queue works."))
     report = compiler.run_compile(vsettings, backend=fake, now=T0)
     assert report.status == "compiled" and report.extra["commit"]
@@ -129,8 +93,7 @@ def test_compile_is_one_commit_by_memc_with_the_user_as_committer(vsettings, vro
 
 def test_drain_appends_are_one_commit_per_drain(vsettings, vroot):
     from pipeline.drain import drain
-    from tests.test_distil import ENTRY
-    from tests.test_inbox import make_job, transcript_lines
+    from tests.helpers import ENTRY, make_job, transcript_lines
 
     for name in ("s1", "s2"):
         make_job(
@@ -148,13 +111,13 @@ def test_drain_appends_are_one_commit_per_drain(vsettings, vroot):
 
 
 def test_user_edits_are_committed_first_as_the_user(vsettings, vroot):
-    add_entry(vsettings, "d1b2c3d4e5f6", "Queue", "first")
+    add_recorded_entry(vsettings, "d1b2c3d4e5f6", "Queue", "first")
     fake = FakeBackend(default=page_reply("concepts/queue", "Queue", "Queue body."))
     compiler.run_compile(vsettings, backend=fake, now=T0)
     page = vroot / "knowledge" / "concepts" / "queue.md"
     page.write_text(page.read_text() + "\nMy own note, keep it.\n")
     (vroot / "knowledge" / "concepts" / "notes.md").write_text("---\ntitle: Notes\n---\nmine\n")
-    add_entry(vsettings, "e1b2c3d4e5f6", "Queue again", "second")
+    add_recorded_entry(vsettings, "e1b2c3d4e5f6", "Queue again", "second")
     compiler.run_compile(vsettings, backend=fake, now=T0 + 3600)
     (a2, _, s2, _), (a1, c1, s1, _) = commits(vroot)[:2]
     assert a1 == c1 == "Test User" and s1.startswith("edit: ")
@@ -167,7 +130,7 @@ def test_user_edits_are_committed_first_as_the_user(vsettings, vroot):
 
 
 def test_memc_folder_is_never_committed(vsettings, vroot):
-    add_entry(vsettings, "f1b2c3d4e5f6", "Queue", "x")
+    add_recorded_entry(vsettings, "f1b2c3d4e5f6", "Queue", "x")
     (vroot / ".memc" / "spool" / "job.jsonl").write_text('{"raw": "sk-ant-api03-secret"}\n')
     compiler.run_compile(
         vsettings, backend=FakeBackend(default=page_reply("concepts/q", "Q", "b")), now=T0
