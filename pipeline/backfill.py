@@ -7,8 +7,10 @@ and running backfill twice queues nothing the second time. Private sessions, exc
 and Agent SDK transcripts are skipped by ``capture`` itself.
 
 The session id is the file's stem, which is what Claude Code hands its hooks, so backfill and
-hooks address the same cursor. Files are visited oldest first. A dry run reads only the first
-lines of each file (for ``cwd`` and the SDK entrypoint) and the cursor table, and writes nothing.
+hooks address the same cursor. Subagent transcripts (``<session>/subagents/agent-*.jsonl``, not
+``agent-acompact-*``) are captured under their parent's session id, as the hooks do. Files are
+visited oldest first. A dry run reads only the first lines of each file (for ``cwd`` and the SDK
+entrypoint) and the cursor table, and writes nothing.
 Each file is captured as of its modification time (its last write, when the session ended), so
 its entries land in the daily log of the day the session happened, not the day backfill ran.
 """
@@ -124,7 +126,10 @@ def transcript_head(path: Path) -> tuple[str, bool]:
 def find_transcripts(
     *, home: Path | None = None, since: float | None = None, project: str | None = None
 ) -> list[Transcript]:
-    """Top-level session transcripts, oldest first, filtered by mtime and project glob."""
+    """Session transcripts and their subagent transcripts, oldest first, filtered by mtime and
+    project glob."""
+    from pipeline.subagents import is_subagent_file
+
     base = projects_dir(home)
     found = []
     try:
@@ -132,7 +137,14 @@ def find_transcripts(
     except OSError:
         return []
     for folder in folders:
-        for path in folder.glob("*.jsonl"):
+        # A subagent's transcript is captured under its parent's session id (the folder name),
+        # with its own cursor, as the hooks do; the compaction agent's files are not the user's.
+        subagents = [
+            (p, p.parent.parent.name)
+            for p in folder.glob("*/subagents/agent-*.jsonl")
+            if is_subagent_file(p.name)
+        ]
+        for path, session_id in [(p, p.stem) for p in folder.glob("*.jsonl")] + subagents:
             try:
                 st = path.stat()
             except OSError:
@@ -143,7 +155,7 @@ def find_transcripts(
             if project and not _matches(project, folder.name, cwd):
                 continue
             found.append(
-                Transcript(path, path.stem, folder.name, cwd, sdk, st.st_size, st.st_mtime)
+                Transcript(path, session_id, folder.name, cwd, sdk, st.st_size, st.st_mtime)
             )
     found.sort(key=lambda t: (t.mtime, str(t.path)))
     return found

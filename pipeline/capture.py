@@ -23,6 +23,8 @@ Invariants:
   which also marks the session private), excluded projects and Agent SDK transcripts
   (``"entrypoint":"sdk-py"`` in the first 64 KiB).
 - The session id is data: file names use its hash, never the raw value.
+- Subagent transcripts are captured with their parent by ``pipeline.subagents.capture_session``
+  (same session id, their own cursors: the cursor key hashes the path).
 Stdlib only: this module is on the hook's hot path.
 """
 

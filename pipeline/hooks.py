@@ -263,12 +263,19 @@ def _run(event: str, root: str | None, raw: bytes) -> str:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             sys.stdout.flush()
         return f"{tag} context={len(text)} chars"
-    from pipeline.capture import capture, spawn_drain
+    from pipeline.capture import spawn_drain
+    from pipeline.subagents import capture_session
 
     transcript = fields["transcript_path"] or derive_transcript_path(sid, fields["cwd"])
-    result = capture(
+    result, *subagents = capture_session(
         settings, transcript_path=transcript, session_id=sid, cwd=fields["cwd"], event=event
     )
-    drain = spawn_drain(settings) if result.status == "queued" else ""
+    queued = [r for r in (result, *subagents) if r.status == "queued"]
+    drain = spawn_drain(settings) if queued else ""
     job = f" job={result.job_id}" if result.job_id else ""
-    return f"{tag} {result.status}{job} bytes={result.bytes} {result.reason} {drain}".rstrip()
+    sub = (
+        f" subagents={len(subagents)} queued={sum(r.status == 'queued' for r in subagents)}"
+        if subagents
+        else ""
+    )
+    return f"{tag} {result.status}{job} bytes={result.bytes} {result.reason}{sub} {drain}".rstrip()

@@ -16,10 +16,16 @@ Invariants:
   calls and attribute paths, type names, and lower-case names passed along (``token=token``).
   A YAML block scalar (``secret: |``) is not followed into its lines.
 - The high-entropy rule leaves alone what is ordinary in a coding session: hex strings (git SHAs,
-  sha256 digests, UUIDs), identifiers without digits or without mixed case, file paths and URL
-  paths, ``sha512-`` integrity hashes and ``data:...;base64,`` payloads (images, not
-  credentials). Hex-only secrets are therefore caught only by a provider pattern or a keyword
-  assignment, never by entropy alone.
+  sha256 digests, UUIDs), identifiers without digits or without mixed case, URL paths,
+  ``sha512-`` integrity hashes, ``data:...;base64,`` payloads (images, not credentials) and
+  Anthropic object ids (``toolu_``, ``srvtoolu_``, ``msg_``, ``req_``). Hex-only secrets are
+  therefore caught only by a provider pattern or a keyword assignment, never by entropy alone.
+- File paths are judged segment by segment. A token with ``/`` is a path when it starts with
+  ``/``, follows ``~`` or ``.``, or is followed by a file extension (``Button3.tsx``), AND at
+  least two of its segments read as words (``src``, ``Projects``, ``claude-1000``); then only
+  a segment that looks random by itself (16+ chars, mixed case and digits, high entropy) is
+  replaced. A random key that merely contains ``/`` has no word segments and is judged whole,
+  as before.
 """
 
 from __future__ import annotations
@@ -138,6 +144,14 @@ _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
 _CAMEL_TYPE = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]*)*$")  # type names and TypeVars
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
+_OBJECT_ID = re.compile(
+    r"^(?:srv)?toolu_(?:vrtx_|bdrk_)?[A-Za-z0-9]{20,40}$|^(?:msg|req)_(?:vrtx_|bdrk_)?[A-Za-z0-9]{20,40}$"
+)
+_WORD_SEGMENT = re.compile(
+    r"^(?:[A-Za-z][a-z]{2,}|[a-z0-9]+(?:[-_.][a-z0-9]+)+|[a-z]{2,}\d{0,3}|\d+)$"
+)
+_FILE_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}\b")
+SEGMENT_MIN = 16  # a path segment shorter than this is never judged random
 _ENTROPY_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/=_\-]{32,}(?![A-Za-z0-9+/=_\-])")
 _HEXISH = re.compile(r"^[0-9a-fA-F\-]+$")
 _INTEGRITY = re.compile(r"^(?:sha1|sha256|sha384|sha512)-", re.I)
@@ -154,7 +168,7 @@ def shannon_entropy(text: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(text).values())
 
 
-def looks_random(token: str) -> bool:
+def looks_random(token: str, threshold: float = ENTROPY_THRESHOLD) -> bool:
     """Is this 32+ char token a likely key rather than a hash, identifier or path?"""
     if _HEXISH.match(token) or _INTEGRITY.match(token):
         return False
@@ -168,7 +182,25 @@ def looks_random(token: str) -> bool:
     words = re.findall(r"[A-Za-z][a-z]{3,}", body)
     if sum(len(w) for w in words) > 0.6 * len(body):
         return False
-    return shannon_entropy(body) >= ENTROPY_THRESHOLD
+    return shannon_entropy(body) >= threshold
+
+
+def _segment_random(segment: str) -> bool:
+    """A path segment that looks like a key by itself; the entropy bar scales with its length
+    (a string of n distinct chars has at most log2(n) bits/char)."""
+    if len(segment) < SEGMENT_MIN:
+        return False
+    return looks_random(segment, min(ENTROPY_THRESHOLD, 0.8 * math.log2(len(segment))))
+
+
+def _path_token(token: str, before: str, after: str) -> bool:
+    """Is this token (with ``/``) a file path rather than a key that happens to hold ``/``?"""
+    if "/" not in token:
+        return False
+    if not (token.startswith("/") or before in ("~", ".") or _FILE_EXTENSION.match(after)):
+        return False
+    words = sum(1 for seg in token.split("/") if _WORD_SEGMENT.match(seg))
+    return words >= 2
 
 
 def _has_letters_and_digits(text: str) -> bool:
@@ -275,13 +307,20 @@ def _keep_head(kind: str) -> Replacer:
 
 def _entropy(m: re.Match) -> str:
     token = m.group(0)
-    if not looks_random(token):
+    if _OBJECT_ID.match(token.rsplit("=", 1)[-1]):  # also `tool_use_id=toolu_...`
         return token
     text, start = m.string, m.start()
+    path = _path_token(token, text[start - 1] if start else "", text[m.end() : m.end() + 10])
+    if not path and not looks_random(token):
+        return token
     word_start = max(text.rfind(ch, 0, start) for ch in " \t\n\"'(<[`") + 1
     prefix = text[word_start:start]
     if prefix.endswith(";base64,") or ("://" in prefix and "?" not in prefix and "=" not in prefix):
         return token
+    if path:  # judged segment by segment: only a random-looking segment goes
+        return "/".join(
+            _mark("high_entropy") if _segment_random(s) else s for s in token.split("/")
+        )
     return _mark("high_entropy")
 
 

@@ -297,6 +297,11 @@ def main(argv: list[str]) -> None:
         _emit(_assistant(session, text, model, synthetic=True))
         _emit(_result(session, is_error=True, result=text, status=status, terminal="api_error"))
         _wait_for_eof_and_exit(1)
+    if kind == "not_logged_in":  # the CLI without credentials: no API call, no status
+        text = "Not logged in · Please run /login"
+        _emit(_assistant(session, text, model, synthetic=True))
+        _emit(_result(session, is_error=spec.get("is_error", True), result=text))
+        _wait_for_eof_and_exit(int(spec.get("exit", 1)))
     if kind in ("budget", "max_turns"):
         subtype = "error_max_budget_usd" if kind == "budget" else "error_max_turns"
         err = (

@@ -134,6 +134,24 @@ def test_401_is_permanent_after_one_attempt(settings, conn, backend, fake_claude
     assert fake_claude.steps_taken() == 1
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "not_logged_in"},
+        {"kind": "not_logged_in", "is_error": False, "exit": 1},
+        {"kind": "not_logged_in", "is_error": False, "exit": 0},
+    ],
+)
+def test_not_logged_in_is_permanent_and_names_the_fix(settings, conn, backend, fake_claude, spec):
+    fake_claude.script([spec, {"kind": "ok", "reply": ENTRY}])
+    with pytest.raises(PermanentLLMError) as info:
+        calls.call(settings, backend, _request(), conn=conn, sleep=pytest.fail)
+    assert "Not logged in" in str(info.value) and "/login" in str(info.value)
+    assert "run `claude` once" in str(info.value)
+    assert [r["outcome"] for r in _rows(conn)] == ["permanent"]
+    assert fake_claude.steps_taken() == 1
+
+
 def test_crash_is_transient_with_stderr_tail(backend, fake_claude):
     fake_claude.script(["crash"])
     with pytest.raises(TransientLLMError) as info:

@@ -7,6 +7,7 @@ key in the repository). The false-positive rate on the clean corpus is printed a
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -20,6 +21,7 @@ from pipeline.redact import looks_random, redact, redact_counts, shannon_entropy
 from tests.helpers import (
     REPO,
     SECRETS_DATA,
+    _random,
     bound_samples,
     contexts,
     cpu_ratio,
@@ -249,3 +251,43 @@ def test_redaction_work_grows_linearly_with_the_input(unit, size):
     ratio = cpu_ratio(redact, sized(size), sized(8 * size))  # 8x the input
     # linear is ~8; a quadratic pattern would be ~64. 24 leaves room for noise, not for that.
     assert ratio < 24, f"8x the input took {ratio:.1f}x the CPU time"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/tmp/claude-1000/-home-dev-projects-api/tasks/b0be39e.output",
+        "/Users/Dev/Projects/MyApp2/src/components/Button3.tsx",
+        "toolu_01UzVvupiB1fZ78NXnUiPWZE",
+        "tool_use_id=toolu_vrtx_01UzVvupiB1fZ78NXnUiPWZEab12 msg_01XFDUDYJgAACzvnptvVoYEL7x",
+        "~/.claude/projects/-Users-Dev-Projects-MyApp2/4d5611e5-8d1c-4abc-9def-0123456789ab.jsonl",
+        "Read packages/webApp2/src/components/FormInput3Field.tsx and test/unit/Parser2Spec4.ts",
+        "git show 3f9c2a1b7e4d5f6a7b8c9d0e1f2a3b4c5d6e7f8a:src/App2/Main3View.tsx",
+        "req_011CUx8bQ7mzXh1sEMRbjE3v and 550e8400-e29b-41d4-a716-446655440000",
+    ],
+)
+def test_paths_tool_ids_uuids_and_file_names_are_not_secrets(text):
+    assert redact(text) == text
+
+
+def test_a_random_segment_inside_a_path_is_still_redacted():
+    key = "Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8Lz1Xc3Vb5"
+    out = redact(f"/home/dev/uploads/{key}/file.txt")
+    assert out == "/home/dev/uploads/[REDACTED:high_entropy]/file.txt"
+    assert redact(f"curl https://x.example/dl?{key}") != f"curl https://x.example/dl?{key}"
+
+
+@pytest.mark.parametrize("alphabet", ["base64", "alnum", "urlsafe"])
+def test_every_random_key_caught_by_entropy_alone_is_still_caught(alphabet):
+    """The path and id exemptions never release a key the whole-token rule catches: 5,000
+    seeded keys per alphabet (random ``/`` included), alone and beside a path."""
+    rng = random.Random(2026)
+    checked = 0
+    for _ in range(5000):
+        key = _random(rng, alphabet, rng.randrange(32, 65))
+        if not looks_random(key) or not key[0].isalnum() or not key[-1].isalnum():
+            continue  # not caught today either (or its edge chars join the surrounding text)
+        checked += 1
+        for text in (f"the value {key} here", f"read /home/dev/notes.md then {key}."):
+            assert key not in redact(text), text
+    assert checked > 3000

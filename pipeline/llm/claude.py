@@ -106,6 +106,20 @@ def classify_result(
     return TransientLLMError
 
 
+def _refused(result: Any) -> bool:
+    """An error result, or a CLI that could not even start the call ("Not logged in · Please
+    run /login") and said so in a result not flagged as an error: permanent, never retried."""
+    if result.is_error:
+        return True
+    text = result.result if isinstance(result.result, str) else ""
+    return (
+        not isinstance(result.structured_output, dict)
+        and len(text) < 300
+        and bool(_AUTH_WORDS.search(text))
+        and parse_json_reply(text) is None
+    )
+
+
 def _hint(kind: type[LLMError], status: int | None, subtype: str) -> str:
     if subtype == "error_max_budget_usd":
         return "the per-call budget ran out; raise call_budget_usd in .memc/config.toml"
@@ -205,7 +219,7 @@ class ClaudeBackend:
                 stderr_tail=stderr.text(),
             ) from None
         except Exception as exc:
-            if result is not None and result.is_error:
+            if result is not None and _refused(result):
                 raise self._from_result(result, request, stderr.text()) from exc
             raise
         if result is None:
@@ -226,7 +240,7 @@ class ClaudeBackend:
     ) -> LLMReply:
         """The reply (or the classified error) from the ``result`` frame of one exchange."""
         duration = time.monotonic() - started
-        if result.is_error:
+        if _refused(result):
             raise self._from_result(result, request, stderr.text())
         raw = result.result or "\n".join(texts)
         data = result.structured_output if isinstance(result.structured_output, dict) else None
