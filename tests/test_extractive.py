@@ -171,3 +171,86 @@ def test_assistant_narration_and_todo_app_are_not_cues():
     assert entry["decisions"] == [] and entry["action_items"] == []
     assert "Next.js" not in entry["context"].split("Files:")[1].split(".")[0]
     assert "app/page.tsx" in entry["context"]
+
+
+def test_entry_reads_like_a_record_without_doubled_labels():
+    entry = _distil(
+        "User: the release build fails on CI, can you find out why and fix it?\n\n"
+        "Assistant: Lesson: pinned wheels must match the runner's Python because the cache "
+        "key ignores it. **Decided:** build the wheels in the release job itself. "
+        "TODO: drop the old cache step from ci.yml.\n-> Edit: .ci/release.yml"
+    )
+    assert entry["title"] == "The release build fails on CI"
+    assert entry["lessons"] == [
+        "Pinned wheels must match the runner's Python because the cache key ignores it."
+    ]
+    assert entry["decisions"] == ["Build the wheels in the release job itself."]
+    assert entry["action_items"] == ["Drop the old cache step from ci.yml."]
+
+
+@pytest.mark.parametrize(
+    "request_text,title",
+    [
+        ("please add retries to the uploader", "Add retries to the uploader"),
+        ("[queued] also check the retry path in drain.py", "Also check the retry path in drain.py"),
+        ("/review the advisory lock change in worker.py", "The advisory lock change in worker.py"),
+        (
+            "refactor the parser so queue-operation lines are kept, and while you are at it "
+            "look at the AskUserQuestion rendering too",
+            "Refactor the parser so queue-operation lines are kept",
+        ),
+        (
+            "investigate why the nightly compile of the knowledge base takes forty minutes "
+            "instead of four on the shared runner",
+            "Investigate why the nightly compile of the knowledge base takes forty minutes",
+        ),
+    ],
+)
+def test_title_is_a_headline_not_a_cut_off_prompt(request_text, title):
+    entry = _distil(f"User: {request_text}\n\nAssistant: Done.\n-> Bash: make test")
+    assert entry["title"] == title
+    assert len(entry["title"]) <= 80 and "…" not in entry["title"]
+
+
+def test_markers_and_subagent_prompts_are_not_requests_and_answers_count_apart():
+    entry = _distil(
+        "User: move the queue to Postgres advisory locks\n\n"
+        "[subagent task] Explore the worker loop and report how rows are claimed.\n\n"
+        "[subagent] Assistant: Rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED.\n\n"
+        "User: Asked: Which lock key? -> answered: the job id\n\n"
+        "Assistant: Using the job id as the lock key.\n-> Edit: src/queue/worker.py\n\n"
+        "[interrupted]"
+    )
+    assert entry["key_exchanges"] == [
+        "move the queue to Postgres advisory locks",
+        "Asked: Which lock key? -> answered: the job id",
+    ]
+    assert "1 user request(s), 1 answer(s) to its questions" in entry["context"]
+    assert "Ended: interrupted by the user." in entry["context"]
+
+
+@pytest.mark.parametrize(
+    "tail,ended",
+    [
+        ("Assistant: All 40 tests pass now. The branch is ready.", "Ended: The branch is ready."),
+        (
+            "Assistant: Running it.\n-> Bash: pytest\n<- error: 2 failed",
+            "Ended on an error: 2 failed",
+        ),
+    ],
+)
+def test_context_says_how_the_session_ended(tail, ended):
+    entry = _distil("User: make the flaky retry test deterministic\n\n" + tail)
+    assert ended in entry["context"]
+
+
+def test_cause_fix_and_convention_sentences_are_kept():
+    entry = _distil(
+        "User: why does the watcher miss jobs after a restart?\n\n"
+        "Assistant: The cause is that the sweep ran before the lock was taken. "
+        "The fix was to take the watcher lock first. "
+        "From now on every daemon takes its lock before the first sweep."
+    )
+    assert "The cause is that the sweep ran before the lock was taken." in entry["lessons"]
+    assert "The fix was to take the watcher lock first." in entry["lessons"]
+    assert "From now on every daemon takes its lock before the first sweep." in entry["decisions"]

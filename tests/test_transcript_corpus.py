@@ -8,6 +8,7 @@ the parser under test.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -193,3 +194,56 @@ def test_corpus_false_positive_rate():
         assert total > 5000
         assert changed / total <= CORPUS_FP_LIMIT
     assert redact(rendered) == rendered
+
+
+_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
+_MACHINE_START = (
+    "<local-command",
+    "<bash-stdout",
+    "<bash-stderr",
+    "<task-notification>",
+    "[Request interrupted",
+)
+
+
+def _typed_by_the_human(path: Path) -> list[str]:
+    """What the human typed, read straight from the JSON (not through the parser): main-chain
+    user text that is not injected (isMeta), not a compaction summary and not machine output;
+    a slash command as its name and arguments; and every queued message."""
+    out = []
+    for entry in _raw_entries(path):
+        if entry.get("type") == "queue-operation" and entry.get("operation") == "enqueue":
+            out.append(entry["content"])
+        if entry.get("type") != "user" or entry.get("isMeta") or entry.get("isSidechain"):
+            continue
+        if entry.get("isCompactSummary"):
+            continue
+        content = entry["message"]["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks:
+            if block.get("type") != "text":
+                continue
+            text = _REMINDER.sub("", block["text"]).strip()
+            if "<command-name>" in text:
+                name = re.search(r"<command-name>(.*?)</command-name>", text, re.S)
+                args = re.search(r"<command-args>(.*?)</command-args>", text, re.S)
+                parts = (m.group(1).strip() for m in (name, args) if m)
+                text = " ".join(parts)
+            elif text.startswith(_MACHINE_START):
+                continue
+            if text.strip():
+                out.append(text)
+    return out
+
+
+def test_every_human_typed_message_reaches_the_rendered_transcript():
+    checked = 0
+    for path in _all_files():
+        turns = parse_bytes(path.read_bytes()).turns
+        rendered = " ".join(redact(render_turns(turns)).split())
+        for typed in _typed_by_the_human(path):
+            assert " ".join(typed.split()) in rendered, (path.name, typed[:80])
+            checked += 1
+        human = [t for t in turns if t.role == "user" and not t.sidechain]
+        assert all(not t.text.startswith(("[interrupted]", "[command output]")) for t in human)
+    assert checked >= 8

@@ -136,9 +136,17 @@ def _terms(entry: Mapping[str, Any]) -> dict[str, str]:
 def _bullets(text: str) -> list[str]:
     """Decisions, lessons and action items of a rendered daily entry, labelled."""
     singular = {"Decisions": "Decision", "Lessons": "Lesson", "Action items": "Action item"}
-    return [f"- {singular[label]}: {_flat(item, 280)}" for label, item in section_items(str(text))][
-        :MAX_BULLETS
-    ]
+    return [
+        f"- {singular[label]}: {_flat(_DOUBLED_LABEL.sub('', item, count=1), 280)}"
+        for label, item in section_items(str(text))
+    ][:MAX_BULLETS]
+
+
+# An item that starts with its own label ("Decided: ...") would read "Decision: Decided: ...".
+_DOUBLED_LABEL = re.compile(
+    r"^(?:\*\*)?(?:lessons?(?: learned)?|decisions?|decided|action items?|todo)(?:\*\*)?\s*:\s*",
+    re.I,
+)
 
 
 def _context(text: str) -> str:
