@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What the distil step receives from real transcripts: render every *.jsonl under a folder.
 
-For each file, the whole file is parsed as one job would see it (``parse_bytes``), every turn is
+For each file (``agent-acompact-*`` subagent files excluded, as capture excludes them), the
+whole file is parsed as one job would see it (``parse_bytes``), every turn is
 redacted (``redact_counts``, as distil does before chunking) and the turns are rendered
 (``render_turns``, the text the prompt carries). One line per file, then a total:
 
@@ -9,8 +10,9 @@ redacted (``redact_counts``, as distil does before chunking) and the turns are r
 - prompt chars: characters of the rendered, redacted transcript;
 - turns: turns by kind (``user``, ``assistant``, ``summary``, ``report``, ... with ``sub:`` for
   sidechain turns and ``/kind`` where the parser names a shape: ``user/queued``, ``user/answer``);
-- marker chars: characters of the parser's own bracketed markers (``[command output] ...`` body
-  excluded), i.e. machine text that survived as a marker;
+- marker chars: characters of the parser's own bracketed markers (``[interrupted]``,
+  ``[command output]`` without its excerpt, ``[rejected Bash]``, ``[plan]``, ``[cut N chars]``,
+  ...), i.e. what machine text costs once reduced to a marker;
 - redactions: replacements by kind.
 
     .venv/bin/python scripts/bench_transcripts.py ../shared/corpus
@@ -31,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.redact import redact_counts
 from pipeline.transcript import parse_bytes, render_turns
 
-# Bracketed markers the parser writes in place of machine text or as labels of a shape.
+# Markers the parser writes in place of machine text or around a shape (turn prefixes such as
+# "User: " or "[subagent] " are not counted; nor is the excerpt after "[command output]").
 _MARKER = re.compile(
-    r"\[(?:command output|image|document|interrupted[^\]]*|task notification[^\]]*|"
-    r"rejected[^\]]*|plan[^\]]*|queued|subagent report[^\]]*|subagent|compact summary|"
-    r"cut [^\]]*|hook output[^\]]*|system reminder[^\]]*)\]"
+    r"\[(?:command output|image|document|interrupted|task notification[^\]]*|rejected[^\]]*|"
+    r"plan(?: approved| rejected)?|queued|cut [0-9,]+ chars)\]"
 )
 
 
@@ -76,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    files = sorted(p for p in args.folder.rglob("*.jsonl") if p.is_file())
+    # as capture does: a compaction agent's own transcript is not the user's
+    files = sorted(
+        p
+        for p in args.folder.rglob("*.jsonl")
+        if p.is_file() and not p.name.startswith("agent-acompact-")
+    )
     if not files:
         print(f"no *.jsonl under {args.folder}", file=sys.stderr)
         return 2
