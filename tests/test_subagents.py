@@ -13,7 +13,7 @@ from pipeline.llm.extractive import distil_entry
 from pipeline.models import Envelope
 from pipeline.subagents import subagent_transcripts
 from pipeline.transcript import parse_bytes, render_turns
-from tests.test_hooks import hook_inproc, payload
+from tests.helpers import hook_inproc, hook_payload
 
 SID = "4d5611e5-8d1c-4abc-9def-0123456789ab"
 CWD = "/home/dev/acme-api"
@@ -74,7 +74,7 @@ def test_hook_captures_subagents_with_the_parent_session_and_own_cursors(
 ):
     monkeypatch.setenv("MEMC_SPAWN_DRAIN", "0")
     main = session(tmp_path / "proj", AGENTS)
-    assert hook_inproc(["session-end"], root, payload(SID, main, CWD), monkeypatch) == 0
+    assert hook_inproc(["session-end"], root, hook_payload(SID, main, CWD), monkeypatch) == 0
     jobs = _inbox(root)
     paths = sorted(Path(e.transcript_path).name for e in jobs)
     assert paths == [f"{SID}.jsonl", "agent-a1b2c3.jsonl", "agent-d4e5f6.jsonl"]
@@ -84,7 +84,7 @@ def test_hook_captures_subagents_with_the_parent_session_and_own_cursors(
     assert "subagents=2 queued=2" in log
 
     # Nothing new: nothing queued. One subagent grows: only its delta is queued.
-    assert hook_inproc(["session-end"], root, payload(SID, main, CWD), monkeypatch) == 0
+    assert hook_inproc(["session-end"], root, hook_payload(SID, main, CWD), monkeypatch) == 0
     assert len(_inbox(root)) == 3
     grown = main.parent / SID / "subagents" / "agent-d4e5f6.jsonl"
     size = grown.stat().st_size
@@ -96,7 +96,7 @@ def test_hook_captures_subagents_with_the_parent_session_and_own_cursors(
                 isSidechain=True,
             )
         )
-    assert hook_inproc(["session-end"], root, payload(SID, main, CWD), monkeypatch) == 0
+    assert hook_inproc(["session-end"], root, hook_payload(SID, main, CWD), monkeypatch) == 0
     new = [e for e in _inbox(root) if e.start > 0]
     assert [(Path(e.transcript_path).name, e.start) for e in new] == [("agent-d4e5f6.jsonl", size)]
 

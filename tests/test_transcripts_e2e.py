@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline import drain
 from tests.fakes import FakeBackend
-from tests.test_hooks import hook_inproc, payload
+from tests.helpers import hook_inproc, hook_payload
 
 DATA = Path(__file__).parent / "data" / "transcripts-2.1"
 SID = "7c1e2d3f-0a4b-4c5d-8e9f-a0b1c2d3e4f5"
@@ -49,7 +49,7 @@ def test_every_human_word_reaches_the_prompt_once_and_machine_text_does_not(
 ):
     monkeypatch.setenv("MEMC_SPAWN_DRAIN", "0")
     main = _session(tmp_path)
-    assert hook_inproc(["session-end"], root, payload(SID, main, CWD), monkeypatch) == 0
+    assert hook_inproc(["session-end"], root, hook_payload(SID, main, CWD), monkeypatch) == 0
     prompts = _prompts(settings)
     assert len(prompts) == 2  # the session and its Explore subagent; not the compaction agent
     parent = next(p for p in prompts if p.startswith("User: fix the double label"))
@@ -87,9 +87,9 @@ def test_compaction_summary_of_turns_captured_earlier_is_left_out(
     cut = data.index(b'"subtype": "compact_boundary"')
     cut = data.rindex(b"\n", 0, cut) + 1
     main.write_bytes(data[:cut])  # a Stop checkpoint before the compaction
-    assert hook_inproc(["session-end"], root, payload(SID, main, CWD), monkeypatch) == 0
+    assert hook_inproc(["session-end"], root, hook_payload(SID, main, CWD), monkeypatch) == 0
     main.write_bytes(data)
-    assert hook_inproc(["session-end"], root, payload(SID, main, CWD), monkeypatch) == 0
+    assert hook_inproc(["session-end"], root, hook_payload(SID, main, CWD), monkeypatch) == 0
     prompts = _prompts(settings)
     later = [p for p in prompts if p.startswith("User: /review")]
     assert later == [
