@@ -239,6 +239,14 @@ def check_hooks(settings: Settings, home: Path, cwd: Path) -> Check:
     root = str(settings.root)
     here, elsewhere = set(), set()
     files = []
+    shared = settings_path("project-shared", cwd=cwd, home=home)
+    if installed_hooks(shared):
+        return Check(
+            "hooks",
+            WARN,
+            f"memc hooks in the team's shared {shared}: they hold this machine's paths",
+            "run `memc install-hooks --scope project` (moves them to .claude/settings.local.json)",
+        )
     for scope in ("user", "project"):
         path = settings_path(scope, cwd=cwd, home=home)
         for hook in installed_hooks(path):
@@ -269,7 +277,7 @@ def check_hooks(settings: Settings, home: Path, cwd: Path) -> Check:
     return Check(
         "hooks",
         WARN,
-        "no memc hooks in ~/.claude/settings.json or ./.claude/settings.json",
+        "no memc hooks in ~/.claude/settings.json or ./.claude/settings.local.json",
         "run `memc install-hooks` (sessions are captured only by hooks, `capture` or `backfill`)",
     )
 

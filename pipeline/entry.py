@@ -37,7 +37,9 @@ def _hook_argv(argv: list[str]) -> tuple[str | None, bool, list[str]] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from pipeline.roots import hoist_root
+
+    argv = hoist_root(list(sys.argv[1:] if argv is None else argv))
     hook = _hook_argv(argv)
     if hook is not None:
         from pipeline.hooks import run_hook_cli

@@ -25,11 +25,13 @@ import os
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from pipeline.config import Paths, Settings, load_settings, resolve_root
+from pipeline.config import Paths, Settings, load_settings
 from pipeline.errors import ConfigError
 from pipeline.logs import hook_log
+from pipeline.roots import find_root
 
 EVENTS = ("session-start", "session-end", "pre-compact", "stop", "user-prompt-submit")
 CAPTURE_EVENTS = ("session-end", "pre-compact", "stop")
@@ -212,7 +214,11 @@ def run_hook_cli(rest: list[str], root: str | None, verbose: bool) -> int:
     event = rest[0] if rest else ""
     paths: Paths | None = None
     try:
-        paths = Paths(resolve_root(root))
+        try:
+            paths = Paths(find_root(root).path)
+        except ConfigError as exc:
+            _log(None, f"{event or '?'}: {exc}", started)
+            return 0
         if not paths.is_initialised():
             _log(
                 None,
@@ -221,7 +227,7 @@ def run_hook_cli(rest: list[str], root: str | None, verbose: bool) -> int:
                 started,
             )
             return 0
-        _log(paths, _run(event, root, read_stdin()), started)
+        _log(paths, _run(event, str(paths.root), read_stdin()), started)
     except Exception as exc:  # a hook must never break the session
         _log(paths, f"{event or '?'}: internal error {type(exc).__name__}: {exc}", started)
         if verbose:
@@ -231,7 +237,7 @@ def run_hook_cli(rest: list[str], root: str | None, verbose: bool) -> int:
     return 0
 
 
-def _run(event: str, root: str | None, raw: bytes) -> str:
+def _run(event: str, root: str, raw: bytes) -> str:
     if event not in EVENTS:
         return f"{event or '?'}: unknown hook event; expected one of {', '.join(EVENTS)}"
     payload, why = parse_payload(raw)
@@ -247,7 +253,7 @@ def _run(event: str, root: str | None, raw: bytes) -> str:
         # A bad setting never stops capture: spool with the defaults, start no drain (it would
         # stop on the same error), and say so at the next SessionStart.
         config_error = str(exc)
-        settings = Settings(root=resolve_root(root), spawn_drain=False)
+        settings = Settings(root=Path(root), spawn_drain=False)
     sid = fields["session_id"]
     tag = f"{event} session={sid[:8]!r}"
     if config_error:

@@ -1,19 +1,25 @@
-"""`memc install-hooks` / `uninstall-hooks`: merge our hooks into Claude Code's settings.json.
+"""`memc install-hooks` / `uninstall-hooks`: merge our hooks into Claude Code's settings.
 
 Invariants:
 - Only the ``hooks`` entries that are ours change. Every other key, and the user's own hooks,
   keep their order and values; the file is rewritten with ``indent=2`` and a trailing newline.
 - Idempotent: our entries are stripped, then added again, so a second install writes nothing.
-- Marker: no extra key, comment or environment variable. A hook command is ours when its words
-  (``shlex``) contain ``hook <our event slug>`` after our program: a console script named
-  ``memc`` or ``<python> -m pipeline``. This still recognises entries written by an older
-  install whose interpreter path has since moved, so re-installing never leaves a stale twin.
-  One settings file therefore points at one data root: installing for a new root replaces the
-  old root's entries in that file.
+- Marker: no extra key, comment or environment variable. A hook command is ours when it is
+  exactly ``[env VAR=..] <our program> [options] hook <our event slug>``: a console script named
+  ``memc`` or ``<python> -m pipeline``, nothing after the slug, no second command. This still
+  recognises entries written by an older install whose interpreter path has since moved, so
+  re-installing never leaves a stale twin; a compound command the user wrote around ours
+  (``memc ... hook stop; notify.sh``) is theirs and is never removed.
+- One settings file captures into one data root: installing for a new root replaces the old
+  root's entries and names that root. Uninstalling removes only this root's entries (every
+  root's with ``--all-roots``) and names each command removed.
+- Scopes: user = <claude dir>/settings.json; project = ./.claude/settings.local.json (personal
+  and git-ignored by Claude Code, because our commands hold this machine's absolute paths).
 - A settings file that is not a JSON object is refused (``SettingsFileInvalid``, exit 2) and left
-  untouched. Before any write, the old file is copied to ``settings.json.memc-backup-<stamp>``.
+  untouched. Before any write the old text is saved beside the file as
+  ``<name>.memc-backup-<stamp>`` (mode 0600); only the newest three backups are kept.
 - Writes go through ``fsutil.atomic_write``; a symlinked settings.json is written through to its
-  target so dotfile setups keep their link.
+  target (the link stays), and its backup sits beside the link.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -45,16 +50,19 @@ HOOK_EVENTS: tuple[tuple[str, str, int], ...] = (
 )
 _SLUGS = {slug for _, slug, _ in HOOK_EVENTS}
 BACKUP_INFIX = ".memc-backup-"
+KEEP_BACKUPS = 3
 
 
 @dataclass(frozen=True)
 class InstallResult:
     path: Path
-    changed: bool
+    changed: bool  # (with dry_run: would change)
     added: int
     removed: int
     backup: Path | None
     commands: tuple[str, ...] = ()
+    replaced_roots: tuple[str, ...] = ()  # install: the other roots whose hooks this replaced
+    removed_commands: tuple[str, ...] = ()  # uninstall: exactly what was taken out
 
 
 @dataclass(frozen=True)
@@ -76,10 +84,14 @@ def claude_dir(home: Path | None = None, env: Mapping[str, str] | None = None) -
 def settings_path(
     scope: str = "user", *, cwd: Path | None = None, home: Path | None = None
 ) -> Path:
-    """<claude dir>/settings.json (user) or <cwd>/.claude/settings.json (project)."""
+    """<claude dir>/settings.json (user) or <cwd>/.claude/settings.local.json (project: personal,
+    git-ignored by Claude Code, because our commands carry this machine's absolute paths).
+    ``project-shared`` is the team's <cwd>/.claude/settings.json, which we only ever clean."""
     if scope == "user":
         return claude_dir(home) / "settings.json"
     if scope == "project":
+        return (cwd or Path.cwd()) / ".claude" / "settings.local.json"
+    if scope == "project-shared":
         return (cwd or Path.cwd()) / ".claude" / "settings.json"
     raise ConfigError(f"unknown scope {scope!r}; use user or project")
 
@@ -125,9 +137,24 @@ def _words(command: str) -> list[str]:
         return command.split()
 
 
+def _compound(command: str) -> bool:
+    """True when the shell would run more than one program (``;``, ``&&``, ``|``, ``$(...)``...)."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return True
+    return any(t and set(t) <= set("();<>|&") for t in tokens) or "`" in command or "$(" in command
+
+
 def parse_ours(command: Any) -> tuple[str, str | None] | None:
-    """(slug, root) when ``command`` is one of our hook commands, else None."""
-    if not isinstance(command, str):
+    """(slug, root) when ``command`` is exactly one of our hook commands, else None.
+
+    Exactly: an optional ``env VAR=value`` prefix, our program (``.../memc`` or
+    ``<python> -m pipeline``), options, ``hook <slug>``, nothing after it, and no second command
+    (``memc ... hook stop; notify.sh`` is the user's, and is never removed)."""
+    if not isinstance(command, str) or _compound(command):
         return None
     words = _words(command)
     start = None
@@ -150,8 +177,12 @@ def parse_ours(command: Any) -> tuple[str, str | None] | None:
             root = word.split("=", 1)[1]
         elif word == "hook":
             slug = rest[i + 1] if i + 1 < len(rest) else ""
-            return (slug, root) if slug in _SLUGS else None
+            return (slug, root) if slug in _SLUGS and len(rest) == i + 2 else None
     return None
+
+
+def _same_root(a: str | None, b: Path | None) -> bool:
+    return b is None or (a is not None and os.path.abspath(os.path.expanduser(a)) == str(b))
 
 
 def load_settings_file(path: Path) -> dict[str, Any]:
@@ -181,11 +212,17 @@ def load_settings_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def strip_ours(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """A copy of ``data`` without our hook commands; groups and events we emptied are dropped."""
+def strip_ours(data: dict[str, Any], root: Path | None = None) -> tuple[dict[str, Any], int]:
+    """A copy of ``data`` without our hook commands (only those for ``root`` when given); groups
+    and events we emptied are dropped."""
     hooks = data.get("hooks")
     if not isinstance(hooks, dict):
         return dict(data), 0
+
+    def ours(h: Any) -> bool:
+        parsed = parse_ours(h.get("command")) if isinstance(h, dict) else None
+        return parsed is not None and _same_root(parsed[1], root)
+
     removed = 0
     new_hooks: dict[str, Any] = {}
     for event, groups in hooks.items():
@@ -198,7 +235,7 @@ def strip_ours(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
             if not isinstance(inner, list):
                 kept_groups.append(group)
                 continue
-            kept = [h for h in inner if not (isinstance(h, dict) and parse_ours(h.get("command")))]
+            kept = [h for h in inner if not ours(h)]
             removed += len(inner) - len(kept)
             if kept or not inner:
                 kept_groups.append({**group, "hooks": kept} if len(kept) != len(inner) else group)
@@ -236,19 +273,33 @@ def render(data: dict[str, Any]) -> str:
 
 
 def _write(path: Path, old_text: str | None, new_text: str, now: float | None) -> Path | None:
+    """Write through a symlink to its target (the link stays); the backup of the old text goes
+    beside ``path`` itself (where the user looks), mode 0600; only the newest KEEP_BACKUPS stay."""
     target = path.resolve() if path.is_symlink() else path
     backup = None
     if old_text is not None:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
-        backup = target.with_name(f"{target.name}{BACKUP_INFIX}{stamp}")
+        backup = path.with_name(f"{path.name}{BACKUP_INFIX}{stamp}")
         n = 1
         while backup.exists():
             n += 1
-            backup = target.with_name(f"{target.name}{BACKUP_INFIX}{stamp}-{n}")
-        atomic_write(backup, old_text.encode("utf-8"))
-        shutil.copymode(target, backup)
+            backup = path.with_name(f"{path.name}{BACKUP_INFIX}{stamp}-{n}")
+        atomic_write(backup, old_text.encode("utf-8"), mode=0o600)
     atomic_write(target, new_text)
+    _prune_backups(path)
     return backup
+
+
+def _prune_backups(path: Path, keep: int = 0) -> None:
+    keep = keep or KEEP_BACKUPS
+    backups = sorted(
+        path.parent.glob(f"{path.name}{BACKUP_INFIX}*"), key=lambda p: (p.stat().st_mtime, p.name)
+    )
+    for old in backups[:-keep]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
 
 
 def _read_raw(path: Path) -> str | None:
@@ -259,43 +310,54 @@ def _read_raw(path: Path) -> str | None:
 
 
 def install_hooks(
-    path: Path, root: Path, *, program: list[str] | None = None, now: float | None = None
+    path: Path,
+    root: Path,
+    *,
+    program: list[str] | None = None,
+    now: float | None = None,
+    dry_run: bool = False,
 ) -> InstallResult:
-    """Merge our four hooks into ``path`` for data root ``root``. Writes nothing when unchanged."""
+    """Merge our hooks into ``path`` for data root ``root``. Writes nothing when unchanged (or
+    with ``dry_run``). One settings file captures into one root: the hooks of any other root in
+    it are replaced, and named in ``replaced_roots``."""
     root = Path(os.path.abspath(root))
     data = load_settings_file(path)
     old_text = _read_raw(path)
     _, removed = strip_ours(data)
+    others = sorted({h.root or "?" for h in _ours_in(data) if not _same_root(h.root, root)})
     new_data, commands = with_ours(data, root, program or hook_program())
     new_text = render(new_data)
-    if old_text is not None and new_text == old_text:
-        return InstallResult(path, False, 0, 0, None, commands)
-    if old_text is not None and data == new_data:
-        return InstallResult(path, False, 0, 0, None, commands)  # same content, other formatting
+    if old_text is not None and (new_text == old_text or data == new_data):
+        return InstallResult(path, False, 0, 0, None, commands)  # (maybe other formatting)
+    if dry_run:
+        return InstallResult(path, True, len(HOOK_EVENTS), removed, None, commands, tuple(others))
     backup = _write(path, old_text, new_text, now)
-    return InstallResult(path, True, len(HOOK_EVENTS), removed, backup, commands)
+    return InstallResult(path, True, len(HOOK_EVENTS), removed, backup, commands, tuple(others))
 
 
-def uninstall_hooks(path: Path, *, now: float | None = None) -> InstallResult:
-    """Remove only our hook commands from ``path``; the user's own hooks and keys stay."""
+def uninstall_hooks(
+    path: Path, root: Path | None = None, *, now: float | None = None, dry_run: bool = False
+) -> InstallResult:
+    """Remove our hook commands for ``root`` (every root's when None) from ``path``; the user's
+    own hooks, compound commands and keys stay. ``removed_commands`` names what went."""
     if not path.exists():
         return InstallResult(path, False, 0, 0, None)
+    root = Path(os.path.abspath(root)) if root is not None else None
     data = load_settings_file(path)
-    new_data, removed = strip_ours(data)
+    gone = tuple(h.command for h in _ours_in(data) if _same_root(h.root, root))
+    new_data, removed = strip_ours(data, root)
     if not removed:
         return InstallResult(path, False, 0, 0, None)
+    if dry_run:
+        return InstallResult(path, True, 0, removed, None, removed_commands=gone)
     backup = _write(path, _read_raw(path), render(new_data), now)
-    return InstallResult(path, True, 0, removed, backup)
+    return InstallResult(path, True, 0, removed, backup, removed_commands=gone)
 
 
-def installed_hooks(path: Path) -> list[InstalledHook]:
-    """Our hook commands found in ``path`` (empty when the file is missing or unreadable)."""
-    try:
-        data = load_settings_file(path)
-    except SettingsFileInvalid:
-        return []
+def _ours_in(data: dict[str, Any]) -> list[InstalledHook]:
     found = []
-    for event, groups in (data.get("hooks") or {}).items():
+    hooks = data.get("hooks")
+    for event, groups in (hooks if isinstance(hooks, dict) else {}).items():
         for group in groups if isinstance(groups, list) else []:
             inner = group.get("hooks") if isinstance(group, dict) else None
             for hook in inner if isinstance(inner, list) else []:
@@ -303,3 +365,11 @@ def installed_hooks(path: Path) -> list[InstalledHook]:
                 if parsed:
                     found.append(InstalledHook(event, hook["command"], parsed[1]))
     return found
+
+
+def installed_hooks(path: Path) -> list[InstalledHook]:
+    """Our hook commands found in ``path`` (empty when the file is missing or unreadable)."""
+    try:
+        return _ours_in(load_settings_file(path))
+    except SettingsFileInvalid:
+        return []

@@ -15,7 +15,6 @@ Stdlib only: the hook path resolves the root.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +61,8 @@ def is_data_root(path: Path) -> bool:
 
 
 def read_user_config(env: Mapping[str, str] | None = None) -> dict:
+    import tomllib
+
     path = user_config_path(env)
     try:
         raw = path.read_bytes()
@@ -133,3 +134,26 @@ def find_root(
         f"no knowledge base here ({here}) and none set up yet; run `memc setup` "
         "(creates ~/memory), or pass --root DIR / set MEMC_ROOT"
     )
+
+
+def hoist_root(argv: list[str]) -> list[str]:
+    """``argv`` with a ``--root DIR`` / ``--root=DIR`` given after the command moved to the front,
+    so ``memc status --root DIR`` works like ``memc --root DIR status``. Stops at ``--``."""
+    out: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        if arg == "--root" and i + 1 < len(argv):
+            moved = [arg, argv[i + 1]]
+            i += 2
+            continue
+        if arg.startswith("--root="):
+            moved = [arg]
+        else:
+            out.append(arg)
+        i += 1
+    return moved + out

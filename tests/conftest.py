@@ -26,8 +26,11 @@ def _isolate_env(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("USERPROFILE", str(home))
+    # the user config (remembered root) and the plugin's data live under these
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     for key in list(os.environ):
-        if key.startswith(("MEMC_", "CLAUDE_CODE_")) or key in (
+        if key.startswith(("MEMC_", "CLAUDE_CODE_", "CLAUDE_PLUGIN_")) or key in (
             "ANTHROPIC_API_KEY",
             "CLAUDE_CONFIG_DIR",
             "XDG_CONFIG_HOME",

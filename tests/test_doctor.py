@@ -134,8 +134,12 @@ def test_hooks_pointing_here_or_elsewhere(root, tmp_path, fake_cli, monkeypatch)
     # project scope counts too
     user.unlink()
     project = tmp_path / "proj"
-    install_hooks(project / ".claude" / "settings.json", root, program=["/x/memc"])
+    install_hooks(project / ".claude" / "settings.local.json", root, program=["/x/memc"])
     assert _by_name(run_checks(load_settings(root), cwd=project))["hooks"].status == OK
+    # hooks in the team's shared settings.json are flagged, with the command that moves them
+    install_hooks(project / ".claude" / "settings.json", root, program=["/x/memc"])
+    check = _by_name(run_checks(load_settings(root), cwd=project))["hooks"]
+    assert check.status == WARN and "--scope project" in check.fix
 
 
 def test_uninitialised_root_and_bad_timezone_block(tmp_path, fake_cli, monkeypatch, capsys):

@@ -168,10 +168,11 @@ def test_cli_project_scope_and_json(tmp_path, root, monkeypatch, capsys):
     monkeypatch.chdir(project)
     assert main(["--root", str(root), "install-hooks", "--scope", "project", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["settings"] == str(project / ".claude" / "settings.json") and out["changed"]
+    assert out["settings"] == str(project / ".claude" / "settings.local.json") and out["changed"]
     assert len(out["commands"]) == len(HOOK_EVENTS)
     assert not (Path.home() / ".claude" / "settings.json").exists()
-    assert settings_path("project") == project / ".claude" / "settings.json"
+    assert not (project / ".claude" / "settings.json").exists()  # the team's file: untouched
+    assert settings_path("project") == project / ".claude" / "settings.local.json"
 
 
 def test_user_scope_default_writes_under_home(root, capsys):
@@ -250,3 +251,104 @@ def test_our_command_inside_a_users_group_is_removed_alone(tmp_path, root):
             ]
         }
     }
+
+
+def test_uninstall_removes_only_this_roots_hooks_and_names_them(tmp_path, root):
+    path = tmp_path / "claude" / "settings.json"
+    install_hooks(path, root, program=PROGRAM)
+    data = json.loads(path.read_text())
+    other = "/opt/venv/bin/memc --root /data/other hook stop"  # another root's hand-made entry
+    data["hooks"]["Stop"].append({"matcher": "", "hooks": [{"type": "command", "command": other}]})
+    _write(path, data)
+    res = uninstall_hooks(path, root)
+    assert res.changed and res.removed == len(HOOK_EVENTS)
+    assert all(f"--root {root} hook" in c for c in res.removed_commands)
+    assert _ours(json.loads(path.read_text())) == [other]
+    assert uninstall_hooks(path, root).changed is False  # nothing of this root is left
+    assert uninstall_hooks(path).removed_commands == (other,)  # --all-roots
+
+
+def test_cli_uninstall_names_what_it_removed(tmp_path, root, capsys):
+    path = tmp_path / "settings.json"
+    install_hooks(path, root, program=PROGRAM)
+    capsys.readouterr()
+    assert main(["uninstall-hooks", "--settings", str(path), "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"Removed {len(HOOK_EVENTS)} memc hook command(s)" in out
+    assert f"/opt/venv/bin/memc --root {root} hook session-end" in out
+
+
+def test_installing_for_a_second_root_names_the_root_it_replaces(tmp_path, root, capsys):
+    path = tmp_path / "settings.json"
+    first = tmp_path / "first-root"
+    install_hooks(path, first, program=PROGRAM)
+    res = install_hooks(path, root, program=PROGRAM)
+    assert res.changed and res.replaced_roots == (str(first),)
+    assert {h.root for h in installed_hooks(path)} == {str(root)}
+    install_hooks(path, first, program=PROGRAM)
+    capsys.readouterr()
+    assert main(["--root", str(root), "install-hooks", "--settings", str(path)]) == 0
+    assert f"replaced the hooks that captured into {first}" in capsys.readouterr().out
+
+
+def test_backups_are_pruned_to_the_newest_three(tmp_path, root):
+    path = tmp_path / "settings.json"
+    _write(path, USER_SETTINGS)
+    for i in range(6):  # alternate roots so that every install writes (and backs up)
+        res = install_hooks(path, tmp_path / f"r{i % 2}", program=PROGRAM, now=1_700_000_000 + i)
+        assert res.changed
+    backups = sorted(tmp_path.glob("settings.json.memc-backup-*"))
+    assert len(backups) == 3
+    assert res.backup in backups
+
+
+def test_compound_user_commands_are_never_deleted(tmp_path, root):
+    path = tmp_path / "settings.json"
+    compound = [
+        f"/opt/venv/bin/memc --root {root} hook stop; ~/bin/notify.sh",
+        f"/opt/venv/bin/memc --root {root} hook stop && say done",
+        f"/opt/venv/bin/memc --root {root} hook stop | tee -a ~/hooks.txt",
+        f"/opt/venv/bin/memc --root {root} hook stop --extra",
+    ]
+    _write(
+        path,
+        {
+            "hooks": {
+                "Stop": [
+                    {"matcher": "", "hooks": [{"type": "command", "command": c} for c in compound]}
+                ]
+            }
+        },
+    )
+    install_hooks(path, root, program=PROGRAM)
+    uninstall_hooks(path, root)
+    uninstall_hooks(path)
+    data = json.loads(path.read_text())
+    assert [h["command"] for h in data["hooks"]["Stop"][0]["hooks"]] == compound
+
+
+def test_symlinked_settings_backup_sits_beside_the_link_owner_only(tmp_path, root):
+    target = tmp_path / "dotfiles" / "settings.json"
+    original = _write(target, {"model": "opus"})
+    link = tmp_path / "claude" / "settings.json"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    res = install_hooks(link, root, program=PROGRAM)
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert len(installed_hooks(target)) == len(HOOK_EVENTS)
+    assert res.backup is not None and res.backup.parent == link.parent
+    assert res.backup.read_text() == original
+    assert (res.backup.stat().st_mode & 0o777) == 0o600
+    assert not list(target.parent.glob("*.memc-backup-*"))
+
+
+def test_project_scope_moves_our_hooks_out_of_the_shared_file(tmp_path, root, monkeypatch):
+    project = tmp_path / "proj"
+    shared = project / ".claude" / "settings.json"
+    _write(shared, USER_SETTINGS)
+    install_hooks(shared, root, program=PROGRAM)  # what an older version wrote
+    monkeypatch.chdir(project)
+    assert main(["--root", str(root), "install-hooks", "--scope", "project"]) == 0
+    assert installed_hooks(shared) == []
+    assert json.loads(shared.read_text())["permissions"] == USER_SETTINGS["permissions"]
+    assert len(installed_hooks(project / ".claude" / "settings.local.json")) == len(HOOK_EVENTS)

@@ -19,16 +19,14 @@ import json
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import click
 
 from pipeline import __version__
-from pipeline.config import Settings, load_settings, require_initialised
+from pipeline.config import Settings, load_settings, require_initialised, resolve_root
 from pipeline.errors import EXIT_CRASH, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, MemcError
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 @dataclass
@@ -37,10 +35,26 @@ class App:
     verbose: bool = False
     _settings: dict[tuple, Settings] = field(default_factory=dict)
 
-    def settings(self, *, require_init: bool = True, **overrides: Any) -> Settings:
+    def root(self, *, create: bool = False, fallback: Path | None = None) -> Path:
+        """The data root (``pipeline.roots`` order). ``create``: the root a command that makes one
+        works on when none is named: ``--root`` > ``MEMC_ROOT`` > the current folder."""
+        from pipeline import roots
+
+        if create:
+            return resolve_root(self.root_flag)
+        return roots.find_root(self.root_flag, fallback=fallback).path
+
+    def settings(
+        self, *, require_init: bool = True, create: bool = False, **overrides: Any
+    ) -> Settings:
         key = tuple(sorted((k, v) for k, v in overrides.items() if v is not None))
+        key += (("__create__", create),)
         if key not in self._settings:
-            self._settings[key] = load_settings(self.root_flag, overrides)
+            from pipeline import roots
+
+            fallback = None if require_init else roots.default_root()
+            root = self.root(create=create, fallback=fallback)
+            self._settings[key] = load_settings(root, overrides)
         settings = self._settings[key]
         if require_init:
             require_initialised(settings)
@@ -65,7 +79,8 @@ def warn(message: str) -> None:
     "root",
     type=click.Path(file_okay=False),
     default=None,
-    help="Data root (default: $MEMC_ROOT, else the current directory).",
+    help="Data root (also accepted after the command). Default: $MEMC_ROOT, else the current "
+    "folder if it is one, else the root `memc setup` remembered, else ~/memory.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug detail on stderr.")
 @click.version_option(__version__, prog_name="memc")
@@ -88,7 +103,7 @@ def init_cmd(app: App, no_git: bool) -> None:
     installed, a git repository (an existing one is reused). Safe to run again."""
     from pipeline.setup import init_root, init_versioning
 
-    settings = app.settings(require_init=False)
+    settings = app.settings(require_init=False, create=True)
     created = init_root(settings)
     if created:
         click.echo(f"Initialised memory-compiler data root at {settings.root}")
@@ -140,9 +155,18 @@ def _register() -> None:
         history_cmds,
         ops_cmds,
         read_cmds,
+        setup_cmds,
     )
 
-    for module in (capture_cmds, distil_cmds, compile_cmds, read_cmds, ops_cmds, history_cmds):
+    for module in (
+        setup_cmds,
+        capture_cmds,
+        distil_cmds,
+        compile_cmds,
+        read_cmds,
+        ops_cmds,
+        history_cmds,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -152,7 +176,9 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of exiting (tests call this directly)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from pipeline.roots import hoist_root
+
+    argv = hoist_root(list(sys.argv[1:] if argv is None else argv))
     verbose = any(a in ("-v", "--verbose") for a in argv)
     try:
         result = cli.main(args=argv, prog_name="memc", standalone_mode=False)

@@ -27,7 +27,7 @@ _scope = click.option(
     type=click.Choice(["user", "project"]),
     default="user",
     show_default=True,
-    help="user: ~/.claude/settings.json; project: ./.claude/settings.json.",
+    help="user: ~/.claude/settings.json; project: ./.claude/settings.local.json (personal).",
 )
 _settings_opt = click.option(
     "--settings",
@@ -45,16 +45,21 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print one JSON doc
 @_json
 @pass_app
 def install_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: bool) -> int:
-    """Add memc's SessionStart, SessionEnd, PreCompact and Stop hooks to Claude Code.
+    """Add memc's hooks (SessionStart, SessionEnd, PreCompact, Stop) to Claude Code.
 
     Safe to run again (nothing changes the second time). Your own hooks and settings are kept; the
-    previous file is saved as settings.json.memc-backup-<time>. Exit 2 if the file is not JSON.
+    previous file is saved beside it as <name>.memc-backup-<time> (the newest 3 are kept). One
+    settings file captures into one root: installing for this root replaces another root's hooks
+    there, and says which. Exit 2 if the file is not JSON.
     """
-    from pipeline.install import install_hooks
+    from pipeline.install import install_hooks, settings_path, uninstall_hooks
 
     settings = app.settings()
     path = _settings_file(scope, settings_opt)
     res = install_hooks(path, settings.root)
+    moved = None
+    if scope == "project" and not settings_opt:  # take ours out of the team's shared file
+        moved = uninstall_hooks(settings_path("project-shared"))
     if as_json:
         emit_json(
             {
@@ -62,8 +67,10 @@ def install_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: b
                 "changed": res.changed,
                 "added": res.added,
                 "replaced": res.removed,
+                "replaced_roots": list(res.replaced_roots),
                 "backup": str(res.backup) if res.backup else None,
                 "commands": list(res.commands),
+                "moved_from_shared": moved.removed if moved else 0,
             }
         )
         return 0
@@ -71,10 +78,14 @@ def install_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: b
         click.echo(f"Hooks already installed in {res.path}; nothing changed.")
     else:
         click.echo(f"Installed {res.added} hooks in {res.path} for data root {settings.root}.")
-        if res.removed:
+        for other in res.replaced_roots:
+            click.echo(f"  replaced the hooks that captured into {other}")
+        if res.removed and not res.replaced_roots:
             click.echo(f"  replaced {res.removed} older memc hook command(s)")
         if res.backup:
             click.echo(f"  previous file saved as {res.backup}")
+    if moved and moved.changed:
+        click.echo(f"  removed {moved.removed} memc hook(s) from the shared {moved.path}")
     click.echo(f"  e.g. {res.commands[1]}")
     click.echo(
         "Next: start a new Claude Code session; `memc status` shows captures as they arrive. "
@@ -86,28 +97,37 @@ def install_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: b
 @click.command("uninstall-hooks")
 @_scope
 @_settings_opt
+@click.option(
+    "--all-roots", is_flag=True, help="Remove memc hooks for every data root, not only this one."
+)
 @_json
 @pass_app
-def uninstall_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: bool) -> int:
-    """Remove memc's hooks from Claude Code's settings (only ours; everything else stays)."""
+def uninstall_hooks_cmd(
+    app: App, scope: str, settings_opt: str | None, all_roots: bool, as_json: bool
+) -> int:
+    """Remove this root's memc hooks from Claude Code's settings (only ours; the rest stays)."""
     from pipeline.install import uninstall_hooks
 
-    res = uninstall_hooks(_settings_file(scope, settings_opt))
+    root = None if all_roots else app.settings(require_init=False).root
+    res = uninstall_hooks(_settings_file(scope, settings_opt), root)
     if as_json:
         emit_json(
             {
                 "settings": str(res.path),
                 "changed": res.changed,
                 "removed": res.removed,
+                "removed_commands": list(res.removed_commands),
                 "backup": str(res.backup) if res.backup else None,
             }
         )
     elif res.changed:
-        click.echo(
-            f"Removed {res.removed} memc hook command(s) from {res.path} (backup: {res.backup})."
-        )
+        click.echo(f"Removed {res.removed} memc hook command(s) from {res.path}:")
+        for command in res.removed_commands:
+            click.echo(f"  {command}")
+        click.echo(f"Backup: {res.backup}")
     else:
-        click.echo(f"No memc hooks in {res.path}; nothing changed.")
+        which = "memc hooks" if root is None else f"memc hooks for {root}"
+        click.echo(f"No {which} in {res.path}; nothing changed.")
     return 0
 
 
