@@ -1,7 +1,9 @@
 """Settings, read in exactly one place.
 
 Precedence: flag (``overrides``) > environment (``MEMC_*``) > ``ROOT/.memc/config.toml`` >
-default. The data root itself is resolved as ``--root`` > ``MEMC_ROOT`` > current directory.
+default. The data root is resolved by ``pipeline.roots`` (``--root`` > ``MEMC_ROOT`` > a data
+root as the current folder > the remembered root > ``~/memory``); ``resolve_root`` here is the
+short form (``--root`` > ``MEMC_ROOT`` > current folder) used by ``init``, which creates a root.
 Every value is parsed here by its field's own parser in ``PARSERS`` (type and range: a count or
 size must be a whole number in range, a duration or amount a finite number in range, a backend
 one of ``BACKENDS``); a bad one raises ``ConfigError`` naming the key, where it came from and
@@ -279,6 +281,24 @@ def parse_setting(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{key} from {source}: {value!r} is not valid ({exc})") from None
 
 
+def _toml_problem(text: str, exc: Exception) -> str:
+    """The TOML error, with the key of the offending line and, for a bare word, the fix."""
+    import re
+
+    match = re.search(r"at line (\d+)", str(exc))
+    lines = text.splitlines()
+    if not match or not 0 < int(match.group(1)) <= len(lines):
+        return f"not valid TOML ({exc})"
+    key, sep, value = lines[int(match.group(1)) - 1].partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key:
+        return f"not valid TOML ({exc})"
+    hint = ""
+    if re.fullmatch(r"[A-Za-z_][\w.-]*", value) and value not in ("true", "false"):
+        hint = f'; text needs quotes: {key} = "{value}"'
+    return f"{key}: not valid TOML ({exc}){hint}"
+
+
 def _read_config_file(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
@@ -287,9 +307,12 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; fix its permissions") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML ({exc}); fix or remove it") from None
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text ({exc}); fix or remove it") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {_toml_problem(text, exc)}; fix or remove it") from None
     unknown = sorted(k for k in data if k not in PARSERS)
     if unknown:
         raise ConfigError(

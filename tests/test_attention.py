@@ -25,7 +25,7 @@ def _start(root, monkeypatch, capsys) -> dict:
 @pytest.mark.parametrize(
     ("config", "named"),
     [
-        ("backend = extractive\n", "config.toml"),  # unquoted: not TOML at all
+        ("backend = extractive\n", 'backend = "extractive"'),  # unquoted: the fix is named
         ('chunk_chars = "many"\n', "chunk_chars"),
         ('backend = "gpt"\n', "backend"),
     ],
