@@ -254,6 +254,11 @@ def _run_one(
         counts["stopped"] = _spent_text(settings, conn, clock())
         inbox.record_job(conn, env, "deferred", now=clock(), detail=str(exc)[:500])
         log.info("job %s deferred: %s", env.id, exc)
+    except KeyboardInterrupt:  # Ctrl-C: the job goes back to the inbox now, not at the next drain
+        inbox.release(paths, job)
+        inbox.record_job(conn, env, "queued", now=clock(), detail="interrupted (Ctrl-C)")
+        log.info("job %s released: interrupted", env.id)
+        raise
     except (CircuitOpen, distil.Interrupted) as exc:
         inbox.release(paths, job)
         counts["deferred"] += 1

@@ -81,11 +81,17 @@ def tool_query(settings: Settings, question: str) -> dict[str, Any]:
 
 
 def build_server(settings: Settings):
-    server = _server_class()(
-        "memory-compiler",
-        instructions="Search and read the user's memory-compiler knowledge base (compiled from "
-        "past Claude Code sessions). Use search first, then read the pages it returns.",
-    )
+    from pipeline import __version__
+
+    cls = _server_class()
+    kwargs = {
+        "instructions": "Search and read the user's memory-compiler knowledge base (compiled "
+        "from past Claude Code sessions). Use search first, then read the pages it returns.",
+    }
+    try:  # serverInfo.version is memc's own (mcp 2.x takes it; 1.x reports its own version)
+        server = cls("memory-compiler", version=__version__, **kwargs)
+    except TypeError:
+        server = cls("memory-compiler", **kwargs)
 
     @server.tool()
     def search(query: str, limit: int = 10) -> list[dict[str, Any]]:

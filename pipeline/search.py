@@ -92,6 +92,20 @@ def terms(text: str, *, drop_stopwords: bool = False) -> list[str]:
     return out
 
 
+_SNIPPET_LINK = re.compile(r"!?\[\[([^\]|]*?)(?:\|([^\]]*))?\]\]")
+
+
+def plain_links(text: str) -> str:
+    """Wikilinks as a reader sees them: ``[[concepts/x|Shown]]`` -> ``Shown``, ``[[concepts/x]]``
+    -> ``x`` (highlight marks inside are kept)."""
+
+    def shown(m: re.Match) -> str:
+        return m.group(2) if m.group(2) else m.group(1).rsplit("/", 1)[-1].split("#", 1)[0]
+
+    # a link the snippet window cut in half keeps no brackets either
+    return _SNIPPET_LINK.sub(shown, text).replace("[[", "").replace("]]", "")
+
+
 def salient_terms(text: str, limit: int = 24) -> list[str]:
     """The most frequent non-stopword terms of a long text (ties broken by first use)."""
     counts: dict[str, int] = {}
@@ -165,7 +179,7 @@ class Index:
                 kind=k,
                 key=key,
                 title=title,
-                snippet=" ".join(str(snip).split()),
+                snippet=plain_links(" ".join(str(snip).split())),
                 score=round(-float(rank), 4),
                 path=path,
             )

@@ -42,6 +42,19 @@ def _session_info(path: Path) -> tuple[str, str, float | None]:
     return session, cwd, last
 
 
+def _persist_backend(settings) -> None:
+    """Write the demo's backend into its root's config.toml, so that the follow-up commands it
+    suggests (`memc --root demo-root search/status/lint/compile`) use it too, without the env."""
+    import tomllib
+
+    path = settings.paths.config_file
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if "backend" in tomllib.loads(text):
+        return
+    line = f'backend = "{settings.backend}"  # written by the demo\n'
+    path.write_text(text + ("\n" if text and not text.endswith("\n") else "") + line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(REPO / "demo-root"))
@@ -63,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     settings = load_settings(root)
     init_root(settings)
+    _persist_backend(settings)
     say(f"memory-compiler demo: data root {root} (backend: {settings.backend})")
 
     samples = sorted(Path(args.samples).glob("*.jsonl"))

@@ -128,3 +128,9 @@ def test_known_failure_exits_1_and_ctrl_c_exits_130(tmp_path, failing_command, c
     assert err == "memc: the thing failed; do X to fix it\n"
     assert main(["--root", str(tmp_path), "test-fail", "interrupt"]) == 130
     assert "Interrupted." in capsys.readouterr().err
+
+
+def test_retry_of_an_unknown_job_exits_2(root, capsys):
+    assert main(["--root", str(root), "retry", "no-such-job"]) == 2
+    assert "no failed job matches 'no-such-job'" in capsys.readouterr().err
+    assert main(["--root", str(root), "retry"]) == 0  # nothing failed: nothing to do, no error

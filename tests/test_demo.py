@@ -107,3 +107,15 @@ def test_extractive_compile_is_deterministic_and_links_pages():
     assert "[[concepts/pytest|pytest]]" in pg
     assert "Decision: use advisory locks" in by_path["concepts/acme-api"]["body"]
     assert all("extractive" in a["tags"] for a in reply["articles"])
+
+
+def test_the_demo_persists_its_backend_so_its_suggested_commands_work(demo_root, monkeypatch):
+    from pipeline.cli import main
+
+    load_demo().main(["--root", str(demo_root), "--quiet"])
+    config = (demo_root / ".memc" / "config.toml").read_text()
+    assert 'backend = "extractive"' in config
+    monkeypatch.delenv("MEMC_BACKEND")  # a new shell, as the user runs the suggested commands
+    assert main(["--root", str(demo_root), "compile"]) == 0
+    load_demo().main(["--root", str(demo_root), "--quiet"])  # again: written once, not twice
+    assert (demo_root / ".memc" / "config.toml").read_text() == config

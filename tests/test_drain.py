@@ -262,3 +262,14 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(root, memc_env, t
     # Then drain to completion "a minute later": a kill between a claim's rename and its owner
     # file leaves an owner-less claim that is released once it is older than a minute.
     finish_and_compare(root, tmp_path, facts, lambda ref: _plant(ref, n_jobs, [], filler=4), n_jobs)
+
+
+def test_ctrl_c_during_a_job_returns_its_claim_to_the_inbox(settings, root):
+    env = _job(root, "k1")
+    fake = FakeBackend().enqueue(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        drain(settings, backend=fake, sleep=lambda s: None)
+    assert inbox.counts(settings.paths) == inbox.InboxCounts(1, 0, 0)  # pending, not claimed
+    assert _job_row(settings, env.id)["status"] == "queued"
+    report = drain(settings, backend=FakeBackend(default=ENTRY), sleep=lambda s: None)
+    assert report.done == 1 and report.released_dead == 0

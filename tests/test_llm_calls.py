@@ -266,3 +266,15 @@ def test_retries_are_logged_to_pipeline_log(settings, conn):
     calls.call(settings, backend, _request(), conn=conn, sleep=lambda s: None)
     text = (settings.paths.logs / "pipeline.log").read_text()
     assert "transient failure on attempt 1" in text and "flaky" in text
+
+
+@pytest.mark.parametrize(
+    ("task", "hint"),
+    [("distil", "memc retry"), ("query", "ask again"), ("compile", "memc compile")],
+)
+def test_an_invalid_reply_hint_fits_the_command(settings, conn, task, hint):
+    backend = FakeBackend().enqueue({"nope": 1}, InvalidReplyError("not json"))
+    with pytest.raises(InvalidReplyError) as caught:
+        calls.call(settings, backend, _request(task=task), conn=conn, sleep=pytest.fail)
+    assert hint in str(caught.value)
+    assert task == "distil" or "memc retry" not in str(caught.value)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from pipeline import __version__
 from tests.helpers import REPO
 
 
@@ -70,6 +71,7 @@ def client(root, memc_env):
         },
     )
     assert init["result"]["serverInfo"]["name"] == "memory-compiler"
+    assert init["result"]["serverInfo"]["version"] == __version__
     c.notify("notifications/initialized")
     yield c
     c.close()

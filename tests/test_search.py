@@ -211,3 +211,15 @@ def test_recent_entries_newest_first_by_project(paths):
     assert titles == ["Second", "First", "Old acme"]
     assert [e.title for e in search.recent_entries(paths, days=1)] == ["Second", "First"]
     assert len(search.recent_entries(paths)) == 4
+
+
+def test_snippets_show_links_as_text():
+    from pipeline.search import plain_links
+
+    assert plain_links("see [[concepts/«billing»-service|«billing»-service]] ·") == (
+        "see «billing»-service ·"
+    )
+    assert plain_links("[[concepts/postgres]] and [[daily/2026-11-18#Notes]]") == (
+        "postgres and 2026-11-18"
+    )
+    assert plain_links("…ends in [[concepts/bill…") == "…ends in concepts/bill…"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from pipeline.cli import App, emit_json, pass_app, warn
+from pipeline.errors import EXIT_USAGE
 
 
 @click.command("drain")
@@ -114,16 +115,19 @@ def cycle_reporter(say):
 @click.option("--json", "as_json", is_flag=True, help="Print the moved job ids as JSON.")
 @pass_app
 def retry_cmd(app: App, job_ids: tuple[str, ...], as_json: bool) -> int:
-    """Move failed jobs (all, or the given ids / id prefixes) back to the inbox."""
+    """Move failed jobs (all, or the given ids / id prefixes) back to the inbox.
+
+    Exit 2 when a given id matches no failed job (the others are still moved)."""
     from pipeline.inbox import job_id_of, retry
 
     moved = retry(app.settings().paths, list(job_ids) or None)
     unknown = [
         j for j in job_ids if not any(m == job_id_of(j + ".json") or m.startswith(j) for m in moved)
     ]
+    code = EXIT_USAGE if unknown else 0  # a job id that matches nothing is a usage error
     if as_json:
         emit_json({"retried": moved, "unknown": unknown})
-        return 0
+        return code
     if moved:
         click.echo(f"moved {len(moved)} failed job(s) back to the inbox: {', '.join(moved)}")
         click.echo("Next: `memc drain` (or let the watcher pick them up).")
@@ -131,7 +135,7 @@ def retry_cmd(app: App, job_ids: tuple[str, ...], as_json: bool) -> int:
         click.echo("no failed jobs to retry" if not job_ids else "nothing moved")
     for job in unknown:
         warn(f"memc retry: no failed job matches {job!r}; `memc status` lists failed jobs")
-    return 0
+    return code
 
 
 COMMANDS: list[click.Command] = [drain_cmd, watch_cmd, retry_cmd]

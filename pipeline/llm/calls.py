@@ -43,6 +43,13 @@ from pipeline.llm.base import Backend, LLMReply, LLMRequest, Usage
 from pipeline.state import kv_get, kv_set
 
 BREAKER_UNTIL = "breaker_open_until"
+# what to do after a reply that stayed invalid: only distil runs as an inbox job that `retry` moves
+AGAIN = {
+    "distil": "the job fails and can be retried with `memc retry`",
+    "compile": "nothing was written; run `memc compile` again",
+    "query": "ask again, perhaps worded differently",
+    "lint": "run `memc lint` again",
+}
 BREAKER_COUNT = "breaker_failures"
 FREE_BACKENDS = ("extractive",)
 REPAIR_REPLY_CHARS = 4000
@@ -316,8 +323,8 @@ def call(
             reply = with_retry(repair_request(request, bad, str(first)))
         except InvalidReplyError as second:
             raise InvalidReplyError(
-                f"the model's {request.task} reply was invalid twice (last: {second}); the job "
-                "fails and can be retried with `memc retry`",
+                f"the model's {request.task} reply was invalid twice (last: {second}); "
+                + AGAIN.get(request.task, "try again"),
                 stderr_tail=second.stderr_tail,
             ) from second
     if not free:
