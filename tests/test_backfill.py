@@ -126,13 +126,20 @@ def test_no_projects_folder(settings, capsys):
     assert json.loads(capsys.readouterr().out)["sessions"] == 0
 
 
-def test_cli_reports_progress_and_next_step(settings, capsys):
+def test_cli_reports_progress_on_a_terminal_only_and_the_next_step(settings, capsys, monkeypatch):
+    from pipeline.cli import progress
+
     for i in range(3):
         write_transcript("/home/dev/acme-api", f"s{i}")
     assert main(["--root", str(settings.root), "backfill"]) == 0
     captured = capsys.readouterr()
     assert "queued 3 of 3" in captured.out and "memc drain" in captured.out
-    assert "3/3 transcripts" in captured.err
+    assert "transcripts" not in captured.err  # not a terminal: no progress noise
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    for i in range(3, 5):
+        write_transcript("/home/dev/acme-api", f"s{i}")
+    assert main(["--root", str(settings.root), "backfill"]) == 0
+    assert "5/5 transcripts" in capsys.readouterr().err
 
 
 def test_backfilled_sessions_are_dated_by_their_last_write(settings, tmp_path):

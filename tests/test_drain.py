@@ -186,7 +186,9 @@ def test_cli_drain_json_and_retry(root, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] == 1 and out["failures"][0]["id"] == env.id
     (settings.paths.memc / "moved-away").rename(settings.paths.spool / f"{env.id}.jsonl")
-    assert cli_main(["--root", str(root), "retry", "--json", env.id[:6], "nosuchjob"]) == 0
+    assert (
+        cli_main(["--root", str(root), "retry", "--json", env.id[:6], "nosuchjob"]) == 2
+    )  # one id unknown: exit 2, the known one still moves
     assert json.loads(capsys.readouterr().out) == {"retried": [env.id], "unknown": ["nosuchjob"]}
     assert cli_main(["--root", str(root), "drain"]) == 0
     assert "1 done" in capsys.readouterr().out

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli import App, emit_json, pass_app, warn
+from pipeline.cli import App, emit_json, pass_app
+from pipeline.cli.progress import progress_lines
 
 
 @click.command("compile")
@@ -47,7 +48,7 @@ def compile_cmd(
         file=file,
         dry_run=dry_run,
         if_stale=if_stale,
-        progress=None if as_json else warn,
+        progress=progress_lines(as_json),
     )
     data = report.to_dict()
     if as_json:

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli import App, emit_json, pass_app, warn
+from pipeline.cli.progress import progress_lines
 
 
 def _settings_file(scope: str, settings_opt: str | None) -> Path:
@@ -251,9 +252,11 @@ def backfill_cmd(
 
     settings = app.settings()
 
+    say = progress_lines(as_json)
+
     def progress(i: int, total: int, item) -> None:
-        if not as_json and (i == total or i % 25 == 0):
-            warn(f"  {i}/{total} transcripts")
+        if say and (i == total or i % 25 == 0):
+            say(f"  {i}/{total} transcripts")
 
     res = backfill(
         settings,
