@@ -176,3 +176,13 @@ def test_credentials_and_hooks_follow_claude_config_dir(settings, tmp_path, monk
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(cfg))
     assert claude_dir() == cfg and settings_path("user") == cfg / "settings.json"
     assert settings_path("user", home=tmp_path) == tmp_path / ".claude" / "settings.json"
+
+
+def test_a_bare_claude_cli_name_found_on_path_is_fine(root, tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    _exe(bindir / "claude", 'echo "9.9.9 (Claude Code)"')
+    monkeypatch.setenv("PATH", str(bindir))
+    (root / ".memc" / "config.toml").write_text('claude_cli = "claude"\n')
+    check = check_cli(load_settings(root))
+    assert check.status == OK and str(bindir / "claude") in check.detail
