@@ -116,7 +116,7 @@ def bundled_cli() -> Path | None:
 def resolve_cli(settings: Settings) -> tuple[str | None, str]:
     """(path, where it came from), in the SDK's order: MEMC_CLAUDE_CLI, bundled, PATH."""
     if settings.claude_cli:
-        # a bare name (`claude_cli = "claude"`) is looked up on PATH, as the SDK's process start does
+        # a bare name (`claude_cli = "claude"`) is looked up on PATH, as starting the SDK does
         named = settings.claude_cli
         if os.sep not in named and not (os.altsep and os.altsep in named):
             return shutil.which(named) or named, "claude_cli setting, found on PATH"
