@@ -161,3 +161,18 @@ def test_a_broken_user_config_names_its_file(tmp_path, capsys, monkeypatch):
     assert main(["status"]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "memc setup" in err
+
+
+def test_a_hook_takes_root_after_the_command_too(root, tmp_path, monkeypatch):
+    from pipeline.entry import main as entry_main
+    from tests.test_hooks import inbox, line, payload
+
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_bytes(line(1))
+    stdin = tmp_path / "stdin"
+    stdin.write_bytes(payload("s-after", transcript))
+    monkeypatch.chdir(tmp_path)  # not a data root, nothing remembered
+    with stdin.open("rb") as stream:
+        monkeypatch.setattr(sys, "stdin", stream)
+        assert entry_main(["hook", "session-end", "--root", str(root)]) == 0
+    assert [e.session_id for e in inbox(root)] == ["s-after"]
