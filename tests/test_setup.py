@@ -165,14 +165,14 @@ def test_a_broken_user_config_names_its_file(tmp_path, capsys, monkeypatch):
 
 def test_a_hook_takes_root_after_the_command_too(root, tmp_path, monkeypatch):
     from pipeline.entry import main as entry_main
-    from tests.test_hooks import inbox, line, payload
+    from tests.helpers import hook_payload, queued_envelopes, turn_line
 
     transcript = tmp_path / "t.jsonl"
-    transcript.write_bytes(line(1))
+    transcript.write_bytes(turn_line(1))
     stdin = tmp_path / "stdin"
-    stdin.write_bytes(payload("s-after", transcript))
+    stdin.write_bytes(hook_payload("s-after", transcript))
     monkeypatch.chdir(tmp_path)  # not a data root, nothing remembered
     with stdin.open("rb") as stream:
         monkeypatch.setattr(sys, "stdin", stream)
         assert entry_main(["hook", "session-end", "--root", str(root)]) == 0
-    assert [e.session_id for e in inbox(root)] == ["s-after"]
+    assert [e.session_id for e in queued_envelopes(root)] == ["s-after"]
