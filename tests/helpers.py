@@ -206,6 +206,35 @@ ENTRY = {
 }
 
 
+# --- an envelope's spool field could name any file under .memc/ --------------------------------
+
+
+def envelope_naming_spool(root: Path, spool: str, session: str = "evil") -> Path:
+    """An envelope whose ``spool`` field names ``spool`` (a hostile or broken job)."""
+    env = Envelope(
+        id="e" * 20,
+        session_id=session,
+        event="manual",
+        transcript_path="/x.jsonl",
+        cwd="",
+        project="p",
+        start=0,
+        end=10,
+        captured_at="2026-11-20T10:00:00.000000+00:00",
+        spool=spool,
+    )
+    path = root / ".memc" / "inbox" / env.file_name()
+    path.write_text(env.to_json())
+    return path
+
+
+def run_memc(root: Path, *args: str) -> int:
+    """``memc --root ROOT ARGS...`` in-process; returns the exit code."""
+    from pipeline.cli import main
+
+    return main(["--root", str(root), *args])
+
+
 # -- knowledge pages -----------------------------------------------------------------------------
 
 

@@ -235,3 +235,47 @@ def test_sweep_removes_every_temp_file_in_knowledge_however_young(settings):
     assert apply.sweep_temp_files(settings.paths) == len(orphans)
     assert [p for p in orphans if p.exists()] == []
     assert all(p.read_text() == "the user's file\n" for p in kept)
+
+
+# ---------------------------------------------------------------- apply (the guarded writer)
+
+
+def test_redirected_proposal_never_replaces_a_seen_page(settings):
+    """A new page proposed under another slug but with an existing page's title is a duplicate,
+    not a rewrite: even when the model was shown the existing page in full, its body is kept."""
+    apply.apply_articles(
+        settings,
+        [
+            op(
+                "concepts/pg-locks",
+                "Postgres advisory locks",
+                "original explanation of advisory locks",
+            )
+        ],
+        now=0,
+    )
+    report = apply.apply_articles(
+        settings,
+        [op("concepts/advisory-locks", "Postgres Advisory Locks", "a short new note")],
+        seen={"concepts/pg-locks"},
+        now=86400,
+    )
+    assert report.redirected == (("concepts/advisory-locks", "concepts/pg-locks"),)
+    body = wiki.load_article(settings.paths.knowledge, "concepts/pg-locks").body
+    assert "original explanation of advisory locks" in body
+    assert "a short new note" in body
+
+
+def test_same_slug_other_case_is_updated_not_shadowed(settings):
+    """A hand-made ``concepts/Foo.md``: on a case-insensitive file system writing
+    ``concepts/foo.md`` as a new page would overwrite it; it must be treated as that page."""
+    knowledge = settings.paths.knowledge
+    (knowledge / "concepts" / "Redis.md").write_text(
+        "---\ntitle: Cache server\n---\n\nhand-written notes\n", encoding="utf-8"
+    )
+    report = apply.apply_articles(settings, [op("concepts/redis", "Redis", "model text")], now=0)
+    assert report.created == ()
+    assert report.redirected == (("concepts/redis", "concepts/Redis"),)
+    body = wiki.load_article(knowledge, "concepts/Redis").body
+    assert "hand-written notes" in body and "model text" in body
+    assert sorted(p.name for p in (knowledge / "concepts").iterdir()) == ["Redis.md"]

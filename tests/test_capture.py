@@ -104,17 +104,17 @@ def test_crash_between_envelope_and_cursor_is_repaired_even_after_growth(
 ):
     t = tmp_path / "t.jsonl"
     t.write_bytes(line(1) + line(2))
-    real_commit = cap._commit
+    real_write = cap.atomic_write
 
-    def dying_commit(conn, **kw):
-        if kw.get("job") is not None:
+    def dies_after_the_envelope(path, data, **kw):
+        real_write(path, data, **kw)
+        if Path(path).parent == settings.paths.inbox:  # the envelope landed; the cursor did not
             raise KeyboardInterrupt("killed after the envelope landed")
-        return real_commit(conn, **kw)
 
-    monkeypatch.setattr(cap, "_commit", dying_commit)
+    monkeypatch.setattr(cap, "atomic_write", dies_after_the_envelope)
     with pytest.raises(KeyboardInterrupt):
         run(settings, t)
-    monkeypatch.setattr(cap, "_commit", real_commit)
+    monkeypatch.setattr(cap, "atomic_write", real_write)
     assert len(envelopes(root)) == 1 and jobs(root) == []
     with t.open("ab") as fh:
         fh.write(line(3))
@@ -478,3 +478,36 @@ def test_idle_capture_can_be_turned_off(root, tmp_path):
     with t.open("ab") as fh:
         fh.write(line(99))
     assert cap.capture_idle(settings, now=NOW + 10**6) == []
+
+
+# --- `memc capture` without --cwd filed every entry under project "unknown" --------------------
+
+
+def test_capture_command_takes_the_project_from_the_transcript(root, tmp_path, capsys):
+    from pipeline.cli import main
+    from pipeline.models import Envelope
+
+    t = tmp_path / "s-1.jsonl"
+    row = {
+        "type": "user",
+        "cwd": "/home/dev/acme-api",
+        "sessionId": "s-1",
+        "uuid": "u1",
+        "message": {"role": "user", "content": "switch the job queue to advisory locks"},
+    }
+    t.write_text(json.dumps(row) + "\n")
+    assert main(["--root", str(root), "capture", str(t), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "queued"
+    (env_file,) = (root / ".memc" / "inbox").glob("*.json")
+    envelope = Envelope.from_json(env_file.read_bytes())
+    assert envelope.project == "acme-api" and envelope.cwd == "/home/dev/acme-api"
+    # an explicit --cwd still wins
+    t2 = tmp_path / "s-2.jsonl"
+    t2.write_text(json.dumps({**row, "sessionId": "s-2"}) + "\n")
+    assert main(["--root", str(root), "capture", str(t2), "--cwd", "/x/other", "--json"]) == 0
+    capsys.readouterr()
+    projects = {
+        Envelope.from_json(f.read_bytes()).project
+        for f in (root / ".memc" / "inbox").glob("*.json")
+    }
+    assert projects == {"acme-api", "other"}

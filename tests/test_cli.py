@@ -134,3 +134,16 @@ def test_retry_of_an_unknown_job_exits_2(root, capsys):
     assert main(["--root", str(root), "retry", "no-such-job"]) == 2
     assert "no failed job matches 'no-such-job'" in capsys.readouterr().err
     assert main(["--root", str(root), "retry"]) == 0  # nothing failed: nothing to do, no error
+
+
+# --- init: "Next: `memc install-hooks`" failed when the root was given with --root -------------
+
+
+def test_init_next_step_carries_the_root(tmp_path, monkeypatch, capsys):
+    target = tmp_path / "memory"
+    monkeypatch.chdir(tmp_path)
+    assert main(["--root", str(target), "init"]) == 0
+    assert f"`memc --root {target} install-hooks`" in capsys.readouterr().out
+    monkeypatch.chdir(target)
+    assert main(["init"]) == 0
+    assert "Next: `memc install-hooks`" in capsys.readouterr().out

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
-from pipeline import compiler, fsutil, state
+from pipeline import compiler, fsutil, state, wikiindex
+from pipeline.capture import capture
+from pipeline.config import load_settings
 from pipeline.errors import InvalidReplyError, TransientLLMError
 from tests.fakes import FakeBackend
-from tests.helpers import write_page
+from tests.helpers import write_page, write_transcript
 
 T0 = 1_763_640_000.0  # 2025-11-20 12:00 UTC
 MIN = 60.0
@@ -305,3 +308,63 @@ def test_cli_compile_json(root, capsys, monkeypatch):
     assert data["status"] == "compiled" and "concepts/acme" in data["created"]
     assert main(["compile", "--if-stale"]) == 0
     assert "no pending entries" in capsys.readouterr().out
+
+
+def test_compile_over_budget_does_not_say_run_compile_again(root, fake_claude, monkeypatch):
+    from pipeline.compiler import run_compile
+    from pipeline.drain import drain
+
+    ex = load_settings(root, {"backend": "extractive"})
+    write_transcript("/home/dev/projects/acme", "s1", turns=6)
+    path = next((Path.home() / ".claude" / "projects").rglob("s1.jsonl"))
+    capture(
+        ex,
+        transcript_path=str(path),
+        session_id="s1",
+        cwd="/home/dev/projects/acme",
+        event="session-end",
+    )
+    drain(ex, run_after=False)
+    monkeypatch.setenv("MEMC_DAILY_BUDGET_USD", "0")
+    report = run_compile(load_settings(root))
+    assert report.status == "failed"
+    assert "run `memc compile` again" not in report.message
+    assert "once model calls are allowed again" in report.message
+    assert fake_claude.prompts() == []  # no model call was made
+
+
+# ---------------------------------------------------------------- compile and index.md
+
+
+def test_compile_writes_index_under_the_knowledge_lock(settings, monkeypatch):
+    """compile's final index.md regeneration must not race query --file-back / lint --fix."""
+    from pipeline import fsutil
+
+    held: list[bool] = []
+    real = wikiindex.write_index
+
+    def spy(paths):
+        held.append(fsutil.lock_is_held(paths.lock("knowledge")))
+        return real(paths)
+
+    monkeypatch.setattr(wikiindex, "write_index", spy)
+    day = "2026-11-20"
+    (settings.paths.daily / f"{day}.md").write_text(
+        f"# Daily Log: {day}\n\n### 10:00 · acme · Queue locks\n"
+        "<!-- memc:entry id=3f9c2a1b7e4d session=cd613e30 event=stop -->\n"
+        "**Context:** advisory locks\n\n"
+    )
+    reply = {
+        "articles": [
+            {
+                "path": "concepts/queue",
+                "title": "Queue",
+                "summary": "jobs",
+                "body": "advisory locks",
+                "sources": [f"daily/{day}.md"],
+            }
+        ]
+    }
+    report = compiler.run_compile(settings, backend=FakeBackend(default=reply), now=1_800_000_000)
+    assert report.status == "compiled"
+    assert held and all(held)

@@ -186,3 +186,18 @@ def test_a_bare_claude_cli_name_found_on_path_is_fine(root, tmp_path, monkeypatc
     (root / ".memc" / "config.toml").write_text('claude_cli = "claude"\n')
     check = check_cli(load_settings(root))
     assert check.status == OK and str(bindir / "claude") in check.detail
+
+
+# --- doctor: MEMC_BACKEND exported in the shell does not reach hook-started drains --------------
+
+
+def test_doctor_warns_when_the_shell_backend_differs_from_unattended_runs(root):
+    from pipeline.doctor import OK, WARN, check_backend
+
+    settings = load_settings(root)  # MEMC_BACKEND=extractive from conftest
+    check = check_backend(settings, {"MEMC_BACKEND": "extractive"})
+    assert check.status == WARN and "would use claude" in check.detail
+    assert 'backend = "extractive"' in check.fix and "config.toml" in check.fix
+    (root / ".memc" / "config.toml").write_text('backend = "extractive"\n')
+    assert check_backend(settings, {"MEMC_BACKEND": "extractive"}).status == OK
+    assert check_backend(settings, {}).status == OK

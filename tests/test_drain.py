@@ -9,11 +9,13 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from pipeline import drain as drain_mod
 from pipeline import inbox, state
+from pipeline.capture import capture
 from pipeline.cli import main as cli_main
 from pipeline.config import load_settings
 from pipeline.daily import list_days
@@ -24,10 +26,13 @@ from tests.helpers import (
     ENTRY,
     all_entries,
     check_exactly_once,
+    envelope_naming_spool,
     finish_and_compare,
     kill_when_progressed,
     make_job,
+    run_memc,
     transcript_lines,
+    write_transcript,
 )
 
 PYTHON = sys.executable
@@ -275,3 +280,33 @@ def test_ctrl_c_during_a_job_returns_its_claim_to_the_inbox(settings, root):
     assert _job_row(settings, env.id)["status"] == "queued"
     report = drain(settings, backend=FakeBackend(default=ENTRY), sleep=lambda s: None)
     assert report.done == 1 and report.released_dead == 0
+
+
+def test_drain_fails_a_job_whose_spool_is_not_in_spool_dir(root, settings):
+    from pipeline.drain import drain
+
+    (root / ".memc" / "config.toml").write_text('# {"type":"user"}\n')
+    envelope_naming_spool(root, "config.toml")
+    report = drain(settings, run_after=False)
+    assert report.failed == 1 and report.failures[0].error_class == "BrokenJob"
+    assert (root / ".memc" / "config.toml").exists()
+
+
+# --- drain: new entries were left uncompiled without a word ------------------------------------
+
+
+def test_drain_says_why_new_entries_are_not_compiled_yet(settings, capsys):
+    write_transcript("/home/dev/projects/acme", "s1", turns=6)
+    path = next((Path.home() / ".claude" / "projects").rglob("s1.jsonl"))
+    capture(
+        settings,
+        transcript_path=str(path),
+        session_id="s1",
+        cwd="/home/dev/projects/acme",
+        event="session-end",
+    )
+    assert run_memc(settings.root, "drain") == 0
+    out = capsys.readouterr().out
+    assert (
+        "not yet in knowledge/: compile waits" in out and "`memc compile` compiles them now" in out
+    )

@@ -215,7 +215,9 @@ def test_internal_error_is_logged_and_exit_zero(root, tmp_path, monkeypatch, cap
 
 
 def test_session_start_prints_only_what_the_read_side_returns(root, monkeypatch, capsys):
-    monkeypatch.setattr(hooks, "_session_start", lambda settings, p: "CTX")
+    from pipeline import inject
+
+    monkeypatch.setattr(inject, "build_injection", lambda settings, p: "CTX")  # the read side
     assert hook_inproc(["session-start"], root, hook_payload("s1", "x"), monkeypatch) == 0
     assert capsys.readouterr().out == "CTX\n"
 

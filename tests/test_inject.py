@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from pipeline import inject
-from tests.helpers import PYTHON, REPO, load_script
+from tests.helpers import PYTHON, REPO, load_script, run_memc
 
 PAYLOAD = {
     "session_id": "s1",
@@ -145,3 +147,20 @@ def test_recent_entries_lead_with_their_decisions_and_lessons(settings):
     assert "  - decision: Use pg_try_advisory_lock on a hashed job id" in context
     assert "  - lesson: FOR UPDATE SKIP LOCKED releases the lock at commit" in context
     assert "  - todo: Add a lock-contention metric" in context
+
+
+# --- SessionStart: the injected context told the model to run a bare `memc` ---------------------
+
+
+def test_session_start_context_names_a_runnable_memc_command(settings):
+    from pipeline.inject import build_injection
+
+    page = settings.root / "knowledge" / "concepts" / "acme.md"
+    page.write_text("---\ntitle: acme\nsummary: the acme project\n---\n\nAcme notes.\n")
+    assert run_memc(settings.root, "search", "acme") == 0  # builds the search index the hook reads
+
+    doc = json.loads(build_injection(settings, {"cwd": "/home/dev/projects/acme"}))
+    context = doc["hookSpecificOutput"]["additionalContext"]
+    assert "memc search" in context  # the short form stays
+    assert f"--root {settings.root}" in context
+    assert str(Path(sys.executable).parent) in context or "-m pipeline" in context

@@ -263,3 +263,18 @@ def test_clean_kb_exits_zero(root, capsys):
     assert main(["--root", str(root), "lint", "--structural-only", "--fix"]) == 0
     out = capsys.readouterr().out
     assert "0 errors" in out
+
+
+# ---------------------------------------------------------------- lint --fix
+
+
+def test_fix_adds_no_backlink_for_an_ambiguous_link(root, settings):
+    """``[[same]]`` could mean either page: --fix must not claim that either one is linked."""
+    write_article(root, "concepts/same", title="Same one", body=f"{FILLER}")
+    write_article(root, "connections/same", title="Same two", body=f"{FILLER}")
+    write_article(root, "concepts/hub", title="Hub", body=f"{FILLER} see [[same]]")
+    report = lint.run_lint(settings, structural_only=True, fix=True, write_report=False)
+    assert not any("backlink" in line for line in report.fixed)
+    for key in ("concepts/same", "connections/same"):
+        assert "concepts/hub" not in (root / "knowledge" / f"{key}.md").read_text()
+    assert report.by_check().get("ambiguous_link") == 1

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline import state
 from pipeline.config import load_settings
 from pipeline.errors import (
     BudgetDeferred,
@@ -278,3 +279,38 @@ def test_an_invalid_reply_hint_fits_the_command(settings, conn, task, hint):
         calls.call(settings, backend, _request(task=task), conn=conn, sleep=pytest.fail)
     assert hint in str(caught.value)
     assert task == "distil" or "memc retry" not in str(caught.value)
+
+
+# --- budget: "the job stays pending" was said by query/compile/lint; budget 0 read as "reached" ---
+
+
+def _spend(settings, usd: float) -> None:
+    from pipeline.llm.calls import day_of
+
+    conn = state.connect(settings.paths.state_db)
+    conn.execute(
+        "INSERT INTO llm_calls(at, day, task, backend, cost_usd, outcome) VALUES(?,?,?,?,?,?)",
+        (1.0, day_of(settings, __import__("time").time()), "distil", "claude", usd, "ok"),
+    )
+    conn.close()
+
+
+def test_budget_message_fits_every_command_and_explains_a_zero_budget(root):
+    from pipeline.errors import BudgetDeferred
+    from pipeline.llm.calls import check_budget
+
+    for budget, expected in (
+        (0.0, "allows no model calls at all"),
+        (0.01, "model calls resume tomorrow"),
+    ):
+        settings = load_settings(root, {"daily_budget_usd": budget})
+        _spend(settings, 0.0 if budget == 0 else 0.02)
+        conn = state.connect(settings.paths.state_db)
+        try:
+            check_budget(conn, settings, __import__("time").time())
+            raise AssertionError("no BudgetDeferred")
+        except BudgetDeferred as exc:
+            assert expected in str(exc) and "the job" not in str(exc)
+            assert "MEMC_DAILY_BUDGET_USD" in str(exc)
+        finally:
+            conn.close()

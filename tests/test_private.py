@@ -10,7 +10,7 @@ from pipeline.backfill import backfill, make_private
 from pipeline.capture import capture
 from pipeline.cli import main
 from pipeline.logs import hook_log, pipeline_logger
-from tests.helpers import fail_job, queue_job, write_transcript
+from tests.helpers import envelope_naming_spool, fail_job, queue_job, run_memc, write_transcript
 
 SECRET = "sk-ant-api03-Zx9QpL2mN8vR4tY6uI1oP3aS5dF7gH0jK2lZ4xC6vB8nM1qW3eR5tY7u"
 
@@ -126,3 +126,48 @@ def test_verbose_flag_shows_tracebacks_for_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" in err and "SettingsFileInvalid" in err
     assert Path(bad).read_text() == "{nope"
+
+
+def test_private_never_deletes_a_non_spool_file_named_by_an_envelope(root, settings):
+    from pipeline.backfill import make_private
+
+    db = root / ".memc" / "state.db"
+    assert db.exists()
+    envelope_naming_spool(root, "state.db")
+    result = make_private(settings, "evil")
+    assert result.removed_pending == 1
+    assert db.exists()
+
+
+# --- memc private: a transcript path was accepted verbatim, so the session stayed capturable ---
+
+
+def test_private_accepts_a_transcript_path_and_blocks_that_session(settings, capsys):
+    sid = "4f1c9a2e-6b1d-4c55-9a51-1f0e7c2d8a10"
+    path = write_transcript("/home/dev/projects/acme", sid)
+    assert run_memc(settings.root, "private", str(path)) == 0
+    assert f"Session {sid} is now private" in capsys.readouterr().out
+    result = capture(
+        settings,
+        transcript_path=str(path),
+        session_id=sid,
+        cwd="/home/dev/projects/acme",
+        event="session-end",
+    )
+    assert result.status == "skipped" and "private" in result.reason
+    assert run_memc(settings.root, "private", f"{sid}.jsonl") == 0
+    assert "already private" in capsys.readouterr().out
+    assert run_memc(settings.root, "private", "..") == 2
+
+
+def test_private_says_what_was_already_distilled_and_not_withdrawn(settings, capsys):
+    conn = state.connect(settings.paths.state_db)
+    conn.execute(
+        "INSERT INTO entries(id, day, daily_path, session_id, created_at) VALUES(?,?,?,?,?)",
+        ("e1", "2026-11-20", "daily/2026-11-20.md", "s1", 1.0),
+    )
+    conn.close()
+    assert run_memc(settings.root, "private", "s1") == 0
+    out = capsys.readouterr().out
+    assert "1 entry of it were already distilled into daily/2026-11-20.md" in out
+    assert "withdrew 0" not in out  # nothing was withdrawn: no empty "withdrew" line

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from pipeline import query
+from pipeline import query, wiki
+from pipeline.capture import capture
 from tests.fakes import FakeBackend
-from tests.helpers import FILLER, load_script, write_article
+from tests.helpers import FILLER, load_script, run_memc, write_article, write_transcript
 
 
 @pytest.fixture
@@ -150,3 +152,89 @@ def test_cli_human_output_lists_sources(kb, capsys):
     assert "[[concepts/advisory-locks]] Postgres advisory locks" in out
     assert "Filed as knowledge/qa/advisory-locks-qa.md" in out  # never merged into the concept page
     assert "Q: advisory locks" not in (kb / "knowledge/concepts/advisory-locks.md").read_text()
+
+
+# --- query --file-back: the refreshed qa page quoted (and nested) its own previous answer ------
+
+
+def test_file_back_twice_does_not_quote_its_own_page(settings, capsys):
+    from pipeline.compiler import run_compile
+    from pipeline.drain import drain
+
+    write_transcript("/home/dev/projects/acme", "s1", turns=6)
+    path = next((Path.home() / ".claude" / "projects").rglob("s1.jsonl"))
+    capture(
+        settings,
+        transcript_path=str(path),
+        session_id="s1",
+        cwd="/home/dev/projects/acme",
+        event="session-end",
+    )
+    drain(settings, run_after=False)
+    run_compile(settings)
+    question = "what happened in acme turn"
+    assert run_memc(settings.root, "query", question, "--file-back") == 0
+    assert run_memc(settings.root, "query", question, "--file-back") == 0
+    pages = list((settings.root / "knowledge" / "qa").glob("*.md"))
+    assert len(pages) == 1
+    assert f"[[qa/{pages[0].stem}" not in pages[0].read_text()
+
+
+@pytest.fixture
+def kb_root(root):
+    write_article(
+        root,
+        "concepts/advisory-locks",
+        title="Postgres advisory locks",
+        body="We switched the job queue to Postgres advisory locks; take "
+        "pg_try_advisory_lock per job id and release on commit. " + FILLER,
+    )
+    return root
+
+
+# ---------------------------------------------------------------- query --file-back
+
+
+def test_file_back_of_a_different_question_keeps_the_earlier_answer(kb_root, settings):
+    prefix = "how do we take postgres advisory locks for each job in the worker queue and "
+    q1, q2 = prefix + "release them?", prefix + "monitor contention?"
+    assert wiki.slugify(q1)[:60] == wiki.slugify(q2)[:60]
+    fake = FakeBackend().enqueue(
+        {"answer": "First answer [[concepts/advisory-locks]].", "citations": []},
+        {"answer": "Second answer [[concepts/advisory-locks]].", "citations": []},
+    )
+    first = query.run_query(settings, q1, file_back=True, backend=fake)
+    second = query.run_query(settings, q2, file_back=True, backend=fake)
+    assert first.filed and second.filed and first.filed != second.filed
+    one = wiki.load_article(settings.paths.knowledge, first.filed)
+    two = wiki.load_article(settings.paths.knowledge, second.filed)
+    assert "First answer" in one.body and one.title == "Q: " + q1
+    assert "Second answer" in two.body and two.title == "Q: " + q2
+
+
+def test_file_back_of_the_same_question_refreshes_its_page(kb_root, settings):
+    q = "how do we take postgres advisory locks?"
+    fake = FakeBackend().enqueue(
+        {"answer": "Old answer [[concepts/advisory-locks]].", "citations": []},
+        {"answer": "New answer [[concepts/advisory-locks]].", "citations": []},
+    )
+    first = query.run_query(settings, q, file_back=True, backend=fake)
+    second = query.run_query(settings, q.upper(), file_back=True, backend=fake)
+    assert first.filed == second.filed
+    body = wiki.load_article(settings.paths.knowledge, second.filed).body
+    assert "New answer" in body and "Old answer" not in body
+
+
+# ---------------------------------------------------------------- extractive query
+
+
+def test_extractive_refiled_answer_does_not_quote_its_own_question(kb_root, settings):
+    """Asking again with --file-back must not turn the filed answer into a quote of itself."""
+    q = "how do we take postgres advisory locks per job?"
+    first = query.run_query(settings, q, file_back=True)
+    second = query.run_query(settings, q, file_back=True)
+    assert first.filed == second.filed
+    assert "\u201c**Question:**" not in second.answer
+    assert second.answer.count("Extractive answer (no language model)") == 1
+    body = wiki.load_article(settings.paths.knowledge, second.filed).body
+    assert "pg_try_advisory_lock" in body

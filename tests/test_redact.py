@@ -291,3 +291,62 @@ def test_every_random_key_caught_by_entropy_alone_is_still_caught(alphabet):
         for text in (f"the value {key} here", f"read /home/dev/notes.md then {key}."):
             assert key not in redact(text), text
     assert checked > 3000
+
+
+# --- redaction gaps ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:Uq7Hb5BQJylPSim2@redis:6379/0",
+        "mongodb+srv://:Dqib9Nl1oqq10J2x@cluster0.mongodb.net/app",
+    ],
+)
+def test_url_credentials_with_empty_user(url):
+    out = redact(f"connect with {url} now")
+    assert "[REDACTED:url_password]" in out
+    assert "Uq7Hb5" not in out and "Dqib9N" not in out
+    assert out.count("@") == 1  # host kept
+
+
+@pytest.mark.parametrize(
+    "text,secret",
+    [
+        ("curl -u admin:Fo0PKr5LwPJ3 https://api.example.com", "Fo0PKr5LwPJ3"),
+        ("curl --user deploy:hunter2-Secret https://x.example", "hunter2-Secret"),
+        ('curl -s -u "ci:Zx9Pq2Lm7Nb4" https://x.example', "Zx9Pq2Lm7Nb4"),
+    ],
+)
+def test_curl_basic_auth_password(text, secret):
+    out = redact(text)
+    assert secret not in out
+    assert "[REDACTED:password]" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker run -u 1000:1000 image",
+        "git push -u origin main",
+        "sort -u names.txt",
+        "curl -u $USER:$TOKEN https://x.example",
+        "python -u script.py",
+    ],
+)
+def test_dash_u_ordinary_commands_survive(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "token,kind",
+    [
+        ("glpat-knwZoGri82Iqzv8C5G1N", "gitlab"),
+        ("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", "sendgrid"),
+        ("dop_v1_6d402f0bed5d1de9494969ef69cb7d94cde1c701eb54d9bd8eb8fe17faeb77dc", "digitalocean"),
+    ],
+)
+def test_more_provider_tokens(token, kind):
+    out = redact(f"token {token} here")
+    assert out == f"token [REDACTED:{kind}] here"
+    assert redact(out) == out

@@ -166,3 +166,14 @@ def test_systemd_and_launchd_install_write_under_home_idempotently(root):
         assert not install(sched, root).changed
     assert list((home / ".config" / "systemd" / "user").glob("memc-*.timer"))
     assert list((home / "Library" / "LaunchAgents").glob("com.memory-compiler.*.plist"))
+
+
+# ---------------------------------------------------------------- CLI: schedule
+
+
+def test_schedule_cron_hint_is_said_once(root, capsys):
+    from pipeline.cli import main
+
+    assert main(["--root", str(root), "schedule", "cron"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("memc schedule cron --install") == 1, err

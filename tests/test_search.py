@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline import search, searchindex
 from pipeline.wiki import Article, render_article
-from tests.helpers import write_page
+from tests.helpers import run_memc, write_page
 
 
 def write_daily(paths, day, entries):
@@ -223,3 +223,12 @@ def test_snippets_show_links_as_text():
         "postgres and 2026-11-18"
     )
     assert plain_links("…ends in [[concepts/bill…") == "…ends in concepts/bill…"
+
+
+# --- search: an empty query said "No matches" with exit 0 ---------------------------------------
+
+
+def test_search_without_words_is_a_usage_error(root, capsys):
+    assert run_memc(root, "search", "") == 2
+    assert run_memc(root, "search", "*") == 2
+    assert "give one or more words" in capsys.readouterr().err

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from pipeline import state
+from pipeline.capture import capture
 from pipeline.cli import main
 from pipeline.status import ago, collect
-from tests.helpers import fail_job, queue_job
+from tests.helpers import fail_job, queue_job, run_memc, write_transcript
 
 NOW = 1_800_000_000.0
 
@@ -115,3 +117,30 @@ class _held_elsewhere:
     def __exit__(self, *exc):
         self.proc.stdin.close()
         self.proc.wait(timeout=10)
+
+
+def test_status_with_budget_zero_says_so_instead_of_suggesting_drain(root, monkeypatch, capsys):
+    monkeypatch.setenv("MEMC_BACKEND", "claude")
+    monkeypatch.setenv("MEMC_DAILY_BUDGET_USD", "0")
+    queue_job(root, "s1")
+    assert run_memc(root, "status") == 0
+    out = capsys.readouterr().out
+    assert "the daily budget is 0: no model calls at all" in out
+    assert "`memc drain` processes them now" not in out
+
+
+def test_status_does_not_count_extractive_runs_as_model_calls(settings, capsys):
+    from pipeline.drain import drain
+
+    write_transcript("/home/dev/projects/acme", "s1", turns=6)
+    path = next((Path.home() / ".claude" / "projects").rglob("s1.jsonl"))
+    capture(
+        settings,
+        transcript_path=str(path),
+        session_id="s1",
+        cwd="/home/dev/projects/acme",
+        event="session-end",
+    )
+    drain(settings, run_after=False)
+    assert run_memc(settings.root, "status") == 0
+    assert "(0 model calls)" in capsys.readouterr().out

@@ -10,10 +10,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from pipeline.models import Turn
+from pipeline.redact import redact
 from pipeline.transcript import (
     ERROR_EXCERPT_CHARS,
     TOOL_SUMMARY_CHARS,
     chunk_turns,
+    error_excerpt,
     parse_bytes,
     render_turns,
     tool_summary,
@@ -519,3 +521,80 @@ def test_arbitrary_json_lines_never_raise(values):
         assert isinstance(turn.text, str) and turn.text
         assert turn.role in ("user", "assistant", "summary", "report", "event")
     assert isinstance(render_turns(parsed.turns), str)
+
+
+AWS_KEY = "AKIAZ7QRST2UVWX3YZ45"  # 20 chars: AKIA + 16
+
+GH_TOKEN = "ghp_" + "Q7wErT9yUiO1pAsD3fGhJ5kLzX8cVbN2mQ4r"
+
+
+def _leaks(secret: str, text: str, n: int = 6) -> bool:
+    """True when any ``n``-char piece of ``secret`` survives in ``text``."""
+    return any(secret[i : i + n] in text for i in range(len(secret) - n + 1))
+
+
+# --- truncation must not split a secret past the redactor ------------------------------------
+
+
+def test_tool_summary_cut_does_not_leave_a_secret_fragment():
+    # The key starts near the 160-char cut: before the fix the summary kept 19 of its 20 chars,
+    # which no redaction rule recognises any more.
+    cmd = "aws configure set aws_access_key_id " + "x" * 100 + " --profile p " + AWS_KEY
+    start = cmd.index(AWS_KEY)
+    assert start < 160 < start + len(AWS_KEY) + len("-> Bash: ")
+    summary = redact(tool_summary("Bash", {"command": cmd}))
+    assert not _leaks(AWS_KEY, summary)
+    assert "[REDACTED:" in summary
+
+
+def test_tool_summary_cut_github_token_in_url():
+    cmd = (
+        "git remote set-url origin "
+        + "https://ci-bot:"
+        + GH_TOKEN
+        + "@github.com/acme/"
+        + "a" * 200
+        + ".git"
+    )
+    pad = 160 - len("-> Bash: ") - len(cmd[: cmd.index(GH_TOKEN)]) - 20
+    cmd = "cd " + "d" * max(0, pad) + " && " + cmd
+    summary = redact(tool_summary("Bash", {"command": cmd}))
+    assert not _leaks(GH_TOKEN, summary)
+
+
+def test_error_excerpt_cut_does_not_leave_a_secret_fragment():
+    # _shorten keeps head and tail: a cut through the key left a fragment in the tail.
+    body = "Error: auth failed " + "z " * 300 + "for key " + AWS_KEY + " " + "q" * 88
+    excerpt = redact(error_excerpt({"is_error": True, "content": body}))
+    assert not _leaks(AWS_KEY, excerpt)
+
+
+def test_parse_bytes_end_to_end_no_fragment():
+    cmd = "aws configure set aws_access_key_id " + "x" * 100 + " --profile p " + AWS_KEY
+    line = {
+        "type": "assistant",
+        "uuid": "u1",
+        "message": {
+            "id": "m1",
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": cmd}}
+            ],
+        },
+    }
+    parsed = parse_bytes((json.dumps(line) + "\n").encode())
+    text = redact(parsed.turns[0].text)
+    assert not _leaks(AWS_KEY, text)
+
+
+# --- chunking: a separator right at the budget made a piece one char too long ------------------
+
+
+def test_split_piece_never_exceeds_budget_when_space_sits_at_the_cut():
+    from pipeline.models import Turn
+    from pipeline.transcript import chunk_turns, render_turns
+
+    text = "0" * 34 + " "  # "User: " + 34 chars fills a 40-char budget; the space is char 35
+    chunks = chunk_turns((Turn(role="user", text=text, uuid="0"),), 40)
+    assert all(len(render_turns(c)) <= 40 for c in chunks)
+    assert "".join(t.text for c in chunks for t in c) == text

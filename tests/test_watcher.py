@@ -16,6 +16,7 @@ import pytest
 
 from pipeline import inbox, watcher
 from pipeline.daily import list_days
+from pipeline.drain import DrainReport, JobFailure
 from pipeline.fsutil import file_lock
 from tests.fakes import FakeBackend
 from tests.helpers import ENTRY, make_job, transcript_lines
@@ -160,3 +161,77 @@ def test_sigterm_stops_a_real_watcher_process(root, memc_env):
     assert "stopped" in err
     assert not lock_is_held(lock)
     assert env.id in (root / ".memc" / "state.db").read_bytes().decode("latin-1")
+
+
+# --- a hook probing the watcher lock made a starting watcher exit as a "second instance" -------
+
+
+def test_watcher_start_survives_a_momentary_lock_probe(root, settings):
+    from pipeline.fsutil import file_lock
+    from pipeline.watcher import watch
+
+    held, release = threading.Event(), threading.Event()
+
+    def prober():  # what lock_is_held does in a hook, stretched so the race is certain
+        with file_lock(settings.paths.lock("watcher"), blocking=False):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=prober)
+    thread.start()
+    assert held.wait(5)
+    stop, cycles, events = threading.Event(), [], []
+
+    def on_cycle(report):
+        cycles.append(report)
+        stop.set()
+
+    timer = threading.Timer(0.1, release.set)
+    timer.start()
+    try:
+        assert (
+            watch(settings, stop_event=stop, sweep_s=0.5, on_cycle=on_cycle, on_event=events.append)
+            == 0
+        )
+    finally:
+        release.set()
+        timer.cancel()
+        thread.join(5)
+    assert cycles, events  # it ran instead of reporting another watcher
+
+
+def test_second_watcher_still_exits_zero_when_one_really_runs(root, settings):
+    from pipeline.fsutil import file_lock
+    from pipeline.watcher import watch
+
+    events: list[str] = []
+    with file_lock(settings.paths.lock("watcher"), blocking=False):
+        assert watch(settings, sweep_s=0.5, on_event=events.append, lock_wait_s=0.05) == 0
+    assert any("already running" in e for e in events)
+
+
+# --- watch: a foreground watcher was silent about the jobs it processed or failed --------------
+
+
+def test_watch_reports_each_busy_cycle_once():
+    from pipeline.cli.distil_cmds import cycle_reporter
+
+    said: list[str] = []
+    report = cycle_reporter(said.append)
+    report(DrainReport())  # idle sweep: quiet
+    assert said == []
+    report(DrainReport(processed=1, done=1, entries=1))
+    assert "1 done" in said[-1]
+    report(
+        DrainReport(
+            processed=1, failed=1, failures=(JobFailure("j1", "PermanentLLMError", "401", 1),)
+        )
+    )
+    assert any("failed j1: PermanentLLMError" in s for s in said) and "memc retry" in said[-1]
+    count = len(said)
+    deferred = DrainReport(processed=1, deferred=1, stopped="deferred: daily budget reached")
+    report(deferred)
+    report(deferred)  # the same deferral at every sweep is said once
+    assert len(said) == count + 1
+    report(None)
+    assert "cycle failed" in said[-1]
