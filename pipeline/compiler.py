@@ -224,12 +224,13 @@ def run_compile(
     file: str | None = None,
     dry_run: bool = False,
     if_stale: bool = False,
-    now: float | None = None,
+    clock: Callable[[], float] = time.time,
     progress: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> CompileReport:
     """Compile pending (or all / one file's) entries into knowledge/. Never raises for expected
-    outcomes: busy, nothing pending, not stale, a failed batch are all in the report."""
+    outcomes: busy, nothing pending, not stale, a failed batch are all in the report. ``clock``
+    dates the compile and times its model calls (a drain passes its own)."""
     from pipeline import fsutil
 
     paths = settings.paths
@@ -238,7 +239,7 @@ def run_compile(
             if not dry_run:  # leftovers of a compile killed mid-write (see issue 7 proofs)
                 from pipeline.apply import sweep_temp_files
 
-                sweep_temp_files(paths, now=now)
+                sweep_temp_files(paths, now=clock())
             conn = state.connect(paths.state_db)
             try:
                 return _run(
@@ -249,7 +250,7 @@ def run_compile(
                     file=file,
                     dry_run=dry_run,
                     if_stale=if_stale,
-                    now=now,
+                    clock=clock,
                     progress=progress,
                     sleep=sleep,
                 )
@@ -261,8 +262,7 @@ def run_compile(
         )
 
 
-def _run(settings, conn, *, backend, all, file, dry_run, if_stale, now, progress, sleep):
-    clock = (lambda: now) if now is not None else time.time
+def _run(settings, conn, *, backend, all, file, dry_run, if_stale, clock, progress, sleep):
     at = clock()
     notes: list[str] = []
     sync_entries(settings, conn, notes=notes, now=at)
@@ -334,7 +334,7 @@ def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, prog
         try:
             from pipeline.llm.calls import call
 
-            reply = call(settings, backend, request, conn=conn, sleep=sleep, now=clock)
+            reply = call(settings, backend, request, conn=conn, sleep=sleep, clock=clock)
         except (LLMError, BudgetDeferred, CircuitOpen) as exc:
             reports.append(BatchReport(i, ids, size, error=f"{type(exc).__name__}: {exc}"))
             break

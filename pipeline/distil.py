@@ -37,7 +37,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,31 +130,38 @@ class _Redactor:
         return replace(turn, text=text) if text.strip() else None
 
 
-def _chunks(
-    path: Path, chunk_chars: int, slice_bytes: int, sdk_seen: list[bool], *, continued: bool
-) -> Iterator[tuple[Turn, ...]]:
+class _SpoolChunks:
     """Every chunk of the spool in order; the last, possibly underfull chunk of a slice is
-    carried into the next slice so boundaries do not depend on where a slice ended.
-    ``continued``: the job does not start the transcript (its earlier bytes were captured), so
-    compaction summaries are left out; later slices are always continued."""
-    from pipeline.transcript import chunk_turns, parse_bytes
+    carried into the next slice so boundaries do not depend on where a slice ended. Iteration
+    stops at an Agent SDK transcript, and ``sdk_session`` then says so. ``continued``: the job
+    does not start the transcript (its earlier bytes were captured), so compaction summaries are
+    left out; later slices are always continued."""
 
-    redactor = _Redactor()
-    buffer: list[Turn] = []
-    for data in read_slices(path, slice_bytes):
-        parsed = parse_bytes(data, continued=continued)
-        continued = True
-        del data
-        if parsed.sdk_session:
-            sdk_seen[0] = True
-            return
-        buffer.extend(t for t in (redactor.turn(x) for x in parsed.turns) if t is not None)
-        del parsed
-        groups = chunk_turns(buffer, chunk_chars) if buffer else []
-        yield from groups[:-1]
-        buffer = list(groups[-1]) if groups else []
-    if buffer:
-        yield from chunk_turns(buffer, chunk_chars)
+    def __init__(self, path: Path, chunk_chars: int, slice_bytes: int, *, continued: bool):
+        self.path, self.chunk_chars, self.slice_bytes = path, chunk_chars, slice_bytes
+        self.continued = continued
+        self.sdk_session = False
+
+    def __iter__(self) -> Iterator[tuple[Turn, ...]]:
+        from pipeline.transcript import chunk_turns, parse_bytes
+
+        redactor = _Redactor()
+        buffer: list[Turn] = []
+        continued = self.continued
+        for data in read_slices(self.path, self.slice_bytes):
+            parsed = parse_bytes(data, continued=continued)
+            continued = True
+            del data
+            if parsed.sdk_session:
+                self.sdk_session = True
+                return
+            buffer.extend(t for t in (redactor.turn(x) for x in parsed.turns) if t is not None)
+            del parsed
+            groups = chunk_turns(buffer, self.chunk_chars) if buffer else []
+            yield from groups[:-1]
+            buffer = list(groups[-1]) if groups else []
+        if buffer:
+            yield from chunk_turns(buffer, self.chunk_chars)
 
 
 EARLIER_ENTRIES = 8
@@ -199,24 +206,34 @@ def entry_from_reply(data: dict) -> Entry:
     return entry
 
 
-def _load_progress(conn: sqlite3.Connection, job_id: str, chunk_chars: int) -> dict:
-    raw = state.kv_get(conn, PROGRESS_KEY.format(job_id))
-    fresh = {
-        "next": 0,
-        "chunk_chars": chunk_chars,
-        "appended": 0,
-        "duplicates": 0,
-        "not_worth": 0,
-        "cost": 0.0,
-        "ids": [],
-    }
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError:
-        data = None
-    if not isinstance(data, dict) or not isinstance(data.get("chunk_chars"), int):
-        return fresh
-    return {**fresh, **data}
+@dataclass
+class Progress:
+    """A job's distil progress, saved after every chunk (kv ``distil-progress:<job id>``, JSON
+    with these field names) so an interrupted job resumes at ``next`` without paying again."""
+
+    chunk_chars: int  # the chunk size the job started with; wins over a changed setting
+    next: int = 0  # index of the first chunk not yet done
+    appended: int = 0
+    duplicates: int = 0
+    not_worth: int = 0
+    cost: float = 0.0
+    ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, job_id: str, chunk_chars: int) -> Progress:
+        """The saved progress (fields of the wrong type ignored), else a fresh one."""
+        raw = state.kv_get(conn, PROGRESS_KEY.format(job_id))
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or type(data.get("chunk_chars")) is not int:
+            return cls(chunk_chars)
+        kinds = {f.name: type(getattr(cls(chunk_chars), f.name)) for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in kinds and type(v) is kinds[k]})
+
+    def save(self, conn: sqlite3.Connection, job_id: str, at: float) -> None:
+        state.kv_set(conn, PROGRESS_KEY.format(job_id), json.dumps(asdict(self)), now=at)
 
 
 def clear_progress(conn: sqlite3.Connection, job_id: str) -> None:
@@ -256,7 +273,7 @@ def distil_job(
     *,
     backend,
     conn: sqlite3.Connection,
-    now: Callable[[], float] | None = None,
+    clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] | None = None,
     slice_bytes: int = SLICE_BYTES,
@@ -269,30 +286,26 @@ def distil_job(
     from pipeline.llm.calls import call
     from pipeline.transcript import render_turns
 
-    clock = now or time.time
     if state.is_private(conn, envelope.session_id):
         return DistilResult(envelope.id, skipped="private")
     day, hhmm = capture_time(envelope, settings)
     path = spool_path(settings.paths, envelope)
-    progress = _load_progress(conn, envelope.id, max(1, settings.chunk_chars))
-    chunk_chars = progress["chunk_chars"]
+    progress = Progress.load(conn, envelope.id, max(1, settings.chunk_chars))
     known_total = path.stat().st_size <= slice_bytes
     schema, prompt = load_schema("distil"), load_prompt("distil")
-    sdk_seen = [False]
     calls = 0
     total: int | None = None
-    source: Iterator[tuple[Turn, ...]] = _chunks(
-        path, chunk_chars, slice_bytes, sdk_seen, continued=envelope.start > 0
-    )
+    spool = _SpoolChunks(path, progress.chunk_chars, slice_bytes, continued=envelope.start > 0)
+    source: Iterator[tuple[Turn, ...]] = iter(spool)
     if known_total:  # one slice: small enough to count the chunks first
         materialized = list(source)
         total, source = len(materialized), iter(materialized)
     for index, chunk in enumerate(source):
-        if index < progress["next"]:
+        if index < progress.next:
             continue
         eid = daily.entry_id(envelope.id, index)
         if conn.execute("SELECT 1 FROM entries WHERE id=?", (eid,)).fetchone():
-            progress["duplicates"] += 1
+            progress.duplicates += 1
         else:
             if stop is not None and stop():
                 raise Interrupted(f"stopped before chunk {index + 1} of job {envelope.id}")
@@ -314,12 +327,12 @@ def distil_job(
                     "transcript": render_turns(chunk),
                 },
             )
-            reply = call(settings, backend, request, conn=conn, sleep=sleep, now=clock)
+            reply = call(settings, backend, request, conn=conn, sleep=sleep, clock=clock)
             calls += reply.attempts
-            progress["cost"] += reply.cost_usd
+            progress.cost += reply.cost_usd
             entry = entry_from_reply(reply.data)
             if not entry.worth_saving:
-                progress["not_worth"] += 1
+                progress.not_worth += 1
             else:
                 block = daily.render_entry(
                     entry,
@@ -340,30 +353,33 @@ def distil_job(
                     block=block,
                     now=clock(),
                 )
-                progress["appended" if written else "duplicates"] += 1
-                progress["ids"].append(eid)
-        progress["next"] = index + 1
-        state.kv_set(conn, PROGRESS_KEY.format(envelope.id), json.dumps(progress), now=clock())
-    chunks_seen = progress["next"]
+                if written:
+                    progress.appended += 1
+                else:
+                    progress.duplicates += 1
+                progress.ids.append(eid)
+        progress.next = index + 1
+        progress.save(conn, envelope.id, clock())
+    chunks_seen = progress.next
     clear_progress(conn, envelope.id)
-    if sdk_seen[0]:
+    if spool.sdk_session:
         return DistilResult(
             envelope.id,
             chunks=chunks_seen,
             calls=calls,
             skipped="sdk-session",
-            appended=progress["appended"],
-            entry_ids=tuple(progress["ids"]),
+            appended=progress.appended,
+            entry_ids=tuple(progress.ids),
         )
     if chunks_seen == 0:
         return DistilResult(envelope.id, skipped="empty")
     return DistilResult(
         envelope.id,
         chunks=chunks_seen,
-        appended=progress["appended"],
-        duplicates=progress["duplicates"],
-        not_worth_saving=progress["not_worth"],
-        cost_usd=round(progress["cost"], 6),
+        appended=progress.appended,
+        duplicates=progress.duplicates,
+        not_worth_saving=progress.not_worth,
+        cost_usd=round(progress.cost, 6),
         calls=calls,
-        entry_ids=tuple(progress["ids"]),
+        entry_ids=tuple(progress.ids),
     )

@@ -16,7 +16,9 @@ Invariants:
   envelope, an unexpected bug), deferred (BudgetDeferred: released, drain stops), paused
   (CircuitOpen: released, drain stops), interrupted (``stop()``: released, drain stops).
 - A job's row in ``jobs`` says its status, attempts, entries and a one-line detail; every outcome
-  is one line in pipeline.log. Expected outcomes are in the returned ``DrainReport``, never raised.
+  is one line in pipeline.log. Expected outcomes are in the returned ``DrainReport``, never raised:
+  each job yields a frozen ``JobOutcome`` and ``fold`` sums them into the report.
+- One clock (``clock``, a callable) times every step, the ``compile --if-stale`` after it too.
 """
 
 from __future__ import annotations
@@ -35,11 +37,9 @@ from pipeline.errors import (
     AppendLost,
     BudgetDeferred,
     CircuitOpen,
-    InvalidReplyError,
+    Interrupted,
     LLMError,
     PathRefused,
-    PermanentLLMError,
-    TransientLLMError,
 )
 from pipeline.logs import pipeline_logger
 
@@ -79,15 +79,18 @@ class DrainReport:
         return text + (f"; {self.stopped}" if self.stopped else "")
 
 
-def after_drain(settings: Settings, report: DrainReport) -> None:
+def after_drain(
+    settings: Settings, report: DrainReport, *, clock: Callable[[], float] = time.time
+) -> None:
     """Extension point called at the end of every drain (and every watcher sweep).
 
-    Runs ``compile --if-stale``: cheap when nothing is stale (one query on state.db), a no-op
-    when another compile holds the lock. An exception is logged by the caller, never propagated.
+    Runs ``compile --if-stale`` on the drain's clock: cheap when nothing is stale (one query on
+    state.db), a no-op when another compile holds the lock. An exception is logged by the
+    caller, never propagated.
     """
     from pipeline.compiler import run_compile
 
-    result = run_compile(settings, if_stale=True)
+    result = run_compile(settings, if_stale=True, clock=clock)
     if result.status not in ("not-stale", "nothing"):
         pipeline_logger(settings.paths.logs).info("compile after drain: %s", result.message)
 
@@ -113,34 +116,58 @@ def _attempts(exc: BaseException, conn: sqlite3.Connection, job_id: str, since: 
     return max(1, int(row[0]))
 
 
+@dataclass(frozen=True)
+class JobOutcome:
+    """What happened to one inbox file; ``drain`` folds these into its ``DrainReport``."""
+
+    status: str  # "done" | "failed" | "deferred" | "malformed" (never claimed: not processed)
+    entries: int = 0
+    not_worth_saving: int = 0
+    cost_usd: float = 0.0
+    failure: JobFailure | None = None
+    stopped: str = ""  # set when the drain must stop after this job, saying why
+
+
+def fold(
+    outcomes: list[JobOutcome], *, stopped: str, released: int, pruned: int, duration_s: float
+) -> DrainReport:
+    """The drain's report from its jobs' outcomes, in the order they happened."""
+    cost = 0.0
+    for outcome in outcomes:
+        cost = round(cost + outcome.cost_usd, 6)
+    return DrainReport(
+        processed=sum(o.status != "malformed" for o in outcomes),
+        done=sum(o.status == "done" for o in outcomes),
+        failed=sum(o.status in ("failed", "malformed") for o in outcomes),
+        deferred=sum(o.status == "deferred" for o in outcomes),
+        entries=sum(o.entries for o in outcomes),
+        not_worth_saving=sum(o.not_worth_saving for o in outcomes),
+        cost_usd=cost,
+        released_dead=released,
+        pruned_spools=pruned,
+        stopped=stopped,
+        failures=tuple(o.failure for o in outcomes if o.failure is not None),
+        duration_s=duration_s,
+    )
+
+
 def drain(
     settings: Settings,
     *,
     backend=None,
-    now: Callable[[], float] | None = None,
+    clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] = lambda: False,
     run_after: bool = True,
 ) -> DrainReport:
-    """Process every pending job once; see the module docstring. ``now`` is a clock callable."""
-    from pipeline import distil
-
-    clock = now or time.time
+    """Process every pending job once; see the module docstring. ``clock`` gives the time for
+    every step, the compile after the drain included."""
     started = clock()
     paths = settings.paths
     log = pipeline_logger(paths.logs)
     conn = state.connect(paths.state_db)
-    counts: dict[str, Any] = {
-        "processed": 0,
-        "done": 0,
-        "failed": 0,
-        "deferred": 0,
-        "entries": 0,
-        "not_worth_saving": 0,
-        "cost_usd": 0.0,
-        "stopped": "",
-    }
-    failures: list[JobFailure] = []
+    outcomes: list[JobOutcome] = []
+    stopped = ""
     seen: set[str] = set()
     commit = contextlib.ExitStack()  # one commit per drain, opened at its first job
     vb: versioning.Batch | None = None
@@ -153,18 +180,20 @@ def drain(
             log.info(
                 "drain: queued the idle tail of %d session(s) closed without SessionEnd", len(idle)
             )
-        while not counts["stopped"]:
+        while not stopped:
             fresh = [p for p in inbox.pending(paths) if p.name not in seen]
             if not fresh:
                 break
             for path in fresh:
                 if stop():
-                    counts["stopped"] = "stopped: shutdown requested"
+                    stopped = "stopped: shutdown requested"
                     break
                 seen.add(path.name)
                 job = inbox.claim(paths, path, now=clock())
                 if job is None:  # another worker took it, or it was malformed (now in failed/)
-                    _note_malformed(paths, path.name, log, counts, failures)
+                    malformed = _malformed(paths, path.name, log)
+                    if malformed is not None:
+                        outcomes.append(malformed)
                     continue
                 if backend is None:
                     from pipeline.llm.base import make_backend
@@ -173,57 +202,56 @@ def drain(
                 if vb is None:
                     vb = commit.enter_context(versioning.batch(settings, "drain", ("daily",)))
                     vb.name_paths = True
-                counts["processed"] += 1
-                _run_one(
-                    settings,
-                    job,
-                    backend=backend,
-                    conn=conn,
-                    clock=clock,
-                    sleep=sleep,
-                    stop=stop,
-                    log=log,
-                    counts=counts,
-                    failures=failures,
-                    distil=distil,
+                outcome = _run_one(
+                    settings, job, backend=backend, conn=conn, clock=clock, sleep=sleep, stop=stop
                 )
-                if counts["stopped"]:
+                outcomes.append(outcome)
+                if outcome.stopped:
+                    stopped = outcome.stopped
                     break
         pruned = inbox.prune_spools(paths, conn, settings.spool_keep_days, now=clock())
         state.kv_set(conn, "last_drain_at", repr(clock()), now=clock())
     finally:
         try:
             if vb is not None:
-                vb.subject = f"drain: {counts['entries']} entries from {counts['done']} job(s)"
+                entries = sum(o.entries for o in outcomes)
+                done = sum(o.status == "done" for o in outcomes)
+                vb.subject = f"drain: {entries} entries from {done} job(s)"
             commit.close()
         finally:
             conn.close()
-    report = DrainReport(
-        released_dead=released,
-        pruned_spools=pruned,
-        failures=tuple(failures),
+    report = fold(
+        outcomes,
+        stopped=stopped,
+        released=released,
+        pruned=pruned,
         duration_s=round(max(0.0, clock() - started), 3),
-        **counts,
     )
     if report.processed or report.stopped:
         log.info("drain: %s", report.summary())
     if run_after:
         try:
-            after_drain(settings, report)
+            after_drain(settings, report, clock=clock)
         except Exception as exc:  # an extension must never turn a drain into a crash
             log.exception("after_drain failed: %s", exc)
     return report
 
 
-def _note_malformed(paths, name: str, log, counts: dict, failures: list) -> None:
+def _malformed(paths, name: str, log) -> JobOutcome | None:
+    """The outcome of an inbox file claim refused as malformed (None: another worker took it)."""
     if not (paths.failed / name).exists():
-        return
+        return None
     info = next((f for f in inbox.failed_jobs(paths) if f.file_name == name), None)
     if info is None or info.error_class != inbox.MALFORMED:
-        return
-    counts["failed"] += 1
-    failures.append(JobFailure(info.id, info.error_class, info.message, 0))
+        return None
     log.warning("inbox file %s is malformed, moved to failed/: %s", name, info.message)
+    return JobOutcome("malformed", failure=JobFailure(info.id, info.error_class, info.message, 0))
+
+
+_MISSING_SPOOL_HINT = (
+    "the spool {spool} is gone, so this range cannot be distilled and `memc retry` would fail "
+    "it again; the capture cursor is already past it, so delete the job from inbox/failed/"
+)
 
 
 def _run_one(
@@ -231,128 +259,96 @@ def _run_one(
     job: inbox.Claim,
     *,
     backend,
-    conn,
-    clock,
-    sleep,
-    stop,
-    log,
-    counts: dict,
-    failures: list,
-    distil,
-) -> None:
+    conn: sqlite3.Connection,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    stop: Callable[[], bool],
+) -> JobOutcome:
+    from pipeline import distil
+
     paths = settings.paths
+    log = pipeline_logger(paths.logs)
     env = job.envelope
     since = clock()
     inbox.record_job(conn, env, "running", now=since, attempt=True)
+
+    def failed(exc: BaseException, error_class: str, *, stderr_tail="", hint="") -> JobOutcome:
+        failure = _fail(
+            settings,
+            job,
+            exc,
+            error_class,
+            conn,
+            clock(),
+            since,
+            stderr_tail=stderr_tail,
+            hint=hint,
+        )
+        return JobOutcome("failed", failure=failure)
+
     try:
         result = distil.distil_job(
-            settings, env, backend=backend, conn=conn, now=clock, sleep=sleep, stop=stop
+            settings, env, backend=backend, conn=conn, clock=clock, sleep=sleep, stop=stop
         )
     except BudgetDeferred as exc:
         inbox.release(paths, job)
-        counts["deferred"] += 1
-        counts["stopped"] = _spent_text(settings, conn, clock())
         inbox.record_job(conn, env, "deferred", now=clock(), detail=str(exc)[:500])
         log.info("job %s deferred: %s", env.id, exc)
+        return JobOutcome("deferred", stopped=_spent_text(settings, conn, clock()))
     except KeyboardInterrupt:  # Ctrl-C: the job goes back to the inbox now, not at the next drain
         inbox.release(paths, job)
         inbox.record_job(conn, env, "queued", now=clock(), detail="interrupted (Ctrl-C)")
         log.info("job %s released: interrupted", env.id)
         raise
-    except (CircuitOpen, distil.Interrupted) as exc:
+    except (CircuitOpen, Interrupted) as exc:
         inbox.release(paths, job)
-        counts["deferred"] += 1
-        paused = isinstance(exc, CircuitOpen)
-        counts["stopped"] = f"paused: {exc}" if paused else "stopped: shutdown requested"
         inbox.record_job(conn, env, "queued", now=clock(), detail=str(exc)[:500])
         log.info("job %s released: %s", env.id, exc)
-    except (PermanentLLMError, InvalidReplyError, TransientLLMError, LLMError) as exc:
-        _fail(
-            paths,
-            job,
-            exc,
-            type(exc).__name__,
-            conn,
-            clock,
-            log,
-            counts,
-            failures,
-            since=since,
-            stderr_tail=exc.stderr_tail,
+        paused = isinstance(exc, CircuitOpen)
+        return JobOutcome(
+            "deferred", stopped=f"paused: {exc}" if paused else "stopped: shutdown requested"
         )
+    except LLMError as exc:  # permanent, invalid, or transient after the retries
+        return failed(exc, type(exc).__name__, stderr_tail=exc.stderr_tail)
     except FileNotFoundError as exc:
-        _fail(
-            paths,
-            job,
-            exc,
-            "BrokenJob",
-            conn,
-            clock,
-            log,
-            counts,
-            failures,
-            since=since,
-            hint=f"the spool {env.spool} is gone, so this range cannot be distilled and "
-            "`memc retry` would fail it again; the capture cursor is already past it, so "
-            "delete the job from inbox/failed/",
-        )
+        return failed(exc, "BrokenJob", hint=_MISSING_SPOOL_HINT.format(spool=env.spool))
     except AppendLost as exc:  # an editor kept replacing the daily file: retry appends it
-        _fail(paths, job, exc, "AppendLost", conn, clock, log, counts, failures, since=since)
+        return failed(exc, "AppendLost")
     except (ValueError, OSError, PathRefused) as exc:
-        _fail(
-            paths,
-            job,
-            exc,
-            "BrokenJob",
-            conn,
-            clock,
-            log,
-            counts,
-            failures,
-            since=since,
-            hint="inspect the envelope and its spool; `memc retry` once fixed",
+        return failed(
+            exc, "BrokenJob", hint="inspect the envelope and its spool; `memc retry` once fixed"
         )
     except Exception as exc:  # a bug must dead-letter one job, not wedge the whole queue
         log.exception("job %s crashed the distil step", env.id)
-        _fail(
-            paths,
-            job,
+        return failed(
             exc,
             type(exc).__name__,
-            conn,
-            clock,
-            log,
-            counts,
-            failures,
-            since=since,
             hint="this is a bug in memc (traceback in pipeline.log); `memc retry` after upgrading",
         )
-    else:
-        inbox.complete(
-            paths, job, conn=conn, entries=result.appended, detail=result.summary(), now=clock()
-        )
-        counts["done"] += 1
-        counts["entries"] += result.appended
-        counts["not_worth_saving"] += result.not_worth_saving
-        counts["cost_usd"] = round(counts["cost_usd"] + result.cost_usd, 6)
-        log.info("job %s done: %s", env.id, result.summary())
+    inbox.complete(
+        paths, job, conn=conn, entries=result.appended, detail=result.summary(), now=clock()
+    )
+    log.info("job %s done: %s", env.id, result.summary())
+    return JobOutcome(
+        "done",
+        entries=result.appended,
+        not_worth_saving=result.not_worth_saving,
+        cost_usd=result.cost_usd,
+    )
 
 
 def _fail(
-    paths,
+    settings: Settings,
     job: inbox.Claim,
     exc: BaseException,
     error_class: str,
-    conn,
-    clock,
-    log,
-    counts: dict,
-    failures: list,
-    *,
+    conn: sqlite3.Connection,
+    at: float,
     since: float,
+    *,
     stderr_tail: str = "",
     hint: str = "",
-) -> None:
+) -> JobFailure:
     """Dead-letter the job. Its distil progress is kept, so `memc retry` resumes at the chunk
     that failed instead of paying again for the earlier ones."""
     message = str(exc) or error_class
@@ -360,15 +356,16 @@ def _fail(
         message = f"{message} ({hint})"
     attempts = _attempts(exc, conn, job.id, since)
     inbox.fail(
-        paths,
+        settings.paths,
         job,
         error_class=error_class,
         message=message,
         attempts=attempts,
         stderr_tail=stderr_tail,
-        now=clock(),
+        now=at,
         conn=conn,
     )
-    counts["failed"] += 1
-    failures.append(JobFailure(job.id, error_class, message, attempts))
-    log.warning("job %s failed (%s): %s", job.id, error_class, message)
+    pipeline_logger(settings.paths.logs).warning(
+        "job %s failed (%s): %s", job.id, error_class, message
+    )
+    return JobFailure(job.id, error_class, message, attempts)

@@ -411,7 +411,7 @@ def contradictions(
     *,
     backend: Any,
     conn: sqlite3.Connection | None,
-    now: Callable[[], float],
+    clock: Callable[[], float],
 ) -> tuple[list[Issue], int, list[str]]:
     """Ask the lint model about each cluster. Returns (issues, calls made, notes)."""
     from pipeline.errors import MemcError
@@ -457,7 +457,7 @@ def contradictions(
             ref="lint:" + group[0],
         )
         try:
-            reply = call(settings, backend, request, conn=conn, now=now)
+            reply = call(settings, backend, request, conn=conn, clock=clock)
         except MemcError as exc:
             return issues, calls, [f"contradiction check stopped after {calls} call(s): {exc}"]
         calls += 1
@@ -495,7 +495,7 @@ def run_lint(
     structural_only: bool = False,
     fix: bool = False,
     backend: Any = None,
-    now: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.time,
     write_report: bool = True,
 ) -> LintReport:
     """Lint the knowledge base; with ``fix`` repair the unambiguous first, then report the rest."""
@@ -516,7 +516,7 @@ def run_lint(
             result = scan(paths)
             fixed = apply_fixes(paths, result)
             if fixed:
-                _log_fix(paths, fixed, now())
+                _log_fix(paths, fixed, clock())
                 result = scan(paths)
             vb.subject = f"lint --fix: {len(fixed)} change(s): " + "; ".join(fixed[:3])
     conn = state.connect(paths.state_db) if paths.memc.is_dir() else None
@@ -527,7 +527,7 @@ def run_lint(
         calls = 0
         if not structural_only:
             found, calls, more = contradictions(
-                settings, result, backend=backend, conn=conn, now=now
+                settings, result, backend=backend, conn=conn, clock=clock
             )
             issues += found
             notes += more
@@ -546,7 +546,7 @@ def run_lint(
         duration_s=time.monotonic() - started,
     )
     if write_report:
-        report = _write_report(paths, report, now())
+        report = _write_report(paths, report, clock())
     return report
 
 

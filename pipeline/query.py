@@ -250,7 +250,7 @@ def run_query(
     *,
     file_back: bool = False,
     backend: Any = None,
-    now: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.time,
 ) -> QueryResult:
     """Answer ``question`` from the knowledge base. Model failures raise MemcError subclasses."""
     if not question.strip():
@@ -276,7 +276,7 @@ def run_query(
     backend = backend or make_backend(settings)
     conn = state.connect(settings.paths.state_db)
     try:
-        reply = call(settings, backend, request, conn=conn, now=now)
+        reply = call(settings, backend, request, conn=conn, clock=clock)
     finally:
         conn.close()
     answer, valid, dropped = check_citations(
@@ -301,7 +301,7 @@ def run_query(
         cost_usd=reply.cost_usd,
     )
     if file_back:
-        result = file_answer(settings, ctx, result, now=now())
+        result = file_answer(settings, ctx, result, now=clock())
     return result
 
 

@@ -609,7 +609,7 @@ def finish_and_compare(root, tmp_path, facts, plant_reference, expected_jobs):
     once and the entries equal those of an uninterrupted drain of the same jobs."""
     from pipeline.setup import init_root
 
-    final = drain(load_settings(root, {"chunk_chars": 400}), now=lambda: time.time() + 120)
+    final = drain(load_settings(root, {"chunk_chars": 400}), clock=lambda: time.time() + 120)
     assert final.failed == 0
     ref = tmp_path / "reference"
     ref.mkdir()

@@ -109,9 +109,11 @@ def test_sync_inserts_hand_written_entries_with_file_mtime(settings, conn):
 def test_if_stale_does_not_compile_when_fresh(settings):
     write_day(settings, "2025-11-20", [entry_block("e" * 12, "New", "x")], mtime=T0)
     fake = FakeBackend(default=reply_for)
-    report = compiler.run_compile(settings, backend=fake, if_stale=True, now=T0 + MIN)
+    report = compiler.run_compile(settings, backend=fake, if_stale=True, clock=lambda: T0 + MIN)
     assert report.status == "not-stale" and report.ok and not fake.calls
-    report = compiler.run_compile(settings, backend=fake, if_stale=True, now=T0 + 11 * MIN)
+    report = compiler.run_compile(
+        settings, backend=fake, if_stale=True, clock=lambda: T0 + 11 * MIN
+    )
     assert report.status == "compiled" and len(fake.calls) == 1
 
 
@@ -128,7 +130,7 @@ def test_compile_applies_and_marks_entries(settings, conn):
         ],
     )
     fake = FakeBackend(default=reply_for)
-    report = compiler.run_compile(settings, backend=fake, now=T0)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0)
     assert report.status == "compiled" and report.entries_compiled == 2
     assert report.to_dict()["created"] == ["concepts/queue"]
     assert conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0] == 0
@@ -138,7 +140,7 @@ def test_compile_applies_and_marks_entries(settings, conn):
     assert (settings.paths.knowledge / "index.md").read_text().count(
         "[[concepts/queue|Queue]]"
     ) == 1
-    again = compiler.run_compile(settings, backend=fake, now=T0 + 1)
+    again = compiler.run_compile(settings, backend=fake, clock=lambda: T0 + 1)
     assert again.status == "nothing" and len(fake.calls) == 1
     ledger = conn.execute("SELECT task, cost_usd FROM llm_calls").fetchall()
     assert [tuple(r) for r in ledger] == [("compile", 0.01)]
@@ -147,19 +149,19 @@ def test_compile_applies_and_marks_entries(settings, conn):
 def test_failed_batch_leaves_entries_pending(settings, conn):
     write_day(settings, "2025-11-20", [entry_block("f" * 12, "X", "y")])
     fake = FakeBackend().enqueue(InvalidReplyError("not json"), InvalidReplyError("still not"))
-    report = compiler.run_compile(settings, backend=fake, now=T0, sleep=lambda s: None)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0, sleep=lambda s: None)
     assert report.status == "failed" and not report.ok
     assert "InvalidReplyError" in report.batches[0].error
     assert conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0] == 1
     assert not list(settings.paths.knowledge.rglob("*/*.md"))
     fake.enqueue(reply_for)
-    assert compiler.run_compile(settings, backend=fake, now=T0 + 1).status == "compiled"
+    assert compiler.run_compile(settings, backend=fake, clock=lambda: T0 + 1).status == "compiled"
 
 
 def test_malformed_reply_shape_is_rejected_by_schema(settings):
     write_day(settings, "2025-11-20", [entry_block("f" * 12, "X", "y")])
     fake = FakeBackend(default={"articles": "not a list"})
-    report = compiler.run_compile(settings, backend=fake, now=T0, sleep=lambda s: None)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0, sleep=lambda s: None)
     assert report.status == "failed" and len(fake.calls) == 2  # one repair try
 
 
@@ -167,14 +169,14 @@ def test_transient_errors_retry_then_stop(settings):
     write_day(settings, "2025-11-20", [entry_block("f" * 12, "X", "y")])
     fake = FakeBackend().enqueue(TransientLLMError("529"), reply_for)
     slept = []
-    report = compiler.run_compile(settings, backend=fake, now=T0, sleep=slept.append)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0, sleep=slept.append)
     assert report.status == "compiled" and len(slept) == 1
 
 
 def test_second_compile_is_busy(settings):
     write_day(settings, "2025-11-20", [entry_block("f" * 12, "X", "y")])
     with fsutil.file_lock(settings.paths.lock("compile")):
-        report = compiler.run_compile(settings, backend=FakeBackend(), now=T0)
+        report = compiler.run_compile(settings, backend=FakeBackend(), clock=lambda: T0)
     assert report.status == "busy" and report.ok
 
 
@@ -182,7 +184,7 @@ def test_dry_run_calls_nothing_writes_nothing(settings, conn):
     write_day(
         settings, "2025-11-20", [entry_block(f"{i:012x}", f"T{i}", "b" * 5000) for i in range(30)]
     )
-    report = compiler.run_compile(settings, backend=FakeBackend(), dry_run=True, now=T0)
+    report = compiler.run_compile(settings, backend=FakeBackend(), dry_run=True, clock=lambda: T0)
     assert report.status == "dry-run" and len(report.batches) >= 3
     assert all(b.prompt_chars > 0 for b in report.batches)
     assert not list(settings.paths.knowledge.rglob("*.md"))
@@ -198,7 +200,7 @@ def test_batches_are_bounded_and_progress_reported(settings):
     )
     fake = FakeBackend(default={"articles": []})
     seen = []
-    report = compiler.run_compile(settings, backend=fake, now=T0, progress=seen.append)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0, progress=seen.append)
     assert report.status == "compiled" and report.entries_compiled == 20
     for call in fake.calls:
         assert len(call.payload["entries"]) <= compiler.BATCH_ENTRIES
@@ -210,22 +212,24 @@ def test_file_and_all_select_entries(settings, conn):
     write_day(settings, "2025-11-19", [entry_block("1" * 12, "Old", "x")])
     write_day(settings, "2025-11-20", [entry_block("2" * 12, "New", "y")])
     fake = FakeBackend(default={"articles": []})
-    compiler.run_compile(settings, backend=fake, now=T0)
-    report = compiler.run_compile(settings, backend=fake, file="daily/2025-11-19.md", now=T0)
+    compiler.run_compile(settings, backend=fake, clock=lambda: T0)
+    report = compiler.run_compile(
+        settings, backend=fake, file="daily/2025-11-19.md", clock=lambda: T0
+    )
     assert [e["id"] for e in fake.calls[-1].payload["entries"]] == ["1" * 12]
-    report = compiler.run_compile(settings, backend=fake, all=True, now=T0)
+    report = compiler.run_compile(settings, backend=fake, all=True, clock=lambda: T0)
     assert report.entries_compiled == 2
     from pipeline.errors import ConfigError
 
     with pytest.raises(ConfigError):
-        compiler.run_compile(settings, backend=fake, file="2020-01-01", now=T0)
+        compiler.run_compile(settings, backend=fake, file="2020-01-01", clock=lambda: T0)
 
 
 def test_vanished_entries_stop_being_pending(settings, conn):
     write_day(settings, "2025-11-20", [entry_block("3" * 12, "Gone soon", "x")])
     compiler.sync_entries(settings, conn)
     write_day(settings, "2025-11-20", [])
-    report = compiler.run_compile(settings, backend=FakeBackend(), now=T0)
+    report = compiler.run_compile(settings, backend=FakeBackend(), clock=lambda: T0)
     assert report.status == "nothing"
     row = conn.execute("SELECT compiled_at, withdrawn_at FROM entries").fetchone()
     assert row[0] is None and row[1] == T0  # withdrawn, not marked compiled
@@ -255,7 +259,7 @@ def test_related_articles_are_sent_in_full_and_replaced(settings):
             ]
         }
     )
-    compiler.run_compile(settings, backend=fake, now=T0)
+    compiler.run_compile(settings, backend=fake, clock=lambda: T0)
     payload = fake.calls[0].payload
     assert payload["related"][0]["path"] == "concepts/advisory-locks"
     assert payload["existing"][0]["path"] == "concepts/advisory-locks"
@@ -290,7 +294,7 @@ def test_prompt_does_not_grow_with_the_knowledge_base(settings, tmp_path):
         init_root(s)
         _kb(s, n)
         write_day(s, "2025-11-20", day)
-        report = compiler.run_compile(s, dry_run=True, now=T0)
+        report = compiler.run_compile(s, dry_run=True, clock=lambda: T0)
         sizes.append(max(b.prompt_chars for b in report.batches))
     assert sizes[1] <= 1.5 * sizes[0] and sizes[1] <= 120_000
 

@@ -173,13 +173,16 @@ def test_stop_requested_releases_job(settings, root):
 def test_after_drain_extension_point_is_called_and_guarded(settings, root, monkeypatch):
     seen = []
 
-    def hook(s, report):
-        seen.append(report)
+    def hook(s, report, *, clock):
+        seen.append((report, clock))
         raise RuntimeError("compile blew up")
 
+    def clock():
+        return 1_800_000_000.0
+
     monkeypatch.setattr(drain_mod, "after_drain", hook)
-    report = drain(settings, backend=FakeBackend())
-    assert seen == [report]
+    report = drain(settings, backend=FakeBackend(), clock=clock)
+    assert seen == [(report, clock)]  # the compile step runs on the drain's clock
     assert drain(settings, backend=FakeBackend(), run_after=False) and len(seen) == 1
 
 

@@ -36,7 +36,7 @@ def compile_pages(s, pages: dict[str, str], eid: str, now: float):
             ]
         }
 
-    report = compiler.run_compile(s, backend=FakeBackend(default=reply), now=now)
+    report = compiler.run_compile(s, backend=FakeBackend(default=reply), clock=lambda: now)
     assert report.status == "compiled", report.message
     return report
 

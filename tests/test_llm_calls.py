@@ -73,7 +73,7 @@ def _outcomes(conn) -> list[str]:
 def test_retry_schedule_is_jittered_exponential_and_bounded(settings, conn):
     backend = FakeBackend().enqueue(*[TransientLLMError("429")] * 3, OK)
     clock = Clock()
-    reply = calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+    reply = calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, clock=clock.now)
     assert reply.attempts == 4 and reply.data == OK
     assert len(clock.slept) == 3
     for attempt, wait in enumerate(clock.slept, start=1):
@@ -85,7 +85,7 @@ def test_attempts_exhausted_raises_last_transient(settings, conn):
     backend = FakeBackend().enqueue(*[TransientLLMError(f"boom {i}") for i in range(6)])
     clock = Clock()
     with pytest.raises(TransientLLMError, match="boom 3"):
-        calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+        calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, clock=clock.now)
     assert len(backend.calls) == settings.llm_max_attempts == 4
     assert len(clock.slept) == 3
     assert kv_get(conn, "breaker_failures") == "1"
@@ -96,7 +96,7 @@ def test_total_retry_time_is_bounded_on_the_injected_clock(root, conn):
     backend = FakeBackend().enqueue(*[TransientLLMError("slow")] * 50)
     clock = Clock()
     with pytest.raises(TransientLLMError):
-        calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+        calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, clock=clock.now)
     assert sum(clock.slept) <= 5
     assert len(backend.calls) < 50
 
@@ -128,7 +128,7 @@ def test_invalid_twice_raises_invalid_reply(settings, conn):
 def test_transient_during_repair_is_retried(settings, conn):
     backend = FakeBackend().enqueue({"nope": 1}, TransientLLMError("529"), OK)
     clock = Clock()
-    reply = calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+    reply = calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, clock=clock.now)
     assert reply.attempts == 3 and len(clock.slept) == 1
     assert _outcomes(conn) == ["invalid", "transient", "ok"]
 
@@ -137,14 +137,14 @@ def test_budget_reached_defers_before_calling(root, conn):
     settings = _settings(root, daily_budget_usd=0.05)
     backend = FakeBackend(default=OK, cost_usd=0.03)
     clock = Clock()
-    calls.call(settings, backend, _request(), conn=conn, now=clock.now)
-    calls.call(settings, backend, _request(), conn=conn, now=clock.now)  # 0.03 < 0.05: allowed
+    calls.call(settings, backend, _request(), conn=conn, clock=clock.now)
+    calls.call(settings, backend, _request(), conn=conn, clock=clock.now)  # 0.03 < 0.05: allowed
     with pytest.raises(BudgetDeferred) as info:
-        calls.call(settings, backend, _request(), conn=conn, now=clock.now)
+        calls.call(settings, backend, _request(), conn=conn, clock=clock.now)
     assert len(backend.calls) == 2
     assert "$0.0600" in str(info.value) and "MEMC_DAILY_BUDGET_USD" in str(info.value)
     clock.t += 86_400  # tomorrow: the budget is fresh
-    calls.call(settings, backend, _request(), conn=conn, now=clock.now)
+    calls.call(settings, backend, _request(), conn=conn, clock=clock.now)
     assert len(backend.calls) == 3
 
 
@@ -156,7 +156,7 @@ def test_budget_is_checked_again_before_a_retry(root, conn):
     backend.enqueue(failing)
     clock = Clock()
     with pytest.raises(BudgetDeferred):
-        calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+        calls.call(settings, backend, _request(), conn=conn, sleep=clock.sleep, clock=clock.now)
     assert len(backend.calls) == 1  # no retry once the budget is spent
     assert _outcomes(conn) == ["transient"]
 
@@ -196,17 +196,17 @@ def test_circuit_breaker_opens_pauses_and_resets(root, conn):
     failing = FakeBackend().enqueue(*[TransientLLMError("503")] * 4)
     for _ in range(2):
         with pytest.raises(TransientLLMError):
-            calls.call(settings, failing, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+            calls.call(settings, failing, _request(), conn=conn, sleep=clock.sleep, clock=clock.now)
     opened_at = clock.t
     assert float(kv_get(conn, "breaker_open_until")) == pytest.approx(opened_at + 600)
     healthy = FakeBackend(default=OK)
     with pytest.raises(CircuitOpen, match="paused"):
-        calls.call(settings, healthy, _request(), conn=conn, now=clock.now)
+        calls.call(settings, healthy, _request(), conn=conn, clock=clock.now)
     assert healthy.calls == []
     summary = calls.ledger_summary(conn, settings, now=clock.now())
     assert summary["breaker_open_until"] == pytest.approx(opened_at + 600)
     clock.t = opened_at + 601
-    calls.call(settings, healthy, _request(), conn=conn, now=clock.now)
+    calls.call(settings, healthy, _request(), conn=conn, clock=clock.now)
     assert kv_get(conn, "breaker_failures") == "0"
     assert calls.ledger_summary(conn, settings, now=clock.now())["breaker_open_until"] is None
 
@@ -216,12 +216,12 @@ def test_breaker_reopens_at_once_when_still_failing_after_pause(root, conn):
     clock = Clock()
     failing = FakeBackend().enqueue(TransientLLMError("a"), TransientLLMError("b"))
     with pytest.raises(TransientLLMError):
-        calls.call(settings, failing, _request(), conn=conn, now=clock.now)
+        calls.call(settings, failing, _request(), conn=conn, clock=clock.now)
     clock.t += 61
     with pytest.raises(TransientLLMError):
-        calls.call(settings, failing, _request(), conn=conn, now=clock.now)
+        calls.call(settings, failing, _request(), conn=conn, clock=clock.now)
     with pytest.raises(CircuitOpen):
-        calls.call(settings, failing, _request(), conn=conn, now=clock.now)
+        calls.call(settings, failing, _request(), conn=conn, clock=clock.now)
 
 
 def test_permanent_failures_do_not_trip_the_breaker(root, conn):
@@ -235,13 +235,13 @@ def test_permanent_failures_do_not_trip_the_breaker(root, conn):
 def test_ledger_summary_groups_today_by_task(settings, conn):
     clock = Clock()
     backend = FakeBackend(default=OK, cost_usd=0.25)
-    calls.call(settings, backend, _request(), conn=conn, now=clock.now)
+    calls.call(settings, backend, _request(), conn=conn, clock=clock.now)
     calls.call(
         settings,
         backend,
         _request(task="query", schema={"type": "object"}),
         conn=conn,
-        now=clock.now,
+        clock=clock.now,
     )
     with pytest.raises(PermanentLLMError):
         calls.call(
@@ -249,7 +249,7 @@ def test_ledger_summary_groups_today_by_task(settings, conn):
             FakeBackend().enqueue(PermanentLLMError("x")),
             _request(),
             conn=conn,
-            now=clock.now,
+            clock=clock.now,
         )
     summary = calls.ledger_summary(conn, settings, now=clock.now())
     assert summary["day"] == "2026-11-20"

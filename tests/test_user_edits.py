@@ -53,12 +53,12 @@ def test_hand_edit_then_compile_keeps_every_user_line(any_root):
     s = any_root
     add_recorded_entry(s, "a1a1a1a1a1a1", "Advisory locks", "pg_try_advisory_lock per job")
     first = FakeBackend(default=rewrite_reply("concepts/locks", "Locks", lambda r: "Locks v1."))
-    compiler.run_compile(s, backend=first, now=T0)
+    compiler.run_compile(s, backend=first, clock=lambda: T0)
     edited = hand_edit(s, "concepts/locks")
     add_recorded_entry(s, "b1b1b1b1b1b1", "Advisory locks again", "keys are bigint")
     # The model rewrites the page it was shown and drops the user's lines.
     fake = FakeBackend(default=rewrite_reply("concepts/locks", "New title", lambda r: "Locks v2."))
-    report = compiler.run_compile(s, backend=fake, now=T0 + 3600)
+    report = compiler.run_compile(s, backend=fake, clock=lambda: T0 + 3600)
     assert report.status == "compiled"
     [related] = fake.calls[0].payload["related"]
     assert related["path"] == "concepts/locks" and related["user_edited"] is True
@@ -78,14 +78,14 @@ def test_a_clean_three_way_merge_puts_new_text_in_place(tmp_path):
     s = load_settings(root)
     add_recorded_entry(s, "a8a8a8a8a8a8", "Locks", "locks")
     reply = rewrite_reply("concepts/locks", "Locks", lambda r: "Intro.\n\nLocks v1.")
-    compiler.run_compile(s, backend=FakeBackend(default=reply), now=T0)
+    compiler.run_compile(s, backend=FakeBackend(default=reply), clock=lambda: T0)
     edited = hand_edit(s, "concepts/locks")
     add_recorded_entry(s, "b8b8b8b8b8b8", "Locks 2", "locks 2")
     # The model keeps the page it was shown and inserts a sentence after the intro.
     inserted = rewrite_reply(
         "concepts/locks", "Locks", lambda r: r["body"].replace("Intro.", "Intro.\n\nNew fact.")
     )
-    compiler.run_compile(s, backend=FakeBackend(default=inserted), now=T0 + 3600)
+    compiler.run_compile(s, backend=FakeBackend(default=inserted), clock=lambda: T0 + 3600)
     body = wiki.load_article(s.paths.knowledge, "concepts/locks").body
     assert "## Update" not in body and body.index("New fact.") < body.index("Locks v1.")
     old_body = wiki.split_frontmatter(edited)[1]
@@ -98,7 +98,7 @@ def test_a_page_memc_never_wrote_is_the_users(any_root):
     page.write_text("---\ntitle: Mine\n---\n\nHand-written from scratch.\n")
     add_recorded_entry(s, "c1c1c1c1c1c1", "Mine", "more about mine")
     fake = FakeBackend(default=rewrite_reply("concepts/mine", "Mine", lambda r: "replaced"))
-    compiler.run_compile(s, backend=fake, now=T0)
+    compiler.run_compile(s, backend=fake, clock=lambda: T0)
     text = page.read_text()
     assert "Hand-written from scratch." in text and "replaced" in text
 
@@ -108,10 +108,10 @@ def test_memc_pages_are_still_rewritten_and_keep_lint_related(settings):
     survive the rewrite."""
     add_recorded_entry(settings, "d1d1d1d1d1d1", "Queue", "queue facts")
     reply = rewrite_reply("concepts/queue", "Queue", lambda r: "Queue v1.")
-    compiler.run_compile(settings, backend=FakeBackend(default=reply), now=T0)
+    compiler.run_compile(settings, backend=FakeBackend(default=reply), clock=lambda: T0)
     other = rewrite_reply("concepts/worker", "Worker", lambda r: "Uses [[concepts/queue]].")
     add_recorded_entry(settings, "e1e1e1e1e1e1", "Worker", "worker facts")
-    compiler.run_compile(settings, backend=FakeBackend(default=other), now=T0 + 100)
+    compiler.run_compile(settings, backend=FakeBackend(default=other), clock=lambda: T0 + 100)
     fixed = lint.run_lint(settings, structural_only=True, fix=True)
     assert any("backlink" in f for f in fixed.fixed)
     queue = settings.paths.knowledge / "concepts" / "queue.md"
@@ -122,7 +122,7 @@ def test_memc_pages_are_still_rewritten_and_keep_lint_related(settings):
         backend=FakeBackend(
             default=rewrite_reply("concepts/queue", "Queue", lambda r: "Queue v2.")
         ),
-        now=T0 + 200,
+        clock=lambda: T0 + 200,
     )
     text = queue.read_text()
     assert "Queue v2." in text and "Queue v1." not in text  # memc's own text was rewritten
@@ -139,7 +139,9 @@ def test_lint_fix_after_a_hand_edit_only_adds(any_root):
     for i, (key, body) in enumerate(pages):
         add_recorded_entry(s, f"{i}a2a2a2a2a2a", key, key)
         reply = rewrite_reply(key, key.split("/")[1], lambda r, body=body: body)
-        compiler.run_compile(s, backend=FakeBackend(default=reply), now=T0 + i * 100)
+        compiler.run_compile(
+            s, backend=FakeBackend(default=reply), clock=lambda at=T0 + i * 100: at
+        )
     page = s.paths.knowledge / "concepts" / "queue.md"
     page.write_text(page.read_text() + "\nMy note links [[extra]] my way.\n")
     edited = page.read_text()
@@ -156,15 +158,15 @@ def test_lint_fix_after_a_hand_edit_only_adds(any_root):
 def test_edited_daily_entry_is_recompiled(settings):
     add_recorded_entry(settings, "a3a3a3a3a3a3", "Queue", "original fact")
     fake = FakeBackend(default=rewrite_reply("concepts/q", "Q", lambda r: "Q"))
-    compiler.run_compile(settings, backend=fake, now=T0)
+    compiler.run_compile(settings, backend=fake, clock=lambda: T0)
     path = settings.paths.daily / f"{DAY}.md"
     path.write_text(path.read_text().replace("original fact", "corrected fact"))
-    report = compiler.run_compile(settings, backend=fake, now=T0 + 3600)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0 + 3600)
     assert report.entries_compiled == 1
     sent = fake.calls[-1].payload["entries"]
     assert [e["id"] for e in sent] == ["a3a3a3a3a3a3"] and "corrected fact" in sent[0]["text"]
     assert any("was edited" in n for n in report.extra["daily_changes"])
-    again = compiler.run_compile(settings, backend=fake, now=T0 + 7200)
+    again = compiler.run_compile(settings, backend=fake, clock=lambda: T0 + 7200)
     assert again.status == "nothing"  # recompiled once, then compiled again
 
 
@@ -175,7 +177,7 @@ def test_deleted_daily_entry_is_withdrawn_not_marked_compiled(settings):
     kept = [e for e in daily.read_entries(settings.paths.daily, DAY) if e.id == "a4a4a4a4a4a4"]
     path.write_text(f"# Daily Log: {DAY}\n\n" + kept[0].text)
     fake = FakeBackend(default=rewrite_reply("concepts/k", "K", lambda r: "K"))
-    report = compiler.run_compile(settings, backend=fake, now=T0)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0)
     assert [e["id"] for e in fake.calls[0].payload["entries"]] == ["a4a4a4a4a4a4"]
     conn = state.connect(settings.paths.state_db)
     row = conn.execute(
@@ -237,11 +239,11 @@ def test_user_edit_and_memc_merge_are_separate_commits(tmp_path):
     s = load_settings(root)
     add_recorded_entry(s, "a7a7a7a7a7a7", "Locks", "locks")
     reply = rewrite_reply("concepts/locks", "Locks", lambda r: "Locks v1.")
-    compiler.run_compile(s, backend=FakeBackend(default=reply), now=T0)
+    compiler.run_compile(s, backend=FakeBackend(default=reply), clock=lambda: T0)
     hand_edit(s, "concepts/locks")
     add_recorded_entry(s, "b7b7b7b7b7b7", "Locks 2", "locks 2")
     reply2 = rewrite_reply("concepts/locks", "Locks", lambda r: "Locks v2.")
-    compiler.run_compile(s, backend=FakeBackend(default=reply2), now=T0 + 3600)
+    compiler.run_compile(s, backend=FakeBackend(default=reply2), clock=lambda: T0 + 3600)
     subjects = [c[2] for c in commits(root)]
     assert subjects[0].startswith("compile: 1 entry") and subjects[1].startswith("edit: ")
     user_version = git(root, "show", "HEAD~1:knowledge/concepts/locks.md")

@@ -80,7 +80,7 @@ def test_compile_is_one_commit_by_memc_with_the_user_as_committer(vsettings, vro
     add_recorded_entry(vsettings, "a1b2c3d4e5f6", "Queue locks", "advisory locks for the queue")
     add_recorded_entry(vsettings, "b1b2c3d4e5f6", "Queue retries", "retries with backoff")
     fake = FakeBackend(default=page_reply("concepts/queue", "Queue", "How the queue works."))
-    report = compiler.run_compile(vsettings, backend=fake, now=T0)
+    report = compiler.run_compile(vsettings, backend=fake, clock=lambda: T0)
     assert report.status == "compiled" and report.extra["commit"]
     author, committer, subject, body = commits(vroot)[0]
     assert (author, committer) == ("memc", "Test User")
@@ -113,12 +113,12 @@ def test_drain_appends_are_one_commit_per_drain(vsettings, vroot):
 def test_user_edits_are_committed_first_as_the_user(vsettings, vroot):
     add_recorded_entry(vsettings, "d1b2c3d4e5f6", "Queue", "first")
     fake = FakeBackend(default=page_reply("concepts/queue", "Queue", "Queue body."))
-    compiler.run_compile(vsettings, backend=fake, now=T0)
+    compiler.run_compile(vsettings, backend=fake, clock=lambda: T0)
     page = vroot / "knowledge" / "concepts" / "queue.md"
     page.write_text(page.read_text() + "\nMy own note, keep it.\n")
     (vroot / "knowledge" / "concepts" / "notes.md").write_text("---\ntitle: Notes\n---\nmine\n")
     add_recorded_entry(vsettings, "e1b2c3d4e5f6", "Queue again", "second")
-    compiler.run_compile(vsettings, backend=fake, now=T0 + 3600)
+    compiler.run_compile(vsettings, backend=fake, clock=lambda: T0 + 3600)
     (a2, _, s2, _), (a1, c1, s1, _) = commits(vroot)[:2]
     assert a1 == c1 == "Test User" and s1.startswith("edit: ")
     assert set(git(vroot, "show", "--name-only", "--format=", "HEAD~1").split()) == {
@@ -133,7 +133,7 @@ def test_memc_folder_is_never_committed(vsettings, vroot):
     add_recorded_entry(vsettings, "f1b2c3d4e5f6", "Queue", "x")
     (vroot / ".memc" / "spool" / "job.jsonl").write_text('{"raw": "sk-ant-api03-secret"}\n')
     compiler.run_compile(
-        vsettings, backend=FakeBackend(default=page_reply("concepts/q", "Q", "b")), now=T0
+        vsettings, backend=FakeBackend(default=page_reply("concepts/q", "Q", "b")), clock=lambda: T0
     )
     git(vroot, "add", "-A")  # even the user's own `git add -A`
     tracked = git(vroot, "ls-files").split() + git(vroot, "diff", "--cached", "--name-only").split()

@@ -18,7 +18,7 @@ Order of one ``call``:
    success closes it and resets the count. While the count stays at the threshold, one more
    exhausted call after a pause re-opens it at once (half-open).
 Budget and breaker are skipped for the ``extractive`` backend, which costs nothing and calls no
-service. ``sleep`` and ``now`` are injectable so tests never sleep.
+service. ``sleep`` and ``clock`` are injectable so tests never sleep.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def call(
     *,
     conn: sqlite3.Connection,
     sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.time,
 ) -> LLMReply:
     """Run one model call under the budget, breaker, retry, validation and ledger rules above."""
     from pipeline.logs import pipeline_logger
@@ -242,16 +242,16 @@ def call(
     log = pipeline_logger(settings.paths.logs)
     free = backend.name in FREE_BACKENDS
     if not free:
-        check_budget(conn, settings, now())
-        check_breaker(conn, now())
+        check_budget(conn, settings, clock())
+        check_breaker(conn, clock())
     attempts = 0
 
     def attempt(req: LLMRequest) -> LLMReply:
         nonlocal attempts
         if attempts and not free:
-            check_budget(conn, settings, now())  # a retry or repair is spending too
+            check_budget(conn, settings, clock())  # a retry or repair is spending too
         attempts += 1
-        started = now()
+        started = clock()
         try:
             reply = backend.run(req)
         except LLMError as exc:
@@ -271,7 +271,7 @@ def call(
                 model=exc.model or req.model,
                 usage=exc.usage or Usage(),
                 cost_usd=exc.cost_usd,
-                duration_s=max(0.0, now() - started),
+                duration_s=max(0.0, clock() - started),
                 outcome=outcome,
                 ref=req.ref,
             )
@@ -294,7 +294,7 @@ def call(
             model=reply.model or req.model,
             usage=reply.usage,
             cost_usd=reply.cost_usd,
-            duration_s=reply.duration_s or max(0.0, now() - started),
+            duration_s=reply.duration_s or max(0.0, clock() - started),
             outcome="ok" if problem is None else "invalid",
             ref=req.ref,
         )
@@ -310,9 +310,9 @@ def call(
 
     def with_retry(req: LLMRequest) -> LLMReply:
         try:
-            return _retrying(settings, sleep, now, log, req.task)(attempt, req)
+            return _retrying(settings, sleep, clock, log, req.task)(attempt, req)
         except TransientLLMError:
-            _note_exhausted(conn, settings, now(), log)
+            _note_exhausted(conn, settings, clock(), log)
             raise
 
     try:
@@ -328,14 +328,14 @@ def call(
                 stderr_tail=second.stderr_tail,
             ) from second
     if not free:
-        _note_success(conn, now())
+        _note_success(conn, clock())
     return dataclasses.replace(reply, attempts=attempts)
 
 
 def _retrying(
     settings: Settings,
     sleep: Callable[[float], None],
-    now: Callable[[], float],
+    clock: Callable[[], float],
     log: Any,
     task: str,
 ):
@@ -347,13 +347,13 @@ def _retrying(
     )
     from tenacity.stop import stop_base
 
-    started = now()
+    started = clock()
 
     class out_of_time(stop_base):
         # tenacity's stop_after_delay reads time.monotonic(); this reads the injected clock and
         # also refuses a sleep that would end past the limit.
         def __call__(self, retry_state: Any) -> bool:
-            waited = now() - started + (retry_state.upcoming_sleep or 0.0)
+            waited = clock() - started + (retry_state.upcoming_sleep or 0.0)
             return waited > settings.llm_max_retry_s
 
     def before_sleep(state: Any) -> None:
