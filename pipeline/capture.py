@@ -25,7 +25,9 @@ Invariants:
 - The session id is data: file names use its hash, never the raw value.
 - Subagent transcripts are captured with their parent by ``pipeline.subagents.capture_session``
   (same session id, their own cursors: the cursor key hashes the path).
-Stdlib only: this module is on the hook's hot path.
+Stdlib only: this module is on the hook's hot path. Starting a drain after a hook queued a job
+is ``pipeline.spawn``; capturing idle tails of sessions closed without SessionEnd is
+``pipeline.idle`` (run by the drain).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pipeline import state, tailfile
 from pipeline.config import Paths, Settings
@@ -357,107 +358,3 @@ def _capture_open(
             return CaptureResult("queued", job_id, reason, end - start)
     except LockBusy:
         return _skip("another capture of this session is running")
-
-
-# The module that provides `memc drain` (written by the distil stage). Until it exists, spawning a
-# drain is a logged no-op rather than a child that fails with "no such command".
-DRAIN_MODULES = ("pipeline.drain",)
-
-
-def capture_idle(
-    settings: Settings, *, now: float | None = None, max_age_days: float = 30.0
-) -> list[CaptureResult]:
-    """Capture the uncaptured tail of sessions whose transcript has been idle for a while.
-
-    A session closed without a clean SessionEnd (terminal closed, crash) keeps the turns after
-    its last Stop checkpoint uncaptured; this finds them through the cursors that hooks left and
-    captures them once the file has not changed for ``idle_capture_min`` minutes. Called by
-    ``drain`` (and so by the watcher's sweeps and cron), never by a hook. 0 turns it off.
-    """
-    if settings.idle_capture_min <= 0:
-        return []
-    now = time.time() if now is None else now
-    conn = state.connect(settings.paths.state_db)
-    try:
-        rows = conn.execute(
-            "SELECT session_id, transcript_path, offset FROM cursors WHERE updated_at >= ?",
-            (now - max_age_days * 86400,),
-        ).fetchall()
-    finally:
-        conn.close()
-    from pipeline.backfill import transcript_head  # off the hook path: drain only
-
-    results = []
-    for row in rows:
-        try:
-            st = os.stat(row["transcript_path"])
-        except OSError:
-            continue
-        if st.st_size <= row["offset"] or now - st.st_mtime < settings.idle_capture_min * 60:
-            continue
-        cwd, _sdk = transcript_head(Path(row["transcript_path"]))
-        results.append(
-            capture(
-                settings,
-                transcript_path=row["transcript_path"],
-                session_id=row["session_id"],
-                cwd=cwd,
-                event="idle",
-                now=now,
-                force=True,
-            )
-        )
-    return results
-
-
-def drain_available() -> bool:
-    import importlib.util
-
-    for name in DRAIN_MODULES:
-        try:
-            if importlib.util.find_spec(name) is not None:
-                return True
-        except (ImportError, ValueError):
-            continue
-    return False
-
-
-def spawn_drain(settings: Settings) -> str:
-    """Start a detached `memc drain` for this root; return what happened, for the hook log.
-
-    Not started when MEMC_SPAWN_DRAIN=0, when a watcher holds the watcher lock (it drains the
-    inbox itself), or while the drain command does not exist yet. The child gets MEMC_INTERNAL=1
-    so the hooks of its own LLM calls do nothing, its own session (POSIX) or no console window
-    (Windows), and no stdio: it logs to .memc/logs/pipeline.log itself.
-    """
-    from pipeline.fsutil import lock_is_held
-
-    if not settings.spawn_drain:
-        return "drain=off"
-    if lock_is_held(settings.paths.lock("watcher")):
-        return "drain=watcher"
-    if not drain_available():
-        return "drain=unavailable(no drain command yet; jobs wait in the inbox)"
-    import subprocess
-    import sys
-
-    env = dict(os.environ, MEMC_INTERNAL="1")
-    kwargs: dict = {}
-    if sys.platform == "win32":  # pragma: no cover - Windows only
-        kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW
-    else:
-        kwargs["start_new_session"] = True
-    try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "--root", str(settings.root), "drain"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=str(settings.root),
-            env=env,
-            close_fds=True,
-            **kwargs,
-        )
-    except OSError as exc:
-        return f"drain=failed({exc.strerror or exc})"
-    return f"drain=spawned(pid {child.pid})"

@@ -1,7 +1,7 @@
 """`memc drain`: process every pending inbox job once, one at a time, then return.
 
 Order: release dead claims (crash recovery), queue the idle tail of sessions closed without a
-SessionEnd (``capture.capture_idle``), then claim -> distil -> complete/fail/release for
+SessionEnd (``idle.capture_idle``), then claim -> distil -> complete/fail/release for
 each pending envelope in name (capture-time) order, re-listing the inbox until nothing new is
 left (so jobs captured during a drain are taken too, each at most once per drain), then prune old
 spools, record kv ``last_drain_at`` (epoch seconds) and call the ``after_drain`` extension point.
@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline import inbox, state, versioning
-from pipeline.capture import capture_idle
 from pipeline.config import Settings
 from pipeline.errors import (
     AppendLost,
@@ -41,7 +40,9 @@ from pipeline.errors import (
     LLMError,
     PathRefused,
 )
+from pipeline.idle import capture_idle
 from pipeline.logs import pipeline_logger
+from pipeline.reclaim import release_dead_claims
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def drain(
     commit = contextlib.ExitStack()  # one commit per drain, opened at its first job
     vb: versioning.Batch | None = None
     try:
-        released = inbox.release_dead_claims(paths, now=started)
+        released = release_dead_claims(paths, now=started)
         if released:
             log.info("drain: returned %d claim(s) of dead workers to the inbox", released)
         idle = [r for r in capture_idle(settings, now=started) if r.status == "queued"]

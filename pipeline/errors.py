@@ -39,6 +39,10 @@ class NotInitialised(ConfigError):
     """The data root was never set up with `memc init`."""
 
 
+class RootNotFound(ConfigError):
+    """No flag, no MEMC_ROOT, not in a data root and nothing remembered."""
+
+
 class SettingsFileInvalid(ConfigError):
     """The Claude Code settings file is not valid JSON (or not an object); it was not touched."""
 

@@ -269,7 +269,7 @@ def _run(event: str, root: str, raw: bytes) -> str:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             sys.stdout.flush()
         return f"{tag} context={len(text)} chars"
-    from pipeline.capture import spawn_drain
+    from pipeline.spawn import spawn_drain
     from pipeline.subagents import capture_session
 
     transcript = fields["transcript_path"] or derive_transcript_path(sid, fields["cwd"])

@@ -1,8 +1,8 @@
 """`memc lint`: health checks of the knowledge base, in one pass, and the safe repairs.
 
-Role: read every article once, parse its links once, build one ``wiki.Resolver`` (path, file
-name, alias/title; daily logs are extra paths) and derive every structural finding from that
-single scan, so the cost is O(articles + links), never O(articles x links).
+Role: run the checks and write the report. The structural checks come from one scan
+(``pipeline.lintscan``: O(articles + links), never O(articles x links)), the contradiction check
+from the model (``pipeline.lintmodel``), the repairs from ``pipeline.lintfix``.
 
 Checks (``Issue.check``; severity in brackets):
 - ``broken_link`` [error]: the target resolves to nothing. Aliases, titles, ``#Heading`` and
@@ -29,7 +29,7 @@ Checks (``Issue.check``; severity in brackets):
   with an empty hash cannot be judged and are skipped. Accepted hash forms: sha256 hex (or a
   prefix of at least 8 characters) of the entry's text (as parsed by ``daily.parse_entries``, or
   as rendered by ``daily.render_entry``, which distil records) or of its body.
-- ``contradiction`` [warning]: from the model, over clusters of linked pages (``contradictions``):
+- ``contradiction`` [warning]: from the model, over clusters of linked pages (``lintmodel``):
   at most ``CLUSTER_PAGES`` pages of at most ``PAGE_CHARS`` each per call and ``MAX_CLUSTERS``
   calls per run, never the whole wiki; skipped with a note on the extractive backend.
 
@@ -41,43 +41,53 @@ log.md, and a second ``--fix`` changes nothing. Expected findings are return val
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
-import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
-from pathlib import Path
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from pipeline import daily, fsutil, state
+from pipeline import fsutil, state
 from pipeline.config import Paths, Settings
-from pipeline.lintfix import (  # noqa: F401 - the repairs live there; re-exported for callers
-    _rel,
-    add_related,
-    apply_fixes,
-    regenerate_index,
-    rewrite_links,
+from pipeline.lintfix import add_related, apply_fixes, regenerate_index, rewrite_links
+from pipeline.lintmodel import CLUSTER_PAGES, MAX_CLUSTERS, PAGE_CHARS, clusters, contradictions
+from pipeline.lintscan import (
+    SOURCE_RE,
+    SPARSE_WORDS,
+    Issue,
+    Scan,
+    daily_issues,
+    entry_hashes,
+    index_issues,
+    scan,
 )
-from pipeline.wiki import SLUG_RE, Article, Resolver, parse_article, parse_links
 
-SPARSE_WORDS = 50
-CLUSTER_PAGES = 5
-PAGE_CHARS = 2500
-MAX_CLUSTERS = 8
+__all__ = [  # the checks' and repairs' public names stay importable from here
+    "CLUSTER_PAGES",
+    "MAX_CLUSTERS",
+    "PAGE_CHARS",
+    "SEVERITIES",
+    "SOURCE_RE",
+    "SPARSE_WORDS",
+    "Issue",
+    "LintReport",
+    "Scan",
+    "add_related",
+    "apply_fixes",
+    "clusters",
+    "contradictions",
+    "daily_issues",
+    "entry_hashes",
+    "index_issues",
+    "regenerate_index",
+    "render_markdown",
+    "rewrite_links",
+    "run_lint",
+    "scan",
+]
+
 SEVERITIES = ("error", "warning", "info")
-SOURCE_RE = re.compile(r"^daily/\d{4}-\d{2}-\d{2}\.md$")
-
-
-@dataclass(frozen=True)
-class Issue:
-    severity: str
-    check: str
-    file: str
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -116,373 +126,6 @@ class LintReport:
             "report": self.report_path,
             "duration_s": round(self.duration_s, 3),
         }
-
-
-@dataclass
-class Scan:
-    """Everything one pass learns: articles, raw texts, resolved link graph, findings."""
-
-    articles: dict[str, Article]
-    texts: dict[str, str]
-    resolver: Resolver
-    out_links: dict[str, set[str]] = field(default_factory=dict)
-    issues: list[Issue] = field(default_factory=list)
-    rewrites: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> {target: canonical}
-    link_count: int = 0
-
-
-def _load(knowledge: Path) -> tuple[dict[str, Article], dict[str, str]]:
-    from pipeline.wiki import article_files
-
-    articles: dict[str, Article] = {}
-    texts: dict[str, str] = {}
-    for key, path in article_files(knowledge):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        texts[key] = text
-        articles[key] = parse_article(key, text)
-    return articles, texts
-
-
-def _attachments(knowledge: Path) -> set[str]:
-    names: set[str] = set()
-    for dirpath, _dirs, files in os.walk(knowledge):
-        rel = os.path.relpath(dirpath, knowledge)
-        for name in files:
-            if not name.endswith(".md"):
-                names.add(name.lower())
-                names.add((name if rel == "." else f"{rel}/{name}").lower())
-    return names
-
-
-def scan(paths: Paths) -> Scan:
-    """One pass over knowledge/: articles, links, and every per-article finding."""
-    articles, texts = _load(paths.knowledge)
-    days = daily.list_days(paths.daily)
-    resolver = Resolver(
-        articles.values(), extra_paths=[f"daily/{d}" for d in days] + ["index", "log"]
-    )
-    result = Scan(articles=articles, texts=texts, resolver=resolver)
-    attachments: set[str] | None = None
-    inbound: dict[str, int] = dict.fromkeys(articles, 0)
-    for key, art in articles.items():
-        _check_article(art, result.issues)
-        outs: set[str] = set()
-        counted: set[str] = set()  # pages credited with an inbound link from this page
-        for link in parse_links(art.body):
-            result.link_count += 1
-            if not link.target:
-                continue  # [[#Heading]]: a heading of this page
-            found = resolver.candidates(link.target)
-            if (
-                not found
-                and "." in link.target.rsplit("/", 1)[-1]
-                and not link.target.lower().endswith(".md")
-            ):
-                if attachments is None:
-                    attachments = _attachments(paths.knowledge)
-                if link.target.strip().lower() in attachments:
-                    continue
-            if not found:
-                result.issues.append(
-                    Issue(
-                        "error", "broken_link", _rel(key), f"[[{link.target}]] resolves to no page"
-                    )
-                )
-                continue
-            pages = [f for f in found if f in articles]
-            if len(found) > 1:
-                result.issues.append(
-                    Issue(
-                        "warning",
-                        "ambiguous_link",
-                        _rel(key),
-                        f"[[{link.target}]] could mean {', '.join(found[:5])}",
-                    )
-                )
-            elif pages and link.target.strip() != pages[0]:
-                result.rewrites.setdefault(key, {})[link.target] = pages[0]
-                result.issues.append(
-                    Issue(
-                        "info",
-                        "noncanonical_link",
-                        _rel(key),
-                        f"[[{link.target}]] -> [[{pages[0]}]]",
-                    )
-                )
-            for page in pages:
-                if page != key:
-                    if page not in counted:
-                        inbound[page] += 1
-                        counted.add(page)
-                    if len(found) == 1:  # an ambiguous link links no one page: no backlink owed
-                        outs.add(page)
-        result.out_links[key] = outs
-    for key in articles:
-        if inbound[key] == 0:
-            result.issues.append(Issue("warning", "orphan", _rel(key), "no other page links here"))
-    for key, outs in result.out_links.items():
-        for target in sorted(outs):
-            if key not in result.out_links.get(target, ()):
-                result.issues.append(
-                    Issue(
-                        "warning",
-                        "missing_backlink",
-                        _rel(target),
-                        f"[[{key}]] links here but this page does not link back",
-                    )
-                )
-    return result
-
-
-def _is_date(text: str) -> bool:
-    try:
-        if len(text) == 10:
-            date.fromisoformat(text)
-        else:
-            datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return True
-    except ValueError:
-        return False
-
-
-def _check_article(art: Article, issues: list[Issue]) -> None:
-    rel = _rel(art.key)
-    for problem in art.problems:
-        issues.append(Issue("error", "frontmatter", rel, problem))
-    if "missing frontmatter" in art.problems or any(
-        "YAML" in p or "mapping" in p for p in art.problems
-    ):
-        pass  # the fields below would only repeat the same problem
-    else:
-        for name in ("summary", "created", "updated"):
-            if not getattr(art, name).strip():
-                issues.append(Issue("warning", "frontmatter", rel, f"missing {name}"))
-        for name in ("created", "updated"):
-            value = getattr(art, name).strip()
-            if value and not _is_date(value):
-                issues.append(
-                    Issue("error", "frontmatter", rel, f"{name} {value[:40]!r} is not an ISO date")
-                )
-        bad = [s for s in art.sources if not SOURCE_RE.match(s)]
-        if bad:
-            issues.append(
-                Issue(
-                    "warning",
-                    "frontmatter",
-                    rel,
-                    f"sources not of the form daily/YYYY-MM-DD.md: {', '.join(bad[:3])}",
-                )
-            )
-    if not SLUG_RE.match(art.slug):
-        issues.append(
-            Issue("warning", "bad_name", rel, f"file name {art.slug!r} is not a lowercase slug")
-        )
-    words = len(art.body.split())
-    if words < SPARSE_WORDS:
-        issues.append(Issue("warning", "sparse", rel, f"{words} words (under {SPARSE_WORDS})"))
-
-
-def index_issues(paths: Paths, articles: dict[str, Article]) -> list[Issue]:
-    """Pages missing from index.md, listed pages that are gone, or no index.md at all."""
-    index = paths.knowledge / "index.md"
-    try:
-        text = index.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        if articles:
-            return [
-                Issue(
-                    "warning",
-                    "index_drift",
-                    "knowledge/index.md",
-                    f"index.md is missing ({len(articles)} articles); run `memc lint --fix`",
-                )
-            ]
-        return []
-    listed: set[str] = set()
-    for link in parse_links(text):
-        target = link.target.strip().lower()
-        if target.endswith(".md"):
-            target = target[:-3]
-        if target:
-            listed.add(target)
-    lower = {k.lower(): k for k in articles}
-    out = [
-        Issue("warning", "index_drift", _rel(k), "not listed in index.md")
-        for k in sorted(articles)
-        if k.lower() not in listed
-    ]
-    out += [
-        Issue(
-            "warning", "index_drift", "knowledge/index.md", f"lists [[{t}]], which does not exist"
-        )
-        for t in sorted(listed)
-        if t not in lower
-    ]
-    return out
-
-
-def entry_hashes(entry: daily.DailyEntry) -> tuple[str, ...]:
-    """Full sha256 hex digests a recorded content_hash may be (a prefix of)."""
-    text = entry.text.rstrip("\n")
-    # distil records sha256(rendered block)[:16] (the block ends with a blank line); compile's
-    # scan of hand-written entries records sha256(entry.text)[:16].
-    forms = {entry.text, text, text + "\n\n", entry.body, entry.body.strip()}
-    return tuple(hashlib.sha256(f.encode("utf-8")).hexdigest() for f in forms)
-
-
-def daily_issues(paths: Paths, conn: sqlite3.Connection | None) -> list[Issue]:
-    """Entries never compiled (or unknown to state.db), and compiled entries edited since."""
-    rows: dict[str, tuple[Any, str]] = {}
-    if conn is not None:
-        for row in conn.execute("SELECT id, compiled_at, content_hash FROM entries"):
-            rows[row[0]] = (row[1], row[2] or "")
-    out: list[Issue] = []
-    for day in daily.list_days(paths.daily):
-        rel = f"daily/{day}.md"
-        pending = unknown = 0
-        for entry in daily.read_entries(paths.daily, day):
-            known = rows.get(entry.id)
-            if known is None:
-                unknown += 1
-                continue
-            compiled_at, stored = known
-            if compiled_at is None:
-                pending += 1
-            elif len(stored) >= 8 and not any(
-                h.startswith(stored.lower()) for h in entry_hashes(entry)
-            ):
-                out.append(
-                    Issue(
-                        "warning",
-                        "edited_after_compile",
-                        rel,
-                        f"entry {entry.id} ({entry.title[:60]}) changed after it was compiled; "
-                        f"run `memc compile --file {rel}`",
-                    )
-                )
-        if pending or unknown:
-            parts = [f"{pending} pending"] if pending else []
-            parts += [f"{unknown} unknown to state.db"] if unknown else []
-            out.append(
-                Issue(
-                    "warning",
-                    "uncompiled",
-                    rel,
-                    f"{pending + unknown} entries never compiled ({', '.join(parts)}); "
-                    "run `memc compile`",
-                )
-            )
-    return out
-
-
-# ---------------------------------------------------------------- contradictions
-
-
-def clusters(result: Scan, limit: int = 0) -> list[list[str]]:
-    """Groups of closely linked pages: a well-connected seed plus its neighbours, little overlap."""
-    limit = limit or MAX_CLUSTERS
-    neighbours: dict[str, set[str]] = {k: set(v) for k, v in result.out_links.items()}
-    for key, outs in result.out_links.items():
-        for target in outs:
-            neighbours.setdefault(target, set()).add(key)
-    degree = {k: len(v) for k, v in neighbours.items()}
-    covered: set[str] = set()
-    out: list[list[str]] = []
-    for seed in sorted(neighbours, key=lambda k: (-degree[k], k)):
-        if len(out) >= limit:
-            break
-        if seed in covered or not neighbours[seed]:
-            continue
-        members = sorted(neighbours[seed] - covered, key=lambda k: (-degree[k], k))
-        if not members:
-            continue
-        group = [seed, *members[: CLUSTER_PAGES - 1]]
-        covered.update(group)
-        out.append(group)
-    return out
-
-
-def contradictions(
-    settings: Settings,
-    result: Scan,
-    *,
-    backend: Any,
-    conn: sqlite3.Connection | None,
-    clock: Callable[[], float],
-) -> tuple[list[Issue], int, list[str]]:
-    """Ask the lint model about each cluster. Returns (issues, calls made, notes)."""
-    from pipeline.errors import MemcError
-    from pipeline.llm.base import LLMRequest, load_prompt, load_schema, make_backend
-
-    groups = clusters(result)
-    if not groups:
-        return [], 0, ["contradiction check: no linked pages to compare"]
-    backend = backend or make_backend(settings)
-    if backend.name == "extractive":
-        return (
-            [],
-            0,
-            [
-                "contradiction check skipped: the extractive backend has no model "
-                "(set MEMC_BACKEND=claude to run it, or pass --structural-only)"
-            ],
-        )
-    if conn is None:
-        return [], 0, ["contradiction check skipped: no state.db; run `memc init`"]
-    from pipeline.llm.calls import call
-
-    schema, prompt = load_schema("lint"), load_prompt("lint")
-    issues: list[Issue] = []
-    calls = 0
-    for group in groups:
-        cluster = [
-            {
-                "path": k,
-                "title": result.articles[k].title,
-                "body": result.articles[k].body.strip()[:PAGE_CHARS],
-            }
-            for k in group
-        ]
-        request = LLMRequest(
-            task="lint",
-            payload={"cluster": cluster},
-            schema=schema,
-            model=settings.query_model,
-            system_prompt=prompt,
-            max_budget_usd=settings.call_budget_usd,
-            timeout_s=settings.call_timeout_s,
-            ref="lint:" + group[0],
-        )
-        try:
-            reply = call(settings, backend, request, conn=conn, clock=clock)
-        except MemcError as exc:
-            return issues, calls, [f"contradiction check stopped after {calls} call(s): {exc}"]
-        calls += 1
-        for item in reply.data.get("contradictions", []):
-            pages = [p for p in item.get("pages", []) if p in result.articles and p in group]
-            if not pages:
-                pages = group[:1]
-            others = ", ".join(f"[[{p}]]" for p in pages[1:])
-            detail = str(item.get("detail", "")).strip()[:500]
-            issues.append(
-                Issue(
-                    "warning",
-                    "contradiction",
-                    _rel(pages[0]),
-                    f"{detail}" + (f" (see {others})" if others else ""),
-                )
-            )
-    return (
-        issues,
-        calls,
-        [f"contradiction check: {calls} cluster(s) of up to {CLUSTER_PAGES} pages"],
-    )
-
-
-# ---------------------------------------------------------------- run
 
 
 def _stamp(now: float) -> str:

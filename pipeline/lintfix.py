@@ -18,7 +18,7 @@ from pipeline.config import Paths
 from pipeline.wiki import _FENCE_RE, _INLINE_CODE_RE, LINK_RE, split_frontmatter
 
 if TYPE_CHECKING:
-    from pipeline.lint import Scan
+    from pipeline.lintscan import Scan
 
 RELATED_RE = re.compile(r"^##[ \t]+Related[ \t]*$", re.M | re.I)
 

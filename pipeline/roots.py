@@ -19,14 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, RootNotFound
 
 APP_DIR = "memory-compiler"
 DEFAULT_ROOT_NAME = "memory"
-
-
-class RootNotFound(ConfigError):
-    """No flag, no MEMC_ROOT, not in a data root and nothing remembered."""
 
 
 @dataclass(frozen=True)

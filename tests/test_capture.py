@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import capture as cap
-from pipeline import tailfile
-from pipeline.capture import capture, project_name, spawn_drain
+from pipeline import idle, spawn, tailfile
+from pipeline.capture import capture, project_name
 from pipeline.config import load_settings
 from pipeline.models import Envelope
 
@@ -346,13 +346,13 @@ def test_project_name_is_sanitized():
 
 def test_spawn_drain_guards(root, monkeypatch):
     settings = load_settings(root, {"spawn_drain": True})
-    assert spawn_drain(load_settings(root)) == "drain=off"  # MEMC_SPAWN_DRAIN=0 in tests
-    monkeypatch.setattr(cap, "DRAIN_MODULES", ("pipeline.no_such_module",))
-    assert spawn_drain(settings).startswith("drain=unavailable")
+    assert spawn.spawn_drain(load_settings(root)) == "drain=off"  # MEMC_SPAWN_DRAIN=0 in tests
+    monkeypatch.setattr(spawn, "DRAIN_MODULES", ("pipeline.no_such_module",))
+    assert spawn.spawn_drain(settings).startswith("drain=unavailable")
     from pipeline.fsutil import file_lock
 
     with file_lock(settings.paths.lock("watcher")):
-        assert spawn_drain(settings) == "drain=watcher"
+        assert spawn.spawn_drain(settings) == "drain=watcher"
 
 
 def test_spawn_drain_starts_detached_internal_child(root, tmp_path, monkeypatch):
@@ -367,9 +367,9 @@ def test_spawn_drain_starts_detached_internal_child(root, tmp_path, monkeypatch)
         f" open({str(out)!r}, 'w'))\n"
     )
     fake.chmod(0o755)
-    monkeypatch.setattr(cap, "DRAIN_MODULES", ("pipeline.capture",))
+    monkeypatch.setattr(spawn, "DRAIN_MODULES", ("pipeline.capture",))
     monkeypatch.setattr(sys, "executable", str(fake))
-    said = spawn_drain(settings)
+    said = spawn.spawn_drain(settings)
     assert said.startswith("drain=spawned")
     deadline = time.monotonic() + 10
     while not out.exists() or not out.read_text().endswith("}"):
@@ -463,11 +463,11 @@ def test_idle_tail_of_a_session_without_session_end_is_captured(settings, root, 
         fh.write(line(50) + line(51))  # the last turns; no SessionEnd ever comes
     mtime = NOW + 60
     os.utime(t, (mtime, mtime))
-    assert cap.capture_idle(settings, now=mtime + 60) == []  # not idle yet
-    [tail] = cap.capture_idle(settings, now=mtime + settings.idle_capture_min * 60 + 1)
+    assert idle.capture_idle(settings, now=mtime + 60) == []  # not idle yet
+    [tail] = idle.capture_idle(settings, now=mtime + settings.idle_capture_min * 60 + 1)
     assert tail.status == "queued" and tail.bytes == len(line(50) + line(51))
     assert spooled(root, "quit") == t.read_bytes()  # every byte, exactly once
-    assert cap.capture_idle(settings, now=mtime + 7200) == []  # nothing left to capture
+    assert idle.capture_idle(settings, now=mtime + 7200) == []  # nothing left to capture
 
 
 def test_idle_capture_can_be_turned_off(root, tmp_path):
@@ -477,7 +477,7 @@ def test_idle_capture_can_be_turned_off(root, tmp_path):
     run(settings, t, sid="x", event="stop", now=NOW)
     with t.open("ab") as fh:
         fh.write(line(99))
-    assert cap.capture_idle(settings, now=NOW + 10**6) == []
+    assert idle.capture_idle(settings, now=NOW + 10**6) == []
 
 
 # --- `memc capture` without --cwd filed every entry under project "unknown" --------------------

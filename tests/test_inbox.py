@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import inbox, state
+from pipeline import inbox, reclaim, state
 from pipeline.config import load_settings
 from pipeline.models import Envelope
 from tests.helpers import make_job, transcript_lines
@@ -126,9 +126,9 @@ def test_dead_claims_are_released_live_ones_kept(settings, root):
     dead.owner_path.write_text(json.dumps(owner))
     ownerless = inbox.claim(paths, paths.inbox / c.file_name(), now=time.time())
     os.unlink(ownerless.owner_path)
-    assert inbox.release_dead_claims(paths) == 1  # the owner-less claim is fresh: kept for now
+    assert reclaim.release_dead_claims(paths) == 1  # the owner-less claim is fresh: kept for now
     assert [p.name for p in inbox.pending(paths)] == [b.file_name()]
-    assert inbox.release_dead_claims(paths, now=time.time() + 120) == 1
+    assert reclaim.release_dead_claims(paths, now=time.time() + 120) == 1
     assert sorted(p.name for p in inbox.pending(paths)) == sorted([b.file_name(), c.file_name()])
     assert live.path.exists() and live.owner_path.exists()
 
@@ -142,7 +142,7 @@ def test_reused_pid_is_not_mistaken_for_the_owner(settings, root):
         return  # no /proc here: pid reuse cannot be told apart; nothing to check
     owner["proc_start"] = "1"  # same pid (ours), different process start time
     job.owner_path.write_text(json.dumps(owner))
-    assert inbox.release_dead_claims(paths) == 1
+    assert reclaim.release_dead_claims(paths) == 1
 
 
 _CLAIMER = """
@@ -221,7 +221,7 @@ def test_claims_of_another_host_are_trusted_for_a_day(settings, root):
     owner = json.loads(job.owner_path.read_text())
     owner["host"] = "some-other-machine"  # e.g. the same laptop before a hostname change
     job.owner_path.write_text(json.dumps(owner))
-    assert inbox.release_dead_claims(paths, now=now + 3600) == 0
+    assert reclaim.release_dead_claims(paths, now=now + 3600) == 0
     assert inbox.pending(paths) == []
-    assert inbox.release_dead_claims(paths, now=now + inbox.FOREIGN_CLAIM_S + 1) == 1
+    assert reclaim.release_dead_claims(paths, now=now + reclaim.FOREIGN_CLAIM_S + 1) == 1
     assert [p.name for p in inbox.pending(paths)] == [env.file_name()]

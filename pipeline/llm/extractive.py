@@ -18,8 +18,8 @@ content-derived only:
   last assistant sentence, an interruption, or a final error);
 - worth_saving is False when there is no substantive request, tool call or cue at all.
 Every entry says it is an extractive summary. Same input, same output, always.
-Other tasks go to ``pipeline.llm.extractive_wiki`` (``compile``, ``query``, ``lint``), imported
-lazily.
+Other tasks go to ``pipeline.llm.extractive_wiki`` (``compile``) and ``extractive_read``
+(``query``, ``lint``), imported lazily.
 """
 
 from __future__ import annotations
@@ -334,10 +334,14 @@ class ExtractiveBackend:
     def run(self, request: LLMRequest) -> LLMReply:
         if request.task == "distil":
             data = distil_entry(request.payload)
-        elif request.task in ("compile", "query", "lint"):
-            from pipeline.llm import extractive_wiki
+        elif request.task == "compile":
+            from pipeline.llm.extractive_wiki import compile as compile_pages
 
-            data = getattr(extractive_wiki, request.task)(request.payload)
+            data = compile_pages(request.payload)
+        elif request.task in ("query", "lint"):
+            from pipeline.llm import extractive_read
+
+            data = getattr(extractive_read, request.task)(request.payload)
         else:
             raise PermanentLLMError(
                 f"the extractive backend has no task {request.task!r}; "
