@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from pipeline.errors import PermanentLLMError
@@ -123,19 +120,33 @@ def test_backend_reply_shape():
     assert reply.data["worth_saving"] is True
 
 
-def test_other_tasks_dispatch_to_extractive_wiki(monkeypatch):
-    fake = types.ModuleType("pipeline.llm.extractive_wiki")
-    fake.compile = lambda payload: {"articles": [], "seen": payload["n"]}
-    fake.query = lambda payload: {"answer": "a", "citations": []}
-    fake.lint = lambda payload: {"contradictions": []}
-    monkeypatch.setitem(sys.modules, "pipeline.llm.extractive_wiki", fake)
-    import pipeline.llm as llm_pkg
+def test_other_tasks_dispatch_to_the_offline_wiki_modules():
+    from pipeline.llm import extractive_read, extractive_wiki
 
-    monkeypatch.setattr(llm_pkg, "extractive_wiki", fake, raising=False)
     backend = ExtractiveBackend()
-    reply = backend.run(LLMRequest(task="compile", payload={"n": 3}, schema={}))
-    assert reply.data == {"articles": [], "seen": 3}
-    assert backend.run(LLMRequest(task="query", payload={}, schema={})).data["answer"] == "a"
+    entry = {
+        "id": "a" * 12,
+        "source": "daily/2026-11-18.md",
+        "time": "09:14",
+        "project": "acme-api",
+        "title": "Advisory locks for the job queue",
+        "text": "**Decisions:**\n- Use advisory locks in `queue.py`.\n",
+    }
+    compile_payload = {"entries": [entry, {**entry, "id": "b" * 12}]}
+    query_payload = {
+        "question": "advisory locks",
+        "articles": [{"path": "concepts/a", "body": "We use advisory locks per job."}],
+    }
+    run = {
+        "compile": (compile_payload, extractive_wiki.compile),
+        "query": (query_payload, extractive_read.query),
+        "lint": ({"cluster": []}, extractive_read.lint),
+    }
+    for task, (payload, offline) in run.items():
+        reply = backend.run(LLMRequest(task=task, payload=payload, schema={}))
+        assert reply.data == offline(payload) and reply.cost_usd == 0.0
+    assert run["compile"][1](compile_payload)["articles"]  # a real page, not an empty reply
+    assert "concepts/a" in backend.run(LLMRequest("query", query_payload, {})).data["citations"]
 
 
 def test_unknown_task_is_permanent():
