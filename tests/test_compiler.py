@@ -369,6 +369,8 @@ def test_compile_writes_index_under_the_knowledge_lock(settings, monkeypatch):
             }
         ]
     }
-    report = compiler.run_compile(settings, backend=FakeBackend(default=reply), now=1_800_000_000)
+    report = compiler.run_compile(
+        settings, backend=FakeBackend(default=reply), clock=lambda: 1_800_000_000
+    )
     assert report.status == "compiled"
     assert held and all(held)
