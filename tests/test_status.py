@@ -72,9 +72,11 @@ def test_status_with_failures_pending_spend_and_watcher(settings, capsys):
     assert main(["--root", str(root), "status", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["failed"] == 1 and data["failed_jobs"][0]["message"].startswith("authentication")
+    assert any("1 job(s) failed" in item for item in data["attention"])
     assert main(["--root", str(root), "status"]) == 0
     out = capsys.readouterr().out
     assert "memc retry" in out and "OPEN until" in out
+    assert "attention: 1 job(s) failed; `memc status` shows why" in out
 
 
 def test_status_on_uninitialised_root_says_init(tmp_path, capsys):

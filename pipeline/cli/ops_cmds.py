@@ -182,13 +182,19 @@ def status_cmd(app: App, as_json: bool) -> int:
     """Queue depth, failures, last runs, pending entries, spend and knowledge base size."""
     from pipeline.status import collect, render_text
 
+    from pipeline.attention import notices
+
     now = time.time()
-    st = collect(app.settings(), now=now)
+    settings = app.settings()
+    st = collect(settings, now=now)
+    attention = notices(settings.paths, now=now)  # what SessionStart would flag, in full
     if as_json:
-        emit_json(st.to_dict())
+        emit_json({**st.to_dict(), "attention": attention})
     else:
         for line in render_text(st, now):
             click.echo(line)
+        for item in attention:
+            click.echo(f"attention: {item}")
     return 0
 
 
