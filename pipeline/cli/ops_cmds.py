@@ -180,9 +180,8 @@ def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
 @pass_app
 def status_cmd(app: App, as_json: bool) -> int:
     """Queue depth, failures, last runs, pending entries, spend and knowledge base size."""
-    from pipeline.status import collect, render_text
-
     from pipeline.attention import notices
+    from pipeline.status import collect, render_text
 
     now = time.time()
     settings = app.settings()
