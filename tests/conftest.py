@@ -1,6 +1,6 @@
-"""Shared fixtures. Every test runs with HOME pointed at a temp folder and no MEMC_*/XDG_*
-settings from the developer's environment, so no test can touch the real home directory, a real
-knowledge base or (through the claude backend's CLI discovery) the network.
+"""Shared fixtures. Every test runs with HOME (and the XDG folders) pointed at a temp folder and
+no MEMC_* or Claude settings from the developer's environment, so no test can touch the real
+home directory, a real knowledge base or (through the claude backend's CLI discovery) the network.
 
 Redirecting HOME is not enough on its own (``pwd``, a path computed before the redirect, a
 hard-coded ``/root``), so writes to the real home also *fail*: tests/homeguard.py's audit hook
@@ -16,47 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.homeguard import HOME_GUARD, REPO
+from tests.homeguard import HOME_GUARD, REPO, guarding_home, isolate_environment
 
 sys.addaudithook(HOME_GUARD)  # cannot be removed; inert unless a test is running
 
 
 @pytest.fixture(autouse=True)
 def _isolate_env(tmp_path_factory, monkeypatch):
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("USERPROFILE", str(home))
-    # the user config (remembered root) and the plugin's data live under these
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
-    for key in list(os.environ):
-        if key.startswith(("MEMC_", "CLAUDE_CODE_", "CLAUDE_PLUGIN_")) or key in (
-            "ANTHROPIC_API_KEY",
-            "CLAUDE_CONFIG_DIR",
-            "XDG_CONFIG_HOME",
-            "XDG_DATA_HOME",
-            "XDG_STATE_HOME",
-            "XDG_CACHE_HOME",
-        ):
-            monkeypatch.delenv(key, raising=False)
-    # The claude backend is opt-in per test (with the fake CLI); everything else is offline.
-    monkeypatch.setenv("MEMC_BACKEND", "extractive")
-    monkeypatch.setenv("MEMC_SPAWN_DRAIN", "0")
-    monkeypatch.setenv("MEMC_TZ", "UTC")
-    # Real git in tests: no user or system config, a fixed identity for "the user".
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for key, value in (("NAME", "Test User"), ("EMAIL", "user@example.test")):
-        monkeypatch.setenv(f"GIT_AUTHOR_{key}", value)
-        monkeypatch.setenv(f"GIT_COMMITTER_{key}", value)
-    HOME_GUARD.refused.clear()
-    HOME_GUARD.active = True
-    try:
+    isolate_environment(monkeypatch, tmp_path_factory.mktemp("home"))
+    with guarding_home():
         yield
-    finally:
-        HOME_GUARD.active = False
-    refused, HOME_GUARD.refused[:] = list(HOME_GUARD.refused), []
-    assert refused == [], f"the test tried to write to the real home directory: {refused}"
 
 
 @pytest.fixture

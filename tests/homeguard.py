@@ -1,4 +1,8 @@
-"""The real home directory is unwritable while a test runs (installed by tests/conftest.py).
+"""The test process's environment: a temp HOME, and the real home unwritable while a test runs.
+
+``isolate_environment`` points HOME (and the XDG folders) at a temp folder and drops the
+developer's MEMC_*/Claude settings; conftest's autouse fixture applies it to every test, and a
+module-scoped fixture that starts a server applies it itself (it runs before that fixture).
 
 An audit hook (``sys.addaudithook``: permission bits cannot do this when the tests run as root)
 refuses, with PermissionError, every open-for-writing, mkdir, rename/replace, remove, chmod, chown,
@@ -11,10 +15,12 @@ processes are not audited; they inherit the temp HOME. Stdlib only.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,3 +105,46 @@ class HomeGuard:
 
 
 HOME_GUARD = HomeGuard()
+
+
+def isolate_environment(mp, home: Path) -> None:
+    """Point HOME at ``home`` and drop every setting that could reach the developer's own files,
+    knowledge base or the network (``mp`` is a pytest MonkeyPatch, undone after its scope)."""
+    for key in list(os.environ):
+        if key.startswith(("MEMC_", "CLAUDE_CODE_", "CLAUDE_PLUGIN_")) or key in (
+            "ANTHROPIC_API_KEY",
+            "CLAUDE_CONFIG_DIR",
+            "XDG_STATE_HOME",
+            "XDG_CACHE_HOME",
+        ):
+            mp.delenv(key, raising=False)
+    mp.setenv("HOME", str(home))
+    mp.setenv("USERPROFILE", str(home))
+    # the user config (remembered root) and the plugin's data live under these
+    mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    mp.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    # The claude backend is opt-in per test (with the fake CLI); everything else is offline.
+    mp.setenv("MEMC_BACKEND", "extractive")
+    mp.setenv("MEMC_SPAWN_DRAIN", "0")
+    mp.setenv("MEMC_TZ", "UTC")
+    # Real git in tests: no user or system config, a fixed identity for "the user".
+    mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for key, value in (("NAME", "Test User"), ("EMAIL", "user@example.test")):
+        mp.setenv(f"GIT_AUTHOR_{key}", value)
+        mp.setenv(f"GIT_COMMITTER_{key}", value)
+
+
+@contextlib.contextmanager
+def guarding_home() -> Iterator[None]:
+    """Refuse writes to the real home inside the block; fail if any was attempted (even one the
+    code under test swallowed). Nests: an outer block stays active after an inner one ends."""
+    was_active, before = HOME_GUARD.active, len(HOME_GUARD.refused)
+    HOME_GUARD.active = True
+    try:
+        yield
+    finally:
+        HOME_GUARD.active = was_active
+    refused = HOME_GUARD.refused[before:]
+    del HOME_GUARD.refused[before:]
+    assert refused == [], f"the test tried to write to the real home directory: {refused}"

@@ -1,8 +1,10 @@
-"""`memc mcp`: the MCP server spoken to over stdio as a client would (JSON-RPC lines)."""
+"""`memc mcp`: the MCP server spoken to over stdio as a client would (JSON-RPC lines). One
+server process serves the whole module."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import pytest
 
 from pipeline import __version__
 from tests.helpers import REPO
+from tests.homeguard import guarding_home, isolate_environment
 
 
 class Client:
@@ -54,27 +57,40 @@ class Client:
             self.proc.wait()
 
 
-@pytest.fixture
-def client(root, memc_env):
-    (root / "knowledge" / "concepts" / "advisory-locks.md").write_text(
-        "---\ntitle: Advisory Locks\nsummary: Postgres advisory locks for the job queue\n---\n"
-        "Use pg_try_advisory_lock so two workers never take the same job.\n"
-    )
-    (root / "daily" / "2026-11-20.md").write_text("# Daily Log: 2026-11-20\n")
-    c = Client(root, memc_env)
-    init = c.request(
-        "initialize",
-        {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "test", "version": "1"},
-        },
-    )
-    assert init["result"]["serverInfo"]["name"] == "memory-compiler"
-    assert init["result"]["serverInfo"]["version"] == __version__
-    c.notify("notifications/initialized")
-    yield c
-    c.close()
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """One server for the whole module (its start dominates these tests); the tests only read.
+
+    Module-scoped, so it sets up before conftest's per-test isolation and applies it itself."""
+    from pipeline.config import load_settings
+    from pipeline.setup import init_root
+
+    with pytest.MonkeyPatch.context() as mp, guarding_home():
+        isolate_environment(mp, tmp_path_factory.mktemp("mcp-home"))
+        root = tmp_path_factory.mktemp("mcp") / "root"
+        root.mkdir()
+        init_root(load_settings(root))
+        (root / "knowledge" / "concepts" / "advisory-locks.md").write_text(
+            "---\ntitle: Advisory Locks\nsummary: Postgres advisory locks for the job queue\n---\n"
+            "Use pg_try_advisory_lock so two workers never take the same job.\n"
+        )
+        (root / "daily" / "2026-11-20.md").write_text("# Daily Log: 2026-11-20\n")
+        c = Client(root, dict(os.environ, MEMC_ROOT=str(root), PYTHONPATH=str(REPO)))
+    try:
+        init = c.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"},
+            },
+        )
+        assert init["result"]["serverInfo"]["name"] == "memory-compiler"
+        assert init["result"]["serverInfo"]["version"] == __version__
+        c.notify("notifications/initialized")
+        yield c
+    finally:
+        c.close()
 
 
 def _text(result):
