@@ -3,7 +3,9 @@
 
 Builds a synthetic transcript of about --mb megabytes from self-made entries (user prompts,
 split assistant frames with tool calls, tool results with errors, bookkeeping noise, planted fake
-secrets) and prints one line per stage. Optional --clean DIR measures the redaction
+secrets) and prints one line per stage. Then how redaction's work grows: for inputs shaped like
+each rule's prefix, repeated, the CPU time of 8x the input over 1x (linear is ~8, quadratic ~64;
+tests/test_redact.py asserts the same ratios). Optional --clean DIR measures the redaction
 false-positive rate (changed whitespace tokens / tokens) over the *.py files under DIR.
 
     .venv/bin/python scripts/bench_redact.py --mb 20
@@ -104,9 +106,46 @@ def timed(label: str, size: int, fn):
     return result
 
 
+GROWTH_UNITS = {
+    "assignments": "a=",
+    "provider-prefixes": "sk-",
+    "bearer-headers": "Authorization: Bearer ",
+    "url-credentials": "https://a:",
+    "mixed-case-token": "Ab3",
+    "json-keys": '"password": "',
+    "curl-user": "curl -u ",
+    "flags": "--password ",
+    "yaml-keys": "secret:\n",
+    "pem-headers": "-----BEGIN RSA PRIVATE KEY-----\n",
+    "unclosed-private-tags": "<private>",
+}
+
+
+def cpu_best(fn, reps: int = 3) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        started = time.process_time()
+        fn()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def growth(size: int) -> None:
+    """CPU time of redact() on 8x the input over 1x, per rule-shaped input."""
+    for name, unit in GROWTH_UNITS.items():
+        small = (unit * (size // len(unit) + 1))[:size]
+        large = (unit * (8 * size // len(unit) + 1))[: 8 * size]
+        base = cpu_best(lambda s=small: redact(s))
+        ratio = cpu_best(lambda s=large: redact(s)) / max(base, 1e-6)
+        print(f"growth {name:<24} {size:>7} -> {8 * size:>7} chars: {ratio:6.1f}x CPU")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=10.0)
+    parser.add_argument(
+        "--growth-chars", type=int, default=2_500, help="1x size for the growth ratios (0: skip)"
+    )
     parser.add_argument(
         "--clean", type=Path, help="folder of *.py files for the false-positive rate"
     )
@@ -118,6 +157,8 @@ def main() -> int:
     timed("redact (raw jsonl)", len(data), lambda: redact(data.decode()))
     chunks = timed("chunk_turns (12k budget)", len(text), lambda: chunk_turns(parsed.turns, 12_000))
     print(f"turns {len(parsed.turns)}, chunks {len(chunks)}, redactions {counts}")
+    if args.growth_chars:
+        growth(args.growth_chars)
     if args.clean:
         corpus = "\n".join(
             p.read_text(encoding="utf-8", errors="replace")

@@ -371,7 +371,7 @@ def test_spawn_drain_starts_detached_internal_child(root, tmp_path, monkeypatch)
     monkeypatch.setattr(sys, "executable", str(fake))
     said = spawn.spawn_drain(settings)
     assert said.startswith("drain=spawned")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # only catches a child that never runs
     while not out.exists() or not out.read_text().endswith("}"):
         assert time.monotonic() < deadline, "the drain child never ran"
         time.sleep(0.02)

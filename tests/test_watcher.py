@@ -54,7 +54,7 @@ class Runner:
 
     def __enter__(self):
         self.thread.start()
-        assert _wait_for(lambda: self.cycles, 10), "the watcher never ran its first sweep"
+        assert _wait_for(lambda: self.cycles, 30), "the watcher never ran its first sweep"
         return self
 
     def __exit__(self, *exc):
@@ -103,8 +103,8 @@ def test_sweep_is_the_truth_without_events(settings, root):
     with Runner(settings, fake, sweep_s=0.5, debounce_s=0, events=False) as run:
         assert [t for t in threading.enumerate() if t not in before] == [run.thread]
         make_job(root, "sweep", transcript_lines("sweep", [("a", "b")]))
-        assert _wait_for(lambda: len(fake.calls) == 1, 5)
-        assert _wait_for(lambda: len(run.cycles) >= 2, 5)  # found by the second sweep
+        assert _wait_for(lambda: len(fake.calls) == 1, 30)
+        assert _wait_for(lambda: len(run.cycles) >= 2, 30)  # found by the second sweep
 
 
 def test_a_failing_cycle_does_not_kill_the_daemon(settings, root, monkeypatch):
@@ -124,7 +124,7 @@ def test_a_failing_cycle_does_not_kill_the_daemon(settings, root, monkeypatch):
     with Runner(settings, fake, sweep_s=0.3, debounce_s=0) as run:
         assert run.cycles[0][1] is None
         make_job(root, "after", transcript_lines("after", [("a", "b")]))
-        assert _wait_for(lambda: len(fake.calls) == 1, 5)
+        assert _wait_for(lambda: len(fake.calls) == 1, 30)
 
 
 @pytest.mark.slow
@@ -141,7 +141,7 @@ def test_sigterm_stops_a_real_watcher_process(root, memc_env):
         from pipeline.fsutil import lock_is_held
 
         lock = load_settings(root).paths.lock("watcher")
-        assert _wait_for(lambda: lock_is_held(lock), 10), "watcher did not take its lock"
+        assert _wait_for(lambda: lock_is_held(lock), 30), "watcher did not take its lock"
         env = make_job(
             root,
             "real",
@@ -150,7 +150,7 @@ def test_sigterm_stops_a_real_watcher_process(root, memc_env):
                 [("We decided to use WAL mode because readers block. TODO: benchmark.", "ok")],
             ),
         )
-        assert _wait_for(lambda: (root / "daily" / "2026-11-20.md").exists(), 5)
+        assert _wait_for(lambda: (root / "daily" / "2026-11-20.md").exists(), 30)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     finally:
