@@ -9,12 +9,14 @@ Invariants:
   sessions are skipped by ``capture`` exactly as for the parent) with its own cursor: the cursor
   key hashes the transcript path, so parent and subagents never share a byte range.
 - ``agent-acompact-*`` files (the compaction agent's own work, not the user's) are never captured.
-- Cheap: one directory listing per capture; nothing when the folder does not exist.
+- Cheap: one directory listing and one cursor query per hook call; a subagent file whose size is
+  its cursor's offset is not opened (its capture would find nothing new).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 
 from pipeline import capture as _capture
 from pipeline.config import Settings
@@ -49,7 +51,43 @@ def capture_session(
     """``capture`` of a main transcript, then of each of its subagent transcripts."""
     capture = _capture.capture  # looked up per call (tests replace it)
     results = [capture(settings, transcript_path=transcript_path, session_id=session_id, **kwargs)]
-    if isinstance(transcript_path, str) and transcript_path and "\x00" not in transcript_path:
-        for path in subagent_transcripts(os.path.abspath(transcript_path)):
+    if not isinstance(transcript_path, str) or not transcript_path or "\x00" in transcript_path:
+        return results
+    paths = subagent_transcripts(os.path.abspath(transcript_path))
+    done = _fully_captured(settings, session_id, paths) if paths else {}
+    for path in paths:
+        if path in done:
+            results.append(_capture.CaptureResult("nothing-new", None, "no new complete lines"))
+        else:
             results.append(capture(settings, transcript_path=path, session_id=session_id, **kwargs))
     return results
+
+
+def _fully_captured(settings: Settings, session_id: str, paths: list[str]) -> dict[str, int]:
+    """Subagent files whose size is their cursor's offset (nothing to copy), found with one query
+    instead of one capture each: a session may hold dozens of finished subagents. A file that
+    changed in any other way (grew, shrank, was replaced by one of another size) is captured."""
+    from pipeline import state
+
+    wanted = set(paths)
+    try:
+        conn = state.connect(settings.paths.state_db)
+        try:
+            rows = conn.execute(
+                "SELECT transcript_path, offset FROM cursors WHERE session_id=?", (session_id,)
+            ).fetchall()
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError):  # locked or damaged: capture deals with each file itself
+        return {}
+    done = {}
+    for row in rows:
+        path = row["transcript_path"]
+        if path not in wanted:
+            continue
+        try:
+            if os.stat(path).st_size == row["offset"]:
+                done[path] = row["offset"]
+        except OSError:
+            continue
+    return done

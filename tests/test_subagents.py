@@ -101,6 +101,26 @@ def test_hook_captures_subagents_with_the_parent_session_and_own_cursors(
     assert [(Path(e.transcript_path).name, e.start) for e in new] == [("agent-d4e5f6.jsonl", size)]
 
 
+def test_finished_subagents_are_not_opened_again(root, tmp_path, monkeypatch):
+    from pipeline import capture
+
+    monkeypatch.setenv("MEMC_SPAWN_DRAIN", "0")
+    main = session(tmp_path / "proj", AGENTS)
+    assert hook_inproc(["session-end"], root, hook_payload(SID, main, CWD), monkeypatch) == 0
+    opened: list[str] = []
+    real = capture.capture
+
+    def counting(settings, *, transcript_path, **kw):
+        opened.append(Path(transcript_path).name)
+        return real(settings, transcript_path=transcript_path, **kw)
+
+    monkeypatch.setattr(capture, "capture", counting)
+    assert hook_inproc(["session-end"], root, hook_payload(SID, main, CWD), monkeypatch) == 0
+    assert opened == [f"{SID}.jsonl"]  # both subagents are fully captured: not opened
+    log = (root / ".memc" / "logs" / "hooks.log").read_text().splitlines()[-1]
+    assert "subagents=2 queued=0" in log
+
+
 def test_backfill_captures_subagents_under_the_parent_session(settings):
     folder = Path.home() / ".claude" / "projects" / "-home-dev-acme-api"
     session(folder, AGENTS)
