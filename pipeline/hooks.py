@@ -1,6 +1,7 @@
 """Claude Code hook entry points: `memc [--root D] [-v] hook EVENT`, JSON payload on stdin.
 
-Role: read the payload, capture the transcript delta, start a detached drain, leave.
+Role: read the payload, capture the transcript delta (and its subagent transcripts), start a
+detached drain, leave.
 
 Invariants:
 - Always exits 0 and prints nothing on stdout, except context: SessionStart always, and
