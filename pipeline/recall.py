@@ -42,6 +42,7 @@ MAX_ITEMS = 4
 ITEM_CHARS = 700
 MIN_COVERAGE = 0.2  # the threshold (see ``relevant``)
 COMMON_IDF = math.log(2.0)  # a word in about half the documents or more tells nothing
+MIN_DOCS_FOR_COMMON = 20
 CANDIDATES = 40
 MAX_WORDS = 16
 SAME_PROJECT = 1.6
@@ -147,8 +148,10 @@ def _rank(
         df = conn.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", (_quote(word),)).fetchone()
         idf[word] = math.log(1 + (total - df[0] + 0.5) / (df[0] + 0.5))
     # Words the index lacks cannot match; words in half the documents or more tell nothing and
-    # would make the candidate query rank nearly every document.
-    known = [w for w in words if COMMON_IDF <= idf[w] < math.log(1 + (total + 0.5) / 0.5)]
+    # would make the candidate query rank nearly every document (in a small index, where every
+    # word is in half the documents, they still count).
+    floor = COMMON_IDF if total >= MIN_DOCS_FOR_COMMON else 0.0
+    known = [w for w in words if floor <= idf[w] < math.log(1 + (total + 0.5) / 0.5)]
     if not known:
         return []
     has_projects = _has_project_column(conn)

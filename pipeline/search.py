@@ -231,6 +231,15 @@ class Index:
         ).fetchall()
         return [_article(*row) for row in rows]
 
+    def project_entries(self, project_key: str, limit: int) -> list[tuple[str, str]]:
+        """(day, entry id) of a project's newest daily entries in the index, newest day first."""
+        rows = self.conn.execute(
+            "SELECT updated, key FROM docs WHERE kind='daily' AND project=? "
+            "ORDER BY updated DESC, id DESC LIMIT ?",
+            (project_key, limit),
+        ).fetchall()
+        return [(str(day), str(key)) for day, key in rows]
+
     def article_count(self) -> int:
         return int(
             self.conn.execute("SELECT count(*) FROM docs WHERE kind='article'").fetchone()[0]

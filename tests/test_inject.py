@@ -46,7 +46,7 @@ def test_large_kb_within_budget_and_relevant(big_kb):
     assert len(out) < inject.MAX_OUTPUT
     text = context_of(out)
     assert "## Related to acme-api" in text
-    assert "## Recent sessions in acme-api" in text
+    assert "## Recent decisions and follow-ups in acme-api" in text
     assert "## Recently updated" in text
     assert text.rstrip().endswith("or read knowledge/index.md.")
     related = text.split("## Related to acme-api")[1].split("##")[0]
