@@ -122,7 +122,9 @@ def _words(project: str, entries: list[DailyEntry]) -> list[str]:
     return out[:24]
 
 
-def _project_entries(paths: Any, index: Index | None, key: str, name: str) -> list[DailyEntry]:
+def project_entries(
+    paths: Any, index: Index | None, key: str, name: str, *, limit: int = MAX_ENTRIES
+) -> list[DailyEntry]:
     """The project's newest entries, however old: those the index knows by project key, plus
     the newest daily files read directly (entries captured since the last refresh). Entries
     written before project keys existed match by name (a folder called ``api`` elsewhere has
@@ -132,7 +134,7 @@ def _project_entries(paths: Any, index: Index | None, key: str, name: str) -> li
     found = search.recent_entries(paths, None, days=RECENT_DAYS, limit=10_000)
     if index is not None and key:
         try:
-            known = index.project_entries(key, MAX_ENTRIES)
+            known = index.project_entries(key, limit)
         except sqlite3.Error:
             known = []
         for day in sorted({day for day, _ in known}, reverse=True):
@@ -142,7 +144,7 @@ def _project_entries(paths: Any, index: Index | None, key: str, name: str) -> li
     for e in found:
         if (e.project_key == key if e.project_key else e.project == name) and e.id not in mine:
             mine[e.id] = e
-    return sorted(mine.values(), key=lambda e: (e.day, e.time), reverse=True)[:MAX_ENTRIES]
+    return sorted(mine.values(), key=lambda e: (e.day, e.time), reverse=True)[:limit]
 
 
 def _others(index: Index, key: str, project: str, entries: list[DailyEntry]) -> list[str]:
@@ -176,12 +178,12 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
     index = search.open_index(paths, timeout=0.5)
     if index is not None:
         with index:
-            entries = _project_entries(paths, index, owner.key, project)
+            entries = project_entries(paths, index, owner.key, project)
             words = _words(project, entries)
             total, relevant, recent = _from_search_db(index, words)
             others = _others(index, owner.key, project, entries)
     else:
-        entries = _project_entries(paths, None, owner.key, project)
+        entries = project_entries(paths, None, owner.key, project)
         words = _words(project, entries)
         total, relevant, recent = _from_index(paths.knowledge, words)
     head = "# Memory from earlier Claude Code sessions (memory-compiler)"

@@ -1,14 +1,17 @@
 """`memc mcp`: the knowledge base as an MCP server over stdio (the only module importing mcp).
 
-Three read-only tools: ``search`` (local FTS5, no model), ``read`` (one article or daily log,
-path-guarded), ``query`` (an answer with validated citations; uses the configured backend and
-its budget). Nothing here writes to knowledge/ or daily/. Works with the mcp package's 2.x
-``MCPServer`` and the 1.x ``FastMCP`` (same decorator API).
+Tools: ``search`` (local FTS5, no model), ``read`` (one article or daily log, path-guarded),
+``query`` (an answer with validated citations; uses the configured backend and its budget),
+``recent`` (a project's latest daily entries and the latest updated pages) and ``remember``
+(a note kept as a daily entry with its provenance, redacted, through the daily-log writer:
+``pipeline.notes``). ``remember`` is the only tool that writes, and only that one entry. Works
+with the mcp package's 2.x ``MCPServer`` and the 1.x ``FastMCP`` (same decorator API).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from pipeline.config import Settings
@@ -80,6 +83,21 @@ def tool_query(settings: Settings, question: str) -> dict[str, Any]:
         return {"question": question, "error": str(exc)}
 
 
+def tool_recent(settings: Settings, project: str = "", limit: int = 10) -> dict[str, Any]:
+    from pipeline.notes import recent
+
+    return recent(settings, project or os.getcwd(), limit)
+
+
+def tool_remember(
+    settings: Settings, note: str, title: str = "", project: str = ""
+) -> dict[str, Any]:
+    """The stored entry's facts; a MemcError (bad note) is raised for the caller to report."""
+    from pipeline.notes import remember
+
+    return remember(settings, note, title=title, project=project or os.getcwd()).to_dict()
+
+
 def build_server(settings: Settings):
     from pipeline import __version__
 
@@ -110,6 +128,21 @@ def build_server(settings: Settings):
     def query(question: str) -> dict[str, Any]:
         """Answer a question from the knowledge base with [[citations]] (may call the model)."""
         return tool_query(settings, question)
+
+    @server.tool()
+    def recent(project: str = "", limit: int = 10) -> dict[str, Any]:
+        """Latest daily entries of a project (a folder path or a project name; default: the
+        server's working folder) with their decisions and follow-ups, and the latest pages."""
+        return tool_recent(settings, project, limit)
+
+    @server.tool()
+    def remember(note: str, title: str = "", project: str = "") -> dict[str, Any]:
+        """Keep a note in the memory: appended to today's daily log as an entry of its own,
+        with its source, after secrets are redacted. Compiled into the wiki like any entry."""
+        try:
+            return tool_remember(settings, note, title, project)
+        except MemcError as exc:
+            raise _tool_error()(str(exc)) from None
 
     return server
 

@@ -99,7 +99,7 @@ def _text(result):
 
 def test_tools_listed(client):
     names = {t["name"] for t in client.request("tools/list")["result"]["tools"]}
-    assert names == {"search", "read", "query"}
+    assert names == {"search", "read", "query", "recent", "remember"}
 
 
 def test_search_and_read(client):
@@ -124,3 +124,29 @@ def test_read_refuses_paths_outside(client, path):
 def test_query_without_matches_makes_no_model_call(client):
     out = _text(client.call("query", question="kubernetes helm charts"))
     assert "nothing" in out.lower()
+
+
+def test_remember_keeps_a_redacted_note_with_its_source_and_recent_lists_it(client, root, tmp_path):
+    from tests.test_project import repo
+
+    project = repo(tmp_path / "work" / "api", "git@github.com:acme/billing.git")
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0" * 2
+    note = f"Staging deploys need the VPN; the deploy token {token} lives in the vault."
+    kept = json.loads(_text(client.call("remember", note=note, project=str(project))))
+    assert kept["project"] == "billing" and kept["redacted"] >= 1
+    daily = (root / kept["path"]).read_text()
+    assert token not in daily and "[REDACTED:" in daily
+    assert "Kept on request through the MCP remember tool" in daily
+    assert "project=github.com/acme/billing" in daily and "event=remember" in daily
+    assert "**Decisions:**" not in daily  # a note is data, not a decision
+    listed = json.loads(_text(client.call("recent", project=str(project / "src"))))
+    assert listed["project"] == "billing"
+    assert [e["title"] for e in listed["entries"]] == [kept["title"]]
+    assert "VPN" in _text(client.call("search", query="staging VPN"))
+
+
+def test_remember_refuses_an_empty_note(client, root):
+    before = sorted(p.read_text() for p in (root / "daily").glob("*.md"))
+    result = client.call("remember", note="   ")
+    assert result["isError"] is True and "non-empty note" in _text(result)
+    assert sorted(p.read_text() for p in (root / "daily").glob("*.md")) == before
