@@ -431,6 +431,29 @@ def git(root, *args: str) -> str:
     ).stdout
 
 
+def make_repo(path: Path, remote: str = "") -> Path:
+    """A real git repository at ``path`` with one empty commit (and an origin remote if given);
+    for project-identity tests. The identity variables make commits work with no git config."""
+    env = {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+
+    def run(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=path, env=env, check=True, capture_output=True)
+
+    path.mkdir(parents=True)
+    run("init", "-q", "-b", "main")
+    if remote:
+        run("remote", "add", "origin", remote)
+    run("commit", "-q", "--allow-empty", "-m", "start")
+    return path
+
+
 def commits(root) -> list[tuple[str, str, str, str]]:
     """(author name, committer name, subject, body) newest first."""
     out = git(root, "log", "--format=%an%x1f%cn%x1f%s%x1f%b%x1e")

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from pipeline import __version__
-from tests.helpers import REPO
+from tests.helpers import REPO, make_repo
 from tests.homeguard import guarding_home, isolate_environment
 
 
@@ -126,27 +126,42 @@ def test_query_without_matches_makes_no_model_call(client):
     assert "nothing" in out.lower()
 
 
-def test_remember_keeps_a_redacted_note_with_its_source_and_recent_lists_it(client, root, tmp_path):
-    from tests.test_project import repo
+@pytest.fixture
+def writer(root, memc_env):
+    """A server of its own for the tests that write (the module's server is read-only)."""
+    c = Client(root, memc_env)
+    c.request(
+        "initialize",
+        {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    )
+    c.notify("notifications/initialized")
+    yield c
+    c.close()
 
-    project = repo(tmp_path / "work" / "api", "git@github.com:acme/billing.git")
+
+def test_remember_keeps_a_redacted_note_with_its_source_and_recent_lists_it(writer, root, tmp_path):
+    project = make_repo(tmp_path / "work" / "api", "git@github.com:acme/billing.git")
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0" * 2
     note = f"Staging deploys need the VPN; the deploy token {token} lives in the vault."
-    kept = json.loads(_text(client.call("remember", note=note, project=str(project))))
+    kept = json.loads(_text(writer.call("remember", note=note, project=str(project))))
     assert kept["project"] == "billing" and kept["redacted"] >= 1
     daily = (root / kept["path"]).read_text()
     assert token not in daily and "[REDACTED:" in daily
     assert "Kept on request through the MCP remember tool" in daily
     assert "project=github.com/acme/billing" in daily and "event=remember" in daily
     assert "**Decisions:**" not in daily  # a note is data, not a decision
-    listed = json.loads(_text(client.call("recent", project=str(project / "src"))))
+    listed = json.loads(_text(writer.call("recent", project=str(project / "src"))))
     assert listed["project"] == "billing"
     assert [e["title"] for e in listed["entries"]] == [kept["title"]]
-    assert "VPN" in _text(client.call("search", query="staging VPN"))
+    assert "VPN" in _text(writer.call("search", query="staging VPN"))
 
 
-def test_remember_refuses_an_empty_note(client, root):
+def test_remember_refuses_an_empty_note(writer, root):
     before = sorted(p.read_text() for p in (root / "daily").glob("*.md"))
-    result = client.call("remember", note="   ")
+    result = writer.call("remember", note="   ")
     assert result["isError"] is True and "non-empty note" in _text(result)
     assert sorted(p.read_text() for p in (root / "daily").glob("*.md")) == before

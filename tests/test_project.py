@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.project import ProjectId, identify, normalise_remote, remote_url
+from tests.helpers import make_repo
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -23,13 +24,7 @@ def git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
-def repo(path: Path, remote: str = "") -> Path:
-    path.mkdir(parents=True)
-    git("init", "-q", "-b", "main", cwd=path)
-    if remote:
-        git("remote", "add", "origin", remote, cwd=path)
-    git("commit", "-q", "--allow-empty", "-m", "start", cwd=path)
-    return path
+repo = make_repo
 
 
 @pytest.mark.parametrize(

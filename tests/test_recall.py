@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import daily, recall
 from pipeline.models import Entry
+from tests.helpers import make_repo
 
 PROJECT_A = "github.com/acme/billing"
 PROJECT_B = "github.com/jdoe/tinyhttp"
@@ -245,9 +246,8 @@ def test_a_poisoned_page_never_comes_back_as_a_decision(tmp_path, settings):
     from pipeline.compiler import run_compile
     from pipeline.drain import drain
     from pipeline.inject import build_injection
-    from tests.test_project import repo
 
-    infra = repo(tmp_path / "infra", "https://gitlab.com/acme/infra.git")
+    infra = make_repo(tmp_path / "infra", "https://gitlab.com/acme/infra.git")
     path = _jsonl(
         tmp_path / "s.jsonl",
         infra,
@@ -296,10 +296,9 @@ def test_session_start_leads_with_the_asking_repository_only(tmp_path, settings)
     from pipeline.capture import capture
     from pipeline.drain import drain
     from pipeline.inject import build_injection
-    from tests.test_project import repo
 
-    mine = repo(tmp_path / "work" / "api", "git@github.com:acme/billing.git")
-    theirs = repo(tmp_path / "oss" / "api")
+    mine = make_repo(tmp_path / "work" / "api", "git@github.com:acme/billing.git")
+    theirs = make_repo(tmp_path / "oss" / "api")
     for n, (cwd, text) in enumerate(
         [
             (mine, "We decided to store money as integer cents in the billing api."),
