@@ -232,24 +232,14 @@ CLOSING = (
 )
 
 
-def memc_command(root: Any) -> str:
-    """The shell command that reaches THIS knowledge base from any folder.
-
-    The session reading the context runs commands in its project folder, where a bare `memc`
-    is often not on PATH and would not find the data root; so name this installation's program
-    (the `memc` script beside the interpreter, else `python -m pipeline`) and `--root`.
-    """
-    import shlex
-    import sys
-
-    exe = Path(sys.executable)
-    script = exe.parent / ("memc.exe" if sys.platform == "win32" else "memc")
-    program = [str(script)] if script.is_file() else [str(exe), "-m", "pipeline"]
-    return shlex.join([*program, "--root", str(root)])
-
-
 def closing(root: Any) -> str:
-    """CLOSING plus how to run `memc` here; CLOSING alone if that cannot be worked out."""
+    """CLOSING plus how to run `memc` here; CLOSING alone if that cannot be worked out.
+
+    The session reading the context runs commands in its project folder, where a bare `memc` is
+    often not on PATH and would not find the data root; so it is told this installation's
+    absolute command with ``--root`` (``program.memc_command``)."""
+    from pipeline.program import memc_command
+
     try:
         return CLOSING.replace("More: ", f"More (here `memc` means `{memc_command(root)}`): ", 1)
     except Exception:  # pragma: no cover - the hook must never fail

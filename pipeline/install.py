@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import Any
 
 from pipeline.errors import ConfigError, SettingsFileInvalid
 from pipeline.fsutil import atomic_write
+from pipeline.program import memc_command, memc_program
 
 # (Claude Code event, `memc hook` slug, timeout in seconds). SessionEnd shares a small total
 # budget in Claude Code, and capture only spools, so the capture hooks get short timeouts;
@@ -94,40 +94,6 @@ def settings_path(
     if scope == "project-shared":
         return (cwd or Path.cwd()) / ".claude" / "settings.json"
     raise ConfigError(f"unknown scope {scope!r}; use user or project")
-
-
-def _package_installed() -> bool:
-    """True when `pipeline` imports from anywhere (an installed or editable distribution)."""
-    try:
-        from importlib.metadata import PackageNotFoundError, distribution
-
-        distribution("memory-compiler")
-        return True
-    except PackageNotFoundError:
-        return False
-
-
-def hook_program(executable: str | None = None) -> list[str]:
-    """The absolute command that runs memc from THIS installation.
-
-    The ``memc`` console script beside the interpreter when it exists; else
-    ``<python> -m pipeline``, prefixed with ``env PYTHONPATH=<checkout>`` when the package is not
-    installed (running from a source checkout), because a hook runs in the user's project folder.
-    """
-    exe = Path(executable or sys.executable)
-    name = "memc.exe" if sys.platform == "win32" else "memc"
-    script = exe.parent / name
-    if script.is_file():
-        return [str(script)]
-    program = [str(exe), "-m", "pipeline"]
-    if executable is None and not _package_installed():
-        checkout = str(Path(__file__).resolve().parent.parent)
-        program = ["env", f"PYTHONPATH={checkout}", *program]
-    return program
-
-
-def hook_command(program: list[str], root: Path, slug: str) -> str:
-    return shlex.join([*program, "--root", str(root), "hook", slug])
 
 
 def _words(command: str) -> list[str]:
@@ -257,7 +223,7 @@ def with_ours(
     hooks = dict(out.get("hooks") or {})
     commands = []
     for event, slug, timeout in HOOK_EVENTS:
-        command = hook_command(program, root, slug)
+        command = memc_command(root, "hook", slug, program=program)
         commands.append(command)
         group = {
             "matcher": "",
@@ -325,7 +291,7 @@ def install_hooks(
     old_text = _read_raw(path)
     _, removed = strip_ours(data)
     others = sorted({h.root or "?" for h in _ours_in(data) if not _same_root(h.root, root)})
-    new_data, commands = with_ours(data, root, program or hook_program())
+    new_data, commands = with_ours(data, root, program or memc_program())
     new_text = render(new_data)
     if old_text is not None and (new_text == old_text or data == new_data):
         return InstallResult(path, False, 0, 0, None, commands)  # (maybe other formatting)

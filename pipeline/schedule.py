@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError
 from pipeline.fsutil import atomic_write
+from pipeline.program import memc_argv, memc_command
 
 SYSTEMS = ("cron", "systemd", "launchd")
 CRON_MARKER = "# memc-schedule root="
@@ -67,14 +68,10 @@ def _check_every(every_min: int) -> None:
         )
 
 
-def _memc(program: list[str], root: Path, *args: str) -> list[str]:
-    return [*program, "--root", str(root), *args]
-
-
 def shell_script(root: Path, program: list[str]) -> str:
     """The POSIX shell command one run executes (drain, then compile --if-stale)."""
-    drain = shlex.join(_memc(program, root, "drain"))
-    compile_ = shlex.join(_memc(program, root, "compile", "--if-stale"))
+    drain = memc_command(root, "drain", program=program)
+    compile_ = memc_command(root, "compile", "--if-stale", program=program)
     return f"cd {shlex.quote(str(root))} && {{ {drain}; {compile_}; }}"
 
 
@@ -101,12 +98,16 @@ def _systemd_quote(arg: str) -> str:
     return arg
 
 
+def _systemd_line(argv: list[str]) -> str:
+    return " ".join(_systemd_quote(a) for a in argv)
+
+
 def _systemd_units(
     root: Path, program: list[str], every_min: int, unit_dir: Path
 ) -> tuple[ScheduleFile, ...]:
     name = f"memc-{root_key(root)}"
-    drain = " ".join(_systemd_quote(a) for a in _memc(program, root, "drain"))
-    compile_ = " ".join(_systemd_quote(a) for a in _memc(program, root, "compile", "--if-stale"))
+    drain = _systemd_line(memc_argv(root, "drain", program=program))
+    compile_ = _systemd_line(memc_argv(root, "compile", "--if-stale", program=program))
     service = (
         "[Unit]\n"
         f"Description=memory-compiler: drain the inbox and compile stale entries ({root})\n\n"

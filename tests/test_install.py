@@ -14,13 +14,13 @@ from pipeline.cli import main
 from pipeline.install import (
     HOOK_EVENTS,
     SettingsFileInvalid,
-    hook_program,
     install_hooks,
     installed_hooks,
     parse_ours,
     settings_path,
     uninstall_hooks,
 )
+from pipeline.program import memc_program
 
 USER_SETTINGS = {
     "model": "opus",
@@ -217,9 +217,9 @@ def test_hook_program_prefers_console_script(tmp_path):
     bindir.mkdir()
     python = bindir / "python"
     python.write_text("")
-    assert hook_program(str(python)) == [str(python), "-m", "pipeline"]
+    assert memc_program(str(python)) == [str(python), "-m", "pipeline"]
     (bindir / ("memc.exe" if os.name == "nt" else "memc")).write_text("")
-    assert hook_program(str(python)) == [str(bindir / "memc")]
+    assert memc_program(str(python)) == [str(bindir / "memc")]
 
 
 def test_our_command_inside_a_users_group_is_removed_alone(tmp_path, root):

@@ -101,6 +101,7 @@ def cli(ctx: click.Context, root: str | None, verbose: bool) -> None:
 def init_cmd(app: App, no_git: bool) -> None:
     """Create the data-root layout (daily/, knowledge/, .memc/, .gitignore) and, when git is
     installed, a git repository (an existing one is reused). Safe to run again."""
+    from pipeline.program import memc_hint
     from pipeline.setup import init_root, init_versioning
 
     settings = app.settings(require_init=False, create=True)
@@ -116,23 +117,9 @@ def init_cmd(app: App, no_git: bool) -> None:
     else:
         click.echo(f"  git: {init_versioning(settings)}")
     click.echo(
-        f"Next: `{memc_for(settings)} install-hooks` to capture Claude Code sessions into it."
+        f"Next: `{memc_hint(settings.root, 'install-hooks')}` to capture Claude Code sessions "
+        "into it."
     )
-
-
-def memc_for(settings: Settings) -> str:
-    """`memc`, plus `--root DIR` when a bare `memc` run from here would not find this root."""
-    import os
-    import shlex
-    from pathlib import Path
-
-    try:
-        found = Path(os.environ.get("MEMC_ROOT") or os.getcwd()).resolve()
-    except OSError:
-        found = None
-    if found == Path(settings.root).resolve():
-        return "memc"
-    return f"memc --root {shlex.quote(str(settings.root))}"
 
 
 @cli.command("mcp")

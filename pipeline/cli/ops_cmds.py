@@ -151,11 +151,11 @@ def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
 
     Useful with MEMC_SPAWN_DRAIN=0, or as a safety net beside the hooks' own drains.
     """
-    from pipeline.install import hook_program
+    from pipeline.program import memc_program
     from pipeline.schedule import install, render
 
     settings = app.settings()
-    sched = render(system, settings.root, hook_program(), every_min=every)
+    sched = render(system, settings.root, memc_program(), every_min=every)
     if not do_install:
         if sched.cron_line:
             click.echo(sched.cron_line)
