@@ -74,7 +74,7 @@ class BackfillResult:
 
 def projects_dir(home: Path | None = None) -> Path:
     """Where Claude Code keeps transcripts: $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects."""
-    from pipeline.install import claude_dir
+    from pipeline.config import claude_dir
 
     return claude_dir(home) / "projects"
 

@@ -11,7 +11,8 @@ what is accepted. Every ``Settings`` field but ``root`` has exactly one parser. 
 only: hooks load settings on their hot path.
 
 ``Paths`` is the data-root layout of DESIGN.md, plus ``.memc/spool/`` (the raw transcript bytes
-of each job); nothing else builds these paths by hand.
+of each job); nothing else builds these paths by hand. ``claude_dir`` is Claude Code's own folder
+(settings, credentials, transcripts), derived here and only here.
 """
 
 from __future__ import annotations
@@ -265,6 +266,16 @@ def load_zone(name: str | None):
         raise ConfigError(
             f"MEMC_TZ={name!r} is not a known IANA time zone (e.g. Europe/Berlin, UTC): {exc}"
         ) from None
+
+
+def claude_dir(home: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Claude Code's own folder: $CLAUDE_CONFIG_DIR when set (and no ``home`` is forced), else
+    ~/.claude. User settings, credentials and transcripts (projects/) live there; Claude Code
+    sets CLAUDE_CONFIG_DIR in its hooks' environment, so a hook sees the folder it uses."""
+    env = os.environ if env is None else env
+    if home is None and env.get("CLAUDE_CONFIG_DIR"):
+        return Path(env["CLAUDE_CONFIG_DIR"]).expanduser()
+    return (home or Path.home()) / ".claude"
 
 
 def resolve_root(flag: str | os.PathLike | None, env: Mapping[str, str] | None = None) -> Path:

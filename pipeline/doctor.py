@@ -181,7 +181,7 @@ def check_cli(
 
 def check_credentials(settings: Settings, env: Mapping[str, str], home: Path) -> Check:
     present = [k for k in CREDENTIAL_ENV + CLOUD_ENV if env.get(k)]
-    from pipeline.install import claude_dir
+    from pipeline.config import claude_dir
 
     creds_file = (
         claude_dir(None if env.get("CLAUDE_CONFIG_DIR") else home, env) / ".credentials.json"

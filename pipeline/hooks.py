@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Paths, Settings, load_settings
+from pipeline.config import Paths, Settings, claude_dir, load_settings
 from pipeline.errors import ConfigError
 from pipeline.logs import hook_log
 from pipeline.roots import find_root
@@ -158,9 +158,8 @@ def derive_transcript_path(session_id: str, cwd: str, env=None) -> str:
     env = os.environ if env is None else env
     if not cwd or not _SAFE_SESSION.match(session_id):
         return ""
-    config_dir = env.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
     folder = re.sub(r"[^A-Za-z0-9]", "-", cwd)
-    return os.path.join(config_dir, "projects", folder, f"{session_id}.jsonl")
+    return str(claude_dir(env=env) / "projects" / folder / f"{session_id}.jsonl")
 
 
 def _session_start(settings: Settings, payload: dict[str, Any]) -> str:

@@ -28,11 +28,11 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import claude_dir
 from pipeline.errors import ConfigError, SettingsFileInvalid
 from pipeline.fsutil import atomic_write
 from pipeline.program import memc_command, memc_program
@@ -70,15 +70,6 @@ class InstalledHook:
     event: str
     command: str
     root: str | None
-
-
-def claude_dir(home: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """Claude Code's own folder: $CLAUDE_CONFIG_DIR when set (and no ``home`` is forced), else
-    ~/.claude. User settings, credentials and transcripts (projects/) live there."""
-    env = os.environ if env is None else env
-    if home is None and env.get("CLAUDE_CONFIG_DIR"):
-        return Path(env["CLAUDE_CONFIG_DIR"]).expanduser()
-    return (home or Path.home()) / ".claude"
 
 
 def settings_path(

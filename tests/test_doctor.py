@@ -164,8 +164,9 @@ def test_python_version_check():
 
 
 def test_credentials_and_hooks_follow_claude_config_dir(settings, tmp_path, monkeypatch):
+    from pipeline.config import claude_dir
     from pipeline.doctor import check_credentials
-    from pipeline.install import claude_dir, settings_path
+    from pipeline.install import settings_path
 
     cfg = tmp_path / "claude-cfg"
     cfg.mkdir()

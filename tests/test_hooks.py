@@ -200,6 +200,15 @@ def test_empty_transcript_path_is_derived_from_session_and_cwd(root, tmp_path, m
     assert hooks.derive_transcript_path("../x", "/a") == ""
 
 
+def test_derived_transcript_path_uses_claude_config_dir_with_home_expanded():
+    home = Path(os.environ["HOME"])
+    got = hooks.derive_transcript_path("s1", "/a/b", env={"CLAUDE_CONFIG_DIR": "~/cc"})
+    assert got == str(home / "cc" / "projects" / "-a-b" / "s1.jsonl")
+    assert hooks.derive_transcript_path("s1", "/a/b", env={}) == str(
+        home / ".claude" / "projects" / "-a-b" / "s1.jsonl"
+    )
+
+
 def test_internal_error_is_logged_and_exit_zero(root, tmp_path, monkeypatch, capsys):
     from pipeline import capture
 
