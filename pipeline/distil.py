@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -48,8 +47,6 @@ from pipeline.models import Entry, Envelope, Turn
 
 SLICE_BYTES = 8 * 1024 * 1024
 PROGRESS_KEY = "distil-progress:{}"
-_OPEN = re.compile(r"<private\s*>", re.I)
-_CLOSE = re.compile(r"</private\s*>", re.I)
 _LISTS = ("decisions", "lessons", "action_items", "key_exchanges")
 
 
@@ -105,31 +102,6 @@ def capture_time(envelope: Envelope, settings: Settings) -> tuple[str, str]:
     return local.date().isoformat(), local.strftime("%H:%M")
 
 
-class _Redactor:
-    """Per-turn redaction that also follows a ``<private>`` span across turns."""
-
-    def __init__(self) -> None:
-        from pipeline.redact import redact
-
-        self._redact = redact
-        self.in_private = False
-
-    def turn(self, turn: Turn) -> Turn | None:
-        text = turn.text
-        if self.in_private:
-            close = _CLOSE.search(text)
-            if close is None:
-                return None
-            text = text[close.end() :]
-            self.in_private = False
-        opens = list(_OPEN.finditer(text))
-        last_open = opens[-1] if opens else None
-        if last_open is not None and not _CLOSE.search(text, last_open.end()):
-            self.in_private = True
-        text = self._redact(text)
-        return replace(turn, text=text) if text.strip() else None
-
-
 class _SpoolChunks:
     """Every chunk of the spool in order; the last, possibly underfull chunk of a slice is
     carried into the next slice so boundaries do not depend on where a slice ended. Iteration
@@ -143,9 +115,10 @@ class _SpoolChunks:
         self.sdk_session = False
 
     def __iter__(self) -> Iterator[tuple[Turn, ...]]:
+        from pipeline.redact import Redactor
         from pipeline.transcript import chunk_turns, parse_bytes
 
-        redactor = _Redactor()
+        redact = Redactor()  # one per job: a <private> span may run across turns
         buffer: list[Turn] = []
         continued = self.continued
         for data in read_slices(self.path, self.slice_bytes):
@@ -155,7 +128,10 @@ class _SpoolChunks:
             if parsed.sdk_session:
                 self.sdk_session = True
                 return
-            buffer.extend(t for t in (redactor.turn(x) for x in parsed.turns) if t is not None)
+            for turn in parsed.turns:
+                text = redact(turn.text)
+                if text.strip():
+                    buffer.append(replace(turn, text=text))
             del parsed
             groups = chunk_turns(buffer, self.chunk_chars) if buffer else []
             yield from groups[:-1]

@@ -7,7 +7,9 @@ Invariants:
 - A secret is replaced by ``[REDACTED:kind]``; for ``KEY=value`` assignments, URL credentials and
   ``Authorization`` headers the key, user name and scheme are kept so the text still reads.
 - ``<private>...</private>`` spans (any case, multi-line) are removed; an unclosed ``<private>``
-  removes everything after it.
+  removes everything after it. ``Redactor`` redacts a sequence of texts (a transcript's turns)
+  and follows a span opened in one text through the next ones to its close; this module is the
+  only one that knows the tags.
 - Redaction is idempotent: ``redact(redact(t)) == redact(t)``; a marker is never re-redacted.
 - Order matters and is fixed: private spans, PEM blocks, provider tokens, URL credentials,
   Authorization/Bearer headers, keyword assignments (``KEY=v``, ``"key": "v"``, YAML lines,
@@ -42,8 +44,11 @@ def _mark(kind: str) -> str:
     return f"[REDACTED:{kind}]"
 
 
-_PRIVATE_CLOSED = re.compile(r"<private\s*>.*?</private\s*>", re.I | re.S)
-_PRIVATE_OPEN = re.compile(r"<private\s*>.*\Z", re.I | re.S)
+_TAG_OPEN, _TAG_CLOSE = r"<private\s*>", r"</private\s*>"
+_PRIVATE_CLOSED = re.compile(f"{_TAG_OPEN}.*?{_TAG_CLOSE}", re.I | re.S)
+_PRIVATE_OPEN = re.compile(f"{_TAG_OPEN}.*\\Z", re.I | re.S)
+_PRIVATE_START = re.compile(_TAG_OPEN, re.I)
+_PRIVATE_END = re.compile(_TAG_CLOSE, re.I)
 
 _PEM = re.compile(
     r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
@@ -365,3 +370,25 @@ def redact_counts(text: str) -> tuple[str, dict[str, int]]:
 def redact(text: str) -> str:
     """``text`` with secrets replaced by ``[REDACTED:kind]`` and ``<private>`` spans removed."""
     return redact_counts(text)[0]
+
+
+class Redactor:
+    """``redact`` for a sequence of texts in order, where a ``<private>`` span left open in one
+    text also hides the following texts up to its ``</private>`` (they come back as '')."""
+
+    def __init__(self) -> None:
+        self.in_private = False
+
+    def __call__(self, text: str) -> str:
+        if self.in_private:
+            close = _PRIVATE_END.search(text)
+            if close is None:
+                return ""
+            text = text[close.end() :]
+            self.in_private = False
+        last_open = None
+        for last_open in _PRIVATE_START.finditer(text):  # noqa: B007 (the last one is wanted)
+            pass
+        if last_open is not None and not _PRIVATE_END.search(text, last_open.end()):
+            self.in_private = True
+        return redact(text)

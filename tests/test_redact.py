@@ -102,6 +102,25 @@ def test_private_spans_removed_case_insensitive_multiline_and_unclosed():
     assert counts == {"private": 2}
 
 
+def test_redactor_follows_a_private_span_across_texts():
+    from pipeline.redact import Redactor
+
+    redactor = Redactor()
+    texts = [
+        "public <private>opened here",
+        "all hidden",
+        "still hidden </PRIVATE> visible again token=hunter2hunter2",
+        "<private>closed</private> after",
+    ]
+    assert [redactor(t) for t in texts] == [
+        "public ",
+        "",
+        " visible again token=[REDACTED:secret]",
+        " after",
+    ]
+    assert not redactor.in_private
+
+
 @pytest.mark.parametrize(
     "text",
     [
