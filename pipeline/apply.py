@@ -25,7 +25,6 @@ Invariants:
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -108,11 +107,6 @@ def _read(path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def _today(now: float | None, tz) -> str:
-    moment = _dt.datetime.fromtimestamp(time.time() if now is None else now, tz or _dt.UTC)
-    return moment.date().isoformat()
 
 
 class _Pages:
@@ -279,7 +273,7 @@ def apply_articles(
     seen_keys = set(seen)
     if not isinstance(articles, list):
         return ApplyReport(rejected=(Rejection(-1, "", "reply 'articles' is not a list"),))
-    today = _today(now, settings.zone())
+    today = settings.day_of(time.time() if now is None else now)
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []

@@ -147,6 +147,13 @@ class Settings:
         """The ZoneInfo for MEMC_TZ (or the system zone when unset)."""
         return load_zone(self.tz)
 
+    def day_of(self, at: float) -> str:
+        """The day (YYYY-MM-DD) of the instant ``at`` (epoch seconds) in the configured zone:
+        the one rule for which daily log, budget day and staleness day a moment belongs to."""
+        from datetime import datetime
+
+        return datetime.fromtimestamp(at, self.zone()).date().isoformat()
+
 
 BACKENDS = ("claude", "extractive")
 

@@ -14,7 +14,6 @@ Invariants:
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -133,10 +132,6 @@ def _withdraw(conn, day: str, present: set[str], now: float, notes: list[str]) -
         )
 
 
-def _today(settings, now: float) -> str:
-    return _dt.datetime.fromtimestamp(now, settings.zone()).date().isoformat()
-
-
 def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
     """The staleness test of DESIGN.md ("Compile"); cheap, no model, no writes but bookkeeping."""
     now = time.time() if now is None else now
@@ -158,7 +153,7 @@ def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
             f"next in {wait:.0f} min",
             pending,
         )
-    if first_day and first_day < _today(settings, now):
+    if first_day and first_day < settings.day_of(now):
         return TriggerDecision(True, f"entries from a prior day ({first_day}) are pending", pending)
     if now - oldest >= settings.compile_max_delay_min * 60:
         return TriggerDecision(

@@ -128,3 +128,10 @@ def test_zone(tmp_path):
 def test_require_initialised(tmp_path):
     with pytest.raises(NotInitialised, match="memc init"):
         require_initialised(load_settings(tmp_path, env={}))
+
+
+def test_day_of_an_instant_is_taken_in_the_configured_zone(tmp_path):
+    at = 1_795_176_000.0  # 2026-11-20 12:00 UTC
+    assert Settings(root=tmp_path, tz="UTC").day_of(at) == "2026-11-20"
+    assert Settings(root=tmp_path, tz="Pacific/Auckland").day_of(at) == "2026-11-21"
+    assert Settings(root=tmp_path, tz="America/Los_Angeles").day_of(at - 10 * 3600) == "2026-11-19"

@@ -285,12 +285,11 @@ def test_an_invalid_reply_hint_fits_the_command(settings, conn, task, hint):
 
 
 def _spend(settings, usd: float) -> None:
-    from pipeline.llm.calls import day_of
 
     conn = state.connect(settings.paths.state_db)
     conn.execute(
         "INSERT INTO llm_calls(at, day, task, backend, cost_usd, outcome) VALUES(?,?,?,?,?,?)",
-        (1.0, day_of(settings, __import__("time").time()), "distil", "claude", usd, "ok"),
+        (1.0, settings.day_of(__import__("time").time()), "distil", "claude", usd, "ok"),
     )
     conn.close()
 

@@ -28,7 +28,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pipeline.config import Settings
@@ -55,13 +54,9 @@ FREE_BACKENDS = ("extractive",)
 REPAIR_REPLY_CHARS = 4000
 
 
-def day_of(settings: Settings, at: float) -> str:
-    return datetime.fromtimestamp(at, settings.zone()).date().isoformat()
-
-
 def spent_today(conn: sqlite3.Connection, settings: Settings, now: float | None = None) -> float:
     """Sum of ``cost_usd`` over today's ledger rows (today in MEMC_TZ)."""
-    day = day_of(settings, time.time() if now is None else now)
+    day = settings.day_of(time.time() if now is None else now)
     row = conn.execute(
         "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE day=?", (day,)
     ).fetchone()
@@ -73,7 +68,7 @@ def ledger_summary(
 ) -> dict[str, Any]:
     """Today's spend, budget, attempts by task and outcome, breaker state: for `memc status`."""
     at = time.time() if now is None else now
-    day = day_of(settings, at)
+    day = settings.day_of(at)
     by_task: dict[str, dict[str, Any]] = {}
     outcomes: dict[str, int] = {}
     for row in conn.execute(
@@ -134,7 +129,7 @@ def record(
         "cost_usd, duration_s, outcome, ref) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
         (
             at,
-            day_of(settings, at),
+            settings.day_of(at),
             task,
             backend,
             model or "",
