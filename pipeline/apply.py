@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline import fsutil, wiki
+from pipeline.config import ARTICLE_FOLDERS
 from pipeline.errors import PathRefused
 from pipeline.operation import (  # re-exported: the validator's limits and entry point
     MAX_BODY_CHARS,
@@ -97,7 +98,7 @@ def sweep_temp_files(paths, *, now: float | None = None) -> int:
     young: a kill a moment ago leaves nothing behind after the next compile."""
     removed = 0
     with fsutil.file_lock(paths.lock("knowledge"), timeout=120):
-        for folder in ("", *wiki.ARTICLE_FOLDERS):
+        for folder in ("", *ARTICLE_FOLDERS):
             removed += fsutil.clean_temp_files(paths.knowledge / folder, older_than_s=0, now=now)
     return removed
 

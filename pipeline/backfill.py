@@ -335,7 +335,7 @@ def make_private(settings: Settings, session_id: str, *, now: float | None = Non
             if failed:
                 removed_failed += 1
                 with contextlib.suppress(OSError):
-                    env_path.with_name(env_path.name[:-5] + inbox.ERROR_SUFFIX).unlink()
+                    inbox.sidecar(env_path, inbox.ERROR_SUFFIX).unlink()
             with contextlib.suppress(OSError, PathRefused):
                 os.unlink(inbox.spool_path(paths, envelope))
             removed.append(envelope.id)

@@ -52,7 +52,7 @@ class Claim:
 
     @property
     def owner_path(self) -> Path:
-        return self.path.with_name(self.path.name[:-5] + OWNER_SUFFIX)
+        return sidecar(self.path, OWNER_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,15 @@ def _envelopes(folder: Path) -> list[Path]:
     return [folder / n for n in sorted(names) if _is_envelope_name(n) and (folder / n).is_file()]
 
 
+def sidecar(envelope: Path, suffix: str) -> Path:
+    """The record beside an envelope file: ``<stem>.json`` -> ``<stem><suffix>`` (``OWNER_SUFFIX``
+    in claimed/, ``ERROR_SUFFIX`` in failed/)."""
+    return envelope.with_name(envelope.name.removesuffix(".json") + suffix)
+
+
 def job_id_of(file_name: str) -> str:
     """The job id in an envelope file name ``<stamp>-<id>.json`` (the stem without a stamp)."""
-    stem = file_name[:-5] if file_name.endswith(".json") else file_name
-    return stem.rsplit("-", 1)[-1]
+    return file_name.removesuffix(".json").rsplit("-", 1)[-1]
 
 
 def pending(paths: Paths) -> list[Path]:
@@ -112,7 +117,7 @@ def _move_to_failed(paths: Paths, src: Path, record: dict) -> Path | None:
     except FileNotFoundError:
         return None
     atomic_write(
-        dest.with_name(src.name[:-5] + ERROR_SUFFIX),
+        sidecar(dest, ERROR_SUFFIX),
         json.dumps(record, ensure_ascii=False, indent=1) + "\n",
     )
     return dest
@@ -139,7 +144,7 @@ def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
         "host": socket.gethostname(),
         "proc_start": procs.proc_start(pid),
     }
-    atomic_write(dest.with_name(path.name[:-5] + OWNER_SUFFIX), json.dumps(owner) + "\n")
+    atomic_write(sidecar(dest, OWNER_SUFFIX), json.dumps(owner) + "\n")
     try:
         envelope = Envelope.from_json(dest.read_bytes())
     except (ValueError, OSError) as exc:
@@ -162,7 +167,7 @@ def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
 
 def _drop_owner(claimed_path: Path) -> None:
     try:
-        os.unlink(claimed_path.with_name(claimed_path.name[:-5] + OWNER_SUFFIX))
+        os.unlink(sidecar(claimed_path, OWNER_SUFFIX))
     except FileNotFoundError:
         pass
 
@@ -270,7 +275,7 @@ def release(paths: Paths, claim: Claim) -> bool:
 
 def _read_error(path: Path) -> dict:
     try:
-        data = json.loads(path.with_name(path.name[:-5] + ERROR_SUFFIX).read_bytes())
+        data = json.loads(sidecar(path, ERROR_SUFFIX).read_bytes())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -303,7 +308,9 @@ def retry(paths: Paths, ids: list[str] | None = None) -> list[str]:
         chosen: list[Path] = []
         for want in ids:
             want = want.strip().removesuffix(".json")
-            hits = [p for p in jobs if job_id_of(p.name) == want or p.name[:-5] == want]
+            hits = [
+                p for p in jobs if job_id_of(p.name) == want or p.name.removesuffix(".json") == want
+            ]
             if not hits:
                 hits = [p for p in jobs if job_id_of(p.name).startswith(want)] if want else []
                 hits = hits if len(hits) == 1 else []
@@ -317,7 +324,7 @@ def retry(paths: Paths, ids: list[str] | None = None) -> list[str]:
         except FileNotFoundError:
             continue
         try:
-            os.unlink(path.with_name(path.name[:-5] + ERROR_SUFFIX))
+            os.unlink(sidecar(path, ERROR_SUFFIX))
         except FileNotFoundError:
             pass
         moved.append(job_id_of(path.name))

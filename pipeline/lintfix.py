@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from pipeline import fsutil
 from pipeline.config import Paths
 from pipeline.wiki import _FENCE_RE, _INLINE_CODE_RE, LINK_RE, split_frontmatter
+from pipeline.wikiindex import link_display
 
 if TYPE_CHECKING:
     from pipeline.lintscan import Scan
@@ -75,11 +76,6 @@ def add_related(body: str, lines: list[str]) -> str:
     )
 
 
-def _display(text: str) -> str:
-    flat = " ".join(str(text).split())
-    return flat.replace("|", "-").replace("[", "(").replace("]", ")") or "untitled"
-
-
 def apply_fixes(paths: Paths, result: Scan) -> list[str]:
     """Rewrite unambiguous links, add missing backlinks, regenerate index.md; return the changes."""
     import contextlib
@@ -112,7 +108,7 @@ def _apply_fixes(paths: Paths, result: Scan, conn) -> list[str]:
             new_body = rewrite_links(new_body, result.rewrites[key])
         if key in backlinks:
             bullets = [
-                f"- [[{src}|{_display(result.articles[src].title)}]]" for src in backlinks[key]
+                f"- [[{src}|{link_display(result.articles[src].title)}]]" for src in backlinks[key]
             ]
             new_body = add_related(new_body, bullets)
         if new_body != body:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,10 +20,9 @@ from typing import Any
 from pipeline import daily
 from pipeline.config import Paths
 from pipeline.lintfix import _rel
-from pipeline.wiki import SLUG_RE, Article, Resolver, parse_article, parse_links
+from pipeline.wiki import SLUG_RE, SOURCE_RE, Article, Resolver, parse_article, parse_links
 
 SPARSE_WORDS = 50
-SOURCE_RE = re.compile(r"^daily/\d{4}-\d{2}-\d{2}\.md$")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import fsutil, wiki
+from pipeline.config import ARTICLE_FOLDERS
 from pipeline.errors import PathRefused
 
 MAX_BODY_CHARS = 60_000  # one proposed body
@@ -25,8 +26,7 @@ MAX_TITLE_CHARS = 200
 MAX_SUMMARY_CHARS = 300
 MAX_LIST_ITEMS = 30
 MAX_ITEM_CHARS = 120
-SOURCE_RE = re.compile(r"^daily/\d{4}-\d{2}-\d{2}\.md$")
-PATH_RE = re.compile(r"^(concepts|connections|qa)/([^/]+)$")
+PATH_RE = re.compile(rf"^({'|'.join(ARTICLE_FOLDERS)})/([^/]+)$")
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def validate_operation(op: Any, knowledge_dir) -> Operation:
         aliases=_str_list(op.get("aliases")),
         tags=_str_list(op.get("tags")),
         body=fsutil.writable_text(body.replace("\r\n", "\n").replace("\x00", "")).strip("\n"),
-        sources=_str_list(op.get("sources"), pattern=SOURCE_RE),
+        sources=_str_list(op.get("sources"), pattern=wiki.SOURCE_RE),
     )
 
 

@@ -20,7 +20,7 @@ from pipeline import procs
 from pipeline.config import Paths
 from pipeline.errors import LockBusy
 from pipeline.fsutil import clean_temp_files, file_lock
-from pipeline.inbox import ERROR_SUFFIX, OWNER_SUFFIX, _drop_owner, _envelopes
+from pipeline.inbox import ERROR_SUFFIX, OWNER_SUFFIX, _drop_owner, _envelopes, sidecar
 
 FOREIGN_CLAIM_S = 24 * 3600  # a claim owned by another host is returned after a day
 ORPHAN_CLAIM_S = 60.0
@@ -28,9 +28,7 @@ ORPHAN_CLAIM_S = 60.0
 
 def _owner_of(claimed_path: Path) -> dict | None:
     try:
-        data = json.loads(
-            claimed_path.with_name(claimed_path.name[:-5] + OWNER_SUFFIX).read_bytes()
-        )
+        data = json.loads(sidecar(claimed_path, OWNER_SUFFIX).read_bytes())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import pending, state
-from pipeline.config import Settings
+from pipeline.config import ARTICLE_FOLDERS, Settings
 from pipeline.fsutil import lock_is_held
 
 FAILED_SHOWN = 20
@@ -79,9 +79,7 @@ def _count_md(folder: Path, *, recursive: bool) -> int:
 
 def count_articles(knowledge: Path) -> int:
     """Markdown pages in knowledge/ other than the generated index.md and log.md."""
-    return sum(
-        _count_md(knowledge / sub, recursive=True) for sub in ("concepts", "connections", "qa")
-    )
+    return sum(_count_md(knowledge / sub, recursive=True) for sub in ARTICLE_FOLDERS)
 
 
 def collect(settings: Settings, *, now: float | None = None) -> Status:

@@ -31,6 +31,8 @@ from pipeline.errors import FrontmatterError
 
 GENERATED = ("index.md", "log.md")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+# An entry of an article's ``sources``: the daily log it was compiled from.
+SOURCE_RE = re.compile(r"^daily/\d{4}-\d{2}-\d{2}\.md$")
 MAX_FRONTMATTER = 64 * 1024
 # libyaml's safe loader when PyYAML was built with it (4x faster on large wikis), else pure Python.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

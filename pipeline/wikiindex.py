@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline import fsutil
+from pipeline.config import ARTICLE_FOLDERS
 from pipeline.search import IndexedArticle
 
 INDEX_HEADER = (
@@ -37,7 +38,7 @@ class IndexResult:
     seconds: float
 
 
-def _display(text: str) -> str:
+def link_display(text: str) -> str:
     """Text that cannot break out of a [[target|display]] link."""
     flat = " ".join(str(text).split())
     return flat.replace("|", "-").replace("[", "(").replace("]", ")") or "untitled"
@@ -57,13 +58,13 @@ def render_index(articles: Iterable) -> str:
     out = [INDEX_HEADER, f"{total} article{'s' if total != 1 else ''}.\n"]
     if not total:
         out.append("\nNothing compiled yet: run `memc compile` once daily logs have entries.\n")
-    for folder in ("concepts", "connections", "qa", *sorted(set(groups) - set(FOLDER_TITLES))):
+    for folder in (*ARTICLE_FOLDERS, *sorted(set(groups) - set(ARTICLE_FOLDERS))):
         items = groups.get(folder)
         if not items:
             continue
         out.append(f"\n## {FOLDER_TITLES.get(folder, folder)} ({len(items)})\n\n")
         for art in items:
-            line = f"- [[{art.key}|{_display(art.title)}]]"
+            line = f"- [[{art.key}|{link_display(art.title)}]]"
             summary = _summary(art.summary)
             if summary:
                 line += f" — {summary}"
