@@ -126,8 +126,7 @@ def _commit(
     touch: bool = True,
 ) -> None:
     """Advance the cursor (and record the job) in one transaction; clear the pending marker."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with state.transaction(conn):
         conn.execute(
             "INSERT INTO cursors(session_key, session_id, transcript_path, identity, offset,"
             " last_capture_at, updated_at) VALUES(?,?,?,?,?,?,?) ON CONFLICT(session_key) DO UPDATE"
@@ -146,10 +145,6 @@ def _commit(
             if previous is None or float(previous) < now:  # backfill captures carry old times
                 state.kv_set(conn, "last_capture_at", repr(now), now=now)
         conn.execute("DELETE FROM kv WHERE key=?", (f"capture-pending:{key}",))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _recover_pending(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import ARTICLE_FOLDERS, Paths
+from pipeline.state import transaction
 
 SCHEMA_VERSION = "3"
 # The FTS columns, in the order of the bm25 weights in ``search.WEIGHTS``.
@@ -111,14 +112,9 @@ def connect(paths: Paths) -> sqlite3.Connection:
 
 
 def _reset(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         for table in ("fts", "docs", "files", "meta", "projects"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     conn.executescript(SCHEMA)
 
 
@@ -249,8 +245,7 @@ def _refresh(conn: sqlite3.Connection, paths: Paths, started: float) -> RefreshS
         return RefreshStats(
             scanned=len(on_disk), unchanged=len(on_disk), seconds=time.perf_counter() - started
         )
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         for rel in gone:
             _delete_path(conn, rel)
             conn.execute("DELETE FROM files WHERE path=?", (rel,))
@@ -272,10 +267,6 @@ def _refresh(conn: sqlite3.Connection, paths: Paths, started: float) -> RefreshS
                 "INSERT OR REPLACE INTO files(path, kind, mtime_ns, size, hash) VALUES (?,?,?,?,?)",
                 (rel, kind, st.st_mtime_ns, st.st_size, digest),
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return RefreshStats(
         scanned=len(on_disk),
         added=counts["added"],

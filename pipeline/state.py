@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.errors import StateDamaged
@@ -126,6 +128,20 @@ def connect(db_path: Path | str) -> sqlite3.Connection:
             "restart, so sessions still on disk may be captured once more"
         ) from None
     return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``ROLLBACK`` when the block (or the commit) raises
+    anything, Ctrl-C included. For connections opened with ``isolation_level=None`` (state.db and
+    search.db both are); the write lock is taken at the start, so a busy database waits there."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _has_schema(conn: sqlite3.Connection) -> bool:

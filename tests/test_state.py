@@ -34,3 +34,21 @@ def test_damaged_database_through_the_cli_and_a_hook(root, capsys):
     assert main(["--root", str(root), "status"]) == 1
     err = capsys.readouterr().err
     assert "state.db.broken" in err and "internal error" not in err
+
+
+def test_transaction_commits_or_rolls_back_everything(tmp_path):
+    from pipeline.state import connect, kv_get, kv_set, transaction
+
+    conn = connect(tmp_path / "state.db")
+    with transaction(conn):
+        kv_set(conn, "a", "1")
+        kv_set(conn, "b", "2")
+    try:
+        with transaction(conn):
+            kv_set(conn, "a", "changed")
+            raise KeyboardInterrupt  # not only Exception: Ctrl-C mid-way rolls back too
+    except KeyboardInterrupt:
+        pass
+    assert (kv_get(conn, "a"), kv_get(conn, "b")) == ("1", "2")
+    assert not conn.in_transaction
+    conn.close()
