@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import fsutil, vcs, versioning
+from pipeline.config import ARTICLE_FOLDERS
 from pipeline.errors import ConfigError, LockBusy, MemcError, NotVersioned, UndoRefused
 
 NOT_BATCHES = ("user-edit", "init", "undo")
@@ -93,7 +94,7 @@ def resolve_page(settings, page: str) -> str:
     text = text if text.endswith(".md") else text + ".md"
     candidates = [text] if text.startswith(("knowledge/", "daily/")) else [f"knowledge/{text}"]
     if "/" not in page.strip("/"):
-        candidates += [f"knowledge/{folder}/{text}" for folder in ("concepts", "connections", "qa")]
+        candidates += [f"knowledge/{folder}/{text}" for folder in ARTICLE_FOLDERS]
     root = Path(settings.root)
     for rel in candidates:
         try:
