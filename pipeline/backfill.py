@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import math
 import os
 import re
@@ -32,9 +31,8 @@ from pathlib import Path
 from pipeline import state
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, PathRefused
+from pipeline.tailfile import transcript_head
 
-HEAD_LINES = 50
-HEAD_BYTES = 64 * 1024
 _RELATIVE = re.compile(r"^(\d+)\s*d(ays?)?$")
 
 
@@ -96,33 +94,6 @@ def parse_since(text: str | None, settings: Settings, now: float | None = None) 
     return day.replace(tzinfo=settings.zone()).timestamp()
 
 
-def _head(path: Path) -> tuple[str, bool]:
-    """(cwd, is an Agent SDK session) from the first lines; ('', False) when unreadable."""
-    cwd, sdk = "", False
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except OSError:
-        return cwd, sdk
-    for raw in head.split(b"\n")[:HEAD_LINES]:
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            continue
-        if not isinstance(obj, dict):
-            continue
-        if obj.get("entrypoint") == "sdk-py":
-            sdk = True
-        if not cwd and isinstance(obj.get("cwd"), str):
-            cwd = obj["cwd"]
-    return cwd, sdk
-
-
-def transcript_head(path: Path) -> tuple[str, bool]:
-    """(the session's cwd, is an Agent SDK session) from the first lines of a transcript."""
-    return _head(path)
-
-
 def find_transcripts(
     *, home: Path | None = None, since: float | None = None, project: str | None = None
 ) -> list[Transcript]:
@@ -151,7 +122,7 @@ def find_transcripts(
                 continue
             if not path.is_file() or (since is not None and st.st_mtime < since):
                 continue
-            cwd, sdk = _head(path)
+            cwd, sdk = transcript_head(path)
             if project and not _matches(project, folder.name, cwd):
                 continue
             found.append(

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from pipeline import state
 from pipeline.capture import CaptureResult, capture
 from pipeline.config import Settings
+from pipeline.tailfile import transcript_head
 
 
 def capture_idle(
@@ -40,8 +40,6 @@ def capture_idle(
         ).fetchall()
     finally:
         conn.close()
-    from pipeline.backfill import transcript_head  # off the hook path: drain only
-
     results = []
     for row in rows:
         try:
@@ -50,7 +48,7 @@ def capture_idle(
             continue
         if st.st_size <= row["offset"] or now - st.st_mtime < settings.idle_capture_min * 60:
             continue
-        cwd, _sdk = transcript_head(Path(row["transcript_path"]))
+        cwd, _sdk = transcript_head(row["transcript_path"])
         results.append(
             capture(
                 settings,

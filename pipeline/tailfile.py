@@ -4,16 +4,21 @@ Used by capture on the hook's hot path (stdlib only). Invariants: only regular f
 non-blocking, and re-checked with fstat after open (a FIFO or device never blocks a hook); reads
 are positional (``pread``) and bounded by ``BLOCK``, so an 85 MB transcript is never held in
 memory; "complete" always means up to the last newline, never a half-written line.
+``transcript_head`` reads a transcript's first lines for the session's folder and whether it is
+an Agent SDK session (capture of idle tails, `memc capture`, backfill), with the same care.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Callable
 
 IDENTITY_BYTES = 4096
+HEAD_LINES = 50
+HEAD_BYTES = 64 * 1024
 BLOCK = 1 << 20
 RETRY_DELAY_S = 0.05
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -56,6 +61,36 @@ def pread(fd: int, size: int, offset: int) -> bytes:
         return os.pread(fd, size, offset)
     os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
     return os.read(fd, size)  # pragma: no cover
+
+
+def transcript_head(path: str | os.PathLike[str]) -> tuple[str, bool]:
+    """(the session's cwd, is an Agent SDK session) from the first lines of a transcript;
+    ('', False) when it cannot be read or is not a regular file."""
+    cwd, sdk = "", False
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_BINARY)
+    except OSError:
+        return cwd, sdk
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return cwd, sdk
+        head = pread(fd, HEAD_BYTES, 0)
+    except OSError:
+        return cwd, sdk
+    finally:
+        os.close(fd)
+    for raw in head.split(b"\n")[:HEAD_LINES]:
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        if obj.get("entrypoint") == "sdk-py":
+            sdk = True
+        if not cwd and isinstance(obj.get("cwd"), str):
+            cwd = obj["cwd"]
+    return cwd, sdk
 
 
 def identity(st: os.stat_result, head: bytes) -> str | None:

@@ -511,3 +511,20 @@ def test_capture_command_takes_the_project_from_the_transcript(root, tmp_path, c
         for f in (root / ".memc" / "inbox").glob("*.json")
     }
     assert projects == {"acme-api", "other"}
+
+
+def test_transcript_head_reads_cwd_and_sdk_flag_and_never_blocks(tmp_path):
+    import os
+
+    from pipeline.tailfile import transcript_head
+
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text('not json\n{"type":"user"}\n{"cwd":"/home/dev/acme","type":"user"}\n')
+    assert transcript_head(plain) == ("/home/dev/acme", False)
+    sdk = tmp_path / "sdk.jsonl"
+    sdk.write_text('{"entrypoint":"sdk-py","cwd":"/w"}\n')
+    assert transcript_head(sdk) == ("/w", True)
+    assert transcript_head(tmp_path / "missing.jsonl") == ("", False)
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)  # nobody writes to it: a blocking open would hang here
+    assert transcript_head(fifo) == ("", False)

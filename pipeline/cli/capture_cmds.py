@@ -8,7 +8,6 @@ and `memc hook EVENT --help`, and delegates to the same function if it is ever i
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
@@ -82,9 +81,9 @@ def capture_cmd(
     sid = session_id or os.path.splitext(os.path.basename(transcript.rstrip("/\\")))[0]
     problem = _file_problem(transcript)
     if not problem and not cwd:  # as a hook would get it: the session's folder names the project
-        from pipeline.backfill import transcript_head
+        from pipeline.tailfile import transcript_head
 
-        cwd = transcript_head(Path(transcript))[0]
+        cwd = transcript_head(transcript)[0]
     if problem:
         result = {"status": "error", "job_id": None, "reason": problem, "bytes": 0}
     else:
