@@ -313,7 +313,7 @@ def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, prog
     searchindex.refresh(paths)
     batches = make_batches(entries)
     if backend is None and not dry_run:
-        from pipeline.llm.base import make_backend
+        from pipeline.llm.backends import make_backend
 
         backend = make_backend(settings)
     reports: list[BatchReport] = []

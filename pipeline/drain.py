@@ -197,7 +197,7 @@ def drain(
                         outcomes.append(malformed)
                     continue
                 if backend is None:
-                    from pipeline.llm.base import make_backend
+                    from pipeline.llm.backends import make_backend
 
                     backend = make_backend(settings)
                 if vb is None:

@@ -56,7 +56,8 @@ def contradictions(
 ) -> tuple[list[Issue], int, list[str]]:
     """Ask the lint model about each cluster. Returns (issues, calls made, notes)."""
     from pipeline.errors import MemcError
-    from pipeline.llm.base import LLMRequest, load_prompt, load_schema, make_backend
+    from pipeline.llm.backends import make_backend
+    from pipeline.llm.base import LLMRequest, load_prompt, load_schema
 
     groups = clusters(result)
     if not groups:

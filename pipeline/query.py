@@ -270,7 +270,7 @@ def run_query(
             ),
         )
     from pipeline import state
-    from pipeline.llm.base import make_backend
+    from pipeline.llm.backends import make_backend
     from pipeline.llm.calls import call
 
     backend = backend or make_backend(settings)

@@ -14,7 +14,8 @@ import pytest
 from pipeline.config import load_settings
 from pipeline.errors import InvalidReplyError, PermanentLLMError, TransientLLMError
 from pipeline.llm import calls
-from pipeline.llm.base import LLMRequest, load_prompt, load_schema, make_backend
+from pipeline.llm.backends import make_backend
+from pipeline.llm.base import LLMRequest, load_prompt, load_schema
 from pipeline.llm.claude import ClaudeBackend, parse_json_reply
 from pipeline.state import connect
 

@@ -4,7 +4,8 @@ Structured JSON in (``LLMRequest.payload``), validated JSON out (``LLMReply.data
 and cost. Backends: ``claude`` (claude-agent-sdk; ``pipeline.llm.claude`` is the only module that
 imports it), ``extractive`` (offline, no model), and the tests' fake. A backend's ``run`` makes ONE
 attempt and raises ``TransientLLMError`` / ``PermanentLLMError`` / ``InvalidReplyError``;
-retry, schema validation, budget checks and the cost ledger live in ``pipeline.llm.calls``.
+retry, schema validation, budget checks and the cost ledger live in ``pipeline.llm.calls``;
+``pipeline.llm.backends.make_backend`` picks the backend MEMC_BACKEND names.
 
 Tasks and their reply schemas (``pipeline/schemas/<task>.json``):
 - ``distil``: payload ``{"project", "session_id", "event", "chunk": i, "chunks": n,
@@ -25,9 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
-
-from pipeline.config import Settings
-from pipeline.errors import ConfigError
 
 TASKS = ("distil", "compile", "query", "lint")
 
@@ -83,16 +81,3 @@ def load_schema(task: str) -> dict[str, Any]:
 def load_prompt(task: str) -> str:
     """The system prompt shipped for a task, from pipeline/prompts/<task>.md."""
     return resources.files("pipeline").joinpath("prompts", f"{task}.md").read_text("utf-8")
-
-
-def make_backend(settings: Settings) -> Backend:
-    """The backend MEMC_BACKEND names. Imports the SDK only when the claude backend is chosen."""
-    if settings.backend == "extractive":
-        from pipeline.llm.extractive import ExtractiveBackend
-
-        return ExtractiveBackend()
-    if settings.backend == "claude":
-        from pipeline.llm.claude import ClaudeBackend
-
-        return ClaudeBackend(cli_path=settings.claude_cli)
-    raise ConfigError(f"unknown backend {settings.backend!r}; use claude or extractive")
