@@ -17,7 +17,6 @@ its entries land in the daily log of the day the session happened, not the day b
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import math
 import os
@@ -30,7 +29,7 @@ from pathlib import Path
 
 from pipeline import state
 from pipeline.config import Settings
-from pipeline.errors import ConfigError, PathRefused
+from pipeline.errors import ConfigError
 from pipeline.tailfile import transcript_head
 
 _RELATIVE = re.compile(r"^(\d+)\s*d(ays?)?$")
@@ -231,107 +230,4 @@ def backfill(
         bytes=sum(it.bytes for it in items),
         estimated_calls=sum(it.calls for it in items),
         items=tuple(items),
-    )
-
-
-# --- Privacy controls: `memc private SESSION_ID` -------------------------------------------------
-# Marking a session private stops every future capture of it (capture checks the table), and
-# withdraws what is queued but not yet being processed: pending envelopes in the inbox, failed jobs
-# (so `retry` cannot bring them back) and their spooled transcript bytes. A job already claimed by
-# a drain is left alone (moving it under a running worker could lose or duplicate work); the count
-# is reported so the user knows an entry may still appear.
-
-
-@dataclass(frozen=True)
-class PrivateResult:
-    session_id: str
-    already_private: bool
-    removed_pending: int
-    removed_failed: int
-    claimed: int
-    distilled: int = 0  # entries of this session already in daily/ (private does not remove them)
-    daily_files: tuple[str, ...] = ()
-
-
-def session_id_of(arg: str) -> str:
-    """The session id a user meant: a transcript path or file name is reduced to its stem.
-
-    Users copy the transcript path from ~/.claude/projects; storing it verbatim would mark a
-    session id that never occurs, and the real session would go on being captured.
-    """
-    text = arg.strip()
-    if "/" in text or "\\" in text or text.endswith(".jsonl"):
-        text = Path(text.replace("\\", "/")).name
-        if text.endswith(".jsonl"):
-            text = text[: -len(".jsonl")]
-    return text
-
-
-def _read_envelope(path: Path):
-    from pipeline.models import Envelope
-
-    try:
-        return Envelope.from_json(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-def make_private(settings: Settings, session_id: str, *, now: float | None = None) -> PrivateResult:
-    """Never capture ``session_id`` again; withdraw its queued and failed jobs. Idempotent."""
-    from pipeline import inbox
-
-    session_id = session_id_of(session_id)
-    if not session_id or "\x00" in session_id or session_id in (".", ".."):
-        raise ConfigError("give the session id (the transcript file name without .jsonl)")
-    now = time.time() if now is None else now
-    paths = settings.paths
-    conn = state.connect(paths.state_db)
-    try:
-        already = state.is_private(conn, session_id)
-        conn.execute(
-            "INSERT OR IGNORE INTO private_sessions(session_id, at) VALUES(?,?)", (session_id, now)
-        )
-        removed: list[str] = []
-        removed_failed = 0
-        candidates = [(p, False) for p in inbox.pending(paths)]
-        candidates += [(paths.failed / j.file_name, True) for j in inbox.failed_jobs(paths)]
-        for env_path, failed in candidates:
-            envelope = _read_envelope(env_path)
-            if envelope is None or envelope.session_id != session_id:
-                continue
-            try:
-                env_path.unlink()
-            except OSError:
-                continue  # claimed by a drain in the meantime
-            if failed:
-                removed_failed += 1
-                with contextlib.suppress(OSError):
-                    inbox.sidecar(env_path, inbox.ERROR_SUFFIX).unlink()
-            with contextlib.suppress(OSError, PathRefused):
-                os.unlink(inbox.spool_path(paths, envelope))
-            removed.append(envelope.id)
-        for job_id in removed:
-            conn.execute(
-                "UPDATE jobs SET status='cancelled', detail='session made private', updated_at=? "
-                "WHERE id=?",
-                (now, job_id),
-            )
-        claimed = sum(
-            1
-            for p in paths.claimed.glob("*.json")
-            if getattr(_read_envelope(p), "session_id", None) == session_id
-        )
-        rows = conn.execute(
-            "SELECT daily_path FROM entries WHERE session_id=?", (session_id,)
-        ).fetchall()
-    finally:
-        conn.close()
-    return PrivateResult(
-        session_id,
-        already,
-        len(removed) - removed_failed,
-        removed_failed,
-        claimed,
-        distilled=len(rows),
-        daily_files=tuple(sorted({r[0] for r in rows})),
     )

@@ -1,4 +1,4 @@
-"""The inbox as a folder queue: pending, claim, complete, fail, release, retry, prune.
+"""The inbox as a folder queue: pending, claim, complete, fail, release, retry, withdraw, prune.
 
 Layout (``Paths``): ``inbox/<stamp>-<id>.json`` are pending envelopes (names sort by capture time);
 ``inbox/claimed/`` holds the envelopes a worker is processing, each with ``<stem>.owner.json``
@@ -21,6 +21,7 @@ Times in this module are epoch seconds; ``now=None`` means ``time.time()``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -102,6 +103,36 @@ def job_id_of(file_name: str) -> str:
 def pending(paths: Paths) -> list[Path]:
     """Pending envelope files, oldest capture first (temp and hidden files ignored)."""
     return _envelopes(paths.inbox)
+
+
+def claimed_envelopes(paths: Paths) -> list[Path]:
+    return _envelopes(paths.claimed)
+
+
+def failed_envelopes(paths: Paths) -> list[Path]:
+    return _envelopes(paths.failed)
+
+
+def read_envelope(path: Path) -> Envelope | None:
+    """The envelope in a job file; None when the file is gone or malformed."""
+    try:
+        return Envelope.from_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def withdraw(paths: Paths, path: Path, envelope: Envelope) -> bool:
+    """Remove a pending or failed job for good: its envelope file, error record and spool.
+    False when the envelope was no longer there (a drain claimed it meanwhile): nothing removed."""
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):
+        os.unlink(sidecar(path, ERROR_SUFFIX))  # a failed job's reason
+    with contextlib.suppress(OSError, PathRefused):
+        os.unlink(spool_path(paths, envelope))
+    return True
 
 
 def _iso(at: float) -> str:

@@ -225,3 +225,17 @@ def test_claims_of_another_host_are_trusted_for_a_day(settings, root):
     assert inbox.pending(paths) == []
     assert reclaim.release_dead_claims(paths, now=now + reclaim.FOREIGN_CLAIM_S + 1) == 1
     assert [p.name for p in inbox.pending(paths)] == [env.file_name()]
+
+
+def test_withdraw_removes_envelope_and_spool_unless_a_drain_claimed_it(settings, root):
+    paths = settings.paths
+    first, second = _jobs(root, 2)
+    [p1, p2] = inbox.pending(paths)
+    assert inbox.read_envelope(p1) == first
+    assert inbox.claim(paths, p2) is not None  # a drain takes the second one first
+    assert inbox.withdraw(paths, p1, first)
+    assert inbox.withdraw(paths, p2, second) is False  # gone from inbox/: left to the drain
+    assert inbox.pending(paths) == [] and len(inbox.claimed_envelopes(paths)) == 1
+    spools = {p.stem for p in paths.spool.glob("*.jsonl")}
+    assert spools == {second.id}
+    assert inbox.read_envelope(p1) is None

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from pipeline import state
-from pipeline.backfill import backfill, make_private
+from pipeline.backfill import backfill
 from pipeline.capture import capture
 from pipeline.cli import main
 from pipeline.logs import hook_log, pipeline_logger
+from pipeline.private import make_private
 from tests.helpers import envelope_naming_spool, fail_job, queue_job, run_memc, write_transcript
 
 SECRET = "sk-ant-api03-Zx9QpL2mN8vR4tY6uI1oP3aS5dF7gH0jK2lZ4xC6vB8nM1qW3eR5tY7u"
@@ -129,8 +130,6 @@ def test_verbose_flag_shows_tracebacks_for_errors(tmp_path, capsys):
 
 
 def test_private_never_deletes_a_non_spool_file_named_by_an_envelope(root, settings):
-    from pipeline.backfill import make_private
-
     db = root / ".memc" / "state.db"
     assert db.exists()
     envelope_naming_spool(root, "state.db")

@@ -307,7 +307,7 @@ def private_cmd(app: App, session_id: str) -> int:
     works too. Entries already in daily/ are kept (the command says which logs hold them).
     Inside a conversation, typing [memc:private] does the same from the next capture on.
     """
-    from pipeline.backfill import make_private
+    from pipeline.private import make_private
 
     res = make_private(app.settings(), session_id)
     click.echo(
