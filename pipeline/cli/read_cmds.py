@@ -1,7 +1,8 @@
-"""CLI commands of the read stage: `memc query` and `memc lint`.
+"""CLI commands of the read stage: `memc search`, `memc query` and `memc lint`.
 
-Thin: parse options, call ``pipeline.query.run_query`` / ``pipeline.lint.run_lint``, print.
-Domain modules are imported inside the command bodies to keep `memc` start-up fast.
+Thin: parse options, call ``pipeline.search`` / ``pipeline.query.run_query`` /
+``pipeline.lint.run_lint``, print. Domain modules are imported inside the command bodies to keep
+`memc` start-up fast (`memc search` never pays for the Agent SDK or PyYAML).
 """
 
 from __future__ import annotations
@@ -13,6 +14,58 @@ from pipeline.cli import App, emit_json, pass_app, warn
 COMMANDS: list[click.Command] = []
 SHOW_PER_CHECK = 20
 SHOW_INFO = 5
+
+
+@click.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(1, 200),
+    default=10,
+    show_default=True,
+    help="Most hits to show.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["article", "daily"]),
+    default=None,
+    help="Only articles or only daily entries.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as one JSON document.")
+@pass_app
+def search_cmd(
+    app: App, query: tuple[str, ...], limit: int, kind: str | None, as_json: bool
+) -> int:
+    """Full-text search over knowledge/ and daily/ (local, no model)."""
+    from pipeline import search, searchindex
+
+    settings = app.settings()
+    text = " ".join(query)
+    if not search.terms(text):
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(
+            f"nothing to search for in {text!r}: give one or more words, "
+            "e.g. memc search advisory locks"
+        )
+    searchindex.refresh(settings.paths)
+    hits = search.search(settings.paths, text, limit=limit, kind=kind)
+    if as_json:
+        emit_json({"query": text, "hits": [vars(h) for h in hits]})
+        return 0
+    if not hits:
+        click.echo(f"No matches for {text!r}. Try fewer or different words.")
+        return 0
+    for n, hit in enumerate(hits, 1):
+        label = hit.key if hit.kind == "article" else f"{hit.path} #{hit.key}"
+        click.echo(f"{n:2}. {hit.title}  [{label}]")
+        if hit.snippet:
+            click.echo(f"    {hit.snippet}")
+    return 0
+
+
+COMMANDS.append(search_cmd)
 
 
 @click.command("lint")
