@@ -317,7 +317,9 @@ def _toml_problem(text: str, exc: Exception) -> str:
     return f"{key}: not valid TOML ({exc}){hint}"
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, fix: str) -> dict[str, Any]:
+    """The table in a TOML file ({} when there is no file). ConfigError when it cannot be read
+    or is not valid TOML; ``fix`` ends that message ("fix or remove it")."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -326,11 +328,15 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; fix its permissions") from None
     try:
         text = raw.decode("utf-8")
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text ({exc}); fix or remove it") from None
+        raise ConfigError(f"{path} is not UTF-8 text ({exc}); {fix}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {_toml_problem(text, exc)}; fix or remove it") from None
+        raise ConfigError(f"{path}: {_toml_problem(text, exc)}; {fix}") from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    data = read_toml(path, "fix or remove it")
     unknown = sorted(k for k in data if k not in PARSERS)
     if unknown:
         raise ConfigError(

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.config import read_toml
 from pipeline.errors import ConfigError, RootNotFound
 
 APP_DIR = "memory-compiler"
@@ -57,19 +58,9 @@ def is_data_root(path: Path) -> bool:
 
 
 def read_user_config(env: Mapping[str, str] | None = None) -> dict:
-    import tomllib
 
     path = user_config_path(env)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; fix its permissions") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML ({exc}); fix it or run `memc setup`") from None
+    data = read_toml(path, "fix it or run `memc setup`")
     root = data.get("root")
     if root is not None and (not isinstance(root, str) or not root.strip()):
         raise ConfigError(f"{path}: root must be a folder path in quotes; run `memc setup`")
