@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.program import memc_argv, memc_command
+
 MCP_NAME = "memory-compiler"
 CLI_TIMEOUT_S = 30.0
 
@@ -58,7 +60,7 @@ def _hooks_step(root: Path, settings_file: Path, program: list[str], dry_run: bo
 
 
 def mcp_command(program: list[str], root: Path) -> list[str]:
-    return [*program, "--root", str(root), "mcp"]
+    return memc_argv(root, "mcp", program=program)
 
 
 def _mcp_step(
@@ -128,7 +130,7 @@ def run_setup(
 
     env = os.environ if env is None else env
     claude = claude if claude is not None else shutil.which("claude") or ""
-    memc = shlex.join([*program, "--root", str(root)])
+    memc = memc_command(root, program=program)
     return [
         _root_step(root, dry_run),
         _hooks_step(root, settings_file, program, dry_run),

@@ -58,7 +58,6 @@ def is_data_root(path: Path) -> bool:
 
 
 def read_user_config(env: Mapping[str, str] | None = None) -> dict:
-
     path = user_config_path(env)
     data = read_toml(path, "fix it or run `memc setup`")
     root = data.get("root")

@@ -24,8 +24,9 @@ def setup_cmd(app: App, yes: bool, dry_run: bool, as_json: bool) -> int:
     """Set up capture in one step: create the knowledge base (default ~/memory), install the
     Claude Code hooks, register the MCP server, remember the root. Safe to run again."""
     from pipeline import roots
-    from pipeline.install import hook_program, settings_path
+    from pipeline.install import settings_path
     from pipeline.onboarding import run_setup
+    from pipeline.program import memc_program
 
     root = roots.find_root(app.root_flag, fallback=roots.default_root()).path
     if not (yes or dry_run):
@@ -35,7 +36,7 @@ def setup_cmd(app: App, yes: bool, dry_run: bool, as_json: bool) -> int:
             f"Set up memory-compiler with its knowledge base in {root}?", default=True, abort=True
         )
     steps = run_setup(
-        root, settings_file=settings_path("user"), program=hook_program(), dry_run=dry_run
+        root, settings_file=settings_path("user"), program=memc_program(), dry_run=dry_run
     )
     changed = any(s.changed for s in steps)
     if as_json:
