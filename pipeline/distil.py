@@ -257,9 +257,9 @@ def distil_job(
     """Distil one job's spool into daily entries. Raises the LLM errors of ``llm.calls.call``
     (BudgetDeferred, CircuitOpen, Permanent/Invalid/TransientLLMError), ``Interrupted`` when
     ``stop()`` turns true between chunks, ValueError/OSError/PathRefused for a broken job."""
-    from pipeline.inbox import spool_path
     from pipeline.llm.base import LLMRequest, load_prompt, load_schema
     from pipeline.llm.calls import call
+    from pipeline.spool import spool_path
     from pipeline.transcript import render_turns
 
     if state.is_private(conn, envelope.session_id):

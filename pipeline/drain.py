@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pipeline import inbox, state, versioning
+from pipeline import inbox, spool, state, versioning
 from pipeline.config import Settings
 from pipeline.errors import (
     AppendLost,
@@ -210,7 +210,7 @@ def drain(
                 if outcome.stopped:
                     stopped = outcome.stopped
                     break
-        pruned = inbox.prune_spools(paths, conn, settings.spool_keep_days, now=clock())
+        pruned = spool.prune_spools(paths, conn, settings.spool_keep_days, now=clock())
         state.kv_set(conn, "last_drain_at", repr(clock()), now=clock())
     finally:
         try:

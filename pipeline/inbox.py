@@ -1,4 +1,4 @@
-"""The inbox as a folder queue: pending, claim, complete, fail, release, retry, withdraw, prune.
+"""The inbox as a folder queue: pending, claim, complete, fail, release, retry, withdraw.
 
 Layout (``Paths``): ``inbox/<stamp>-<id>.json`` are pending envelopes (names sort by capture time);
 ``inbox/claimed/`` holds the envelopes a worker is processing, each with ``<stem>.owner.json``
@@ -14,8 +14,8 @@ Invariants:
 - A claim whose owner process is dead is renamed back to ``inbox/`` by
   ``pipeline.reclaim.release_dead_claims`` (the crash recovery, in its own module).
 - A malformed envelope never crashes a worker: it is moved to ``failed/`` with the reason.
-- Spools are removed only for jobs recorded ``done`` more than ``keep_days`` ago (or orphans that
-  old with no envelope anywhere); never for a pending, claimed or failed job.
+- Each job's transcript bytes are its spool (``pipeline.spool``), removed only by
+  ``withdraw`` (`memc private`) or ``spool.prune_spools`` (long after the job is done).
 Times in this module are epoch seconds; ``now=None`` means ``time.time()``.
 """
 
@@ -34,8 +34,9 @@ from pathlib import Path
 from pipeline import procs
 from pipeline.config import Paths
 from pipeline.errors import PathRefused
-from pipeline.fsutil import TEMP_PREFIX, atomic_write, safe_join
+from pipeline.fsutil import TEMP_PREFIX, atomic_write
 from pipeline.models import Envelope
+from pipeline.spool import spool_path
 
 OWNER_SUFFIX = ".owner.json"
 ERROR_SUFFIX = ".error.json"
@@ -366,51 +367,3 @@ def counts(paths: Paths) -> InboxCounts:
     return InboxCounts(
         len(_envelopes(paths.inbox)), len(_envelopes(paths.claimed)), len(_envelopes(paths.failed))
     )
-
-
-def spool_path(paths: Paths, envelope: Envelope) -> Path:
-    """The envelope's spool file, through the path guard (raises PathRefused).
-
-    Only a file directly in ``.memc/spool/`` is accepted: an envelope naming ``state.db`` or
-    ``config.toml`` must not get that file read as a transcript, or deleted by ``memc private``."""
-    rel = envelope.spool
-    if not (isinstance(rel, str) and rel.startswith("spool/") and rel.count("/") == 1):
-        raise PathRefused(f"spool {str(rel)[:80]!r} is not a file in .memc/spool/")
-    return safe_join(paths.memc, rel)
-
-
-def prune_spools(
-    paths: Paths, conn: sqlite3.Connection, keep_days: float, now: float | None = None
-) -> int:
-    """Delete spools of jobs done more than ``keep_days`` ago; returns how many were removed."""
-    now = time.time() if now is None else now
-    cutoff = now - keep_days * 86400
-    try:
-        names = [n for n in os.listdir(paths.spool) if n.endswith(".jsonl")]
-    except OSError:
-        return 0
-    if not names:
-        return 0
-    live = {
-        job_id_of(p.name)
-        for folder in (paths.inbox, paths.claimed, paths.failed)
-        for p in _envelopes(folder)
-    }
-    removed = 0
-    for name in names:
-        job_id = name[:-6]
-        if job_id in live:
-            continue
-        row = conn.execute("SELECT status, updated_at FROM jobs WHERE id=?", (job_id,)).fetchone()
-        try:
-            path = safe_join(paths.spool, name)
-            if row is not None:
-                if row[0] != "done" or row[1] >= cutoff:
-                    continue
-            elif os.stat(path).st_mtime >= cutoff:
-                continue  # unknown job: only an orphan this old (a capture that never committed)
-            os.unlink(path)
-            removed += 1
-        except (OSError, PathRefused):
-            continue
-    return removed

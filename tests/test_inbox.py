@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import inbox, reclaim, state
+from pipeline import inbox, reclaim, spool, state
 from pipeline.config import load_settings
 from pipeline.models import Envelope
 from tests.helpers import make_job, transcript_lines
@@ -200,7 +200,7 @@ def test_prune_spools_only_old_done_jobs(settings, root):
     orphan = paths.spool / "deadbeefdeadbeefdead.jsonl"
     orphan.write_bytes(b"{}\n")
     os.utime(orphan, (0, 0))
-    removed = inbox.prune_spools(paths, conn, keep_days=7, now=12 * 86400.0)
+    removed = spool.prune_spools(paths, conn, keep_days=7, now=12 * 86400.0)
     assert removed == 2
     left = {p.name[:-6] for p in paths.spool.iterdir()}
     assert left == {new_done.id, failed.id, pending.id}
