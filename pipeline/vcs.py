@@ -182,11 +182,13 @@ def identity(root: Path | str, which: str = "AUTHOR") -> tuple[str, str] | None:
     return (name.strip(), email.strip()) if name.strip() and email.strip() else None
 
 
-def added_lines(root: Path | str, paths: Sequence[str]) -> list[tuple[str, int, str]]:
-    """(path, line number, text) of every line the working tree adds to HEAD in ``paths``
-    (the paths must be staged, so new files count). Used by the pre-commit secret check."""
-    base = head(root) or EMPTY_TREE
-    proc = run(root, "diff", "--cached", "-U0", "--no-color", "--no-ext-diff", base, "--", *paths)
+def staged_diff(
+    root: Path | str, paths: Sequence[str], base: str | None
+) -> tuple[bool, list[tuple[str, int, str]]]:
+    """(anything staged?, every added line as (path, line number, text)) of the staged ``paths``
+    against ``base`` (HEAD; None before the first commit). Feeds the pre-commit secret check."""
+    proc = run(root, "diff", "--cached", "-U0", "--no-color", "--no-ext-diff", "--no-renames",
+               base or EMPTY_TREE, "--", *paths)  # fmt: skip
     out: list[tuple[str, int, str]] = []
     path, line = "", 0
     for raw in proc.stdout.splitlines():
@@ -198,7 +200,7 @@ def added_lines(root: Path | str, paths: Sequence[str]) -> list[tuple[str, int, 
         elif raw.startswith("+") and path:
             out.append((path, line, raw[1:]))
             line += 1
-    return out
+    return bool(proc.stdout.strip()), out
 
 
 def stage(root: Path | str, paths: Sequence[str]) -> None:
@@ -222,35 +224,31 @@ def commit(
     *,
     author: tuple[str, str] | None = None,
     committer: tuple[str, str] | None = None,
-) -> str | None:
-    """Commit exactly ``paths`` (already staged with ``stage``) with ``message``. Returns the
-    new commit id, or None when those paths hold no change."""
-    if not paths:
-        return None
-    base = head(root) or EMPTY_TREE
-    staged = run(root, "diff", "--cached", "--quiet", base, "--", *paths, check=False)
-    if staged.returncode == 0:
-        return None
+    fallback_committer: tuple[str, str] | None = None,
+) -> str:
+    """Commit exactly ``paths`` (staged with ``stage``, known to differ) with ``message``;
+    returns the new commit id. ``fallback_committer`` is used only when git has no identity of
+    its own for the committer (rather than asking ``git var`` before every commit)."""
     env: dict[str, str] = {}
     if author:
         env.update(GIT_AUTHOR_NAME=author[0], GIT_AUTHOR_EMAIL=author[1])
     if committer:
         env.update(GIT_COMMITTER_NAME=committer[0], GIT_COMMITTER_EMAIL=committer[1])
-    run(
-        root,
-        "commit",
-        "-q",
-        "--no-verify",
-        "--no-gpg-sign",
-        "-F",
-        "-",
-        "--only",
-        "--",
-        *paths,
-        input=message,
-        env=env,
-    )
-    return head(root)
+    args = ("commit", "-q", "--no-verify", "--no-gpg-sign", "-F", "-", "--only", "--", *paths)
+    proc = run(root, *args, input=message, env=env, check=False)
+    if proc.returncode != 0 and fallback_committer and _no_identity(proc.stderr):
+        env.update(GIT_COMMITTER_NAME=fallback_committer[0])
+        env.update(GIT_COMMITTER_EMAIL=fallback_committer[1])
+        proc = run(root, *args, input=message, env=env, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise GitError(f"git commit failed: {' / '.join(tail) or f'exit {proc.returncode}'}")
+    return head(root) or ""
+
+
+def _no_identity(stderr: str) -> bool:
+    text = stderr.lower()
+    return "tell me who you are" in text or "auto-detect" in text or "empty ident" in text
 
 
 def log(

@@ -145,10 +145,6 @@ def user_identity(root: Path) -> tuple[str, str]:
     return (user, f"{user}@{socket.gethostname() or 'localhost'}.local")
 
 
-def _committer(root: Path) -> tuple[str, str]:
-    return vcs.identity(root, "COMMITTER") or MEMC_AUTHOR
-
-
 def _read(root: Path, rel: str) -> bytes | None:
     try:
         return (root / rel).read_bytes()
@@ -188,14 +184,16 @@ def _gitignore_is_memc(root: Path, now: bytes | None) -> bool:
     return text == GITIGNORE or (bool(before) and text == before + "\n\n" + GITIGNORE)
 
 
-def classify(settings, conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
-    """(paths a person changed, paths memc changed) among the uncommitted changes in SCOPE."""
+def classify(
+    settings, conn: sqlite3.Connection, scope: Sequence[str] = SCOPE
+) -> tuple[list[str], list[str]]:
+    """(paths a person changed, paths memc changed) among the uncommitted changes in ``scope``."""
     root = settings.root
     user: list[str] = []
     memc: list[str] = []
     from pipeline import pages
 
-    for change in vcs.changes(root, SCOPE):
+    for change in vcs.changes(root, scope):
         rel = change.path
         if rel.startswith(".memc/") or "/.memc/" in rel:
             continue  # never ours to commit (and ignored by .gitignore anyway)
@@ -210,13 +208,12 @@ def classify(settings, conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
     return user, memc
 
 
-def check_secrets(root: Path, paths: Sequence[str]) -> None:
-    """SecretRefused when a line the staged ``paths`` add would be changed by the redactor."""
+def check_secrets(added: Sequence[tuple[str, int, str]]) -> None:
+    """SecretRefused when one of the ``added`` lines (path, number, text) would be changed by the
+    redactor; the message names the first such file and line."""
     from pipeline.redact import redact_counts
 
-    added = vcs.added_lines(root, paths)
-    joined = "\n".join(text for _, _, text in added)
-    _, counts = redact_counts(joined)
+    _, counts = redact_counts("\n".join(text for _, _, text in added))
     if not counts:
         return
     for path, line, text in added:
@@ -233,15 +230,23 @@ def check_secrets(root: Path, paths: Sequence[str]) -> None:
     )
 
 
-def _commit(root: Path, paths: list[str], message: str, *, author, committer) -> str | None:
+def _commit(
+    root: Path, paths: list[str], message: str, *, author, committer=None, fallback=None
+) -> str | None:
     if not paths:
         return None
     if any(p.startswith(".memc") or "/.memc/" in p for p in paths):
         raise SecretRefused("refusing to commit a path under .memc/ (machine state)")
+    base = vcs.head(root)
     vcs.stage(root, paths)
     try:
-        check_secrets(root, paths)
-        return vcs.commit(root, paths, message, author=author, committer=committer)
+        changed, added = vcs.staged_diff(root, paths, base)
+        check_secrets(added)
+        if not changed:
+            return None
+        return vcs.commit(
+            root, paths, message, author=author, committer=committer, fallback_committer=fallback
+        )
     except BaseException:
         vcs.unstage(root, paths)
         raise
@@ -281,14 +286,13 @@ def batch(settings, op: str, scope: Sequence[str] = ("knowledge",)) -> Iterator[
     finally:
         try:
             with _git_lock(paths), contextlib.closing(state.connect(paths.state_db)) as conn:
-                _, memc = classify(settings, conn)
-                mine = [p for p in memc if p.split("/", 1)[0] in b.scope or p in b.scope]
+                _, mine = classify(settings, conn, b.scope)
                 b.commit = _commit(
                     settings.root,
                     mine,
                     b.message(mine),
                     author=MEMC_AUTHOR,
-                    committer=_committer(settings.root),
+                    fallback=MEMC_AUTHOR,  # the user's identity as committer when git has one
                 )
         except (MemcError, OSError, sqlite3.Error) as exc:
             b.error = str(exc)

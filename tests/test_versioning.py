@@ -153,3 +153,24 @@ def test_a_planted_secret_is_refused_by_the_commit_check(vsettings, vroot):
     assert len(commits(vroot)) == before
     assert not git(vroot, "diff", "--cached", "--name-only")  # nothing left staged
     assert key in page.read_text()  # the file itself is untouched
+
+
+def test_without_a_git_identity_memc_still_commits(tmp_path, monkeypatch):
+    for key in ("NAME", "EMAIL"):
+        monkeypatch.delenv(f"GIT_AUTHOR_{key}")
+        monkeypatch.delenv(f"GIT_COMMITTER_{key}")
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[user]\n\tuseConfigOnly = true\n")  # git may not guess one either
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    root = tmp_path / "anon"
+    assert main(["--root", str(root), "init"]) == 0
+    s = load_settings(root)
+    (root / "knowledge" / "concepts" / "mine.md").write_text("---\ntitle: Mine\n---\nmine\n")
+    add_entry(s, "a9a9a9a9a9a9", "Anon", "anon")
+    report = compiler.run_compile(
+        s, backend=FakeBackend(default=page_reply("concepts/q", "Q", "q")), now=T0
+    )
+    assert report.extra["commit"]
+    (memc_a, memc_c, subject, _), (user_a, user_c, edit, _) = commits(root)[:2]
+    assert (memc_a, memc_c) == ("memc", "memc") and subject.startswith("compile:")
+    assert edit.startswith("edit: ") and user_a == user_c != "memc"
