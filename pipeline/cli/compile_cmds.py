@@ -66,6 +66,12 @@ def compile_cmd(
         click.echo(f"  updated {key}")
     for r in data["rejected"]:
         click.echo(f"  rejected {r['path'] or '?'}: {r['reason']}")
+    for note in data["daily_changes"]:
+        click.echo(f"  {note}")
+    if data["commit"]:
+        click.echo(f"  committed {data['commit'][:10]} (`memc history`, `memc undo`)")
+    elif report.extra.get("git_note"):
+        warn(f"memc: not committed: {report.extra['git_note']}")
     if data["batches"] and report.status in ("compiled", "partial"):
         click.echo(
             f"  cost ${data['cost_usd']:.4f}; largest prompt "
