@@ -166,7 +166,7 @@ def test_without_a_git_identity_memc_still_commits(tmp_path, monkeypatch):
     assert main(["--root", str(root), "init"]) == 0
     s = load_settings(root)
     (root / "knowledge" / "concepts" / "mine.md").write_text("---\ntitle: Mine\n---\nmine\n")
-    add_entry(s, "a9a9a9a9a9a9", "Anon", "anon")
+    add_recorded_entry(s, "a9a9a9a9a9a9", "Anon", "anon")
     report = compiler.run_compile(
         s, backend=FakeBackend(default=page_reply("concepts/q", "Q", "q")), now=T0
     )
