@@ -38,14 +38,16 @@ class Step:
 def _root_step(root: Path, dry_run: bool) -> Step:
     from pipeline.config import load_settings
     from pipeline.roots import is_data_root
-    from pipeline.setup import init_root
+    from pipeline.setup import init_root, init_versioning
 
     if is_data_root(root):
         return Step("root", False, f"knowledge base at {root} (already initialised)")
     if dry_run:
         return Step("root", True, f"would create the knowledge base at {root}")
-    init_root(load_settings(root))
-    return Step("root", True, f"created the knowledge base at {root}")
+    settings = load_settings(root)
+    init_root(settings)
+    git = init_versioning(settings)  # as `memc init` does (git = false / no git: says so)
+    return Step("root", True, f"created the knowledge base at {root}; git: {git}")
 
 
 def _hooks_step(root: Path, settings_file: Path, program: list[str], dry_run: bool) -> Step:

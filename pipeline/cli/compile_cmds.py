@@ -71,7 +71,7 @@ def compile_cmd(
     if data["commit"]:
         click.echo(f"  committed {data['commit'][:10]} (`memc history`, `memc undo`)")
     elif report.extra.get("git_note"):
-        warn(f"memc: not committed: {report.extra['git_note']}")
+        click.echo(f"memc: not committed: {report.extra['git_note']}", err=True)
     if data["batches"] and report.status in ("compiled", "partial"):
         click.echo(
             f"  cost ${data['cost_usd']:.4f}; largest prompt "
