@@ -168,7 +168,7 @@ def test_without_a_git_identity_memc_still_commits(tmp_path, monkeypatch):
     (root / "knowledge" / "concepts" / "mine.md").write_text("---\ntitle: Mine\n---\nmine\n")
     add_recorded_entry(s, "a9a9a9a9a9a9", "Anon", "anon")
     report = compiler.run_compile(
-        s, backend=FakeBackend(default=page_reply("concepts/q", "Q", "q")), now=T0
+        s, backend=FakeBackend(default=page_reply("concepts/q", "Q", "q")), clock=lambda: T0
     )
     assert report.extra["commit"]
     (memc_a, memc_c, subject, _), (user_a, user_c, edit, _) = commits(root)[:2]
