@@ -116,7 +116,7 @@ class _Pages:
     def __init__(self, paths):
         from pipeline import search, searchindex
 
-        searchindex.refresh(paths)
+        searchindex.refresh(paths, full=True)  # a writer: every file, not only signalled ones
         self.knowledge = paths.knowledge
         self.meta = {a.key: a for a in search.indexed_articles(paths)}
         self._alias: dict[str, str] = {}

@@ -310,7 +310,7 @@ def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, prog
     from pipeline.apply import apply_articles
 
     paths = settings.paths
-    searchindex.refresh(paths)
+    searchindex.refresh(paths, full=True)  # a writer: every file, not only signalled ones
     batches = make_batches(entries)
     if backend is None and not dry_run:
         from pipeline.llm.backends import make_backend

@@ -7,12 +7,14 @@ short form (``--root`` > ``MEMC_ROOT`` > current folder) used by ``init``, which
 Every value is parsed here by its field's own parser in ``PARSERS`` (type and range: a count or
 size must be a whole number in range, a duration or amount a finite number in range, a backend
 one of ``BACKENDS``); a bad one raises ``ConfigError`` naming the key, where it came from and
-what is accepted. Every ``Settings`` field but ``root`` has exactly one parser. Stdlib
-only: hooks load settings on their hot path.
+what is accepted. Every ``Settings`` field but ``root`` has exactly one parser. Stdlib only.
 
-``Paths`` is the data-root layout of DESIGN.md, plus ``.memc/spool/`` (the raw transcript bytes
-of each job); nothing else builds these paths by hand. ``claude_dir`` is Claude Code's own folder
-(settings, credentials, transcripts), derived here and only here.
+``Paths`` and ``resolve_root`` live in ``pipeline.paths`` and are re-exported here. A capture
+hook does not import this module on its hot path: ``pipeline.hookconfig`` reads the few settings
+a capture needs (for a configuration this module has accepted), and the defaults of those keys
+are defined there (``HOOK_DEFAULTS``) and used here.
+``claude_dir`` is Claude Code's own folder (settings, credentials, transcripts), derived
+here and only here.
 """
 
 from __future__ import annotations
@@ -26,89 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError, NotInitialised
-
-# The folders of knowledge/ that hold articles (an article's key starts with one of them).
-ARTICLE_FOLDERS = ("concepts", "connections", "qa")
-
-
-@dataclass(frozen=True)
-class Paths:
-    root: Path
-
-    @property
-    def daily(self) -> Path:
-        return self.root / "daily"
-
-    @property
-    def knowledge(self) -> Path:
-        return self.root / "knowledge"
-
-    @property
-    def memc(self) -> Path:
-        return self.root / ".memc"
-
-    @property
-    def config_file(self) -> Path:
-        return self.memc / "config.toml"
-
-    @property
-    def inbox(self) -> Path:
-        return self.memc / "inbox"
-
-    @property
-    def claimed(self) -> Path:
-        return self.inbox / "claimed"
-
-    @property
-    def failed(self) -> Path:
-        return self.inbox / "failed"
-
-    @property
-    def spool(self) -> Path:
-        """Raw transcript bytes of each job, ``<job id>.jsonl``; kept a while after completion."""
-        return self.memc / "spool"
-
-    @property
-    def state_db(self) -> Path:
-        return self.memc / "state.db"
-
-    @property
-    def search_db(self) -> Path:
-        return self.memc / "search.db"
-
-    @property
-    def logs(self) -> Path:
-        return self.memc / "logs"
-
-    @property
-    def reports(self) -> Path:
-        return self.memc / "reports"
-
-    @property
-    def locks(self) -> Path:
-        return self.memc / "locks"
-
-    def lock(self, name: str) -> Path:
-        return self.locks / f"{name}.lock"
-
-    def layout(self) -> list[Path]:
-        """Every folder `memc init` creates, parents first."""
-        return [
-            self.daily,
-            self.knowledge,
-            *(self.knowledge / folder for folder in ARTICLE_FOLDERS),
-            self.memc,
-            self.inbox,
-            self.claimed,
-            self.failed,
-            self.spool,
-            self.logs,
-            self.reports,
-            self.locks,
-        ]
-
-    def is_initialised(self) -> bool:
-        return self.inbox.is_dir() and self.daily.is_dir() and self.knowledge.is_dir()
+from pipeline.hookconfig import HOOK_DEFAULTS
+from pipeline.paths import ARTICLE_FOLDERS as ARTICLE_FOLDERS
+from pipeline.paths import Paths as Paths
+from pipeline.paths import resolve_root as resolve_root
 
 
 @dataclass(frozen=True)
@@ -130,13 +53,13 @@ class Settings:
     compile_quiet_min: float = 10.0
     compile_max_delay_min: float = 360.0
     compile_min_interval_min: float = 30.0
-    spawn_drain: bool = True
-    stop_min_lines: int = 40
-    stop_min_minutes: float = 10.0
+    spawn_drain: bool = HOOK_DEFAULTS.spawn_drain
+    stop_min_lines: int = HOOK_DEFAULTS.stop_min_lines
+    stop_min_minutes: float = HOOK_DEFAULTS.stop_min_minutes
     idle_capture_min: float = 30.0
     spool_keep_days: int = 14
     chunk_chars: int = 60_000
-    exclude_projects: tuple[str, ...] = ()
+    exclude_projects: tuple[str, ...] = HOOK_DEFAULTS.exclude_projects
     git: bool = True  # version the data root with git (pipeline.versioning) when git is installed
 
     @property
@@ -283,12 +206,6 @@ def claude_dir(home: Path | None = None, env: Mapping[str, str] | None = None) -
     if home is None and env.get("CLAUDE_CONFIG_DIR"):
         return Path(env["CLAUDE_CONFIG_DIR"]).expanduser()
     return (home or Path.home()) / ".claude"
-
-
-def resolve_root(flag: str | os.PathLike | None, env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    raw = flag if flag not in (None, "") else env.get("MEMC_ROOT") or os.getcwd()
-    return Path(os.path.abspath(os.path.expanduser(str(raw))))
 
 
 def parse_setting(key: str, value: Any, source: str) -> Any:

@@ -17,6 +17,7 @@ Invariants:
 - ``append_entry`` holds an exclusive lock on the daily file while it checks for the id and
   appends, so concurrent writers never interleave and an id is written at most once, ever; an
   append that lands in a file an editor replaced meanwhile is detected and redone (or fails).
+  The id check costs O(1) while the file is as memc left it (``pipeline.dayindex``).
 - An entry is the ``### `` line directly followed by a ``<!-- memc:entry ... -->`` line, up to the
   next such pair; ``parse_entries`` never raises on edited or damaged files.
 """
@@ -182,44 +183,99 @@ APPEND_ATTEMPTS = 5
 def append_entry(daily_dir: Path, day: str, block: str, entry_id: str) -> bool:
     """Append ``block`` to the day's log unless ``entry_id`` is already there. True if written.
 
+    The id check costs O(1) while the file is as memc left it (``pipeline.dayindex``); after any
+    other change to it, the first append reads it once.
+
     An editor saving the file atomically (write a copy, rename it over) can replace it between
     our open and our write: the bytes then land in the unlinked old file. After each append the
     file's identity is compared with the one written to; on a change the append is checked and
     redone on the new file, and after ``APPEND_ATTEMPTS`` replacements ``AppendLost`` fails the
     job loudly (its progress is kept; ``memc retry`` appends it)."""
+    from pipeline.dayindex import DayIndex
+
     path = daily_path(daily_dir, day)
     daily_dir.mkdir(parents=True, exist_ok=True)
-    marker = f"<!-- memc:entry id={entry_id} "
-    for _attempt in range(APPEND_ATTEMPTS):
-        with file_lock(path):
-            try:
-                existing = path.read_text(encoding="utf-8", errors="replace")
-            except FileNotFoundError:
-                existing = ""
-            if marker in existing:
-                return _attempt > 0
-            prefix = ""
-            if not existing.strip():
-                prefix = f"# Daily Log: {day}\n\n"
-            elif not existing.endswith("\n\n"):
-                prefix = "\n" if existing.endswith("\n") else "\n\n"
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, (prefix + block).encode("utf-8"))
-                os.fsync(fd)
-                wrote = os.fstat(fd)
-            finally:
-                os.close(fd)
-            try:
-                now = os.stat(path)
-            except FileNotFoundError:
-                continue  # deleted under us: append again to a new file
-            if (now.st_dev, now.st_ino) == (wrote.st_dev, wrote.st_ino):
+    index = DayIndex.open(daily_dir)  # opened before the lock: the lock creates the file
+    try:
+        for attempt in range(APPEND_ATTEMPTS):
+            with file_lock(path):
+                outcome = _append_locked(path, day, block, entry_id, index)
+            if outcome == "present":
+                return attempt > 0
+            if outcome == "written":
                 return True
+    finally:
+        if index is not None:
+            index.close()
     raise AppendLost(
         f"{path.name} was replaced {APPEND_ATTEMPTS} times while entry {entry_id} was appended "
         "(an editor saving it?); close it in the editor and run `memc retry`"
     )
+
+
+def _append_locked(path: Path, day: str, block: str, entry_id: str, index) -> str:
+    """One checked append under the lock: "present", "written" or "replaced" (try again)."""
+    import sqlite3
+
+    from pipeline.dayindex import ids_in
+    from pipeline.tailfile import pread
+
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    present = None
+    if index is not None:
+        try:
+            present = index.has(day, st, entry_id)
+        except sqlite3.Error:
+            index = None
+    if present is None:  # no index, or the file changed outside memc: read it once
+        try:
+            existing = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            existing = ""
+        ids = ids_in(existing)
+        present = entry_id in ids
+        if index is not None:
+            try:
+                index.reset(day, st, ids)
+            except sqlite3.Error:
+                index = None
+    if present:
+        return "present"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        # Only the file's start (is it blank?) and its last two bytes decide the separator.
+        head = pread(fd, 4096, 0) if size <= 4096 else b"x"
+        tail = pread(fd, 2, max(0, size - 2)) if size else b""
+        prefix = ""
+        if not head.decode("utf-8", "replace").strip():
+            prefix = f"# Daily Log: {day}\n\n"
+        elif not tail.endswith(b"\n\n"):
+            prefix = "\n" if tail.endswith(b"\n") else "\n\n"
+        os.write(fd, (prefix + block).encode("utf-8"))
+        os.fsync(fd)
+        wrote = os.fstat(fd)
+    finally:
+        os.close(fd)
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return "replaced"  # deleted under us: append again to a new file
+    if (now.st_dev, now.st_ino) != (wrote.st_dev, wrote.st_ino):
+        return "replaced"
+    if index is not None:  # an initialised data root
+        try:
+            index.add(day, wrote, entry_id)
+        except sqlite3.Error:
+            pass  # the next append sees a stamp it does not know and reads the file
+        from pipeline.paths import Paths
+        from pipeline.searchindex import note_change
+
+        note_change(Paths(path.parent.parent), f"daily/{day}.md")  # an append: no folder mtime
+    return "written"
 
 
 def parse_entries(text: str, day: str) -> list[DailyEntry]:

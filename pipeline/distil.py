@@ -72,25 +72,13 @@ class DistilResult:
         )
 
 
-def read_slices(path: Path, size: int = SLICE_BYTES) -> Iterator[bytes]:
-    """The file's bytes in pieces of complete lines, each about ``size`` bytes (a single longer
-    line is yielded whole); a trailing partial line is yielded last."""
-    carry = b""
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(size)
-            if not block:
-                break
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            carry = data[cut + 1 :]
-            yield data[: cut + 1]
-            del data
-    if carry:
-        yield carry
+def read_slices(path: Path, size: int = SLICE_BYTES, chunk_chars: int = 60_000) -> Iterator[bytes]:
+    """The file's bytes in pieces of complete lines, each about ``size`` bytes; a trailing
+    partial line is yielded last. A line longer than ``4 * chunk_chars`` bytes is cut to its
+    first ``chunk_chars`` bytes (and its end) before parsing (``pipeline.longlines``)."""
+    from pipeline.longlines import read_slices as bounded
+
+    return bounded(path, size, max_line=4 * chunk_chars, keep=chunk_chars)
 
 
 def capture_time(envelope: Envelope, settings: Settings) -> tuple[str, str]:
@@ -121,7 +109,7 @@ class _SpoolChunks:
         redact = Redactor()  # one per job: a <private> span may run across turns
         buffer: list[Turn] = []
         continued = self.continued
-        for data in read_slices(self.path, self.slice_bytes):
+        for data in read_slices(self.path, self.slice_bytes, self.chunk_chars):
             parsed = parse_bytes(data, continued=continued)
             continued = True
             del data

@@ -32,6 +32,7 @@ from typing import Any
 
 from pipeline import inbox, spool, state, versioning
 from pipeline.config import Settings
+from pipeline.cursor import settle_all
 from pipeline.errors import (
     AppendLost,
     BudgetDeferred,
@@ -176,6 +177,12 @@ def drain(
         released = release_dead_claims(paths, now=started)
         if released:
             log.info("drain: returned %d claim(s) of dead workers to the inbox", released)
+        settled = settle_all(paths, now=started)
+        if settled:
+            log.info(
+                "drain: moved %d cursor(s) past ranges queued while state.db was busy",
+                settled,
+            )
         idle = [r for r in capture_idle(settings, now=started) if r.status == "queued"]
         if idle:
             log.info(

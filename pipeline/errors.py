@@ -10,8 +10,7 @@ Stdlib only: the hook path imports this module.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # not typing's: the hook path does not import typing
 if TYPE_CHECKING:  # annotation only: llm.base imports config, which the hook path avoids
     from pipeline.llm.base import Usage
 

@@ -20,7 +20,6 @@ import errno
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -93,7 +92,7 @@ def atomic_write(
         except FileNotFoundError:
             mode = None
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
+    fd, tmp = _mkstemp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             if isinstance(payload, (bytes, bytearray, memoryview)):
@@ -114,6 +113,25 @@ def atomic_write(
         raise
     fsync_dir(path.parent)
     return path
+
+
+def _mkstemp(path: Path) -> tuple[int, str]:
+    """A new owner-only temp file beside ``path`` (as tempfile.mkstemp, which costs the hook an
+    import of tempfile, shutil and random)."""
+    flags = (
+        os.O_RDWR
+        | os.O_CREAT
+        | os.O_EXCL
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_BINARY", 0)
+    )
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f"{TEMP_PREFIX}{path.name}.{os.urandom(6).hex()}")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")  # pragma: no cover
 
 
 def _umask() -> int:

@@ -227,5 +227,5 @@ def apply_undo(settings, commit: str | None = None) -> tuple[UndoPlan, versionin
         raise UndoRefused("a compile is running; run `memc undo` again when it is done") from None
     from pipeline import searchindex
 
-    searchindex.refresh(paths)
+    searchindex.refresh(paths, full=True)  # a writer: every file, not only signalled ones
     return plan, vb

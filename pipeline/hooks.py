@@ -26,13 +26,18 @@ import os
 import re
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
-from pipeline.config import Paths, Settings, claude_dir, load_settings
 from pipeline.errors import ConfigError
 from pipeline.logs import hook_log
+from pipeline.paths import Paths, resolve_root
 from pipeline.roots import find_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pipeline.config import Settings
+    from pipeline.hookconfig import HookSettings
 
 EVENTS = ("session-start", "session-end", "pre-compact", "stop", "user-prompt-submit")
 CAPTURE_EVENTS = ("session-end", "pre-compact", "stop")
@@ -40,7 +45,7 @@ STDIN_LIMIT = 1 << 20
 STDIN_TIMEOUT_S = 0.5
 MAX_FIELD_CHARS = 4096
 INJECT_LIMIT = 9000  # the SessionStart document stays under this (DESIGN.md "Read side")
-_SAFE_SESSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_SAFE_SESSION = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"  # patterns compile on first use (re's cache)
 _FIELD = r'"{}"\s*:\s*"((?:[^"\\]|\\.)*)"'
 
 
@@ -156,10 +161,43 @@ def validate(payload: dict[str, Any]) -> tuple[dict[str, str] | None, str]:
 def derive_transcript_path(session_id: str, cwd: str, env=None) -> str:
     """Where Claude Code keeps this session's transcript, for payloads that left it empty."""
     env = os.environ if env is None else env
-    if not cwd or not _SAFE_SESSION.match(session_id):
+    if not cwd or not re.match(_SAFE_SESSION, session_id):
         return ""
     folder = re.sub(r"[^A-Za-z0-9]", "-", cwd)
+    from pipeline.config import claude_dir  # rare (no transcript path given): off the hot path
+
     return str(claude_dir(env=env) / "projects" / folder / f"{session_id}.jsonl")
+
+
+def _capture_settings(root: str | None) -> tuple[Settings | HookSettings, str]:
+    """(settings, configuration error or "") for a capture.
+
+    A capture reads its few settings through ``pipeline.hookconfig`` (no tomllib, no
+    dataclasses); only a configuration that reader leaves to the full parser costs more. A bad
+    setting never stops capture: the defaults are used and no drain is started (it would stop
+    on the same error)."""
+    from pipeline.hookconfig import HookSettings, load_hook_settings, remember_valid
+
+    light = load_hook_settings(root)
+    if light is not None:
+        return light, ""
+    from pipeline.config import load_settings
+
+    try:
+        full = load_settings(root)
+    except ConfigError as exc:
+        return HookSettings(resolve_root(root), spawn_drain=False), str(exc)
+    remember_valid(root)  # the next capture with this configuration takes the light path
+    return full, ""
+
+
+def _full_settings(root: str | None) -> tuple[Settings, str]:
+    from pipeline.config import Settings, load_settings
+
+    try:
+        return load_settings(root), ""
+    except ConfigError as exc:
+        return Settings(root=resolve_root(root), spawn_drain=False), str(exc)
 
 
 def _session_start(settings: Settings, payload: dict[str, Any]) -> str:
@@ -246,29 +284,25 @@ def _run(event: str, root: str, raw: bytes) -> str:
     fields, why = validate(payload)
     if fields is None:
         return f"{event}: ignored, {why}"
-    config_error = ""
-    try:
-        settings = load_settings(root)
-    except ConfigError as exc:
-        # A bad setting never stops capture: spool with the defaults, start no drain (it would
-        # stop on the same error), and say so at the next SessionStart.
-        config_error = str(exc)
-        settings = Settings(root=Path(root), spawn_drain=False)
     sid = fields["session_id"]
     tag = f"{event} session={sid[:8]!r}"
-    if config_error:
-        tag += f" (configuration error, using defaults: {config_error})"
     if event in ("session-start", "user-prompt-submit"):
+        full, config_error = _full_settings(root)
+        if config_error:
+            tag += f" (configuration error, using defaults: {config_error})"
         if event == "session-start":
-            text = _with_notice(_session_start(settings, payload), settings.paths, config_error)
+            text = _with_notice(_session_start(full, payload), full.paths, config_error)
         else:
             from pipeline.recall import hook_output
 
-            text = hook_output(settings, payload)
+            text = hook_output(full, payload)
         if text:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             sys.stdout.flush()
         return f"{tag} context={len(text)} chars"
+    settings, config_error = _capture_settings(root)
+    if config_error:
+        tag += f" (configuration error, using defaults: {config_error})"
     from pipeline.spawn import spawn_drain
     from pipeline.subagents import capture_session
 

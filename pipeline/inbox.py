@@ -96,6 +96,9 @@ def sidecar(envelope: Path, suffix: str) -> Path:
     return envelope.with_name(envelope.name.removesuffix(".json") + suffix)
 
 
+envelope_files = _envelopes  # the envelope files of one of the three folders, sorted
+
+
 def job_id_of(file_name: str) -> str:
     """The job id in an envelope file name ``<stamp>-<id>.json`` (the stem without a stamp)."""
     return file_name.removesuffix(".json").rsplit("-", 1)[-1]

@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,9 +114,16 @@ class LintReport:
             out[issue.check] = out.get(issue.check, 0) + 1
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, per_check: int | None = None) -> dict[str, Any]:
+        """The report as JSON data; ``per_check`` keeps only that many issues of each check
+        (the report files), and ``omitted`` says how many of each were left out."""
+        kept, omitted = _bounded(self.issues, per_check)
         return {
-            "issues": [asdict(i) for i in self.issues],
+            "issues": [
+                {"severity": i.severity, "check": i.check, "file": i.file, "detail": i.detail}
+                for i in kept
+            ],
+            **({"omitted": omitted} if per_check is not None else {}),
             "summary": {s: self.count(s) for s in SEVERITIES} | {"by_check": self.by_check()},
             "articles": self.articles,
             "links": self.links,
@@ -126,6 +133,24 @@ class LintReport:
             "report": self.report_path,
             "duration_s": round(self.duration_s, 3),
         }
+
+
+REPORT_PER_CHECK = 200  # issues of each check listed in the report files
+
+
+def _bounded(
+    issues: tuple[Issue, ...], per_check: int | None
+) -> tuple[list[Issue], dict[str, int]]:
+    if per_check is None:
+        return list(issues), {}
+    kept: list[Issue] = []
+    seen: dict[str, int] = {}
+    for issue in issues:
+        n = seen.get(issue.check, 0)
+        seen[issue.check] = n + 1
+        if n < per_check:
+            kept.append(issue)
+    return kept, {c: n - per_check for c, n in seen.items() if n > per_check}
 
 
 def _stamp(now: float) -> str:
@@ -140,6 +165,7 @@ def run_lint(
     backend: Any = None,
     clock: Callable[[], float] = time.time,
     write_report: bool = True,
+    cache: bool = True,
 ) -> LintReport:
     """Lint the knowledge base; with ``fix`` repair the unambiguous first, then report the rest."""
     started = time.monotonic()
@@ -147,7 +173,7 @@ def run_lint(
     fixed: list[str] = []
     notes: list[str] = []
     if not fix:
-        result = scan(paths)
+        result = scan(paths, cache=cache)
     else:
         # Same lock as compile and query --file-back: repairs never interleave with their writes.
         from pipeline import versioning
@@ -156,11 +182,11 @@ def run_lint(
             versioning.batch(settings, "lint --fix") as vb,
             fsutil.file_lock(paths.lock("knowledge"), timeout=120),
         ):
-            result = scan(paths)
+            result = scan(paths, cache=cache)
             fixed = apply_fixes(paths, result)
             if fixed:
                 _log_fix(paths, fixed, clock())
-                result = scan(paths)
+                result = scan(paths, cache=cache)
             vb.subject = f"lint --fix: {len(fixed)} change(s): " + "; ".join(fixed[:3])
     conn = state.connect(paths.state_db) if paths.memc.is_dir() else None
     try:
@@ -200,7 +226,10 @@ def _log_fix(paths: Paths, fixed: list[str], at: float) -> None:
     wikiindex.append_log(paths, "lint --fix", f"{len(fixed)} change(s)", fixed[:50] + more, now=at)
 
 
-def render_markdown(report: LintReport) -> str:
+def render_markdown(report: LintReport, per_check: int | None = None) -> str:
+    """The report as markdown, grouped by check; ``per_check`` bounds each group."""
+    kept, omitted = _bounded(report.issues, per_check)
+    counts = report.by_check()
     lines = [
         "# Lint report",
         "",
@@ -212,20 +241,25 @@ def render_markdown(report: LintReport) -> str:
         lines += ["## Fixed", ""] + [f"- {f}" for f in report.fixed] + [""]
     if report.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
-    current = None
-    for issue in report.issues:
+    current = ""
+    for issue in kept:
         if issue.check != current:
+            if current in omitted:
+                lines.append(f"- ... and {omitted[current]} more (`memc lint --json` lists all)")
             current = issue.check
-            lines += ["", f"## {current} ({report.by_check()[current]})", ""]
+            lines += ["", f"## {current} ({counts[current]})", ""]
         lines.append(f"- **{issue.severity}** `{issue.file}`: {issue.detail}")
+    if current in omitted:
+        lines.append(f"- ... and {omitted[current]} more (`memc lint --json` lists all)")
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _write_report(paths: Paths, report: LintReport, at: float) -> LintReport:
     base = paths.reports / f"lint-{_stamp(at)}"
     report = LintReport(**{**report.__dict__, "report_path": str(base) + ".md"})
-    fsutil.atomic_write(base.with_suffix(".md"), render_markdown(report))
+    fsutil.atomic_write(base.with_suffix(".md"), render_markdown(report, REPORT_PER_CHECK))
+    data = report.to_dict(per_check=REPORT_PER_CHECK)
     fsutil.atomic_write(
-        base.with_suffix(".json"), json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
+        base.with_suffix(".json"), json.dumps(data, indent=1, ensure_ascii=False) + "\n"
     )
     return report

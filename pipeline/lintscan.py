@@ -46,9 +46,11 @@ class Scan:
     link_count: int = 0
 
 
-def _load(knowledge: Path) -> tuple[dict[str, Article], dict[str, str]]:
+def _load(knowledge: Path, cache_file: Path | None) -> tuple[dict[str, Article], dict[str, str]]:
+    from pipeline.fmcache import FrontmatterCache
     from pipeline.wiki import article_files
 
+    cache = FrontmatterCache(cache_file)
     articles: dict[str, Article] = {}
     texts: dict[str, str] = {}
     for key, path in article_files(knowledge):
@@ -57,7 +59,8 @@ def _load(knowledge: Path) -> tuple[dict[str, Article], dict[str, str]]:
         except OSError:
             continue
         texts[key] = text
-        articles[key] = parse_article(key, text)
+        articles[key] = parse_article(key, text, loader=cache.load)
+    cache.save()
     return articles, texts
 
 
@@ -72,9 +75,12 @@ def _attachments(knowledge: Path) -> set[str]:
     return names
 
 
-def scan(paths: Paths) -> Scan:
-    """One pass over knowledge/: articles, links, and every per-article finding."""
-    articles, texts = _load(paths.knowledge)
+def scan(paths: Paths, *, cache: bool = True) -> Scan:
+    """One pass over knowledge/: articles, links, and every per-article finding.
+
+    Frontmatter parses are cached between runs (``pipeline.fmcache``) unless ``cache=False``."""
+    cache_file = paths.cache / "frontmatter.json" if cache else None
+    articles, texts = _load(paths.knowledge, cache_file)
     days = daily.list_days(paths.daily)
     resolver = Resolver(
         articles.values(), extra_paths=[f"daily/{d}" for d in days] + ["index", "log"]

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from urllib.parse import quote
+from collections import namedtuple
 
 MAX_DEPTH = 64
 _SECTION = re.compile(r'^\s*\[\s*remote\s+"((?:[^"\\]|\\.)*)"\s*\]')
@@ -33,10 +32,10 @@ _URL = re.compile(r"^\s*url\s*=\s*(.*?)\s*$", re.I)
 _SCP = re.compile(r"^(?:[^@/]+@)?([^:/]+):(?!//)(.+)$")  # git@host:owner/repo(.git)
 
 
-@dataclass(frozen=True)
-class ProjectId:
-    key: str  # "github.com/acme/billing" or "path:/abs/root"; "" when there is no folder
-    name: str  # display name, sanitised; "unknown" when there is nothing to name
+# key: "github.com/acme/billing" or "path:/abs/root"; "" when there is no folder.
+# name: display name, sanitised; "unknown" when there is nothing to name.
+# A namedtuple, not a dataclass or typing.NamedTuple: this runs on the hook path.
+ProjectId = namedtuple("ProjectId", ["key", "name"])
 
 
 def folder_name(path: str) -> str:
@@ -67,9 +66,23 @@ def normalise_remote(url: str) -> str:
     return f"{host}/{path}" if path else host
 
 
+_UNQUOTED = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + "_.-~" + "/:@+"
+)
+
+
+def _quote(text: str) -> str:
+    """``urllib.parse.quote(text, safe="/:@._-~+")``, without importing urllib.parse."""
+    if all(ch in _UNQUOTED for ch in text):
+        return text
+    return "".join(
+        ch if ch in _UNQUOTED else "".join(f"%{b:02X}" for b in ch.encode("utf-8")) for ch in text
+    )
+
+
 def _clean_path(path: str) -> str:
     path = path.rstrip("/").removesuffix(".git").rstrip("/") or "/"
-    return quote(path, safe="/:@._-~+")
+    return _quote(path)
 
 
 def _read(path: str, limit: int = 1 << 16) -> str:

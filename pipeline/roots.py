@@ -15,22 +15,23 @@ Stdlib only: the hook path resolves the root.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from pipeline.config import read_toml
 from pipeline.errors import ConfigError, RootNotFound
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 APP_DIR = "memory-compiler"
 DEFAULT_ROOT_NAME = "memory"
 
 
-@dataclass(frozen=True)
-class FoundRoot:
-    path: Path
-    # "--root" | "MEMC_ROOT" | "current folder" | "user config" | "~/memory" | "default"
-    source: str
+# path: the data root; source: "--root" | "MEMC_ROOT" | "current folder" | "user config" |
+# "~/memory" | "default". A namedtuple, not a dataclass: hooks resolve their root with this.
+FoundRoot = namedtuple("FoundRoot", ["path", "source"])
 
 
 def _abs(raw: str | os.PathLike) -> Path:

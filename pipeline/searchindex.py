@@ -9,9 +9,15 @@ Invariants:
 - The schema (tables, FTS columns in the order ``search.WEIGHTS`` follows, ``SCHEMA_VERSION``) is
   defined here and only here.
 - ``refresh`` is incremental: a stat walk compares (mtime_ns, size) with what was indexed; only
-  files that differ are read, and only files whose content hash differs are re-parsed. Rows of
-  files that disappeared are deleted. The whole refresh is one write transaction, so a reader
-  sees the old index or the new one.
+  files that differ are read, and only files whose content hash differs are re-parsed (a daily
+  log entry by entry: a new entry adds one row, the day's other rows stay). Rows of files that
+  disappeared are deleted. The whole refresh is one write transaction, so a reader sees the old
+  index or the new one.
+- The walk itself runs only when something may have changed: the folders' own mtimes changed (a
+  file created, renamed or deleted, as every atomic write does), or memc's writers named files
+  they changed in place in the change journal (``note_change``: daily appends), which are then
+  the only files looked at; or the last walk is ``FULL_CHECK_S`` old, which catches edits other
+  tools made in place. So a search at 20,000 articles costs a few stats, not 20,000.
 - Cheap to import (stdlib only, and hashlib and PyYAML only when files changed): ``search``
   imports it for the schema version on the SessionStart hook path, and ``memc search`` stays fast.
 """
@@ -29,7 +35,9 @@ from pathlib import Path
 from pipeline.config import ARTICLE_FOLDERS, Paths
 from pipeline.state import transaction
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
+FULL_CHECK_S = 60.0  # a full stat walk at least this often (edits other tools made in place)
+JOURNAL_MAX = 64 * 1024  # the change journal is emptied once this much of it has been read
 # The FTS columns, in the order of the bm25 weights in ``search.WEIGHTS``.
 FTS_COLUMNS = ("title", "aliases", "tags", "summary", "body")
 ALIAS_SEP = " ; "
@@ -49,6 +57,7 @@ CREATE TABLE IF NOT EXISTS docs (
 CREATE TABLE IF NOT EXISTS projects (key TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS docs_path ON docs(path);
 CREATE INDEX IF NOT EXISTS docs_kind ON docs(kind, key);
+CREATE INDEX IF NOT EXISTS docs_recent ON docs(kind, updated DESC, key);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     {", ".join(FTS_COLUMNS)},
     tokenize='porter unicode61 remove_diacritics 2'
@@ -215,24 +224,133 @@ def _insert_rows(conn: sqlite3.Connection, rel: str, rows: list[tuple]) -> None:
 # ---------------------------------------------------------------- refresh and rebuild
 
 
-def refresh(paths: Paths) -> RefreshStats:
-    """Bring search.db up to date with knowledge/ and daily/ (incremental)."""
+def _journal_file(paths: Paths) -> Path:
+    return paths.memc / "cache" / "search-changes"
+
+
+def note_change(paths: Paths, rel: str) -> None:
+    """Tell the next ``refresh`` that memc changed ``rel`` (relative to ROOT) in place, where the
+    folder's mtime does not show it (an append). One O_APPEND line; never raises."""
+    try:
+        path = _journal_file(paths)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (rel.replace("\n", " ") + "\n").encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _signals(paths: Paths) -> str:
+    """The folders' own stamps: any file created, renamed or deleted in one changes them."""
+    out = []
+    for folder in (*(paths.knowledge / f for f in ARTICLE_FOLDERS), paths.daily):
+        try:
+            st = os.stat(folder)
+            out.append(f"{st.st_ino}:{st.st_mtime_ns}")
+        except OSError:
+            out.append("-")
+    return "|".join(out)
+
+
+def _read_journal(paths: Paths, offset: int) -> tuple[set[str], int]:
+    """Paths named in the journal after ``offset``, and the offset it was read to."""
+    try:
+        with open(_journal_file(paths), "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return set(), 0
+    except OSError:
+        return set(), offset
+    if offset and not data and os.path.getsize(_journal_file(paths)) < offset:
+        return set(), 0  # emptied meanwhile
+    end = data.rfind(b"\n") + 1  # a line being written is read next time
+    names = {n for n in data[:end].decode("utf-8", "replace").split("\n") if n}
+    return names, offset + end
+
+
+def _one(paths: Paths, rel: str) -> tuple[str, str, os.stat_result] | None:
+    """(rel, kind, stat) of one indexable file named by the journal, or None."""
+    parts = rel.split("/")
+    if len(parts) == 2 and parts[0] == "daily" and _DAY_FILE.match(parts[1]):
+        kind = "daily"
+    elif len(parts) == 3 and parts[0] == "knowledge" and parts[1] in ARTICLE_FOLDERS:
+        kind = "article"
+        if not parts[2].endswith(".md") or parts[2].startswith("."):
+            return None
+    else:
+        return None
+    try:
+        st = os.stat(os.path.join(paths.root, *parts), follow_symlinks=False)
+    except OSError:
+        return None
+    import stat as _stat
+
+    return (rel, kind, st) if _stat.S_ISREG(st.st_mode) else None
+
+
+def refresh(paths: Paths, *, full: bool = False, now: float | None = None) -> RefreshStats:
+    """Bring search.db up to date with knowledge/ and daily/ (incremental; see the module
+    docstring for when it walks the folders). ``full`` walks them whatever the signals say."""
     started = time.perf_counter()
+    now = time.time() if now is None else now
     conn = connect(paths)
     try:
-        return _refresh(conn, paths, started)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        signals = _signals(paths)  # before the walk: a change during it shows next time
+        offset = int(meta.get("journal_offset", "0") or 0)
+        names, journal_end = _read_journal(paths, offset)
+        walked_at = float(meta.get("full_check_at", "0") or 0)
+        quiet = meta.get("signals") == signals and 0 <= now - walked_at < FULL_CHECK_S
+        if quiet and not full:
+            found = [one for one in (_one(paths, rel) for rel in sorted(names)) if one]
+            gone = set(names) - {rel for rel, _, _ in found}
+            stats = _refresh(conn, paths, started, found, only=gone | {r for r, _, _ in found})
+            updates = {"journal_offset": str(journal_end)}
+        else:
+            stats = _refresh(conn, paths, started, list(_walk(paths)))
+            updates = {"signals": signals, "full_check_at": repr(now)}
+            updates["journal_offset"] = str(journal_end)
+        if journal_end >= JOURNAL_MAX:
+            try:
+                if os.path.getsize(_journal_file(paths)) == journal_end:
+                    os.truncate(_journal_file(paths), 0)
+                    updates["journal_offset"] = "0"
+            except OSError:
+                pass
+        conn.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(updates.items())
+        )
+        return stats
     finally:
         conn.close()
 
 
-def _refresh(conn: sqlite3.Connection, paths: Paths, started: float) -> RefreshStats:
+def _refresh(
+    conn: sqlite3.Connection,
+    paths: Paths,
+    started: float,
+    on_disk: list[tuple[str, str, os.stat_result]],
+    only: set[str] | None = None,
+) -> RefreshStats:
+    """Index what differs among ``on_disk``; a known file missing from it is deleted (only
+    among ``only`` when given: a partial refresh knows nothing of the other files)."""
     import hashlib  # here, not at the top: SessionStart imports this module via search
 
-    known = {
-        row[0]: (row[1], row[2], row[3])
-        for row in conn.execute("SELECT path, mtime_ns, size, hash FROM files")
-    }
-    on_disk = list(_walk(paths))
+    if only is None:
+        rows = conn.execute("SELECT path, mtime_ns, size, hash FROM files").fetchall()
+    else:
+        rows = [
+            r
+            for rel in sorted(only)
+            for r in conn.execute(
+                "SELECT path, mtime_ns, size, hash FROM files WHERE path=?", (rel,)
+            ).fetchall()
+        ]
+    known = {row[0]: (row[1], row[2], row[3]) for row in rows}
     stale = [
         (rel, kind, st)
         for rel, kind, st in on_disk
@@ -260,8 +378,12 @@ def _refresh(conn: sqlite3.Connection, paths: Paths, started: float) -> RefreshS
             if previous is not None and previous[2] == digest:
                 counts["same"] += 1
             else:
-                _delete_path(conn, rel)
-                _insert_rows(conn, rel, _rows_for(rel, kind, raw.decode("utf-8", "replace")))
+                rows_for = _rows_for(rel, kind, raw.decode("utf-8", "replace"))
+                if kind == "daily" and previous is not None:
+                    _update_entries(conn, rel, rows_for)
+                else:
+                    _delete_path(conn, rel)
+                    _insert_rows(conn, rel, rows_for)
                 counts["updated" if previous is not None else "added"] += 1
             conn.execute(
                 "INSERT OR REPLACE INTO files(path, kind, mtime_ns, size, hash) VALUES (?,?,?,?,?)",
@@ -277,11 +399,35 @@ def _refresh(conn: sqlite3.Connection, paths: Paths, started: float) -> RefreshS
     )
 
 
+def _update_entries(conn: sqlite3.Connection, rel: str, rows: list[tuple]) -> None:
+    """A changed daily log, entry by entry: rows already indexed as they are stay; new or
+    edited entries are inserted, vanished ones deleted (an append costs one insert)."""
+    existing: dict[tuple, list[int]] = {}
+    for doc_id, *values in conn.execute(
+        "SELECT d.id, d.kind, d.key, d.title, d.summary, d.updated, d.aliases, f.tags, f.body,"
+        " d.project FROM docs d JOIN fts f ON f.rowid = d.id WHERE d.path=?",
+        (rel,),
+    ):
+        existing.setdefault(tuple(values), []).append(doc_id)
+    fresh = []
+    for row in rows:
+        ids = existing.get(tuple(row))
+        if ids:
+            ids.pop()
+        else:
+            fresh.append(row)
+    for ids in existing.values():
+        for doc_id in ids:
+            conn.execute("DELETE FROM fts WHERE rowid=?", (doc_id,))
+            conn.execute("DELETE FROM docs WHERE id=?", (doc_id,))
+    _insert_rows(conn, rel, fresh)
+
+
 def rebuild(paths: Paths) -> RefreshStats:
     """Drop the index and build it again from the files."""
     conn = connect(paths)
     try:
         _reset(conn)
-        return _refresh(conn, paths, time.perf_counter())
     finally:
         conn.close()
+    return refresh(paths, full=True)

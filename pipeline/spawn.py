@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 
-from pipeline.config import Settings
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not at run time: pipeline.config is not on the hook's hot path
+    from pipeline.config import Settings
+    from pipeline.hookconfig import HookSettings
 
 # The module that provides `memc drain` (written by the distil stage). Until it exists, spawning a
 # drain is a logged no-op rather than a child that fails with "no such command".
@@ -30,7 +33,7 @@ def drain_available() -> bool:
     return False
 
 
-def spawn_drain(settings: Settings) -> str:
+def spawn_drain(settings: Settings | HookSettings) -> str:
     """Start a detached `memc drain` for this root; return what happened, for the hook log.
 
     Not started when MEMC_SPAWN_DRAIN=0, when a watcher holds the watcher lock (it drains the

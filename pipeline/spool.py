@@ -12,9 +12,6 @@ commit), so a spool exists for every job the inbox holds. Invariants:
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import time
 from pathlib import Path
 
 from pipeline.config import Paths
@@ -34,37 +31,5 @@ def spool_path(paths: Paths, envelope: Envelope) -> Path:
     return safe_join(paths.memc, rel)
 
 
-def prune_spools(
-    paths: Paths, conn: sqlite3.Connection, keep_days: float, now: float | None = None
-) -> int:
-    """Delete spools of jobs done more than ``keep_days`` ago; returns how many were removed."""
-    now = time.time() if now is None else now
-    cutoff = now - keep_days * 86400
-    try:
-        names = [n for n in os.listdir(paths.spool) if n.endswith(".jsonl")]
-    except OSError:
-        return 0
-    if not names:
-        return 0
-    from pipeline import inbox  # (inbox imports this module for spool_path)
-
-    jobs = inbox.pending(paths) + inbox.claimed_envelopes(paths) + inbox.failed_envelopes(paths)
-    live = {inbox.job_id_of(p.name) for p in jobs}
-    removed = 0
-    for name in names:
-        job_id = name[:-6]
-        if job_id in live:
-            continue
-        row = conn.execute("SELECT status, updated_at FROM jobs WHERE id=?", (job_id,)).fetchone()
-        try:
-            path = safe_join(paths.spool, name)
-            if row is not None:
-                if row[0] != "done" or row[1] >= cutoff:
-                    continue
-            elif os.stat(path).st_mtime >= cutoff:
-                continue  # unknown job: only an orphan this old (a capture that never committed)
-            os.unlink(path)
-            removed += 1
-        except (OSError, PathRefused):
-            continue
-    return removed
+# Pruning is O(what expired) in pipeline.spools; re-exported here for the callers of this module.
+from pipeline.spools import prune_spools as prune_spools  # noqa: E402

@@ -100,14 +100,16 @@ CREATE TABLE IF NOT EXISTS pages (
 BUSY_TIMEOUT_MS = 10_000
 
 
-def connect(db_path: Path | str) -> sqlite3.Connection:
-    """Open (creating if needed) the state database with WAL and a busy timeout."""
+def connect(db_path: Path | str, timeout: float = BUSY_TIMEOUT_MS / 1000) -> sqlite3.Connection:
+    """Open (creating if needed) the state database with WAL and a busy timeout (seconds).
+
+    Hooks pass a short ``timeout``: a capture must not wait on a drain's transaction."""
     path = Path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
     conn.row_factory = sqlite3.Row
     try:
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         try:
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError as exc:

@@ -10,13 +10,14 @@ compile are busy.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline import pending, state
-from pipeline.config import ARTICLE_FOLDERS, Settings
+from pipeline.config import Paths, Settings
 from pipeline.fsutil import lock_is_held
 
 FAILED_SHOWN = 20
@@ -77,9 +78,23 @@ def _count_md(folder: Path, *, recursive: bool) -> int:
     return sum(1 for p in folder.glob(pattern) if p.is_file())
 
 
-def count_articles(knowledge: Path) -> int:
-    """Markdown pages in knowledge/ other than the generated index.md and log.md."""
-    return sum(_count_md(knowledge / sub, recursive=True) for sub in ARTICLE_FOLDERS)
+def count_articles(paths: Paths) -> int:
+    """The articles of knowledge/, counted by the search index after a refresh (which costs a
+    few stats when nothing changed: ``searchindex``), not by a glob of every file."""
+    from pipeline import search, searchindex
+
+    try:
+        searchindex.refresh(paths)
+        index = search.open_index(paths)
+    except (OSError, sqlite3.Error):
+        index = None
+    if index is None:  # no usable index (read-only folder?): count the files
+        return sum(
+            _count_md(paths.knowledge / sub, recursive=True)
+            for sub in ("concepts", "connections", "qa")
+        )
+    with index:
+        return index.article_count()
 
 
 def collect(settings: Settings, *, now: float | None = None) -> Status:
@@ -134,7 +149,7 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         budget_usd=float(ledger["budget_usd"]),
         breaker_open_until=ledger["breaker_open_until"],
         watcher_running=lock_is_held(paths.lock("watcher")),
-        articles=count_articles(paths.knowledge),
+        articles=count_articles(paths),
         daily_files=_count_md(paths.daily, recursive=False),
         backend=settings.backend,
         versioned=repo.versioned,

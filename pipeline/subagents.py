@@ -19,7 +19,11 @@ import os
 import sqlite3
 
 from pipeline import capture as _capture
-from pipeline.config import Settings
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+    from pipeline.hookconfig import HookSettings
 
 COMPACTION_AGENT = "agent-acompact-"
 
@@ -46,7 +50,7 @@ def subagent_transcripts(transcript_path: str) -> list[str]:
 
 
 def capture_session(
-    settings: Settings, *, transcript_path: str, session_id: str, **kwargs
+    settings: Settings | HookSettings, *, transcript_path: str, session_id: str, **kwargs
 ) -> list[_capture.CaptureResult]:
     """``capture`` of a main transcript, then of each of its subagent transcripts."""
     capture = _capture.capture  # looked up per call (tests replace it)

@@ -10,11 +10,18 @@ an Agent SDK session (capture of idle tails, `memc capture`, backfill), with the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 from collections.abc import Callable
+
+try:  # the builtin sha256: hashlib would first load OpenSSL, a few ms of a hook's start-up
+    from _sha256 import sha256  # Python 3.11
+except ImportError:  # pragma: no cover - 3.12 renamed it; some builds have only hashlib
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 IDENTITY_BYTES = 4096
 HEAD_LINES = 50
@@ -102,7 +109,7 @@ def identity(st: os.stat_result, head: bytes) -> str | None:
         key = head[:IDENTITY_BYTES]
     else:
         return None
-    return f"{st.st_dev}:{st.st_ino}:{hashlib.sha256(key).hexdigest()[:16]}"
+    return f"{st.st_dev}:{st.st_ino}:{sha256(key).hexdigest()[:16]}"
 
 
 def last_newline_end(fd: int, start: int, size: int) -> int:

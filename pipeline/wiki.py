@@ -19,7 +19,7 @@ import datetime as _dt
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,8 +129,13 @@ def _as_text(value: Any) -> str | None:
     return None
 
 
-def parse_article(key: str, text: str) -> Article:
-    """An Article from file text. Never raises: problems are recorded on the article."""
+def parse_article(
+    key: str, text: str, loader: Callable[[str], dict[str, Any]] | None = None
+) -> Article:
+    """An Article from file text. Never raises: problems are recorded on the article.
+
+    ``loader`` parses the frontmatter block (default ``load_frontmatter``; lint passes the
+    ``pipeline.fmcache`` cache, which returns the same)."""
     problems: list[str] = []
     raw, body = split_frontmatter(text)
     meta: dict[str, Any] = {}
@@ -138,7 +143,7 @@ def parse_article(key: str, text: str) -> Article:
         problems.append("missing frontmatter")
     else:
         try:
-            meta = load_frontmatter(raw)
+            meta = (loader or load_frontmatter)(raw)
         except FrontmatterError as exc:
             problems.append(str(exc))
     values: dict[str, Any] = {}
@@ -281,6 +286,13 @@ class Resolver:
             key = _norm(p)
             self.by_path.setdefault(key, p)
             self.by_name.setdefault(key.rsplit("/", 1)[-1], []).append(p)
+        # Every proper suffix of two or more components of every path ("b/c" of "a/b/c"): a
+        # partial path resolves in one lookup instead of a scan of all paths per link.
+        self.by_suffix: dict[str, list[str]] = {}
+        for lk, k in self.by_path.items():
+            parts = lk.split("/")
+            for i in range(1, len(parts) - 1):
+                self.by_suffix.setdefault("/".join(parts[i:]), []).append(k)
 
     def candidates(self, target: str) -> list[str]:
         """Every key the target could mean, in resolution order (first match class wins)."""
@@ -289,10 +301,8 @@ class Resolver:
             return []
         if t in self.by_path:
             return [self.by_path[t]]
-        if "/" in t:
-            suffix = [k for lk, k in self.by_path.items() if lk.endswith("/" + t)]
-            if suffix:
-                return sorted(suffix)
+        if "/" in t and t in self.by_suffix:
+            return sorted(self.by_suffix[t])
         name = t.rsplit("/", 1)[-1]
         if name in self.by_name:
             return sorted(set(self.by_name[name]))

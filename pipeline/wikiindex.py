@@ -90,7 +90,7 @@ def expected_index(paths) -> str:
     """What index.md should contain right now (refreshes the search index first)."""
     from pipeline import search, searchindex
 
-    searchindex.refresh(paths)
+    searchindex.refresh(paths, full=True)  # a writer: every file, not only signalled ones
     return render_index(search.indexed_articles(paths))
 
 

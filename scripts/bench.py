@@ -17,6 +17,9 @@ no cost), and prints:
     .venv/bin/python scripts/bench.py            # full sizes, several minutes
     .venv/bin/python scripts/bench.py --quick    # reduced sizes (seconds), same table shape
     .venv/bin/python scripts/bench.py --json     # raw figures as JSON after the table
+    .venv/bin/python scripts/bench.py --scale    # scripts/bench_scale.py instead: 2k/20k/50k
+                                                 # articles, a 2,000-entry day, 3,800 spools,
+                                                 # a locked state.db, a 100 MB line (long)
 
 Progress and the stage scripts' own chatter go to stderr; stdout carries only the table (and the
 JSON when asked). Timings are wall-clock on whatever else the machine is doing: run it idle.
@@ -102,6 +105,7 @@ def machine() -> dict:
 def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMC_")}
     env.update(MEMC_BACKEND="extractive", MEMC_TZ="UTC", MEMC_SPAWN_DRAIN="0", PYTHONPATH=str(REPO))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has .pyc files; so may we
     return env
 
 
@@ -215,18 +219,20 @@ def render(results: dict, quick: bool) -> str:
         results["read"],
     )
     rows: list[tuple[str, str, str]] = []
+    floor = hooks.get("python -c pass")
     for kind in ("first capture", "incremental"):
         for mb in (results["config"]["small_mb"], results["config"]["big_mb"]):
             r = _hook_row(hooks, kind, mb)
             if r:
+                ratio = f", {r['median'] / floor['median']:.1f}x floor" if floor else ""
                 rows.append(
                     (
                         f"hook `session-end`, {kind}",
                         f"{mb:g} MB transcript",
-                        f"{r['median']:.0f} ms median (min {r['min']:.0f}, max {r['max']:.0f})",
+                        f"{r['median']:.0f} ms median (min {r['min']:.0f}, max {r['max']:.0f}"
+                        f"{ratio})",
                     )
                 )
-    floor = hooks.get("python -c pass")
     if floor:
         rows.append(
             ("`python -c pass` (interpreter floor)", "-", f"{floor['median']:.0f} ms median")
@@ -252,12 +258,20 @@ def render(results: dict, quick: bool) -> str:
     for n, secs in read["lint_s"].items():
         rows.append(("`lint --structural-only`", f"{n:,} articles", f"{secs:.2f} s"))
     n = read["read_size"]
-    rows.append(("`memc search` wall time", f"{n:,} articles", f"{_ms(read['search_s'])} median"))
+    floor_s = read["python_floor_s"]
+    rows.append(
+        (
+            "`memc search` wall time",
+            f"{n:,} articles",
+            f"{_ms(read['search_s'])} median ({read['search_s'] / floor_s:.1f}x floor)",
+        )
+    )
     rows.append(
         (
             "`memc hook session-start` wall time",
             f"{n:,} articles",
-            f"{_ms(read['session_start_s'])} median",
+            f"{_ms(read['session_start_s'])} median "
+            f"({read['session_start_s'] / floor_s:.1f}x floor)",
         )
     )
     big = drain["big_spool"]
@@ -286,7 +300,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="reduced sizes (for a smoke run)")
     ap.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--scale",
+        action="store_true",
+        help="run scripts/bench_scale.py (large knowledge bases, ratios to the floor) instead",
+    )
+    args, rest = ap.parse_known_args(argv)
+    if args.scale:
+        import bench_scale
+
+        return bench_scale.main(rest + (["--json"] if args.json else []))
+    if rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
     cfg = dict(QUICK if args.quick else FULL)
     for key, value in _clean_env().items():  # the in-process stages read settings from here
         os.environ[key] = value

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import capture as cap
-from pipeline import idle, spawn, tailfile
+from pipeline import cursor, idle, spawn, tailfile
 from pipeline.capture import capture, project_name
 from pipeline.config import load_settings
 from pipeline.models import Envelope
@@ -128,10 +128,10 @@ def test_crash_before_envelope_discards_orphan_spool(settings, root, tmp_path, m
     t = tmp_path / "t.jsonl"
     t.write_bytes(line(1))
 
-    def broken(self):
+    def broken(values):
         raise KeyboardInterrupt("killed before the envelope")
 
-    monkeypatch.setattr(cap.Envelope, "to_json", broken)
+    monkeypatch.setattr(cap.envelope, "encode", broken)
     with pytest.raises(KeyboardInterrupt):
         run(settings, t)
     monkeypatch.undo()
@@ -450,7 +450,7 @@ def test_lock_files_do_not_grow_with_sessions(settings, root, tmp_path):
     for i in range(200):
         assert run(settings, t, sid=f"session-{i}").status == "queued"
     locks = [p.name for p in (root / ".memc" / "locks").iterdir() if p.name.startswith("capture-")]
-    assert 0 < len(locks) <= cap.LOCK_STRIPES
+    assert 0 < len(locks) <= cursor.LOCK_STRIPES
 
 
 def test_idle_tail_of_a_session_without_session_end_is_captured(settings, root, tmp_path):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from pipeline.daily import (
     append_entry,
@@ -197,3 +198,45 @@ def test_lone_surrogates_are_made_writable():
     )
     block.encode("utf-8")  # would raise UnicodeEncodeError on a lone surrogate
     assert "bad \ufffd title" in block and writable_text("ok") == "ok"
+
+
+def _block(eid: str, title: str = "Entry") -> str:
+    return render_entry(
+        _entry(title), entry_id=eid, time_hhmm="10:00", project="p", session_id="s", event="stop"
+    )
+
+
+def test_append_in_a_data_root_dedupes_without_rereading_the_day(root, monkeypatch):
+    daily_dir = root / "daily"
+    ids = [f"{i:012x}" for i in range(30)]
+    for eid in ids:
+        assert append_entry(daily_dir, "2026-11-23", _block(eid), eid) is True
+    reads = []
+    real = Path.read_text
+    monkeypatch.setattr(
+        Path, "read_text", lambda self, *a, **k: reads.append(self) or real(self, *a, **k)
+    )
+    for eid in ids:  # every id is still refused...
+        assert append_entry(daily_dir, "2026-11-23", _block(eid), eid) is False
+    assert append_entry(daily_dir, "2026-11-23", _block("ffffffffffff"), "ffffffffffff") is True
+    assert not [p for p in reads if p.name == "2026-11-23.md"]  # ...without reading the file
+    monkeypatch.undo()
+    entries = read_entries(daily_dir, "2026-11-23")
+    assert [e.id for e in entries] == [*ids, "ffffffffffff"]
+
+
+def test_a_day_changed_outside_memc_is_read_again(root):
+    daily_dir = root / "daily"
+    path = daily_dir / "2026-11-24.md"
+    assert append_entry(daily_dir, "2026-11-24", _block("aaaaaaaaaaaa"), "aaaaaaaaaaaa")
+    # another machine's entry arrives by a merge, in the middle of the file
+    text = path.read_text()
+    merged = text.replace("### 10:00", _block("bbbbbbbbbbbb", "Merged") + "\n### 10:00", 1)
+    path.write_text(merged)
+    assert append_entry(daily_dir, "2026-11-24", _block("bbbbbbbbbbbb"), "bbbbbbbbbbbb") is False
+    assert path.read_text().count("id=bbbbbbbbbbbb") == 1
+    path.write_text("# Daily Log: 2026-11-24\n\nrestored from a backup, no entries\n")
+    assert append_entry(daily_dir, "2026-11-24", _block("aaaaaaaaaaaa"), "aaaaaaaaaaaa") is True
+    (root / ".memc" / "cache" / "daily.db").unlink()  # the index is only a cache
+    assert append_entry(daily_dir, "2026-11-24", _block("aaaaaaaaaaaa"), "aaaaaaaaaaaa") is False
+    assert [e.id for e in read_entries(daily_dir, "2026-11-24")] == ["aaaaaaaaaaaa"]

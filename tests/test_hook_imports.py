@@ -54,3 +54,63 @@ def test_hook_imports_only_the_standard_library(memc_env, root, tmp_path):
     assert outside == [], f"the hook imported non-stdlib modules: {outside}"
     assert not set(HEAVY) & set(outside)
     assert list((root / ".memc" / "inbox").glob("*.json")), "the probe's capture queued nothing"
+
+
+# What a capture hook must not pay for: the full settings parser (tomllib, dataclasses), the
+# redactor's 50 patterns, typing, tempfile, OpenSSL's hashlib, and the model/value modules.
+CAPTURE_MUST_NOT_IMPORT = (
+    "dataclasses",
+    "tomllib",
+    "typing",
+    "tempfile",
+    "inspect",
+    "pipeline.config",
+    "pipeline.redact",
+    "pipeline.models",
+)
+
+LIGHT_PROBE = textwrap.dedent("""
+    import io, json, os, sys
+    from pipeline.entry import main
+    event, payload = json.loads(sys.argv[1])
+    r, w = os.pipe()
+    os.write(w, payload.encode())
+    os.close(w)
+    sys.stdin = os.fdopen(r, "r")
+    assert main(["hook", event]) == 0
+    print(json.dumps(sorted(sys.modules)))
+""")
+
+
+def test_capture_hooks_import_only_what_a_capture_needs(memc_env, root, tmp_path):
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_text('{"type":"user","message":{"role":"user","content":"hi"}}\n')
+    (root / ".memc" / "config.toml").write_text(
+        '# plain settings are read without tomllib\nstop_min_lines = 1\nbackend = "extractive"\n'
+    )
+    payload = json.dumps(
+        {"session_id": "s1", "transcript_path": str(transcript), "cwd": "/home/dev/demo"}
+    )
+    first = True
+    # The first capture with a configuration validates it with the full parser; the others
+    # (the ones probed) trust that verdict.
+    for event in ("session-end", "session-end", "stop", "pre-compact"):
+        with transcript.open("a") as fh:
+            fh.write('{"type":"user","message":{"role":"user","content":"more"}}\n')
+        proc = subprocess.run(
+            [PYTHON, "-c", LIGHT_PROBE, json.dumps([event, payload])],
+            capture_output=True,
+            env=dict(memc_env),
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        loaded = set(json.loads(proc.stdout.decode().strip().splitlines()[-1]))
+        assert "pipeline.capture" in loaded  # it did capture
+        if first:
+            first = False
+            continue
+        assert not loaded & set(CAPTURE_MUST_NOT_IMPORT), sorted(
+            loaded & set(CAPTURE_MUST_NOT_IMPORT)
+        )
+    log = (root / ".memc" / "logs" / "hooks.log").read_text()
+    assert log.count(" queued ") == 4, log  # stop too: its threshold came from config.toml

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import inbox, reclaim, spool, state
+from pipeline import inbox, reclaim, spool, spools, state
 from pipeline.config import load_settings
 from pipeline.models import Envelope
 from tests.helpers import make_job, transcript_lines
@@ -239,3 +239,29 @@ def test_withdraw_removes_envelope_and_spool_unless_a_drain_claimed_it(settings,
     spools = {p.stem for p in paths.spool.glob("*.jsonl")}
     assert spools == {second.id}
     assert inbox.read_envelope(p1) is None
+
+
+def test_prune_touches_only_what_expired_and_sweeps_the_folder_daily(settings, root, monkeypatch):
+    paths = settings.paths
+    conn = state.connect(paths.state_db)
+    envs = _jobs(root, 3)
+    day = 86400.0
+    for i, env in enumerate(envs):  # done on days 0, 1 and 2
+        inbox.complete(
+            paths, inbox.claim(paths, paths.inbox / env.file_name()), conn=conn, now=i * day
+        )
+    assert spools.prune_spools(paths, conn, keep_days=7, now=7.5 * day) == 1  # day 0 expired
+    orphan = paths.spool / "deadbeefdeadbeefdead.jsonl"
+    orphan.write_bytes(b"{}\n")
+    os.utime(orphan, (0, 0))
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(
+        spools.os, "listdir", lambda p=".": listed.append(str(p)) or real_listdir(p)
+    )
+    assert spools.prune_spools(paths, conn, keep_days=7, now=8.4 * day) == 1  # day 1, no sweep
+    assert str(paths.spool) not in listed and orphan.exists()
+    left = {p.name[:-6] for p in paths.spool.iterdir()}
+    assert envs[0].id not in left and envs[1].id not in left and envs[2].id in left
+    assert spools.prune_spools(paths, conn, keep_days=7, now=9.6 * day) == 2  # day 2 + sweep
+    assert str(paths.spool) in listed and not orphan.exists()

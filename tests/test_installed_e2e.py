@@ -51,7 +51,11 @@ def test_installed_hooks_capture_and_the_spawned_drain_distils(root, tmp_path):
     assert done.returncode == 0 and done.stdout == ""
 
     deadline = time.monotonic() + 60  # the background drain: poll for its result, do not guess
-    while not (list_days(root / "daily") and not list((root / ".memc" / "inbox").glob("*.json"))):
+    while not (
+        list_days(root / "daily")
+        and read_entries(root / "daily", list_days(root / "daily")[0])  # written, not just created
+        and not list((root / ".memc" / "inbox").glob("*.json"))
+    ):
         assert time.monotonic() < deadline, "the spawned drain never wrote the daily log"
         time.sleep(0.05)
     [day] = list_days(root / "daily")

@@ -278,3 +278,65 @@ def test_fix_adds_no_backlink_for_an_ambiguous_link(root, settings):
     for key in ("concepts/same", "connections/same"):
         assert "concepts/hub" not in (root / "knowledge" / f"{key}.md").read_text()
     assert report.by_check().get("ambiguous_link") == 1
+
+
+# --- scale: the frontmatter cache, the bounded report ---------------------------------------
+
+
+def _lint_view(settings, **kw):
+    report = lint.run_lint(settings, structural_only=True, write_report=False, **kw)
+    return report.issues, report.articles, report.links
+
+
+def test_lint_results_are_identical_with_and_without_the_cache(kb, settings, monkeypatch):
+    # Frontmatter the cache must reproduce exactly: dates, a datetime, an int key, nesting,
+    # a YAML error, an anchor (refused), and a block shared by two pages.
+    odd = {
+        "concepts/dates": "title: Dates\nsummary: s\ncreated: 2026-01-05\nupdated: 2026-01-06",
+        "concepts/stamp": "title: Stamp\nsummary: s\nwhen: 2026-01-05 10:00:00+02:00",
+        "concepts/intkey": "title: Int key\nsummary: s\n1: one\nnested: {a: [1, 2.5, null]}",
+        "concepts/broken-yaml": "title: [unclosed\nsummary: s",
+        "concepts/anchor": "title: &a Anchor\nsummary: *a",
+        "concepts/twin-a": "title: Twin\nsummary: same block",
+        "concepts/twin-b": "title: Twin\nsummary: same block",
+    }
+    for key, front in odd.items():
+        write_article(kb, key, title="", body=f"{FILLER} [[concepts/alpha]]", raw_front=front)
+    cache_file = settings.paths.cache / "frontmatter.json"
+    uncached = _lint_view(settings, cache=False)
+    assert not cache_file.exists()
+    cold = _lint_view(settings)  # fills the cache
+    assert cache_file.is_file()
+    from pipeline import fmcache
+
+    calls = []
+    real = fmcache.load_frontmatter
+    monkeypatch.setattr(fmcache, "load_frontmatter", lambda raw: calls.append(raw) or real(raw))
+    warm = _lint_view(settings)
+    assert uncached == cold == warm
+    # every block but the one JSON cannot hold exactly (the int key) came from the cache
+    assert len(calls) == 1 and "1: one" in calls[0]
+    (kb / "knowledge" / "concepts" / "dates.md").write_text(
+        "---\ntitle: Dates\nsummary: s\ncreated: 2026-02-01\nupdated: 2026-13-01\n---\n\nshort\n"
+    )
+    assert _lint_view(settings) == _lint_view(settings, cache=False)  # an edit is seen at once
+    cache_file.write_text("{ damaged")
+    assert _lint_view(settings) == _lint_view(settings, cache=False)
+
+
+def test_report_files_are_bounded_and_grouped(root, settings, monkeypatch):
+    monkeypatch.setattr(lint, "REPORT_PER_CHECK", 3)
+    for i in range(8):
+        write_article(
+            root, f"concepts/lonely-{i}", title=f"Lonely {i}", body=f"{FILLER} [[gone-{i}]]"
+        )
+    report = lint.run_lint(settings, structural_only=True)
+    assert report.by_check()["broken_link"] == 8 and len(report.issues) > 8
+    data = json.loads(Path(report.report_path).with_suffix(".json").read_text())
+    assert sum(1 for i in data["issues"] if i["check"] == "broken_link") == 3
+    assert data["omitted"]["broken_link"] == 5
+    assert data["summary"]["by_check"]["broken_link"] == 8  # the counts stay whole
+    text = Path(report.report_path).read_text()
+    assert "## broken_link (8)" in text and "... and 5 more" in text
+    full = report.to_dict()  # what `memc lint --json` prints: every issue
+    assert len(full["issues"]) == len(report.issues) and "omitted" not in full

@@ -39,14 +39,15 @@ def test_refresh_is_incremental(paths):
     write_daily(paths, "2026-11-20", [("acme", "Queue fix", "advisory locks in worker")])
     first = searchindex.refresh(paths)
     assert (first.added, first.updated, first.removed) == (3, 0, 0)
-    again = searchindex.refresh(paths)
+    again = searchindex.refresh(paths, full=True)
     assert again.changed == 0 and again.unchanged == 3
-    # touched but identical content: re-hashed, not re-parsed
+    # touched but identical content: re-hashed, not re-parsed (edits in place, as another tool
+    # makes them, are found by the full walk: full=True, or FULL_CHECK_S later)
     os.utime(a, ns=(1, 1))
-    touched = searchindex.refresh(paths)
+    touched = searchindex.refresh(paths, full=True)
     assert touched.changed == 0
     a.write_text(a.read_text().replace("pg_try_advisory_lock", "hashtextextended"))
-    changed = searchindex.refresh(paths)
+    changed = searchindex.refresh(paths, full=True)
     assert changed.updated == 1
     assert [h.key for h in search.search(paths, "hashtextextended")] == ["concepts/advisory-locks"]
     assert search.search(paths, "pg_try_advisory_lock") == []
@@ -232,3 +233,54 @@ def test_search_without_words_is_a_usage_error(root, capsys):
     assert run_memc(root, "search", "") == 2
     assert run_memc(root, "search", "*") == 2
     assert "give one or more words" in capsys.readouterr().err
+
+
+def test_refresh_walks_only_when_something_may_have_changed(paths, monkeypatch):
+    from pipeline.daily import append_entry, render_entry
+    from pipeline.models import Entry
+
+    a = write_page(paths, "concepts/advisory-locks", "Advisory locks", "pg_try_advisory_lock")
+    t0 = 1_900_000_000.0
+    assert searchindex.refresh(paths, now=t0).added == 1
+    walks = []
+    real_walk = searchindex._walk
+    monkeypatch.setattr(searchindex, "_walk", lambda p: walks.append(1) or real_walk(p))
+    assert searchindex.refresh(paths, now=t0 + 1).changed == 0 and walks == []  # a few stats
+    # an edit in place by another tool: found by the periodic full check
+    a.write_text(a.read_text().replace("pg_try_advisory_lock", "hashtextextended"))
+    assert search.search(paths, "hashtextextended") == []
+    assert searchindex.refresh(paths, now=t0 + searchindex.FULL_CHECK_S + 2).updated == 1
+    assert walks == [1]
+    # a new page (an atomic write, as memc's own writers do): the folder's mtime shows it at once
+    write_page(paths, "concepts/new-page", "New page", "brandnewword")
+    assert searchindex.refresh(paths, now=t0 + searchindex.FULL_CHECK_S + 3).added == 1
+    assert [h.key for h in search.search(paths, "brandnewword")] == ["concepts/new-page"]
+
+    # a daily append (in place, folder mtime unchanged): named in the change journal
+    def block(i):
+        return render_entry(
+            Entry(True, title=f"entry {i}", context=f"journalword{i}"),
+            entry_id=f"{i:012x}",
+            time_hhmm="10:00",
+            project="p",
+            session_id="s",
+            event="stop",
+        )
+
+    append_entry(paths.daily, "2026-11-20", block(1), f"{1:012x}")
+    searchindex.refresh(paths, full=True, now=t0 + 100)  # the day file exists and is indexed
+    walks.clear()
+    append_entry(paths.daily, "2026-11-20", block(2), f"{2:012x}")
+    inserted = []
+    real_insert = searchindex._insert_rows
+    monkeypatch.setattr(
+        searchindex,
+        "_insert_rows",
+        lambda c, rel, rows: inserted.extend(rows) or real_insert(c, rel, rows),
+    )
+    assert searchindex.refresh(paths, now=t0 + 101).updated == 1 and walks == []
+    assert [r[1] for r in inserted] == [f"{2:012x}"]  # one new row, the day's others kept
+    assert {h.key for h in search.search(paths, "journalword1 OR journalword2")} == {
+        f"{1:012x}",
+        f"{2:012x}",
+    }

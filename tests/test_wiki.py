@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.wiki import (
+    Article,
     FrontmatterError,
     Resolver,
     load_frontmatter,
@@ -97,3 +98,41 @@ def test_slugify():
     assert slugify("Ünïcödé") == "unicode"
     assert slugify("???") == ""
     assert len(slugify("x" * 200)) == 80
+
+
+def _candidates_by_scan(r, target):
+    """The resolution order as it was written before the suffix map (one scan per link)."""
+    from pipeline.wiki import _norm
+
+    t = _norm(target)
+    if not t:
+        return []
+    if t in r.by_path:
+        return [r.by_path[t]]
+    if "/" in t:
+        suffix = [k for lk, k in r.by_path.items() if lk.endswith("/" + t)]
+        if suffix:
+            return sorted(suffix)
+    name = t.rsplit("/", 1)[-1]
+    if name in r.by_name:
+        return sorted(set(r.by_name[name]))
+    alias = target.strip().lower()
+    if alias in r.by_alias:
+        return sorted(set(r.by_alias[alias]))
+    return []
+
+
+def test_suffix_map_resolves_as_the_scan_did():
+    import random
+
+    rng = random.Random(5)
+    parts = ["a", "b", "x", "concepts", "deep", "Deep", "b/c"]
+    keys = sorted(
+        {"/".join(rng.choice(parts) for _ in range(rng.randint(2, 5))) for _ in range(300)}
+    )
+    arts = [Article(key=k, title=k.rsplit("/", 1)[-1]) for k in keys]
+    r = Resolver(arts, extra_paths=["daily/2026-11-20", "index", "a/b/daily"])
+    targets = set(keys) | {"/".join(k.split("/")[i:]) for k in keys for i in range(4)}
+    targets |= {t.upper() for t in list(targets)[:50]} | {"/b/c", "x/", "", "knowledge/a/b.md"}
+    for target in sorted(targets):
+        assert r.candidates(target) == _candidates_by_scan(r, target), target

@@ -1,0 +1,97 @@
+"""Pruning the raw transcript copies (``.memc/spool/<job id>.jsonl``) of finished jobs.
+
+Role: after every drain, remove the spools of jobs recorded ``done`` more than
+``spool_keep_days`` ago. The work is proportional to what expired, not to what is kept: the
+ledger (``jobs``, indexed by status and time) names the jobs done since the last prune's cutoff
+(kv ``spool_pruned_until``), and only their spools are touched. A full pass over the folder,
+for orphans (a spool whose capture never committed) and anything the ledger pass missed, runs
+at most once per ``FULL_EVERY_S`` (kv ``spool_full_prune_at``).
+
+Invariants: never removes the spool of a pending, claimed or failed job, nor one younger than
+the cutoff; names come from the ledger or the folder listing and must be plain job ids, so no
+path is built from anything else (no per-file resolve is needed to stay inside ``spool/``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+
+from pipeline import inbox, state
+from pipeline.paths import Paths
+
+FULL_EVERY_S = 24 * 3600
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def _live(paths: Paths) -> set[str]:
+    return {
+        inbox.job_id_of(p.name)
+        for folder in (paths.inbox, paths.claimed, paths.failed)
+        for p in inbox.envelope_files(folder)
+    }
+
+
+def _unlink(paths: Paths, job_id: str) -> bool:
+    try:
+        os.unlink(os.path.join(paths.spool, f"{job_id}.jsonl"))
+        return True
+    except OSError:
+        return False
+
+
+def prune_spools(
+    paths: Paths, conn: sqlite3.Connection, keep_days: float, now: float | None = None
+) -> int:
+    """Delete spools of jobs done more than ``keep_days`` ago; returns how many were removed."""
+    now = time.time() if now is None else now
+    cutoff = now - keep_days * 86400
+    since = float(state.kv_get(conn, "spool_pruned_until") or 0.0)
+    expired = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM jobs WHERE status='done' AND updated_at >= ? AND updated_at < ?",
+            (min(since, cutoff), cutoff),
+        )
+        if _JOB_ID.fullmatch(row[0])
+    ]
+    removed = 0
+    if expired:
+        live = _live(paths)
+        removed += sum(_unlink(paths, job_id) for job_id in expired if job_id not in live)
+    state.kv_set(conn, "spool_pruned_until", repr(max(since, cutoff)), now=now)
+    last_full = float(state.kv_get(conn, "spool_full_prune_at") or 0.0)
+    if now - last_full >= FULL_EVERY_S or now < last_full:
+        removed += _full_pass(paths, conn, cutoff)
+        state.kv_set(conn, "spool_full_prune_at", repr(now), now=now)
+    return removed
+
+
+def _full_pass(paths: Paths, conn: sqlite3.Connection, cutoff: float) -> int:
+    """Every spool in the folder: done long enough ago, or an orphan that old."""
+    try:
+        names = [n for n in os.listdir(paths.spool) if n.endswith(".jsonl")]
+    except OSError:
+        return 0
+    if not names:
+        return 0
+    live = _live(paths)
+    removed = 0
+    for name in names:
+        job_id = name[:-6]
+        if job_id in live or not _JOB_ID.fullmatch(job_id):
+            continue
+        row = conn.execute("SELECT status, updated_at FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is not None:
+            if row[0] != "done" or row[1] >= cutoff:
+                continue
+        else:
+            try:
+                if os.stat(os.path.join(paths.spool, name)).st_mtime >= cutoff:
+                    continue  # unknown job: only an orphan this old (a capture never committed)
+            except OSError:
+                continue
+        removed += _unlink(paths, job_id)
+    return removed
