@@ -67,15 +67,17 @@ def capture_session(
     return results
 
 
-def _fully_captured(settings: Settings, session_id: str, paths: list[str]) -> dict[str, int]:
+def _fully_captured(
+    settings: Settings | HookSettings, session_id: str, paths: list[str]
+) -> dict[str, int]:
     """Subagent files whose size is their cursor's offset (nothing to copy), found with one query
     instead of one capture each: a session may hold dozens of finished subagents. A file that
     changed in any other way (grew, shrank, was replaced by one of another size) is captured."""
-    from pipeline import state
+    from pipeline import cursor, state
 
     wanted = set(paths)
-    try:
-        conn = state.connect(settings.paths.state_db)
+    try:  # a hook never waits long on a busy state.db (pipeline.cursor)
+        conn = state.connect(settings.paths.state_db, timeout=cursor.DB_WAIT_S)
         try:
             rows = conn.execute(
                 "SELECT transcript_path, offset FROM cursors WHERE session_id=?", (session_id,)

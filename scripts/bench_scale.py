@@ -176,9 +176,13 @@ def bench_lock(tmp: Path, runs: int) -> dict:
 
 def _rss_of(args: list[str], env: dict) -> tuple[float, float]:
     """(seconds, peak RSS in MB) of one memc command run in a fresh interpreter."""
+    # VmHWM (Linux): the peak of this process image. ru_maxrss would carry over the parent's
+    # peak through fork+exec, and the parent holds the 100 MB line it just wrote.
     code = (
         "import resource,sys;from pipeline.entry import main;rc=main(sys.argv[1:]);"
-        "sys.stderr.write('RSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "hwm=[l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')];"
+        "sys.stderr.write('RSS_KB=%s\\n' % (hwm[0] if hwm else "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))"
     )
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True)
