@@ -18,7 +18,6 @@ import os
 from collections import namedtuple
 from pathlib import Path
 
-from pipeline.config import read_toml
 from pipeline.errors import ConfigError, RootNotFound
 
 TYPE_CHECKING = False
@@ -59,6 +58,8 @@ def is_data_root(path: Path) -> bool:
 
 
 def read_user_config(env: Mapping[str, str] | None = None) -> dict:
+    from pipeline.config import read_toml  # here: pipeline.config is not on the hook path
+
     path = user_config_path(env)
     data = read_toml(path, "fix it or run `memc setup`")
     root = data.get("root")
