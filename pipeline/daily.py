@@ -27,11 +27,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import AppendLost
-from pipeline.fsutil import file_lock, writable_text
+from pipeline.errors import AppendLost, PathRefused
+from pipeline.fsutil import Write, append_all, file_lock, safe_join, writable_text
 from pipeline.models import Entry
 
 MARKER_RE = re.compile(
@@ -178,13 +179,34 @@ def daily_path(daily_dir: Path, day: str) -> Path:
 
 
 APPEND_ATTEMPTS = 5
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def append_entry(daily_dir: Path, day: str, block: str, entry_id: str) -> bool:
+def guarded_daily_path(daily_dir: Path, day: str) -> Path:
+    """The day's log path through the one path guard: refused (``PathRefused``) when it, or
+    daily/ itself, is a symlink leading out of the data root, or when it exists and is not a
+    regular file (a FIFO, a device, a folder)."""
+    rel = daily_path(Path("daily"), day).as_posix()
+    path = safe_join(daily_dir.parent, rel)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISREG(st.st_mode):
+        raise PathRefused(f"{rel} is not a regular file; refusing to append to it")
+    return path
+
+
+def append_entry(
+    daily_dir: Path, day: str, block: str, entry_id: str, *, write: Write = os.write
+) -> bool:
     """Append ``block`` to the day's log unless ``entry_id`` is already there. True if written.
 
     The id check costs O(1) while the file is as memc left it (``pipeline.dayindex``); after any
     other change to it, the first append reads it once.
+    The path goes through ``guarded_daily_path`` first (a symlink out of the root raises
+    ``PathRefused``, nothing is opened). The append is whole or absent (``fsutil.append_all``,
+    ``write`` is its injectable writer): on ENOSPC the file is cut back and the OSError raised.
 
     An editor saving the file atomically (write a copy, rename it over) can replace it between
     our open and our write: the bytes then land in the unlinked old file. After each append the
@@ -193,13 +215,13 @@ def append_entry(daily_dir: Path, day: str, block: str, entry_id: str) -> bool:
     job loudly (its progress is kept; ``memc retry`` appends it)."""
     from pipeline.dayindex import DayIndex
 
-    path = daily_path(daily_dir, day)
     daily_dir.mkdir(parents=True, exist_ok=True)
+    path = guarded_daily_path(daily_dir, day)
     index = DayIndex.open(daily_dir)  # opened before the lock: the lock creates the file
     try:
         for attempt in range(APPEND_ATTEMPTS):
             with file_lock(path):
-                outcome = _append_locked(path, day, block, entry_id, index)
+                outcome = _append_locked(path, day, block, entry_id, index, write)
             if outcome == "present":
                 return attempt > 0
             if outcome == "written":
@@ -213,7 +235,9 @@ def append_entry(daily_dir: Path, day: str, block: str, entry_id: str) -> bool:
     )
 
 
-def _append_locked(path: Path, day: str, block: str, entry_id: str, index) -> str:
+def _append_locked(
+    path: Path, day: str, block: str, entry_id: str, index, write: Write | None = None
+) -> str:
     """One checked append under the lock: "present", "written" or "replaced" (try again)."""
     import sqlite3
 
@@ -244,7 +268,7 @@ def _append_locked(path: Path, day: str, block: str, entry_id: str, index) -> st
                 index = None
     if present:
         return "present"
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW, 0o644)
     try:
         size = os.fstat(fd).st_size
         # Only the file's start (is it blank?) and its last two bytes decide the separator.
@@ -255,8 +279,7 @@ def _append_locked(path: Path, day: str, block: str, entry_id: str, index) -> st
             prefix = f"# Daily Log: {day}\n\n"
         elif not tail.endswith(b"\n\n"):
             prefix = "\n" if tail.endswith(b"\n") else "\n\n"
-        os.write(fd, (prefix + block).encode("utf-8"))
-        os.fsync(fd)
+        append_all(fd, (prefix + block).encode("utf-8"), write=write)
         wrote = os.fstat(fd)
     finally:
         os.close(fd)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -241,6 +242,7 @@ def distil_job(
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] | None = None,
     slice_bytes: int = SLICE_BYTES,
+    daily_write: Callable[[int, bytes], int] = os.write,
 ) -> DistilResult:
     """Distil one job's spool into daily entries. Raises the LLM errors of ``llm.calls.call``
     (BudgetDeferred, CircuitOpen, Permanent/Invalid/TransientLLMError), ``Interrupted`` when
@@ -307,7 +309,9 @@ def distil_job(
                     session_id=envelope.session_id,
                     event=envelope.event,
                 )
-                written = daily.append_entry(settings.paths.daily, day, block, eid)
+                written = daily.append_entry(
+                    settings.paths.daily, day, block, eid, write=daily_write
+                )
                 _record_entry(
                     conn,
                     eid=eid,

@@ -13,7 +13,8 @@ Invariants:
   entry ids and the daily lock make a re-run after kill -9 append nothing twice.
 - Outcomes per job: done (complete), failed (dead-lettered in inbox/failed/ with an error record:
   permanent or invalid model replies, transient errors after the retries, a broken spool or
-  envelope, an unexpected bug), deferred (BudgetDeferred: released, drain stops), paused
+  envelope, a path refused by the guard, an unexpected bug), deferred (BudgetDeferred, or a full
+  disk, ENOSPC/EDQUOT: released with its progress, drain stops), paused
   (CircuitOpen: released, drain stops), interrupted (``stop()``: released, drain stops).
 - A job's row in ``jobs`` says its status, attempts, entries and a one-line detail; every outcome
   is one line in pipeline.log. Expected outcomes are in the returned ``DrainReport``, never raised:
@@ -24,6 +25,8 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -161,9 +164,11 @@ def drain(
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] = lambda: False,
     run_after: bool = True,
+    daily_write: Callable[[int, bytes], int] = os.write,
 ) -> DrainReport:
     """Process every pending job once; see the module docstring. ``clock`` gives the time for
-    every step, the compile after the drain included."""
+    every step, the compile after the drain included; ``daily_write`` is the writer of daily
+    appends (``fsutil.append_all``; tests inject a full disk)."""
     started = clock()
     paths = settings.paths
     log = pipeline_logger(paths.logs)
@@ -211,7 +216,14 @@ def drain(
                     vb = commit.enter_context(versioning.batch(settings, "drain", ("daily",)))
                     vb.name_paths = True
                 outcome = _run_one(
-                    settings, job, backend=backend, conn=conn, clock=clock, sleep=sleep, stop=stop
+                    settings,
+                    job,
+                    backend=backend,
+                    conn=conn,
+                    clock=clock,
+                    sleep=sleep,
+                    stop=stop,
+                    daily_write=daily_write,
                 )
                 outcomes.append(outcome)
                 if outcome.stopped:
@@ -256,6 +268,7 @@ def _malformed(paths, name: str, log) -> JobOutcome | None:
     return JobOutcome("malformed", failure=JobFailure(info.id, info.error_class, info.message, 0))
 
 
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _MISSING_SPOOL_HINT = (
     "the spool {spool} is gone, so this range cannot be distilled and `memc retry` would fail "
     "it again; the capture cursor is already past it, so delete the job from inbox/failed/"
@@ -271,6 +284,7 @@ def _run_one(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     stop: Callable[[], bool],
+    daily_write: Callable[[int, bytes], int] = os.write,
 ) -> JobOutcome:
     from pipeline import distil
 
@@ -296,7 +310,14 @@ def _run_one(
 
     try:
         result = distil.distil_job(
-            settings, env, backend=backend, conn=conn, clock=clock, sleep=sleep, stop=stop
+            settings,
+            env,
+            backend=backend,
+            conn=conn,
+            clock=clock,
+            sleep=sleep,
+            stop=stop,
+            daily_write=daily_write,
         )
     except BudgetDeferred as exc:
         inbox.release(paths, job)
@@ -322,7 +343,18 @@ def _run_one(
         return failed(exc, "BrokenJob", hint=_MISSING_SPOOL_HINT.format(spool=env.spool))
     except AppendLost as exc:  # an editor kept replacing the daily file: retry appends it
         return failed(exc, "AppendLost")
-    except (ValueError, OSError, PathRefused) as exc:
+    except PathRefused as exc:  # e.g. daily/<day>.md is a symlink out of the root
+        return failed(
+            exc, "PathRefused", hint="nothing was written; fix that path, then `memc retry`"
+        )
+    except (ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            # Transient: the append was cut back (fsutil.append_all); the job goes back to the
+            # inbox with its progress and the drain stops (every job would hit the full disk).
+            inbox.release(paths, job)
+            inbox.record_job(conn, env, "queued", now=clock(), detail=f"disk full: {exc}"[:500])
+            log.warning("job %s released: disk full (%s)", env.id, exc)
+            return JobOutcome("deferred", stopped=f"disk full ({exc.strerror or exc}): free space")
         return failed(
             exc, "BrokenJob", hint="inspect the envelope and its spool; `memc retry` once fixed"
         )

@@ -6,6 +6,9 @@ Invariants:
   mode is kept.
 - ``locked_append``: appends under an exclusive lock on the file itself, so concurrent appenders
   never interleave; the bytes are fsynced before the lock is released.
+- ``append_all``: an append is whole or absent: short writes are continued, and on any OSError
+  (ENOSPC, EDQUOT, EIO) the file is truncated back to its size before the append, fsynced, and the
+  error re-raised. ``write`` is injectable (``os.write`` by default) so tests can run out of disk.
 - ``file_lock``: an inter-process lock on a lock file (fcntl.flock on POSIX, msvcrt on Windows);
   the kernel drops it when the holder dies, so kill -9 never leaves a stale lock.
 - ``safe_join``: every path derived from data (wikilinks, model output, hook payloads) is resolved
@@ -21,7 +24,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pipeline.errors import LockBusy, PathRefused
@@ -140,8 +143,35 @@ def _umask() -> int:
     return current
 
 
-def locked_append(path: Path | str, data: bytes | str) -> None:
-    """Append ``data`` under an exclusive lock on the file; fsync before unlocking."""
+Write = Callable[[int, bytes], int]
+
+
+def append_all(fd: int, payload: bytes, *, write: Write = os.write) -> None:
+    """Append ``payload`` to the file open (O_APPEND) at ``fd`` wholly, then fsync; or not at all.
+
+    ``os.write`` may write fewer bytes than asked (a full disk, a quota, a signal): the rest is
+    written in a loop, and a write of 0 bytes counts as ENOSPC. On any OSError the file is cut
+    back to its size before this call and fsynced, then the error is re-raised, so a reader
+    never sees half an entry."""
+    size = os.fstat(fd).st_size
+    view = memoryview(payload)
+    try:
+        while view:
+            count = write(fd, bytes(view))
+            if count <= 0:
+                raise OSError(errno.ENOSPC, "no space left on device (a write wrote 0 bytes)")
+            view = view[count:]
+        os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        raise
+
+
+def locked_append(path: Path | str, data: bytes | str, *, write: Write = os.write) -> None:
+    """Append ``data`` wholly or not at all (``append_all``) under an exclusive lock on the file;
+    fsync before unlocking."""
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,8 +179,7 @@ def locked_append(path: Path | str, data: bytes | str) -> None:
     try:
         _lock(fd, True)
         try:
-            os.write(fd, payload)
-            os.fsync(fd)
+            append_all(fd, payload, write=write)
         finally:
             _unlock(fd)
     finally:

