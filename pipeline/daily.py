@@ -301,6 +301,32 @@ def _append_locked(
     return "written"
 
 
+def find_entry(daily_dir: Path, entry_id: str, near: str) -> DailyEntry | None:
+    """The entry ``entry_id`` if the log of ``near`` or of the day before or after holds it.
+
+    An entry id is unique across days, not per file: a crash between an append and its state
+    record, then a changed MEMC_TZ (or a capture time read in another zone), moves the entry's
+    day by at most one, so the re-run looks in the adjacent days' files too before appending."""
+    from datetime import date, timedelta
+
+    try:
+        centre = date.fromisoformat(near)
+    except ValueError:
+        return None
+    needle = f"<!-- memc:entry id={entry_id} ".encode()
+    for shift in (0, -1, 1):
+        day = (centre + timedelta(days=shift)).isoformat()
+        try:
+            raw = daily_path(daily_dir, day).read_bytes()
+        except OSError:
+            continue
+        if needle in raw:
+            for entry in parse_entries(raw.decode("utf-8", "replace"), day):
+                if entry.id == entry_id:
+                    return entry
+    return None
+
+
 def parse_entries(text: str, day: str) -> list[DailyEntry]:
     """Every well-formed entry of a daily log, in file order."""
     lines = text.replace("\r\n", "\n").split("\n")

@@ -15,8 +15,9 @@ Decisions (documented for the README):
   and ``null`` for a streamed delta (the total is not known until the end).
 - Entry id = ``daily.entry_id(job_id, chunk_index)``. Chunk boundaries are a pure function of
   the spool bytes, ``SLICE_BYTES`` and ``chunk_chars``, so a re-run (after kill -9, a budget
-  deferral, a retry) produces the same ids; an id already in ``entries`` or in the day's file is
-  never appended again, and its model call is skipped.
+  deferral, a retry) produces the same ids; an id already in ``entries`` or in the log of the
+  day or of an adjacent day (``daily.find_entry``: a MEMC_TZ change after a crash moves the day)
+  is never appended again, and its model call is skipped.
 - Progress is kept in kv ``distil-progress:<job id>`` (next chunk, chunk size, running counts)
   after every chunk, so a job interrupted half-way resumes without paying for earlier chunks.
   The stored chunk size wins over a changed setting, to keep ids stable.
@@ -272,6 +273,14 @@ def distil_job(
         eid = daily.entry_id(envelope.id, index)
         if conn.execute("SELECT 1 FROM entries WHERE id=?", (eid,)).fetchone():
             progress.duplicates += 1
+        elif (found := daily.find_entry(settings.paths.daily, eid, near=day)) is not None:
+            # Appended before a crash, never recorded (its day may differ: MEMC_TZ changed).
+            _record_entry(
+                conn, eid=eid, day=found.day, envelope=envelope, title=found.title,
+                block=found.text, now=clock(),
+            )  # fmt: skip
+            progress.duplicates += 1
+            progress.ids.append(eid)
         else:
             if stop is not None and stop():
                 raise Interrupted(f"stopped before chunk {index + 1} of job {envelope.id}")

@@ -29,6 +29,13 @@ Checks (``Issue.check``; severity in brackets):
   with an empty hash cannot be judged and are skipped. Accepted hash forms: sha256 hex (or a
   prefix of at least 8 characters) of the entry's text (as parsed by ``daily.parse_entries``, or
   as rendered by ``daily.render_entry``, which distil records) or of its body.
+- ``partial_entry`` [warning]: an entry an interrupted append may have cut (memc before the
+  whole-or-absent append, ``fsutil.append_all``, could leave one on a full disk). Rule: the file
+  has entries and its last byte is not a newline (memc's blocks always end in a blank line, so
+  the cut is in the last entry), or an entry state.db knows and has not compiled no longer
+  matches the ``content_hash`` recorded when it was written (a cut the next append closed with a
+  separator; a hand edit of an uncompiled entry is reported the same way). A compiled entry
+  that differs is ``edited_after_compile``.
 - ``contradiction`` [warning]: from the model, over clusters of linked pages (``lintmodel``):
   at most ``CLUSTER_PAGES`` pages of at most ``PAGE_CHARS`` each per call and ``MAX_CLUSTERS``
   calls per run, never the whole wiki; skipped with a note on the extractive backend.

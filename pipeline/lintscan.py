@@ -257,6 +257,16 @@ def entry_hashes(entry: daily.DailyEntry) -> tuple[str, ...]:
     return tuple(hashlib.sha256(f.encode("utf-8")).hexdigest() for f in forms)
 
 
+def _partial(rel: str, entry: daily.DailyEntry, why: str) -> Issue:
+    return Issue(
+        "warning",
+        "partial_entry",
+        rel,
+        f"entry {entry.id} ({entry.title[:60]}) may be cut short by an interrupted write ({why});"
+        f" check it, or remove it and `memc retry` its job",
+    )
+
+
 def daily_issues(paths: Paths, conn: sqlite3.Connection | None) -> list[Issue]:
     """Entries never compiled (or unknown to state.db), and compiled entries edited since."""
     rows: dict[str, tuple[Any, str]] = {}
@@ -267,17 +277,27 @@ def daily_issues(paths: Paths, conn: sqlite3.Connection | None) -> list[Issue]:
     for day in daily.list_days(paths.daily):
         rel = f"daily/{day}.md"
         pending = unknown = 0
-        for entry in daily.read_entries(paths.daily, day):
+        try:
+            raw = daily.daily_path(paths.daily, day).read_bytes()
+        except OSError:
+            continue
+        entries = daily.parse_entries(raw.decode("utf-8", "replace"), day)
+        if entries and not raw.endswith(b"\n"):
+            out.append(_partial(rel, entries[-1], "the file ends inside it"))
+        for entry in entries:
             known = rows.get(entry.id)
             if known is None:
                 unknown += 1
                 continue
             compiled_at, stored = known
+            matches = len(stored) < 8 or any(
+                h.startswith(stored.lower()) for h in entry_hashes(entry)
+            )
             if compiled_at is None:
                 pending += 1
-            elif len(stored) >= 8 and not any(
-                h.startswith(stored.lower()) for h in entry_hashes(entry)
-            ):
+                if not matches:
+                    out.append(_partial(rel, entry, "it differs from the block memc wrote"))
+            elif not matches:
                 out.append(
                     Issue(
                         "warning",

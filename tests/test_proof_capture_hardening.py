@@ -145,3 +145,63 @@ def test_fsutil_append_all_counts_a_zero_write_as_disk_full(tmp_path):
     finally:
         os.close(fd)
     assert exc.value.errno == errno.ENOSPC and (tmp_path / "f").read_bytes() == b""
+
+
+def test_lint_reports_a_partial_entry_from_an_older_version(settings, root):
+    from pipeline.lint import run_lint
+
+    days = settings.paths.daily
+    whole, cut = _block("f" * 12, "Whole one"), _block("a1" * 6, "Cut one")
+    (days / "2026-11-20.md").write_text("# Daily Log: 2026-11-20\n\n" + whole + cut[:-25])
+    conn = state.connect(settings.paths.state_db)
+    try:
+        for eid, block in (("f" * 12, whole), ("a1" * 6, cut)):
+            import hashlib
+
+            conn.execute(
+                "INSERT INTO entries(id, day, daily_path, content_hash, created_at)"
+                " VALUES(?,?,?,?,1.0)",
+                (eid, "2026-11-20", "daily/2026-11-20.md",
+                 hashlib.sha256(block.encode()).hexdigest()[:16]),
+            )  # fmt: skip
+    finally:
+        conn.close()
+    partial = [i for i in run_lint(settings).issues if i.check == "partial_entry"]
+    assert len(partial) == 2 and all("a1a1a1a1a1a1" in i.detail for i in partial)
+    # The cut closed by a later append (separator added) is still found through its hash.
+    with (days / "2026-11-20.md").open("a") as fh:
+        fh.write("\n\n")
+    partial = [i for i in run_lint(settings).issues if i.check == "partial_entry"]
+    assert len(partial) == 1 and "a1a1a1a1a1a1" in partial[0].detail
+    assert "ffffffffffff" not in " ".join(i.detail for i in partial)
+
+
+# --- finding: an entry id unique across days ----------------------------------------------------
+
+
+def test_entry_id_is_unique_across_days_after_a_crash_and_a_tz_change(root, monkeypatch):
+    from pipeline.config import load_settings
+
+    env = make_job(
+        root,
+        "tz",
+        transcript_lines("tz", [("We chose advisory locks.", "ok")]),
+        captured_at="2026-11-20T23:30:00+00:00",
+    )
+    eid = daily.entry_id(env.id, 0)
+    # The crashed run: appended in UTC (2026-11-20), killed before its state record.
+    daily.append_entry(root / "daily", "2026-11-20", _block(eid), eid)
+    monkeypatch.setenv("MEMC_TZ", "Asia/Tokyo")  # now the capture falls on 2026-11-21
+    settings = load_settings(root)
+    fake = FakeBackend(default=ENTRY)
+    report = drain(settings, backend=fake)
+    assert report.done == 1
+    assert [e.id for e in all_entries(root)] == [eid]  # one file, once
+    assert not (root / "daily" / "2026-11-21.md").exists()
+    assert fake.calls == []  # found before paying for the model call
+    conn = state.connect(settings.paths.state_db)
+    try:
+        row = conn.execute("SELECT day FROM entries WHERE id=?", (eid,)).fetchone()
+    finally:
+        conn.close()
+    assert row["day"] == "2026-11-20"
