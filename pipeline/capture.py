@@ -22,8 +22,9 @@ Invariants:
   re-checked with fstat, bounded positional reads); a session's lock is waited on for at most
   ``lock_timeout`` seconds.
 - Never raises for expected outcomes: every result is a ``CaptureResult``.
-- Skips private sessions (``private_sessions`` table, or a delta containing ``[memc:private]``,
-  which also marks the session private), excluded projects and Agent SDK transcripts
+- Skips private sessions (``private_sessions`` table, or a delta in which the human typed
+  ``[memc:private]``, which also marks the session private; ``pipeline.hookguard``), transcript
+  paths that lead into ``.memc/`` or symlink out of ``~/.claude`` and the project, excluded projects and Agent SDK transcripts
   (``"entrypoint":"sdk-py"`` in the first 64 KiB).
 - The session id is data: file names use its hash, never the raw value.
 - Subagent transcripts are captured with their parent by ``pipeline.subagents.capture_session``
@@ -45,6 +46,7 @@ from pipeline import cursor, envelope, state, tailfile
 from pipeline.cursor import session_key as session_key
 from pipeline.errors import LockBusy, PrivateMarker
 from pipeline.fsutil import atomic_write, file_lock, safe_join
+from pipeline.hookguard import transcript_refusal, typed_marker
 from pipeline.project import identify
 
 TYPE_CHECKING = False
@@ -104,14 +106,21 @@ def _skip(reason: str) -> CaptureResult:
 
 
 def _blocks(fd: int, start: int, end: int) -> Iterator[bytes]:
-    """Yield [start, end) in blocks; raise PrivateMarker if the opt-out marker is in it."""
-    tail, pos = b"", start
+    """Yield [start, end) in blocks; raise PrivateMarker if the human typed the opt-out marker
+    in it (``hookguard.typed_marker``: quoted in tool output it does not count)."""
+    tail, pos, checked = b"", start, start
     while pos < end:
         block = tailfile.pread(fd, min(tailfile.BLOCK, end - pos), pos)
         if not block:
             raise OSError("transcript shrank while it was being copied")
-        if PRIVATE_MARKER in tail + block[: len(PRIVATE_MARKER)] or PRIVATE_MARKER in block:
-            raise PrivateMarker()
+        window, base = tail + block, pos - len(tail)
+        idx = window.find(PRIVATE_MARKER)
+        while idx >= 0:
+            if base + idx >= checked:
+                typed, checked = typed_marker(fd, base + idx, start, end, tailfile.pread)
+                if typed:
+                    raise PrivateMarker()
+            idx = window.find(PRIVATE_MARKER, idx + 1)
         tail = block[-(len(PRIVATE_MARKER) - 1) :]
         pos += len(block)
         yield block
@@ -159,6 +168,10 @@ def capture(
         fd, st = tailfile.open_transcript(transcript, attempts, sleep)
         if fd is None:
             return _skip(st)
+        refused = transcript_refusal(transcript, cwd=cwd, memc_dir=str(paths.memc))
+        if refused:  # checked once it exists: a dangling link is retried like a missing file
+            os.close(fd)
+            return _skip(refused)
         try:
             return _capture_open(
                 settings,

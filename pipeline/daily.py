@@ -186,7 +186,7 @@ def guarded_daily_path(daily_dir: Path, day: str) -> Path:
     """The day's log path through the one path guard: refused (``PathRefused``) when it, or
     daily/ itself, is a symlink leading out of the data root, or when it exists and is not a
     regular file (a FIFO, a device, a folder)."""
-    rel = daily_path(Path("daily"), day).as_posix()
+    rel = f"{daily_dir.name}/{daily_path(daily_dir, day).name}"
     path = safe_join(daily_dir.parent, rel)
     try:
         st = os.stat(path)

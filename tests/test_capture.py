@@ -210,7 +210,9 @@ def test_private_marker_marks_session_private(settings, root, tmp_path):
     t.write_bytes(line(1))
     assert run(settings, t).status == "queued"
     # the marker straddles the 1 MiB block boundary of the copy
-    delta = b'{"t":"' + b"x" * (tailfile.BLOCK - 11) + b'[memc:private] please"}\n'
+    head = b'{"type":"user","message":{"role":"user","content":"'
+    pad = b"x" * (tailfile.BLOCK - 5 - len(head))
+    delta = head + pad + b'[memc:private] please"}}\n'
     assert delta.index(b"[memc:private]") == tailfile.BLOCK - 5
     with t.open("ab") as fh:
         fh.write(delta)

@@ -205,3 +205,86 @@ def test_entry_id_is_unique_across_days_after_a_crash_and_a_tz_change(root, monk
     finally:
         conn.close()
     assert row["day"] == "2026-11-20"
+
+
+# --- finding: the private marker counts only when the human typed it ----------------------------
+
+
+def _capture(settings, path, sid="s1", **kw):
+    from pipeline.capture import capture
+
+    kw.setdefault("now", 1_800_000_000.0)
+    return capture(settings, transcript_path=str(path), session_id=sid, **kw)
+
+
+def _user(content, **extra) -> bytes:
+    import json
+
+    obj = {"type": "user", "message": {"role": "user", "content": content}, **extra}
+    return (json.dumps(obj) + "\n").encode()
+
+
+def _is_private(settings, sid="s1") -> bool:
+    conn = state.connect(settings.paths.state_db)
+    try:
+        return state.is_private(conn, sid)
+    finally:
+        conn.close()
+
+
+def test_marker_in_tool_output_does_not_make_a_session_private(settings, tmp_path):
+    import json
+
+    t = tmp_path / "t.jsonl"
+    grep_result = {
+        "type": "tool_result",
+        "tool_use_id": "t1",
+        "content": "README.md:12: type [memc:private] to keep a session out",
+    }
+    assistant = {
+        "type": "assistant",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": "[memc:private]"}]},
+    }
+    t.write_bytes(
+        _user("grep the README for the opt-out")
+        + _user([grep_result], toolUseResult={"stdout": "[memc:private]"})
+        + (json.dumps(assistant) + "\n").encode()
+        + _user("<bash-stdout>x [memc:private] y</bash-stdout>")
+        + _user("Caveat: [memc:private]", isMeta=True)
+    )
+    result = _capture(settings, t)
+    assert result.status == "queued", result.reason
+    assert not _is_private(settings)
+
+
+def test_marker_typed_by_the_human_makes_the_session_private(settings, tmp_path):
+    t = tmp_path / "t.jsonl"
+    t.write_bytes(_user("hello") + _user([{"type": "text", "text": "[memc:private] off record"}]))
+    result = _capture(settings, t)
+    assert result.status == "skipped" and "private" in result.reason
+    assert _is_private(settings)
+
+
+# --- finding: a transcript_path symlink out of ~/.claude and the project, or into .memc ----------
+
+
+def test_transcript_symlink_out_of_claude_and_project_is_not_copied(settings, root, tmp_path):
+    secret = tmp_path / "elsewhere" / "id_rsa"
+    secret.parent.mkdir()
+    secret.write_bytes(_user("-----BEGIN OPENSSH PRIVATE KEY----- stolen"))
+    link = tmp_path / "t.jsonl"
+    link.symlink_to(secret)
+    result = _capture(settings, link, cwd=str(tmp_path / "project"))
+    assert result.status == "skipped" and "symlink" in result.reason
+    assert list(settings.paths.spool.iterdir()) == []
+    # Into ROOT/.memc: never, symlink or not.
+    result = _capture(settings, settings.paths.state_db, sid="s2")
+    assert result.status == "skipped" and ".memc" in result.reason
+    # A symlink into the project is fine.
+    project = tmp_path / "project"
+    project.mkdir()
+    inside = project / "session.jsonl"
+    inside.write_bytes(_user("hello"))
+    link2 = tmp_path / "t2.jsonl"
+    link2.symlink_to(inside)
+    assert _capture(settings, link2, sid="s3", cwd=str(project)).status == "queued"
