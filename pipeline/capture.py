@@ -24,8 +24,8 @@ Invariants:
 - Never raises for expected outcomes: every result is a ``CaptureResult``.
 - Skips private sessions (``private_sessions`` table, or a delta in which the human typed
   ``[memc:private]``, which also marks the session private; ``pipeline.hookguard``), transcript
-  paths that lead into ``.memc/`` or symlink out of ``~/.claude`` and the project, excluded projects and Agent SDK transcripts
-  (``"entrypoint":"sdk-py"`` in the first 64 KiB).
+  paths that lead into ``.memc/`` or symlink out of ``~/.claude`` and the project, excluded
+  projects and Agent SDK transcripts (``"entrypoint":"sdk-py"`` in the first 64 KiB).
 - The session id is data: file names use its hash, never the raw value.
 - Subagent transcripts are captured with their parent by ``pipeline.subagents.capture_session``
   (same session id, their own cursors: the cursor key hashes the path).
