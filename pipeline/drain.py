@@ -345,7 +345,7 @@ def _run_one(
         return failed(exc, "AppendLost")
     except PathRefused as exc:  # e.g. daily/<day>.md is a symlink out of the root
         return failed(
-            exc, "PathRefused", hint="nothing was written; fix that path, then `memc retry`"
+            exc, "BrokenJob", hint="nothing was written; fix that path, then `memc retry`"
         )
     except (ValueError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno in _DISK_FULL:

@@ -132,7 +132,8 @@ def test_daily_symlink_fails_the_job_with_its_reason(settings, root, tmp_path):
     (settings.paths.daily / "2026-11-20.md").symlink_to(outside)
     report = drain(settings, backend=FakeBackend(default=ENTRY))
     assert report.failed == 1
-    assert report.failures[0].error_class == "PathRefused"
+    assert report.failures[0].error_class == "BrokenJob"
+    assert "2026-11-20.md" in report.failures[0].message
     assert "outside" in report.failures[0].message
     assert outside.read_text() == "keys\n"
 
