@@ -198,7 +198,7 @@ def guarded_daily_path(daily_dir: Path, day: str) -> Path:
 
 
 def append_entry(
-    daily_dir: Path, day: str, block: str, entry_id: str, *, write: Write = os.write
+    daily_dir: Path, day: str, block: str, entry_id: str, *, write: Write | None = None
 ) -> bool:
     """Append ``block`` to the day's log unless ``entry_id`` is already there. True if written.
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -243,7 +242,7 @@ def distil_job(
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] | None = None,
     slice_bytes: int = SLICE_BYTES,
-    daily_write: Callable[[int, bytes], int] = os.write,
+    daily_write: Callable[[int, bytes], int] | None = None,
 ) -> DistilResult:
     """Distil one job's spool into daily entries. Raises the LLM errors of ``llm.calls.call``
     (BudgetDeferred, CircuitOpen, Permanent/Invalid/TransientLLMError), ``Interrupted`` when

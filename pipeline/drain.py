@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -164,7 +163,7 @@ def drain(
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] = lambda: False,
     run_after: bool = True,
-    daily_write: Callable[[int, bytes], int] = os.write,
+    daily_write: Callable[[int, bytes], int] | None = None,
 ) -> DrainReport:
     """Process every pending job once; see the module docstring. ``clock`` gives the time for
     every step, the compile after the drain included; ``daily_write`` is the writer of daily
@@ -284,7 +283,7 @@ def _run_one(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     stop: Callable[[], bool],
-    daily_write: Callable[[int, bytes], int] = os.write,
+    daily_write: Callable[[int, bytes], int] | None = None,
 ) -> JobOutcome:
     from pipeline import distil
 

@@ -146,13 +146,14 @@ def _umask() -> int:
 Write = Callable[[int, bytes], int]
 
 
-def append_all(fd: int, payload: bytes, *, write: Write = os.write) -> None:
+def append_all(fd: int, payload: bytes, *, write: Write | None = None) -> None:
     """Append ``payload`` to the file open (O_APPEND) at ``fd`` wholly, then fsync; or not at all.
 
     ``os.write`` may write fewer bytes than asked (a full disk, a quota, a signal): the rest is
     written in a loop, and a write of 0 bytes counts as ENOSPC. On any OSError the file is cut
     back to its size before this call and fsynced, then the error is re-raised, so a reader
     never sees half an entry."""
+    write = os.write if write is None else write  # looked up per call, not bound at import
     size = os.fstat(fd).st_size
     view = memoryview(payload)
     try:
@@ -169,7 +170,7 @@ def append_all(fd: int, payload: bytes, *, write: Write = os.write) -> None:
         raise
 
 
-def locked_append(path: Path | str, data: bytes | str, *, write: Write = os.write) -> None:
+def locked_append(path: Path | str, data: bytes | str, *, write: Write | None = None) -> None:
     """Append ``data`` wholly or not at all (``append_all``) under an exclusive lock on the file;
     fsync before unlocking."""
     path = Path(path)
