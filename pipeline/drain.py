@@ -166,8 +166,7 @@ def drain(
     daily_write: Callable[[int, bytes], int] | None = None,
 ) -> DrainReport:
     """Process every pending job once; see the module docstring. ``clock`` gives the time for
-    every step, the compile after the drain included; ``daily_write`` is the writer of daily
-    appends (``fsutil.append_all``; tests inject a full disk)."""
+    every step, the compile after the drain included; ``daily_write``: ``daily.append_entry``."""
     started = clock()
     paths = settings.paths
     log = pipeline_logger(paths.logs)
@@ -343,13 +342,10 @@ def _run_one(
     except AppendLost as exc:  # an editor kept replacing the daily file: retry appends it
         return failed(exc, "AppendLost")
     except PathRefused as exc:  # e.g. daily/<day>.md is a symlink out of the root
-        return failed(
-            exc, "BrokenJob", hint="nothing was written; fix that path, then `memc retry`"
-        )
+        return failed(exc, "BrokenJob", hint="nothing was written; fix it, then `memc retry`")
     except (ValueError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
-            # Transient: the append was cut back (fsutil.append_all); the job goes back to the
-            # inbox with its progress and the drain stops (every job would hit the full disk).
+            # Transient (the append was cut back): back to the inbox; the drain stops.
             inbox.release(paths, job)
             inbox.record_job(conn, env, "queued", now=clock(), detail=f"disk full: {exc}"[:500])
             log.warning("job %s released: disk full (%s)", env.id, exc)
