@@ -45,7 +45,9 @@ def transcript_refusal(transcript: str, *, cwd: str, memc_dir: str, env=None) ->
         return "transcript path points into the data root's .memc/; not copied"
     if not os.path.islink(transcript):
         return ""
-    config_dir = env.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
+    from pipeline.config import claude_dir  # the one derivation of Claude Code's folder
+
+    config_dir = str(claude_dir(env=env))
     if _inside(real, config_dir) or (cwd and os.path.isabs(cwd) and _inside(real, cwd)):
         return ""
     return "transcript path is a symlink to a file outside ~/.claude and the project; not copied"
