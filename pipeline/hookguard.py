@@ -45,7 +45,7 @@ def transcript_refusal(transcript: str, *, cwd: str, memc_dir: str, env=None) ->
         return "transcript path points into the data root's .memc/; not copied"
     if not os.path.islink(transcript):
         return ""
-    from pipeline.config import claude_dir  # the one derivation of Claude Code's folder
+    from pipeline.config import claude_dir  # only for a symlinked transcript: off the hot path
 
     config_dir = str(claude_dir(env=env))
     if _inside(real, config_dir) or (cwd and os.path.isabs(cwd) and _inside(real, cwd)):
