@@ -214,15 +214,9 @@ def drain(
                     vb = commit.enter_context(versioning.batch(settings, "drain", ("daily",)))
                     vb.name_paths = True
                 outcome = _run_one(
-                    settings,
-                    job,
-                    backend=backend,
-                    conn=conn,
-                    clock=clock,
-                    sleep=sleep,
-                    stop=stop,
-                    daily_write=daily_write,
-                )
+                    settings, job, backend=backend, conn=conn, clock=clock, sleep=sleep,
+                    stop=stop, daily_write=daily_write,
+                )  # fmt: skip
                 outcomes.append(outcome)
                 if outcome.stopped:
                     stopped = outcome.stopped
@@ -308,15 +302,9 @@ def _run_one(
 
     try:
         result = distil.distil_job(
-            settings,
-            env,
-            backend=backend,
-            conn=conn,
-            clock=clock,
-            sleep=sleep,
-            stop=stop,
+            settings, env, backend=backend, conn=conn, clock=clock, sleep=sleep, stop=stop,
             daily_write=daily_write,
-        )
+        )  # fmt: skip
     except BudgetDeferred as exc:
         inbox.release(paths, job)
         inbox.record_job(conn, env, "deferred", now=clock(), detail=str(exc)[:500])
