@@ -9,9 +9,14 @@ Invariants:
   bounded fields). A bad operation is rejected with a reason; the valid ones of the same reply are
   still applied.
 - Nothing is ever written outside knowledge/; every write is ``fsutil.atomic_write``.
-- No duplicates: an operation whose path is new but whose title or an alias names an existing page
-  (or whose slug exists in another folder, or in another letter case) updates that page instead;
-  such a redirected operation never replaces that page's body, it is appended as an update.
+- No duplicates: an operation whose path is new but whose title names an existing page (its title
+  or an alias), or one of whose aliases is an existing page's title (or whose slug exists in
+  another folder, or in another letter case) updates that page instead; such a redirected
+  operation never replaces that page's body, it is appended as an update. Two pages that merely
+  share an alias stay two pages, and a name several pages share redirects nothing.
+- One reply creates or updates at most ``operation.MAX_PAGES_PER_REPLY`` pages; further writes
+  are reported as one rejection. Validation itself (paths, near-miss normalisation, reserved names,
+  HTML neutralising, bounds) lives in ``pipeline.operation``.
 - Updates merge: ``created`` kept, ``updated`` set, sources/aliases/tags unioned. A body replaces
   the old one only when the model was shown the old page in full (``seen``); otherwise the new text
   is appended as a dated section, so an update can never silently erase what the model did not see.
@@ -37,9 +42,10 @@ from pipeline.config import ARTICLE_FOLDERS
 from pipeline.errors import PathRefused
 from pipeline.operation import (  # re-exported: the validator's limits and entry point
     MAX_BODY_CHARS,
+    MAX_PAGES_PER_REPLY,
     Operation,
-    _flat,
-    _guard,
+    flat,
+    guard,
     validate_operation,
 )
 
@@ -110,6 +116,9 @@ def _read(path) -> bytes | None:
         return None
 
 
+_AMBIGUOUS = "\x00ambiguous"  # an alias map value: the name belongs to several pages
+
+
 class _Pages:
     """Existing pages by key, with title/alias/slug lookup (from the search index)."""
 
@@ -119,23 +128,39 @@ class _Pages:
         searchindex.refresh(paths, full=True)  # a writer: every file, not only signalled ones
         self.knowledge = paths.knowledge
         self.meta = {a.key: a for a in search.indexed_articles(paths)}
-        self._alias: dict[str, str] = {}
+        self._title: dict[str, str] = {}  # page title -> key
+        self._alias: dict[str, str] = {}  # page alias -> key
         self._slug: dict[str, str] = {}
         for art in sorted(self.meta.values(), key=lambda a: a.key):
             self._note(art.key, art.title, art.aliases)
 
+    @staticmethod
+    def _claim(table: dict[str, str], name: str, key: str) -> None:
+        owner = table.get(name)
+        if owner is None:
+            table[name] = key
+        elif owner != key:  # two pages share the name: it identifies neither
+            table[name] = _AMBIGUOUS
+
     def _note(self, key: str, title: str, aliases: Iterable[str]) -> None:
-        for name in (title, *aliases):
-            self._alias.setdefault(_flat(name).lower(), key)
+        self._claim(self._title, flat(title).lower(), key)
+        for name in {flat(n).lower() for n in aliases}:
+            self._claim(self._alias, name, key)
         # Case-folded: a hand-made ``Foo.md`` is the page ``foo`` on case-insensitive disks.
         self._slug.setdefault(key.rsplit("/", 1)[-1].lower(), key)
 
     def target_for(self, op: Operation) -> str:
+        """The existing page an operation is about: its own path, else a page whose title or
+        alias is the proposal's title, else one whose title is one of the proposal's aliases,
+        else the same slug in another folder or case. Two pages merely sharing an alias are
+        distinct pages, and a name that several pages share redirects nothing."""
         if op.key in self.meta:
             return op.key
-        for name in (op.title, *op.aliases):
-            found = self._alias.get(name.lower())
-            if found:
+        title = op.title.lower()
+        candidates = [self._title.get(title), self._alias.get(title)]
+        candidates += [self._title.get(a.lower()) for a in op.aliases]
+        for found in candidates:
+            if found and found != _AMBIGUOUS:
                 return found
         return self._slug.get(op.key.rsplit("/", 1)[-1].lower(), op.key)
 
@@ -285,6 +310,7 @@ def apply_articles(
 
     git_root = paths.root if versioning.enabled(settings) else None
     kept: list[str] = []
+    over = 0  # valid page writes past MAX_PAGES_PER_REPLY
     with (
         fsutil.file_lock(paths.lock("knowledge"), timeout=120),
         _closing(state.connect(paths.state_db)) as conn,
@@ -296,7 +322,7 @@ def apply_articles(
             try:
                 op = validate_operation(raw, paths.knowledge)
                 key = pages.target_for(op)
-                target = _guard(paths.knowledge, key)
+                target = guard(paths.knowledge, key)
             except (PathRefused, ValueError) as exc:
                 shown = fsutil.writable_text(shown.replace("\x00", "\\0"))
                 rejected.append(Rejection(i, shown[:200], str(exc)))
@@ -328,6 +354,9 @@ def apply_articles(
             if old is not None and _same(old, new):
                 unchanged.append(key)
                 continue
+            if len(created) + len(updated) >= MAX_PAGES_PER_REPLY:  # one reply cannot flood
+                over += 1
+                continue
             new = replace(new, updated=today)
             text = wiki.render_article(new)
             fsutil.atomic_write(target, text)
@@ -336,6 +365,15 @@ def apply_articles(
             (updated if old is not None else created).append(key)
             if user_edited:
                 kept.append(key)
+        if over:
+            rejected.append(
+                Rejection(
+                    -1,
+                    "",
+                    f"{over} page write(s) past the first {MAX_PAGES_PER_REPLY} of one reply "
+                    "were not applied",
+                )
+            )
         index_written = False
         if created or updated or rejected:
             from pipeline import wikiindex

@@ -348,6 +348,16 @@ def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, prog
             now=at,
             log_lines=[f"batch {i}/{len(batches)}: {len(batch)} entries from {', '.join(sources)}"],
         )
+        rejected = tuple(
+            {"index": r.index, "path": r.path, "reason": r.reason} for r in result.rejected
+        )
+        if rejected and not (result.created or result.updated or result.unchanged):
+            # Nothing of the reply reached the wiki: these entries are not compiled.
+            error = f"AllRejected: every operation was rejected ({rejected[0]['reason']})"
+            reports.append(
+                BatchReport(i, ids, size, rejected=rejected, cost_usd=reply.cost_usd, error=error)
+            )
+            continue
         conn.executemany("UPDATE entries SET compiled_at=? WHERE id=?", [(at, x) for x in ids])
         reports.append(
             BatchReport(
@@ -357,9 +367,7 @@ def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, prog
                 result.created,
                 result.updated,
                 result.unchanged,
-                tuple(
-                    {"index": r.index, "path": r.path, "reason": r.reason} for r in result.rejected
-                ),
+                rejected,
                 cost_usd=reply.cost_usd,
             )
         )

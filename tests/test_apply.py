@@ -35,7 +35,6 @@ HOSTILE = [
     "index",
     "concepts/",
     "concepts/Upper",
-    "concepts/a.md",
     "concepts/-x",
     "concepts/a b",
     "C:/x",
@@ -180,7 +179,12 @@ def test_title_or_alias_match_updates_existing(settings):
         settings,
         [
             op("concepts/advisory-locks", "Postgres Advisory Locks", "by title"),
-            op("connections/pg-locks", "PG lock notes", "by alias", aliases=["pg advisory locks"]),
+            op(
+                "connections/pg-locks",
+                "PG lock notes",
+                "by alias",
+                aliases=["Postgres advisory locks"],
+            ),
             op("qa/postgres-advisory-locks", "Something else", "by slug"),
         ],
         seen={"concepts/postgres-advisory-locks"},
@@ -279,3 +283,75 @@ def test_same_slug_other_case_is_updated_not_shadowed(settings):
     body = wiki.load_article(knowledge, "concepts/Redis").body
     assert "hand-written notes" in body and "model text" in body
     assert sorted(p.name for p in (knowledge / "concepts").iterdir()) == ["Redis.md"]
+
+
+def test_near_miss_paths_are_normalised_not_rejected(settings):
+    report = apply.apply_articles(
+        settings,
+        [
+            op("concepts/with-suffix.md", "With suffix"),
+            op("concept/singular", "Singular folder"),
+            op("knowledge/qa/prefixed.md", "Prefixed"),
+        ],
+        now=0,
+    )
+    assert report.rejected == ()
+    assert set(report.created) == {"concepts/with-suffix", "concepts/singular", "qa/prefixed"}
+
+
+@pytest.mark.parametrize("slug", ["con", "nul", "com1", "lpt9", "index", "log", "aux"])
+def test_reserved_names_are_refused_as_slugs(settings, slug):
+    report = apply.apply_articles(settings, [op(f"concepts/{slug}", "Reserved")], now=0)
+    assert report.created == () and "reserved" in report.rejected[0].reason
+    assert not (settings.paths.knowledge / "concepts" / f"{slug}.md").exists()
+
+
+def test_raw_html_and_remote_images_are_neutralised(settings):
+    body = (
+        "Intro <img src=https://evil.example/p.png> and <iframe src='https://x.example'></iframe>\n\n"
+        "![pixel](https://evil.example/t.gif) and ![local](pics/a.png) and <https://ok.example>\n\n"
+        "Inline `<div>` stays.\n\n```html\n<script>alert(1)</script>\n```\n"
+    )
+    report = apply.apply_articles(
+        settings,
+        [op("concepts/html", "Title <b onmouseover=x>bold</b>", body, summary="<img src=x> s")],
+        now=0,
+    )
+    assert report.created == ("concepts/html",)
+    text = (settings.paths.knowledge / "concepts" / "html.md").read_text(encoding="utf-8")
+    index = (settings.paths.knowledge / "index.md").read_text(encoding="utf-8")
+    for written in (text, index):
+        assert "<img" not in written and "<iframe" not in written and "<b " not in written
+        assert "![pixel](https://" not in written
+    assert "&lt;img src=https://evil.example/p.png&gt;" in text
+    assert "[pixel](https://evil.example/t.gif)" in text and "![local](pics/a.png)" in text
+    assert "<https://ok.example>" in text  # an autolink is not HTML
+    assert "`<div>`" in text and "<script>alert(1)</script>" in text  # code is left as written
+
+
+def test_one_reply_applies_a_bounded_number_of_operations(settings):
+    from pipeline.operation import MAX_PAGES_PER_REPLY
+
+    ops = [op(f"concepts/page-{i}", f"Page {i}") for i in range(MAX_PAGES_PER_REPLY + 25)]
+    report = apply.apply_articles(settings, ops, now=0)
+    assert len(report.created) == MAX_PAGES_PER_REPLY
+    assert len(report.rejected) == 1 and "25 page write(s)" in report.rejected[0].reason
+    assert len(list((settings.paths.knowledge / "concepts").glob("*.md"))) == MAX_PAGES_PER_REPLY
+
+
+def test_pages_sharing_an_alias_are_not_merged(settings):
+    first = apply.apply_articles(
+        settings, [op("concepts/advisory-locks", "Advisory locks", aliases=["locks"])], now=0
+    )
+    second = apply.apply_articles(
+        settings, [op("concepts/queue-locks", "Queue locks", aliases=["locks"])], now=0
+    )
+    third = apply.apply_articles(
+        settings, [op("concepts/file-locks", "File locks", aliases=["locks"])], now=0
+    )
+    assert first.created == ("concepts/advisory-locks",)
+    assert second.created == ("concepts/queue-locks",) and second.redirected == ()
+    assert third.created == ("concepts/file-locks",) and third.redirected == ()
+    # a proposal titled with the shared name belongs to neither page: it is its own page
+    fourth = apply.apply_articles(settings, [op("concepts/locks", "Locks")], now=0)
+    assert fourth.created == ("concepts/locks",) and fourth.redirected == ()

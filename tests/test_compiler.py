@@ -158,6 +158,32 @@ def test_failed_batch_leaves_entries_pending(settings, conn):
     assert compiler.run_compile(settings, backend=fake, clock=lambda: T0 + 1).status == "compiled"
 
 
+def test_batch_whose_every_operation_is_rejected_stays_pending(settings, conn):
+    write_day(settings, "2025-11-20", [entry_block("e" * 12, "X", "y")])
+    bad = {
+        "articles": [
+            {"path": "notes/x", "title": "X", "body": "b"},
+            {"path": "concepts/../../escape", "title": "Y", "body": "b"},
+        ]
+    }
+    fake = FakeBackend().enqueue(bad)
+    report = compiler.run_compile(settings, backend=fake, now=T0, sleep=lambda s: None)
+    assert report.status == "failed" and not report.ok
+    assert report.batches[0].error.startswith("AllRejected")
+    assert len(report.batches[0].rejected) == 2 and report.entries_compiled == 0
+    assert conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0] == 1
+    fake.enqueue(reply_for)
+    again = compiler.run_compile(settings, backend=fake, now=T0 + 1)
+    assert again.status == "compiled" and again.entries_compiled == 1
+
+
+def test_near_miss_paths_in_a_reply_are_compiled(settings, conn):
+    write_day(settings, "2025-11-20", [entry_block("d" * 12, "X", "y")])
+    near = {"articles": [{"path": "concept/queue.md", "title": "Queue", "body": "- X"}]}
+    report = compiler.run_compile(settings, backend=FakeBackend().enqueue(near), now=T0)
+    assert report.status == "compiled" and report.to_dict()["created"] == ["concepts/queue"]
+
+
 def test_malformed_reply_shape_is_rejected_by_schema(settings):
     write_day(settings, "2025-11-20", [entry_block("f" * 12, "X", "y")])
     fake = FakeBackend(default={"articles": "not a list"})
