@@ -142,7 +142,9 @@ def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
     pending, oldest, newest, first_day = row[0], row[1], row[2], row[3]
     if not pending:
         return TriggerDecision(False, "no pending entries", 0)
-    last = float(state.kv_get(conn, LAST_COMPILE_KEY, "0") or 0)
+    # Times stored while the clock ran ahead are unknown, so a corrected clock stalls nothing.
+    oldest, newest = state.not_future(oldest, now), state.not_future(newest, now)
+    last = state.kv_time(conn, LAST_COMPILE_KEY, now)
     interval = settings.compile_min_interval_min * 60
     if last and now - last < interval:
         wait = (interval - (now - last)) / 60

@@ -170,6 +170,27 @@ def kv_get(conn: sqlite3.Connection, key: str, default: str | None = None) -> st
     return default if row is None else row[0]
 
 
+def kv_time(conn: sqlite3.Connection, key: str, now: float) -> float:
+    """A stored instant; 0.0 (never) when unset, unreadable or later than ``now``.
+
+    A clock that ran ahead (a year, say) and was set back leaves future times behind. Such a
+    time says nothing about when the event was; read raw it would pause compiles and report
+    negative ages until the clock caught up, so it counts as unknown."""
+    return not_future(_float(kv_get(conn, key, "0")), now)
+
+
+def not_future(at: float | None, now: float) -> float:
+    """``at``, or 0.0 when it is missing or later than ``now`` (see ``kv_time``)."""
+    return at if at is not None and at <= now else 0.0
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
+
+
 def kv_set(conn: sqlite3.Connection, key: str, value: str, now: float | None = None) -> None:
     conn.execute(
         "INSERT INTO kv(key, value, updated_at) VALUES(?,?,?) "

@@ -92,6 +92,16 @@ def test_trigger_quiet_max_delay_min_interval(settings, conn):
     assert d.fire
 
 
+def test_trigger_is_not_stalled_by_times_stored_while_the_clock_ran_ahead(settings, conn):
+    year = 365 * 86400.0
+    write_day(settings, "2025-11-20", [entry_block("c" * 12, "C", "c")])
+    add_pending(conn, "c" * 12, "2025-11-20", T0 + year)  # captured while a year ahead
+    state.kv_set(conn, compiler.LAST_COMPILE_KEY, repr(T0 + year), now=T0 + year)
+    later = T0 + 31 * MIN  # clock corrected, half an hour on
+    decision = compiler.should_compile(settings, conn, now=later)
+    assert decision.fire, decision.reason
+
+
 def test_trigger_prior_day_always_eligible(settings, conn):
     add_pending(conn, "c" * 12, "2025-11-19", T0 - 1 * MIN)  # fresh, but yesterday's file
     d = compiler.should_compile(settings, conn, now=T0)

@@ -211,6 +211,23 @@ def test_circuit_breaker_opens_pauses_and_resets(root, conn):
     assert calls.ledger_summary(conn, settings, now=clock.now())["breaker_open_until"] is None
 
 
+def test_breaker_set_while_the_clock_ran_a_year_ahead_ends_on_time(root, conn):
+    settings = _settings(root, breaker_failures=2, breaker_pause_min=10, llm_max_attempts=2)
+    clock = Clock()
+    year = 365 * 86400
+    clock.t += year  # the clock runs a year ahead while the breaker opens
+    failing = FakeBackend().enqueue(*[TransientLLMError("503")] * 4)
+    for _ in range(2):
+        with pytest.raises(TransientLLMError):
+            calls.call(settings, failing, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+    assert calls.ledger_summary(conn, settings, now=clock.now())["breaker_open_until"]
+    clock.t -= year  # corrected
+    assert calls.ledger_summary(conn, settings, now=clock.now())["breaker_open_until"] is None
+    healthy = FakeBackend(default=OK)
+    calls.call(settings, healthy, _request(), conn=conn, now=clock.now)
+    assert len(healthy.calls) == 1
+
+
 def test_breaker_reopens_at_once_when_still_failing_after_pause(root, conn):
     settings = _settings(root, breaker_failures=1, breaker_pause_min=1, llm_max_attempts=1)
     clock = Clock()

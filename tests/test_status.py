@@ -73,6 +73,11 @@ def test_status_with_failures_pending_spend_and_watcher(settings, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["failed"] == 1 and data["failed_jobs"][0]["message"].startswith("authentication")
     assert any("1 job(s) failed" in item for item in data["attention"])
+    conn = state.connect(settings.paths.state_db)
+    try:  # the command reads the real clock: a breaker open for five more minutes from now
+        state.kv_set(conn, "breaker_open_until", str(time.time() + 300))
+    finally:
+        conn.close()
     assert main(["--root", str(root), "status"]) == 0
     out = capsys.readouterr().out
     assert "memc retry" in out and "OPEN until" in out

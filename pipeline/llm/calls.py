@@ -95,7 +95,6 @@ def ledger_summary(
             slot["failed_attempts"] += count
         outcomes[outcome] = outcomes.get(outcome, 0) + count
     spent = round(sum(t["cost_usd"] for t in by_task.values()), 6)
-    until = float(kv_get(conn, BREAKER_UNTIL, "0") or 0)
     return {
         "day": day,
         "spent_usd": spent,
@@ -105,7 +104,7 @@ def ledger_summary(
         "attempts": sum(outcomes.values()),
         "by_outcome": outcomes,
         "by_task": by_task,
-        "breaker_open_until": until if until > at else None,
+        "breaker_open_until": breaker_until(conn, settings, at),
         "consecutive_transient_failures": int(kv_get(conn, BREAKER_COUNT, "0") or 0),
     }
 
@@ -160,9 +159,25 @@ def check_budget(conn: sqlite3.Connection, settings: Settings, now: float) -> No
         )
 
 
-def check_breaker(conn: sqlite3.Connection, now: float) -> None:
-    until = float(kv_get(conn, BREAKER_UNTIL, "0") or 0)
-    if until > now:
+def breaker_until(conn: sqlite3.Connection, settings: Settings, now: float) -> float | None:
+    """When the breaker's pause ends, or None when it is closed.
+
+    An end further away than one full pause was stored while the clock ran ahead: it says
+    nothing true, so the breaker counts as closed (the next failure opens it again, on the
+    corrected clock) instead of pausing model calls for as long as the clock was wrong."""
+    try:
+        until = float(kv_get(conn, BREAKER_UNTIL, "0") or 0)
+    except ValueError:
+        return None
+    if until <= now or until > now + settings.breaker_pause_min * 60:
+        return None
+    return until
+
+
+def check_breaker(conn: sqlite3.Connection, settings: Settings, now: float) -> None:
+    """Raise CircuitOpen while the breaker's pause lasts."""
+    until = breaker_until(conn, settings, now)
+    if until is not None:
         raise CircuitOpen(
             f"model calls are paused for {until - now:.0f}s more after repeated transient failures "
             "(see .memc/logs/pipeline.log); jobs stay pending and resume by themselves"
@@ -238,7 +253,7 @@ def call(
     free = backend.name in FREE_BACKENDS
     if not free:
         check_budget(conn, settings, clock())
-        check_breaker(conn, clock())
+        check_breaker(conn, settings, clock())
     attempts = 0
 
     def attempt(req: LLMRequest) -> LLMReply:
