@@ -6,11 +6,7 @@ Invariants:
   entries pending. Which entries are pending, edited or withdrawn is pipeline.pending's; its
   notes on hand edits of daily logs go to log.md and the report (``daily_changes``).
 - A compile that writes is one versioning batch: one commit (pipeline.versioning).
-- Bounded context, whatever the size of the knowledge base: each batch carries at most
-  ``BATCH_ENTRIES`` entries / ``BATCH_CHARS`` characters, the ``EXISTING_CAP`` most relevant
-  article paths+titles, and the full text of at most ``RELATED_COUNT`` related articles
-  (``RELATED_CHARS`` in total). Only articles sent in full are "seen": the model may replace
-  their bodies; updates to other pages are appended (pipeline.apply).
+- Bounded context, whatever the size of the knowledge base (pipeline.compile_context builds it).
 - The model has no tools; it returns JSON operations that pipeline.apply validates and writes.
 - ``dry_run`` builds the same prompts and reports their sizes, without a model call or a write.
 """
@@ -24,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipeline import state
-from pipeline.daily import DailyEntry
+from pipeline import fsutil, state
+from pipeline.compile_context import build_payload, make_batches, prompt_chars, request_for
+from pipeline.config import ARTICLE_FOLDERS
 from pipeline.errors import BudgetDeferred, CircuitOpen, LLMError, LockBusy
 from pipeline.pending import (  # re-exported: status, the CLI and tests use them from here
     LAST_COMPILE_KEY,
@@ -34,14 +31,6 @@ from pipeline.pending import (  # re-exported: status, the CLI and tests use the
     should_compile,
     sync_entries,
 )
-
-BATCH_ENTRIES = 12
-BATCH_CHARS = 40_000
-ENTRY_CHARS = 12_000
-EXISTING_CAP = 120
-RELATED_COUNT = 6
-RELATED_ARTICLE_CHARS = 10_000
-RELATED_CHARS = 36_000
 
 
 @dataclass(frozen=True)
@@ -107,112 +96,6 @@ class CompileReport:
         }
 
 
-# ---------------------------------------------------------------- batches and context
-
-
-def _entry_payload(e: DailyEntry) -> dict[str, str]:
-    text = e.body if len(e.body) <= ENTRY_CHARS else e.body[:ENTRY_CHARS] + "\n[entry truncated]"
-    return {
-        "id": e.id,
-        "source": e.daily_path,
-        "time": e.time,
-        "project": e.project,
-        "title": e.title,
-        "text": text,
-    }
-
-
-def make_batches(entries: list[DailyEntry]) -> list[list[DailyEntry]]:
-    batches: list[list[DailyEntry]] = []
-    current: list[DailyEntry] = []
-    size = 0
-    for e in entries:
-        cost = min(len(e.body), ENTRY_CHARS) + len(e.title) + 100
-        if current and (len(current) >= BATCH_ENTRIES or size + cost > BATCH_CHARS):
-            batches.append(current)
-            current, size = [], 0
-        current.append(e)
-        size += cost
-    if current:
-        batches.append(current)
-    return batches
-
-
-def build_payload(settings, batch: list[DailyEntry]) -> tuple[dict[str, Any], set[str]]:
-    """(payload, keys of the articles whose full text it carries) for one batch."""
-    from pipeline import search, wiki
-
-    paths = settings.paths
-    text = "\n".join(f"{e.project} {e.title}\n{e.body}" for e in batch)
-    hits = search.related(paths, text, limit=EXISTING_CAP, kind="article")
-    related: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    budget = RELATED_CHARS
-    for hit in hits[:RELATED_COUNT]:
-        art = wiki.load_article(paths.knowledge, hit.key)
-        if art is None:
-            continue
-        body = art.body.strip()
-        full = len(body) <= min(RELATED_ARTICLE_CHARS, budget)
-        if not full:
-            body = body[: max(0, min(RELATED_ARTICLE_CHARS, budget))] + "\n[article truncated]"
-        related.append(
-            {
-                "path": art.key,
-                "title": art.title,
-                "summary": art.summary,
-                "aliases": list(art.aliases),
-                "tags": list(art.tags),
-                "body": body,
-            }
-        )
-        if full:
-            seen.add(art.key)
-        budget -= len(body)
-        if budget <= 0:
-            break
-    from pipeline.pages import flag_user_edited
-
-    flag_user_edited(paths, related)  # the model is told which pages a person wrote in
-    indexed = search.indexed_articles(paths)
-    titles = {a.key: a.title for a in indexed}
-    keys = [h.key for h in hits if h.key in titles]
-    if len(keys) < EXISTING_CAP:  # fill with the rest, newest first, up to the cap
-        chosen = set(keys)
-        rest = sorted(
-            (a for a in indexed if a.key not in chosen),
-            key=lambda a: (a.updated, a.key),
-            reverse=True,
-        )
-        keys.extend(a.key for a in rest[: EXISTING_CAP - len(keys)])
-    existing = [{"path": k, "title": titles[k]} for k in keys[:EXISTING_CAP]]
-    payload = {
-        "entries": [_entry_payload(e) for e in batch],
-        "existing": existing,
-        "related": related,
-    }
-    return payload, seen
-
-
-def _request(settings, payload: dict[str, Any], ref: str):
-    from pipeline.llm.base import LLMRequest, load_prompt, load_schema
-
-    return LLMRequest(
-        task="compile",
-        payload=payload,
-        schema=load_schema("compile"),
-        model=settings.compile_model,
-        system_prompt=load_prompt("compile"),
-        max_budget_usd=settings.call_budget_usd,
-        timeout_s=settings.call_timeout_s,
-        ref=ref,
-    )
-
-
-def prompt_chars(request) -> int:
-    return len(request.system_prompt) + len(request.prompt_text())
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -231,8 +114,6 @@ def run_compile(
     """Compile pending (or all / one file's) entries into knowledge/. Never raises for expected
     outcomes: busy, nothing pending, not stale, a failed batch are all in the report. ``clock``
     dates the compile and times its model calls (a drain passes its own)."""
-    from pipeline import fsutil
-
     paths = settings.paths
     try:
         with fsutil.file_lock(paths.lock("compile"), blocking=False):
@@ -277,6 +158,17 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, clock, progre
                 trigger=trigger,
             )
     entries = select_entries(settings, conn, all=all, file=file, now=at, notes=notes)
+    knowledge = settings.paths.knowledge
+    problem = None if dry_run or not entries else fsutil.unwritable(
+        [knowledge, *(knowledge / f for f in ARTICLE_FOLDERS)]
+    )  # fmt: skip
+    if problem:  # checked before any model call: a compile that cannot write costs nothing
+        return CompileReport(
+            "failed",
+            f"knowledge/ is not writable ({problem}); nothing was sent to the model: fix its "
+            "permissions (e.g. `chmod -R u+w knowledge`) and run `memc compile`",
+            pending=len(entries), trigger=trigger,
+        )  # fmt: skip
     if notes and not dry_run:
         from pipeline import wikiindex
 
@@ -320,7 +212,7 @@ def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, prog
     for i, batch in enumerate(batches, 1):
         payload, seen = build_payload(settings, batch)
         ids = tuple(e.id for e in batch)
-        request = _request(
+        request = request_for(
             settings,
             payload,
             ref="compile:" + hashlib.sha256("".join(ids).encode()).hexdigest()[:12],
@@ -380,7 +272,7 @@ def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, prog
             batches=tuple(reports),
             trigger=trigger,
         )
-    from pipeline import fsutil, wikiindex
+    from pipeline import wikiindex
 
     # Under the writers' lock: an index computed before a concurrent query --file-back or
     # lint --fix wrote a page must not land after theirs and drop that page from index.md.

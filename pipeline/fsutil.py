@@ -274,6 +274,24 @@ def safe_join(base: Path | str, rel: str, *, allow_hidden: bool = True) -> Path:
     return candidate
 
 
+def unwritable(folders: Iterable[Path]) -> str | None:
+    """The first existing folder where no file can be created, with the reason; None if all can.
+
+    Probes by creating (and removing) a temp file, so it holds for root, read-only mounts and
+    immutable folders alike, where permission bits alone would mislead."""
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        try:
+            fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX + "probe.", dir=folder)
+        except OSError as exc:
+            return f"{folder}: {exc.strerror or exc}"
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    return None
+
+
 def clean_temp_files(folder: Path, older_than_s: float = 3600.0, now: float | None = None) -> int:
     """Remove stray atomic-write temp files left by a crash. Returns how many were removed."""
     now = time.time() if now is None else now

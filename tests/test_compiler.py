@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import compiler, fsutil, state, wikiindex
+from pipeline import compile_context, compiler, fsutil, state, wikiindex
 from pipeline.capture import capture
 from pipeline.config import load_settings
 from pipeline.errors import InvalidReplyError, TransientLLMError
@@ -177,20 +177,20 @@ def test_batch_whose_every_operation_is_rejected_stays_pending(settings, conn):
         ]
     }
     fake = FakeBackend().enqueue(bad)
-    report = compiler.run_compile(settings, backend=fake, now=T0, sleep=lambda s: None)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0, sleep=lambda s: None)
     assert report.status == "failed" and not report.ok
     assert report.batches[0].error.startswith("AllRejected")
     assert len(report.batches[0].rejected) == 2 and report.entries_compiled == 0
     assert conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0] == 1
     fake.enqueue(reply_for)
-    again = compiler.run_compile(settings, backend=fake, now=T0 + 1)
+    again = compiler.run_compile(settings, backend=fake, clock=lambda: T0 + 1)
     assert again.status == "compiled" and again.entries_compiled == 1
 
 
 def test_near_miss_paths_in_a_reply_are_compiled(settings, conn):
     write_day(settings, "2025-11-20", [entry_block("d" * 12, "X", "y")])
     near = {"articles": [{"path": "concept/queue.md", "title": "Queue", "body": "- X"}]}
-    report = compiler.run_compile(settings, backend=FakeBackend().enqueue(near), now=T0)
+    report = compiler.run_compile(settings, backend=FakeBackend().enqueue(near), clock=lambda: T0)
     assert report.status == "compiled" and report.to_dict()["created"] == ["concepts/queue"]
 
 
@@ -239,8 +239,8 @@ def test_batches_are_bounded_and_progress_reported(settings):
     report = compiler.run_compile(settings, backend=fake, clock=lambda: T0, progress=seen.append)
     assert report.status == "compiled" and report.entries_compiled == 20
     for call in fake.calls:
-        assert len(call.payload["entries"]) <= compiler.BATCH_ENTRIES
-        assert sum(len(e["text"]) for e in call.payload["entries"]) <= compiler.BATCH_CHARS
+        assert len(call.payload["entries"]) <= compile_context.BATCH_ENTRIES
+        assert sum(len(e["text"]) for e in call.payload["entries"]) <= compile_context.BATCH_CHARS
     assert len(seen) == len(fake.calls) > 1 and seen[0].startswith("batch 1/")
 
 
@@ -410,3 +410,39 @@ def test_compile_writes_index_under_the_knowledge_lock(settings, monkeypatch):
     )
     assert report.status == "compiled"
     assert held and all(held)
+
+
+@pytest.fixture
+def read_only():
+    """Make folders unwritable for this process (chmod, or chattr +i when running as root)."""
+    import subprocess
+
+    made: list = []
+
+    def make(folder):
+        if os.geteuid() == 0:
+            done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+            if done.returncode != 0:
+                pytest.skip("running as root without chattr: cannot make a folder read-only")
+        else:
+            folder.chmod(0o555)
+        made.append(folder)
+
+    yield make
+    for folder in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+        else:
+            folder.chmod(0o755)
+
+
+def test_read_only_knowledge_fails_before_any_model_call(settings, conn, read_only):
+    write_day(settings, "2025-11-20", [entry_block("f" * 12, "X", "y")])
+    (settings.paths.knowledge / "concepts").mkdir(exist_ok=True)
+    read_only(settings.paths.knowledge / "concepts")
+    fake = FakeBackend(default=reply_for)
+    report = compiler.run_compile(settings, backend=fake, clock=lambda: T0)
+    assert report.status == "failed" and not report.ok
+    assert "not writable" in report.message and "concepts" in report.message
+    assert fake.calls == []  # nothing spent
+    assert conn.execute("SELECT COUNT(*) FROM entries WHERE compiled_at IS NULL").fetchone()[0] == 1
