@@ -279,6 +279,8 @@ def unwritable(folders: Iterable[Path]) -> str | None:
 
     Probes by creating (and removing) a temp file, so it holds for root, read-only mounts and
     immutable folders alike, where permission bits alone would mislead."""
+    import tempfile  # not at the top: the hook path imports this module
+
     for folder in folders:
         if not folder.is_dir():
             continue

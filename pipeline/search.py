@@ -266,6 +266,7 @@ def open_index(paths: Paths, *, timeout: float = 10.0) -> Index | None:
         row = conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()
         if row is not None and row[0] == SCHEMA_VERSION:
             conn.execute("SELECT 1 FROM docs LIMIT 1")
+            conn.execute("SELECT rowid FROM fts LIMIT 1")  # a damaged FTS table fails here
             return Index(conn)
     except sqlite3.Error:
         pass

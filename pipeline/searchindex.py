@@ -18,6 +18,9 @@ Invariants:
   they changed in place in the change journal (``note_change``: daily appends), which are then
   the only files looked at; or the last walk is ``FULL_CHECK_S`` old, which catches edits other
   tools made in place. So a search at 20,000 articles costs a few stats, not 20,000.
+- Damage is repaired, not reported: a search.db that is not a database or whose tables cannot be
+  read is deleted and rebuilt from the files by the next ``connect``/``refresh`` (a lock held by
+  another process is never mistaken for damage).
 - Cheap to import (stdlib only, and hashlib and PyYAML only when files changed): ``search``
   imports it for the schema version on the SessionStart hook path, and ``memc search`` stays fast.
 """
@@ -96,25 +99,46 @@ def _open(paths: Paths) -> sqlite3.Connection:
     return conn
 
 
+def is_busy_error(exc: sqlite3.Error) -> bool:
+    """A lock held by another process: wait or give up, but never treat it as damage."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _discard(paths: Paths) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(str(paths.search_db) + suffix)
+        except OSError:
+            pass
+
+
 def connect(paths: Paths) -> sqlite3.Connection:
-    """search.db opened for writing with the current schema (resetting an outdated or bad one)."""
+    """search.db opened for writing with the current schema (resetting an outdated or bad one).
+
+    A file that is not a database, or whose tables cannot be read (a damaged FTS shadow table
+    fails with "vtable constructor failed"), is deleted and built again: it is only a cache of
+    the files."""
+    conn = None
     try:
         conn = _open(paths)
         row = None
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()
-        except sqlite3.DatabaseError:
-            pass
+        except sqlite3.DatabaseError as exc:
+            if is_busy_error(exc):
+                raise
         if row is None or row[0] != SCHEMA_VERSION:
             _reset(conn)
+        conn.execute("SELECT rowid FROM fts LIMIT 1").fetchall()
+        conn.execute("SELECT 1 FROM docs LIMIT 1").fetchall()
         return conn
-    except sqlite3.DatabaseError:
-        # Not a database (or damaged beyond use): it is only a cache, start over.
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                os.unlink(str(paths.search_db) + suffix)
-            except OSError:
-                pass
+    except sqlite3.DatabaseError as exc:
+        if is_busy_error(exc):
+            raise
+        if conn is not None:
+            conn.close()
+        _discard(paths)
         conn = _open(paths)
         _reset(conn)
         return conn
@@ -297,6 +321,17 @@ def refresh(paths: Paths, *, full: bool = False, now: float | None = None) -> Re
     docstring for when it walks the folders). ``full`` walks them whatever the signals say."""
     started = time.perf_counter()
     now = time.time() if now is None else now
+    try:
+        return _refresh_signalled(paths, full, now, started)
+    except sqlite3.DatabaseError as exc:
+        if is_busy_error(exc):
+            raise
+        # Damage the probe in ``connect`` could not see (a malformed page): rebuild from files.
+        _discard(paths)
+        return _refresh_signalled(paths, True, now, started)
+
+
+def _refresh_signalled(paths: Paths, full: bool, now: float, started: float) -> RefreshStats:
     conn = connect(paths)
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())

@@ -137,6 +137,46 @@ def test_corrupt_database_is_rebuilt(paths):
     assert search.search(paths, "alpha")[0].key == "concepts/a"
 
 
+def _damage_fts(paths):
+    import sqlite3
+
+    conn = sqlite3.connect(paths.search_db)
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute("DELETE FROM sqlite_master WHERE name='fts_config'")  # an FTS shadow table
+    conn.commit()
+    conn.close()
+
+
+def test_damaged_fts_table_is_rebuilt_for_search_compile_and_query(root, capsys, monkeypatch):
+    """'vtable constructor failed' once crashed search, compile and query (exit 3)."""
+    from pipeline.cli import main
+    from pipeline.config import load_settings
+
+    paths = load_settings(root).paths
+    write_page(paths, "concepts/a", "Advisory locks", "postgres advisory locks")
+    searchindex.refresh(paths)
+    _damage_fts(paths)
+    assert search.open_index(paths) is None  # readers see no index, never a crash
+    monkeypatch.setenv("MEMC_BACKEND", "extractive")
+    assert main(["--root", str(root), "search", "advisory", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"][0]["key"] == "concepts/a"
+    _damage_fts(paths)
+    assert main(["--root", str(root), "query", "what about advisory locks?", "--json"]) in (0, 1)
+    assert json.loads(capsys.readouterr().out)
+    _damage_fts(paths)
+    assert main(["--root", str(root), "compile", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["--root", str(root), "search", "postgres", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"][0]["key"] == "concepts/a"
+
+
+def test_lock_errors_are_not_mistaken_for_damage():
+    import sqlite3
+
+    assert searchindex.is_busy_error(sqlite3.OperationalError("database is locked"))
+    assert not searchindex.is_busy_error(sqlite3.OperationalError("vtable constructor failed"))
+
+
 def test_related_excludes_and_ignores_hidden_and_symlinks(paths, tmp_path):
     write_page(paths, "concepts/a", "Advisory locks", "postgres advisory locks worker")
     write_page(paths, "concepts/b", "Worker pool", "worker threads")
