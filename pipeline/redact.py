@@ -32,10 +32,16 @@ Invariants:
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Callable
+from typing import Any
+
+from pipeline import redact_patterns as rp
+from pipeline.redact_entropy import ENTROPY_TOKEN, entropy_replacer, looks_random, shannon_entropy
+from pipeline.redact_patterns import TOKEN_CHARS as _TOKEN_CHARS
+from pipeline.redact_patterns import TOKENS as _TOKENS
+
+__all__ = ["drop_private", "looks_random", "redact", "redact_counts", "shannon_entropy"]
 
 Replacer = Callable[[re.Match], str]
 
@@ -44,50 +50,13 @@ def _mark(kind: str) -> str:
     return f"[REDACTED:{kind}]"
 
 
-_TAG_OPEN, _TAG_CLOSE = r"<private\s*>", r"</private\s*>"
-_PRIVATE_CLOSED = re.compile(f"{_TAG_OPEN}.*?{_TAG_CLOSE}", re.I | re.S)
-_PRIVATE_OPEN = re.compile(f"{_TAG_OPEN}.*\\Z", re.I | re.S)
-_PRIVATE_START = re.compile(_TAG_OPEN, re.I)
-_PRIVATE_END = re.compile(_TAG_CLOSE, re.I)
+_PRIVATE_TAG = re.compile(r"<(/?)private\s{0,20}>", re.I)
 
 _PEM = re.compile(
     r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:[\s\S]*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:,.\-]*)"
 )
 
-# Provider formats, most specific first. Each starts with its literal prefix (fast scanning);
-# the token-start boundary is checked in the replacer, as a look-behind would slow every scan.
-_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_E = r"(?![A-Za-z0-9_\-])"
-_TOKENS: list[tuple[str, re.Pattern]] = [
-    ("anthropic", re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}")),
-    ("openai", re.compile(r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}" + _E)),
-    (
-        "github",
-        re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})" + _E),
-    ),
-    ("slack", re.compile(r"xox[abposre]-[A-Za-z0-9\-]{10,}")),
-    ("slack", re.compile(r"xapp-\d-[A-Za-z0-9\-]{10,}")),
-    (
-        "slack_webhook",
-        re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]+"),
-    ),
-    ("stripe", re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E)),
-    ("stripe", re.compile(r"whsec_[A-Za-z0-9]{24,}" + _E)),
-    ("google", re.compile(r"AIza[0-9A-Za-z_\-]{35}" + _E)),
-    ("google", re.compile(r"GOCSPX-[A-Za-z0-9_\-]{20,}")),
-    ("google", re.compile(r"ya29\.[0-9A-Za-z_\-]{20,}")),
-    (
-        "aws_access_key",
-        re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
-    ),
-    ("jwt", re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")),
-    ("npm", re.compile(r"npm_[A-Za-z0-9]{36}" + _E)),
-    ("huggingface", re.compile(r"hf_[A-Za-z0-9]{30,}" + _E)),
-    ("gitlab", re.compile(r"gl(?:pat|dt|rt|ptt|cbt|oas)-[A-Za-z0-9_\-]{20,}" + _E)),
-    ("sendgrid", re.compile(r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}" + _E)),
-    ("digitalocean", re.compile(r"do[opr]_v1_[a-f0-9]{64}" + _E)),
-]
 _MIXED_KINDS = frozenset({"openai"})  # "sk-" + words is common prose; demand letters and digits
 
 _URL_CREDENTIALS = re.compile(  # anchored on "://" (the scheme before it is kept as is)
@@ -109,8 +78,8 @@ _AWS_SECRET = re.compile(
 )
 
 _KEYWORDS = (
-    r"password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
-    r"secret[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?|auth[_\-]?key"
+    r"pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
+    r"secret[_\-]?key|private[_\-]?key(?:[_\-]?id)?|client[_\-]?secret|credentials?|auth[_\-]?key"
 )
 # The match starts at the keyword (fast); the replacer extends the key backwards.
 _ASSIGNMENT = re.compile(
@@ -123,8 +92,8 @@ _ASSIGNMENT = re.compile(
 _YAML_LINE = re.compile(
     r"(?m)^(?P<head>[ \t]*(?:- )?(?P<key>[A-Za-z0-9_.\-]*(?i:" + _KEYWORDS + r"))"
     r"[\"']?[ \t]*:[ \t]+)"
-    r"(?P<val>[^\s\"'#|>&*!{\[][^\n#]*?[ \t][^\n#]*?)[ \t]*$"
-)
+    r"(?P<val>[^\s\"'#|>&*!{\[][^\n#]*+)(?=\n|\Z)"
+)  # possessive: a value is the rest of the line (no comment); the replacer wants 2+ words
 _FLAG = re.compile(
     r"(?=-)(?P<head>(?<![\w\-])--?"
     r"(?i:password|passwd|token|api-key|apikey|secret|client-secret)(?:=|[ \t]+))"
@@ -149,63 +118,7 @@ _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
 _CAMEL_TYPE = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]*)*$")  # type names and TypeVars
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
-_OBJECT_ID = re.compile(
-    r"^(?:srv)?toolu_(?:vrtx_|bdrk_)?[A-Za-z0-9]{20,40}$|^(?:msg|req)_(?:vrtx_|bdrk_)?[A-Za-z0-9]{20,40}$"
-)
-_WORD_SEGMENT = re.compile(
-    r"^(?:[A-Za-z][a-z]{2,}|[a-z0-9]+(?:[-_.][a-z0-9]+)+|[a-z]{2,}\d{0,3}|\d+)$"
-)
-_FILE_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}\b")
-SEGMENT_MIN = 16  # a path segment shorter than this is never judged random
-_ENTROPY_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/=_\-]{32,}(?![A-Za-z0-9+/=_\-])")
-_HEXISH = re.compile(r"^[0-9a-fA-F\-]+$")
-_INTEGRITY = re.compile(r"^(?:sha1|sha256|sha384|sha512)-", re.I)
-ENTROPY_THRESHOLD = 4.0  # bits/char; random base62 of 32+ chars scores ~4.5-5.2, words ~3-4
-
-
 _MARKER = re.compile(r"\[REDACTED:(\w+)\]")
-
-
-def shannon_entropy(text: str) -> float:
-    if not text:
-        return 0.0
-    n = len(text)
-    return -sum(c / n * math.log2(c / n) for c in Counter(text).values())
-
-
-def looks_random(token: str, threshold: float = ENTROPY_THRESHOLD) -> bool:
-    """Is this 32+ char token a likely key rather than a hash, identifier or path?"""
-    if _HEXISH.match(token) or _INTEGRITY.match(token):
-        return False
-    body = token.rstrip("=")
-    digits = sum(ch.isdigit() for ch in body)
-    upper = sum(ch.isupper() for ch in body)
-    lower = sum(ch.islower() for ch in body)
-    if digits < 2 or upper < 2 or lower < 2:
-        return False
-    # Identifiers split by _ or - into words: random keys rarely have 3+ long alphabetic runs.
-    words = re.findall(r"[A-Za-z][a-z]{3,}", body)
-    if sum(len(w) for w in words) > 0.6 * len(body):
-        return False
-    return shannon_entropy(body) >= threshold
-
-
-def _segment_random(segment: str) -> bool:
-    """A path segment that looks like a key by itself; the entropy bar scales with its length
-    (a string of n distinct chars has at most log2(n) bits/char)."""
-    if len(segment) < SEGMENT_MIN:
-        return False
-    return looks_random(segment, min(ENTROPY_THRESHOLD, 0.8 * math.log2(len(segment))))
-
-
-def _path_token(token: str, before: str, after: str) -> bool:
-    """Is this token (with ``/``) a file path rather than a key that happens to hold ``/``?"""
-    if "/" not in token:
-        return False
-    if not (token.startswith("/") or before in ("~", ".") or _FILE_EXTENSION.match(after)):
-        return False
-    words = sum(1 for seg in token.split("/") if _WORD_SEGMENT.match(seg))
-    return words >= 2
 
 
 def _has_letters_and_digits(text: str) -> bool:
@@ -217,6 +130,8 @@ def _value_is_secret(key: str, value: str, quoted: bool, sep: str, after: str) -
         return False
     if quoted:
         return True
+    if key.lower().endswith("pwd") and value.startswith(("/", "~")):
+        return False  # `pwd: /home/dev/app` is the shell's working directory
     if after[:1] in ("(", "[", ".") or value.startswith("#"):
         return False  # a call or subscript: code, not a literal
     if _DOTTED.match(value) or _CAMEL_TYPE.match(value):
@@ -245,7 +160,7 @@ def _assignment(m: re.Match) -> str:
     after = m.string[m.end() : m.end() + 1]
     if not _value_is_secret(key, value, quoted, sep, after):
         return m.group(0)
-    kind = "password" if re.search(r"(?i)pass", key) else "secret"
+    kind = "password" if re.search(r"(?i)pass|pwd", key) else "secret"
     if quoted:
         q = m.group("quote")
         return f"{m.group('head')}{q}{_mark(kind)}{q}"
@@ -253,14 +168,18 @@ def _assignment(m: re.Match) -> str:
 
 
 def _yaml_line(m: re.Match) -> str:
-    key, value = m.group("key"), m.group("val")
+    key, raw = m.group("key"), m.group("val")
+    value = raw.rstrip(" \t")
+    if len(value.split()) < 2:  # one word: the assignment rule judges it
+        return m.group(0)
     first = value.split()[0]
     nested = m.group("head")[:1] in (" ", "\t", "-")  # indented or a list item: config, not prose
     if "[REDACTED:" in value or _PLACEHOLDER.match(first):
         return m.group(0)
     if not nested and not _value_is_secret(key, first, False, ":", value[len(first) :][:1]):
         return m.group(0)
-    return m.group("head") + _mark("password" if re.search(r"(?i)pass", key) else "secret")
+    kind = "password" if re.search(r"(?i)pass|pwd", key) else "secret"
+    return m.group("head") + _mark(kind) + raw[len(value) :]
 
 
 def _flag(m: re.Match) -> str:
@@ -310,23 +229,86 @@ def _keep_head(kind: str) -> Replacer:
     return repl
 
 
-def _entropy(m: re.Match) -> str:
-    token = m.group(0)
-    if _OBJECT_ID.match(token.rsplit("=", 1)[-1]):  # also `tool_use_id=toolu_...`
-        return token
-    text, start = m.string, m.start()
-    path = _path_token(token, text[start - 1] if start else "", text[m.end() : m.end() + 10])
-    if not path and not looks_random(token):
-        return token
-    word_start = max(text.rfind(ch, 0, start) for ch in " \t\n\"'(<[`") + 1
-    prefix = text[word_start:start]
-    if prefix.endswith(";base64,") or ("://" in prefix and "?" not in prefix and "=" not in prefix):
-        return token
-    if path:  # judged segment by segment: only a random-looking segment goes
-        return "/".join(
-            _mark("high_entropy") if _segment_random(s) else s for s in token.split("/")
+def drop_private(text: str, open_at_start: bool = False) -> tuple[str, int]:
+    """``text`` without its ``<private>...</private>`` spans, and how many were dropped.
+
+    One linear pass over the tags: a span ends at the first closing tag after its opening one,
+    an unclosed span runs to the end, a stray closing tag is kept as written. With
+    ``open_at_start`` the text begins inside a span opened earlier (another turn or job)."""
+    out: list[str] = []
+    spans = 1 if open_at_start else 0
+    start = None if open_at_start else 0
+    for tag in _PRIVATE_TAG.finditer(text):
+        closing = tag.group(1) == "/"
+        if start is not None and not closing:  # outside a span: this opens one
+            out.append(text[start : tag.start()])
+            start = None
+            spans += 1
+        elif start is None and closing:  # inside a span: the first close ends it
+            start = tag.end()
+    if start is not None:
+        out.append(text[start:])
+    return "".join(out), spans
+
+
+def private_open_at_end(text: str, open_at_start: bool = False) -> bool:
+    """Does a ``<private>`` span opened in ``text`` (or before it) run past its end?"""
+    inside = open_at_start
+    for tag in _PRIVATE_TAG.finditer(text):
+        inside = tag.group(1) != "/"
+    return inside
+
+
+def _spoken(m: re.Match) -> str:
+    value = m.group("val").rstrip(".,;:!?)")
+    if _PLACEHOLDER.match(value) or not re.search(r"[\d\W_]", value):
+        return m.group(0)  # "the password is wrong": prose
+    return m.group("head") + _mark("password") + m.group("val")[len(value) :]
+
+
+def _card(m: re.Match) -> str:
+    digits = re.sub(r"[ \-]", "", m.group(0))
+    if not 13 <= len(digits) <= 19 or not rp.luhn_ok(digits):
+        return m.group(0)
+    return _mark("card_number")
+
+
+def _mysql(m: re.Match) -> str:
+    text = m.string
+    line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+    if not rp.MYSQL_CLIENT.search(line) or _PLACEHOLDER.match(m.group("val")):
+        return m.group(0)
+    return m.group("head") + _mark("password")
+
+
+def _context_rules(text: str, sub: Callable[[str, re.Pattern, Any, str], str]) -> str:
+    """Secrets without a prefix of their own, recognised by what surrounds them."""
+    lowered = text.lower()
+    if '"auth"' in text:
+        text = sub(
+            "docker_auth",
+            rp.DOCKER_AUTH,
+            lambda m: m.group("head") + _mark("docker_auth") + '"',
+            text,
         )
-    return _mark("high_entropy")
+    if "cookie" in lowered:
+        text = sub("cookie", rp.COOKIE, _keep_head("cookie"), text)
+    if "pass" in lowered or "pin" in lowered:
+        text = sub("password", rp.SPOKEN_PASSWORD, _spoken, text)
+    if "-p" in text and ("mysql" in lowered or "mariadb" in lowered):
+        text = sub("password", rp.MYSQL_PASSWORD, _mysql, text)
+    if "twilio" in lowered or "heroku" in lowered:
+        text = sub(
+            "secret",
+            rp.PROVIDER_CONTEXT,
+            lambda m: rp.CONTEXT_VALUE.sub(_mark("secret"), m.group(0)),
+            text,
+        )
+    text = sub("card_number", rp.CARD, _card, text)
+    text = sub("ssn", rp.SSN, _mark("ssn"), text)
+    if "MII" in text:
+        text = sub("private_key", rp.PEM_BODY, _mark("private_key"), text)
+    return text
 
 
 def redact_counts(text: str) -> tuple[str, dict[str, int]]:
@@ -347,14 +329,17 @@ def redact_counts(text: str) -> tuple[str, dict[str, int]]:
     if not isinstance(text, str) or not text:
         return (text if isinstance(text, str) else ""), counts
     if "<" in text:
-        text = sub("private", _PRIVATE_CLOSED, "", text)
-        text = sub("private", _PRIVATE_OPEN, "", text)
+        text, spans = drop_private(text)
+        if spans:
+            counts["private"] = spans
     if "PRIVATE KEY" in text:
         text = sub("private_key", _PEM, _mark("private_key"), text)
     for kind, pattern in _TOKENS:
         text = sub(kind, pattern, _provider(kind), text)
     if "://" in text:
+        text = sub("sentry_dsn", rp.SENTRY_DSN, _keep_head("sentry_dsn"), text)
         text = sub("url_password", _URL_CREDENTIALS, _keep_head("url_password"), text)
+    text = _context_rules(text, sub)
     text = sub("bearer", _AUTH_HEADER, _keep_head("bearer"), text)
     text = sub("bearer", _BEARER, _bearer, text)
     text = sub("aws_secret", _AWS_SECRET, _keep_head("aws_secret"), text)
@@ -363,7 +348,7 @@ def redact_counts(text: str) -> tuple[str, dict[str, int]]:
     text = sub("assignment", _FLAG, _flag, text)
     if "curl" in text:
         text = sub("password", _CURL_USER, _curl_user, text)
-    text = sub("high_entropy", _ENTROPY_TOKEN, _entropy, text)
+    text = sub("high_entropy", ENTROPY_TOKEN, entropy_replacer(_mark("high_entropy")), text)
     return text, counts
 
 
@@ -374,21 +359,16 @@ def redact(text: str) -> str:
 
 class Redactor:
     """``redact`` for a sequence of texts in order, where a ``<private>`` span left open in one
-    text also hides the following texts up to its ``</private>`` (they come back as '')."""
+    text also hides the following texts up to its ``</private>`` (they come back as '').
+    ``in_private`` says whether the sequence starts inside a span (one opened by an earlier job
+    of the same session) and, after each call, whether a span is still open."""
 
-    def __init__(self) -> None:
-        self.in_private = False
+    def __init__(self, in_private: bool = False) -> None:
+        self.in_private = in_private
 
     def __call__(self, text: str) -> str:
-        if self.in_private:
-            close = _PRIVATE_END.search(text)
-            if close is None:
-                return ""
-            text = text[close.end() :]
-            self.in_private = False
-        last_open = None
-        for last_open in _PRIVATE_START.finditer(text):  # noqa: B007 (the last one is wanted)
-            pass
-        if last_open is not None and not _PRIVATE_END.search(text, last_open.end()):
-            self.in_private = True
+        was = self.in_private
+        self.in_private = private_open_at_end(text, was)
+        if was:
+            text, _ = drop_private(text, open_at_start=True)
         return redact(text)
