@@ -366,14 +366,8 @@ def apply_articles(
             if user_edited:
                 kept.append(key)
         if over:
-            rejected.append(
-                Rejection(
-                    -1,
-                    "",
-                    f"{over} page write(s) past the first {MAX_PAGES_PER_REPLY} of one reply "
-                    "were not applied",
-                )
-            )
+            why = f"{over} page write(s) past the first {MAX_PAGES_PER_REPLY} of one reply"
+            rejected.append(Rejection(-1, "", why + " were not applied"))
         index_written = False
         if created or updated or rejected:
             from pipeline import wikiindex
