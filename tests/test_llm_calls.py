@@ -219,12 +219,12 @@ def test_breaker_set_while_the_clock_ran_a_year_ahead_ends_on_time(root, conn):
     failing = FakeBackend().enqueue(*[TransientLLMError("503")] * 4)
     for _ in range(2):
         with pytest.raises(TransientLLMError):
-            calls.call(settings, failing, _request(), conn=conn, sleep=clock.sleep, now=clock.now)
+            calls.call(settings, failing, _request(), conn=conn, sleep=clock.sleep, clock=clock.now)
     assert calls.ledger_summary(conn, settings, now=clock.now())["breaker_open_until"]
     clock.t -= year  # corrected
     assert calls.ledger_summary(conn, settings, now=clock.now())["breaker_open_until"] is None
     healthy = FakeBackend(default=OK)
-    calls.call(settings, healthy, _request(), conn=conn, now=clock.now)
+    calls.call(settings, healthy, _request(), conn=conn, clock=clock.now)
     assert len(healthy.calls) == 1
 
 
