@@ -279,13 +279,11 @@ def unwritable(folders: Iterable[Path]) -> str | None:
 
     Probes by creating (and removing) a temp file, so it holds for root, read-only mounts and
     immutable folders alike, where permission bits alone would mislead."""
-    import tempfile  # not at the top: the hook path imports this module
-
     for folder in folders:
         if not folder.is_dir():
             continue
         try:
-            fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX + "probe.", dir=folder)
+            fd, probe = _mkstemp(folder / "probe")
         except OSError as exc:
             return f"{folder}: {exc.strerror or exc}"
         os.close(fd)
