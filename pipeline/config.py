@@ -44,6 +44,7 @@ class Settings:
     compile_model: str = "sonnet"
     query_model: str = "sonnet"
     daily_budget_usd: float = 5.0
+    job_budget_share: float = 0.25  # of the daily budget, per job and day
     call_budget_usd: float = 1.0
     call_timeout_s: float = 300.0
     llm_max_attempts: int = 4
@@ -123,6 +124,14 @@ def _number(minimum: float = 0.0, *, above: bool = False) -> Parser:
     return parse
 
 
+def _share(value: Any) -> float:
+    """A fraction in (0, 1]."""
+    number = _number(0, above=True)(value)
+    if number > 1:
+        raise ValueError("must be a fraction > 0 and <= 1")
+    return number
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise ValueError("expected a string")
@@ -162,6 +171,7 @@ PARSERS: dict[str, Parser] = {
     "compile_model": _text,
     "query_model": _text,
     "daily_budget_usd": _number(0),  # 0: spend nothing (jobs wait)
+    "job_budget_share": _share,
     "call_budget_usd": _number(0, above=True),
     "call_timeout_s": _number(0, above=True),
     "llm_max_attempts": _whole(1),

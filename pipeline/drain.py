@@ -14,7 +14,8 @@ Invariants:
 - Outcomes per job: done (complete), failed (dead-lettered in inbox/failed/ with an error record:
   permanent or invalid model replies, transient errors after the retries, a broken spool or
   envelope, a path refused by the guard, an unexpected bug), deferred (BudgetDeferred, or a full
-  disk, ENOSPC/EDQUOT: released with its progress, drain stops), paused
+  disk, ENOSPC/EDQUOT: released with its progress, drain stops; JobBudgetDeferred: this job's
+  share of the day is spent, released, the drain goes on), paused
   (CircuitOpen: released, drain stops), interrupted (``stop()``: released, drain stops).
 - A job's row in ``jobs`` says its status, attempts, entries and a one-line detail; every outcome
   is one line in pipeline.log. Expected outcomes are in the returned ``DrainReport``, never raised:
@@ -40,6 +41,7 @@ from pipeline.errors import (
     BudgetDeferred,
     CircuitOpen,
     Interrupted,
+    JobBudgetDeferred,
     LLMError,
     PathRefused,
 )
@@ -305,6 +307,11 @@ def _run_one(
             settings, env, backend=backend, conn=conn, clock=clock, sleep=sleep, stop=stop,
             daily_write=daily_write,
         )  # fmt: skip
+    except JobBudgetDeferred as exc:  # this job's share is spent: the next jobs still run
+        inbox.release(paths, job)
+        inbox.record_job(conn, env, "deferred", now=clock(), detail=str(exc)[:500])
+        log.info("job %s deferred: %s", env.id, exc)
+        return JobOutcome("deferred")
     except BudgetDeferred as exc:
         inbox.release(paths, job)
         inbox.record_job(conn, env, "deferred", now=clock(), detail=str(exc)[:500])

@@ -111,6 +111,11 @@ class BudgetDeferred(MemcError):
     """Today's spend reached MEMC_DAILY_BUDGET_USD; the job stays pending until tomorrow."""
 
 
+class JobBudgetDeferred(BudgetDeferred):
+    """One job spent its share of today's budget (``job_budget_share``): it waits until tomorrow
+    while the drain goes on with the other jobs, so one huge session cannot starve the rest."""
+
+
 class CircuitOpen(MemcError):
     """Several transient failures in a row: the worker pauses instead of burning retries."""
 

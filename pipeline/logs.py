@@ -8,8 +8,9 @@ or a job. ``pipeline_logger`` passes every message through ``pipeline.redact.red
 replace (``needs_redaction``): a hook's usual line (event, job id, byte counts, status words)
 is written as is, so the hook does not pay for importing and running the full redactor.
 ``needs_redaction`` is a superset test of the redactor's rules (each rule needs one of its
-keywords, ``<``, ``://``, or a long token-shaped run); tests hold it to ``redact`` on the secret
-corpus and on generated text, so a rule added to the redactor must be covered here too.
+keywords, ``<``, ``://``, a long token-shaped run, or digit groups shaped like a card or SSN);
+tests hold it to ``redact`` on the secret corpus and on generated text, so a rule added to the
+redactor must be covered here too.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ BACKUPS = 3
 _HOOK_WORDS = frozenset(
     {"below-threshold", "exclude_projects", "drain=unavailable", "session-start"}
 )
-_KEYWORDS = ("pass", "secret", "token", "key", "credential", "auth", "bearer", "curl", "://", "<")
+_KEYWORDS = (
+    "pass", "pwd", "pin", "secret", "token", "key", "credential", "auth", "bearer", "curl",
+    "cookie", "mysql", "mariadb", "twilio", "heroku", "://", "<",
+)  # fmt: skip
 _RUN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _HEX = frozenset("0123456789abcdef")
 
@@ -41,7 +45,7 @@ def needs_redaction(text: str) -> bool:
     lower-case hex (job ids; never redacted without a keyword) or a word of the hook's own.
     The high-entropy rule needs a 32+ run of ``[A-Za-z0-9+/=_-]``; ``+/=`` are checked as well."""
     lowered = text.lower()
-    if any(k in lowered for k in _KEYWORDS):
+    if any(k in lowered for k in _KEYWORDS) or _digit_groups(text):
         return True
     run = 0
     wide = 0  # the high-entropy rule's alphabet adds + / =
@@ -60,6 +64,22 @@ def needs_redaction(text: str) -> bool:
         wide = wide + 1 if ch in _RUN_CHARS or ch in "+/=" else 0
         if wide >= 32:
             return True
+    return False
+
+
+def _digit_groups(text: str) -> bool:
+    """A card number or SSN shape: 13+ digits in a row, or 9+ digits in groups joined by single
+    spaces or dashes (``4111 1111 ...``, ``123-45-6789``)."""
+    digits, grouped, gap = 0, False, False
+    for ch in text:
+        if ch.isdigit():
+            digits, gap = digits + 1, False
+            if digits >= 13 or (grouped and digits >= 9):
+                return True
+        elif ch in " -" and digits and not gap:
+            grouped = gap = True
+        else:
+            digits, grouped, gap = 0, False, False
     return False
 
 

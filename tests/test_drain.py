@@ -132,6 +132,33 @@ def test_budget_deferral_keeps_jobs_pending(root):
     assert code == 0  # deferral is not a failure
 
 
+def test_one_huge_job_cannot_starve_the_small_ones(root):
+    """A pasted 3 MB log once spent the whole day's budget every day, so later sessions were
+    never distilled: a job may spend only its share of the day, then the drain goes on."""
+    settings = load_settings(root, {"daily_budget_usd": 0.10, "chunk_chars": 1000})
+    turns = [(f"turn {i}: " + "log line with details " * 40, "ok") for i in range(12)]
+    huge = make_job(
+        root, "huge", transcript_lines("huge", turns), captured_at="2026-11-20T14:00:00+00:00"
+    )
+    small = _job(root, "small")
+    fake = FakeBackend(default=ENTRY, cost_usd=0.01)
+    report = drain(settings, backend=fake)
+    assert report.stopped == ""  # the drain did not stop at the huge job
+    assert _job_row(settings, small.id)["status"] == "done"
+    row = _job_row(settings, huge.id)
+    assert row["status"] == "deferred" and "share" in row["detail"]
+    conn = state.connect(settings.paths.state_db)
+    try:
+        spent = conn.execute(
+            "SELECT SUM(cost_usd) FROM llm_calls WHERE substr(ref, 1, ?) = ?",
+            (len(huge.id) + 1, huge.id + ":"),
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert spent <= 0.25 * 0.10 + 0.01  # its share, overshot by at most the call in flight
+    assert inbox.counts(settings.paths).pending == 1  # the huge job waits for tomorrow
+
+
 def test_circuit_open_releases_and_stops(settings, root):
     _job(root, "c1"), _job(root, "c2")
     conn = state.connect(settings.paths.state_db)

@@ -3,6 +3,8 @@
 Order of one ``call``:
 1. budget: today's spend (``llm_calls.day`` in MEMC_TZ) at or over ``daily_budget_usd`` ->
    ``BudgetDeferred`` before anything is spent (a budget of 0 therefore allows no model calls);
+   a distil job that spent ``job_budget_share`` of today's budget -> ``JobBudgetDeferred`` (that
+   job waits for tomorrow, the others go on: one huge session cannot starve the small ones);
 2. circuit breaker: kv ``breaker_open_until`` in the future -> ``CircuitOpen``;
 3. tenacity retry of ``TransientLLMError`` only: jittered exponential backoff
    (``wait_random_exponential(multiplier=1, max=60)``), at most ``llm_max_attempts`` attempts and
@@ -35,6 +37,7 @@ from pipeline.errors import (
     BudgetDeferred,
     CircuitOpen,
     InvalidReplyError,
+    JobBudgetDeferred,
     LLMError,
     TransientLLMError,
 )
@@ -140,6 +143,23 @@ def record(
             ref,
         ),
     )
+
+
+def check_job_share(conn: sqlite3.Connection, settings: Settings, job: str, now: float) -> None:
+    """Raise JobBudgetDeferred when distil job ``job`` spent its share of today's budget."""
+    share = settings.job_budget_share * settings.daily_budget_usd
+    prefix = job + ":"  # distil refs are "<job id>:<chunk>"
+    row = conn.execute(
+        "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE day=? AND task='distil' "
+        "AND substr(ref, 1, ?) = ?",
+        (settings.day_of(now), len(prefix), prefix),
+    ).fetchone()
+    if row[0] >= share > 0:
+        raise JobBudgetDeferred(
+            f"job {job} spent ${row[0]:.4f} today, its share ({settings.job_budget_share:g} of the "
+            f"${settings.daily_budget_usd:.2f} daily budget); it continues tomorrow where it "
+            "stopped, while the other jobs go on (raise job_budget_share in .memc/config.toml)"
+        )
 
 
 def check_budget(conn: sqlite3.Connection, settings: Settings, now: float) -> None:
@@ -253,6 +273,8 @@ def call(
     free = backend.name in FREE_BACKENDS
     if not free:
         check_budget(conn, settings, clock())
+        if request.task == "distil" and ":" in request.ref:
+            check_job_share(conn, settings, request.ref.rsplit(":", 1)[0], clock())
         check_breaker(conn, settings, clock())
     attempts = 0
 
