@@ -169,7 +169,9 @@ def test_private_sessions_append_nothing(settings, root):
 
 
 def test_budget_deferral_resumes_without_paying_twice(root):
-    settings = load_settings(root, {"chunk_chars": 300, "daily_budget_usd": 0.025})
+    settings = load_settings(
+        root, {"chunk_chars": 300, "daily_budget_usd": 0.025, "job_budget_share": 1.0}
+    )
     exchanges = [(f"ask {i} " + "x" * 100, f"reply {i} " + "y" * 100) for i in range(12)]
     env = make_job(root, "budget", transcript_lines("budget", exchanges))
     # chunk 2 is not worth saving: only the progress record (not the entries table) can skip it
