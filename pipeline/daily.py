@@ -295,7 +295,7 @@ def _append_locked(
         except sqlite3.Error:
             pass  # the next append sees a stamp it does not know and reads the file
         from pipeline.paths import Paths
-        from pipeline.searchindex import note_change
+        from pipeline.searchjournal import note_change
 
         note_change(Paths(path.parent.parent), f"daily/{day}.md")  # an append: no folder mtime
     return "written"

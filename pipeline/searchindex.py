@@ -13,11 +13,12 @@ Invariants:
   log entry by entry: a new entry adds one row, the day's other rows stay). Rows of files that
   disappeared are deleted. The whole refresh is one write transaction, so a reader sees the old
   index or the new one.
-- The walk itself runs only when something may have changed: the folders' own mtimes changed (a
-  file created, renamed or deleted, as every atomic write does), or memc's writers named files
-  they changed in place in the change journal (``note_change``: daily appends), which are then
-  the only files looked at; or the last walk is ``FULL_CHECK_S`` old, which catches edits other
-  tools made in place. So a search at 20,000 articles costs a few stats, not 20,000.
+- The walk itself runs only when something may have changed (pipeline.searchjournal): the
+  folders' own mtimes changed (a file created, renamed or deleted, as every atomic write does),
+  or memc's writers named files they changed in place in the change journal (daily appends),
+  which are then the only files looked at; or the last walk is ``FULL_CHECK_S`` old, which
+  catches edits other tools made in place. So a search at 20,000 articles costs a few stats, not
+  20,000.
 - Damage is repaired, not reported: a search.db that is not a database or whose tables cannot be
   read is deleted and rebuilt from the files by the next ``connect``/``refresh`` (a lock held by
   another process is never mistaken for damage).
@@ -28,14 +29,13 @@ Invariants:
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import ARTICLE_FOLDERS, Paths
+from pipeline import searchjournal
+from pipeline.config import Paths
 from pipeline.state import transaction
 
 SCHEMA_VERSION = "4"
@@ -44,7 +44,6 @@ JOURNAL_MAX = 64 * 1024  # the change journal is emptied once this much of it ha
 # The FTS columns, in the order of the bm25 weights in ``search.WEIGHTS``.
 FTS_COLUMNS = ("title", "aliases", "tags", "summary", "body")
 ALIAS_SEP = " ; "
-_DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.md$")
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -151,36 +150,7 @@ def _reset(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
 
 
-# ---------------------------------------------------------------- walking and parsing
-
-
-def _walk(paths: Paths) -> Iterator[tuple[str, str, os.stat_result]]:
-    """(path relative to ROOT, kind, stat) of every indexable file; no symlinks, no hidden files."""
-    for folder in ARTICLE_FOLDERS:
-        yield from _scan(paths.knowledge / folder, f"knowledge/{folder}/", "article")
-    yield from _scan(paths.daily, "daily/", "daily", daily=True)
-
-
-def _scan(
-    folder: Path, prefix: str, kind: str, daily: bool = False
-) -> Iterator[tuple[str, str, os.stat_result]]:
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        name = entry.name
-        if not name.endswith(".md") or name.startswith("."):
-            continue
-        if daily and not _DAY_FILE.match(name):
-            continue
-        try:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        yield prefix + name, kind, st
+# ---------------------------------------------------------------- parsing
 
 
 def _rows_for(rel: str, kind: str, text: str) -> list[tuple]:
@@ -248,74 +218,6 @@ def _insert_rows(conn: sqlite3.Connection, rel: str, rows: list[tuple]) -> None:
 # ---------------------------------------------------------------- refresh and rebuild
 
 
-def _journal_file(paths: Paths) -> Path:
-    return paths.memc / "cache" / "search-changes"
-
-
-def note_change(paths: Paths, rel: str) -> None:
-    """Tell the next ``refresh`` that memc changed ``rel`` (relative to ROOT) in place, where the
-    folder's mtime does not show it (an append). One O_APPEND line; never raises."""
-    try:
-        path = _journal_file(paths)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (rel.replace("\n", " ") + "\n").encode("utf-8", "replace"))
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-def _signals(paths: Paths) -> str:
-    """The folders' own stamps: any file created, renamed or deleted in one changes them."""
-    out = []
-    for folder in (*(paths.knowledge / f for f in ARTICLE_FOLDERS), paths.daily):
-        try:
-            st = os.stat(folder)
-            out.append(f"{st.st_ino}:{st.st_mtime_ns}")
-        except OSError:
-            out.append("-")
-    return "|".join(out)
-
-
-def _read_journal(paths: Paths, offset: int) -> tuple[set[str], int]:
-    """Paths named in the journal after ``offset``, and the offset it was read to."""
-    try:
-        with open(_journal_file(paths), "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except FileNotFoundError:
-        return set(), 0
-    except OSError:
-        return set(), offset
-    if offset and not data and os.path.getsize(_journal_file(paths)) < offset:
-        return set(), 0  # emptied meanwhile
-    end = data.rfind(b"\n") + 1  # a line being written is read next time
-    names = {n for n in data[:end].decode("utf-8", "replace").split("\n") if n}
-    return names, offset + end
-
-
-def _one(paths: Paths, rel: str) -> tuple[str, str, os.stat_result] | None:
-    """(rel, kind, stat) of one indexable file named by the journal, or None."""
-    parts = rel.split("/")
-    if len(parts) == 2 and parts[0] == "daily" and _DAY_FILE.match(parts[1]):
-        kind = "daily"
-    elif len(parts) == 3 and parts[0] == "knowledge" and parts[1] in ARTICLE_FOLDERS:
-        kind = "article"
-        if not parts[2].endswith(".md") or parts[2].startswith("."):
-            return None
-    else:
-        return None
-    try:
-        st = os.stat(os.path.join(paths.root, *parts), follow_symlinks=False)
-    except OSError:
-        return None
-    import stat as _stat
-
-    return (rel, kind, st) if _stat.S_ISREG(st.st_mode) else None
-
-
 def refresh(paths: Paths, *, full: bool = False, now: float | None = None) -> RefreshStats:
     """Bring search.db up to date with knowledge/ and daily/ (incremental; see the module
     docstring for when it walks the folders). ``full`` walks them whatever the signals say."""
@@ -335,24 +237,30 @@ def _refresh_signalled(paths: Paths, full: bool, now: float, started: float) -> 
     conn = connect(paths)
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        signals = _signals(paths)  # before the walk: a change during it shows next time
+        signals = searchjournal.signals(
+            paths
+        )  # before the walk: a change during it shows next time
         offset = int(meta.get("journal_offset", "0") or 0)
-        names, journal_end = _read_journal(paths, offset)
+        names, journal_end = searchjournal.read(paths, offset)
         walked_at = float(meta.get("full_check_at", "0") or 0)
         quiet = meta.get("signals") == signals and 0 <= now - walked_at < FULL_CHECK_S
         if quiet and not full:
-            found = [one for one in (_one(paths, rel) for rel in sorted(names)) if one]
+            found = [
+                one
+                for one in (searchjournal.named_file(paths, rel) for rel in sorted(names))
+                if one
+            ]
             gone = set(names) - {rel for rel, _, _ in found}
             stats = _refresh(conn, paths, started, found, only=gone | {r for r, _, _ in found})
             updates = {"journal_offset": str(journal_end)}
         else:
-            stats = _refresh(conn, paths, started, list(_walk(paths)))
+            stats = _refresh(conn, paths, started, list(searchjournal.walk(paths)))
             updates = {"signals": signals, "full_check_at": repr(now)}
             updates["journal_offset"] = str(journal_end)
         if journal_end >= JOURNAL_MAX:
             try:
-                if os.path.getsize(_journal_file(paths)) == journal_end:
-                    os.truncate(_journal_file(paths), 0)
+                if os.path.getsize(searchjournal.journal_file(paths)) == journal_end:
+                    os.truncate(searchjournal.journal_file(paths), 0)
                     updates["journal_offset"] = "0"
             except OSError:
                 pass

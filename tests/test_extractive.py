@@ -6,8 +6,8 @@ import pytest
 
 from pipeline.errors import PermanentLLMError
 from pipeline.llm.base import LLMRequest, load_schema
-from pipeline.llm.calls import validation_error
 from pipeline.llm.extractive import LABEL, ExtractiveBackend, distil_entry, parse_rendered
+from pipeline.llm.replies import validation_error
 from tests.helpers import SHARED
 
 TRANSCRIPT = """User: The job queue double-processes jobs under load, can you find out why?

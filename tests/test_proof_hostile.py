@@ -3,7 +3,7 @@
 - Hook entry points (``pipeline.hooks``: parse_payload / validate / run_hook_cli in-process) fed
   arbitrary bytes and arbitrary JSON (hypothesis): always 0, never raise, write only under the root.
 - The compile reply validator (``apply.validate_operation`` / ``apply.apply_articles``) and the
-  distil reply validator (``llm.calls.validation_error`` + ``distil.entry_from_reply`` + daily
+  distil reply validator (``llm.replies.validation_error`` + ``distil.entry_from_reply`` + daily
   rendering) fed arbitrary JSON: never raise an unexpected exception, nothing outside knowledge/,
   what they accept round-trips through the file format.
 - A table of hostile model replies run through ``run_compile`` (10,000 operations, a 5 MB body,
@@ -36,7 +36,7 @@ from pipeline import apply, daily, distil, hooks, wiki
 from pipeline.errors import PathRefused
 from pipeline.fsutil import TEMP_PREFIX
 from pipeline.llm.base import load_schema
-from pipeline.llm.calls import validation_error
+from pipeline.llm.replies import validation_error
 from tests.fakes import FakeBackend
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

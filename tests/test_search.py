@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from pipeline import search, searchindex
+from pipeline import search, searchindex, searchjournal
 from pipeline.wiki import Article, render_article
 from tests.helpers import run_memc, write_page
 
@@ -283,8 +283,8 @@ def test_refresh_walks_only_when_something_may_have_changed(paths, monkeypatch):
     t0 = 1_900_000_000.0
     assert searchindex.refresh(paths, now=t0).added == 1
     walks = []
-    real_walk = searchindex._walk
-    monkeypatch.setattr(searchindex, "_walk", lambda p: walks.append(1) or real_walk(p))
+    real_walk = searchjournal.walk
+    monkeypatch.setattr(searchjournal, "walk", lambda p: walks.append(1) or real_walk(p))
     assert searchindex.refresh(paths, now=t0 + 1).changed == 0 and walks == []  # a few stats
     # an edit in place by another tool: found by the periodic full check
     a.write_text(a.read_text().replace("pg_try_advisory_lock", "hashtextextended"))

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline import inbox, watcher
 from pipeline.daily import list_days
-from pipeline.drain import DrainReport, JobFailure
+from pipeline.drainreport import DrainReport, JobFailure
 from pipeline.fsutil import file_lock
 from tests.fakes import FakeBackend
 from tests.helpers import ENTRY, make_job, transcript_lines

@@ -42,6 +42,7 @@ from pipeline.errors import (
     TransientLLMError,
 )
 from pipeline.llm.base import Backend, LLMReply, LLMRequest, Usage
+from pipeline.llm.replies import repair_request, validation_error
 from pipeline.state import kv_get, kv_set
 
 BREAKER_UNTIL = "breaker_open_until"
@@ -54,7 +55,6 @@ AGAIN = {
 }
 BREAKER_COUNT = "breaker_failures"
 FREE_BACKENDS = ("extractive",)
-REPAIR_REPLY_CHARS = 4000
 
 
 def spent_today(conn: sqlite3.Connection, settings: Settings, now: float | None = None) -> float:
@@ -226,35 +226,6 @@ def _note_success(conn: sqlite3.Connection, now: float) -> None:
     if kv_get(conn, BREAKER_COUNT, "0") != "0" or kv_get(conn, BREAKER_UNTIL, "0") != "0":
         kv_set(conn, BREAKER_COUNT, "0", now=now)
         kv_set(conn, BREAKER_UNTIL, "0", now=now)
-
-
-def validation_error(data: Any, schema: Any) -> str | None:
-    """The first schema violation as one line, or None when ``data`` matches."""
-    import jsonschema
-
-    validator_cls = jsonschema.validators.validator_for(schema)
-    try:
-        errors = sorted(
-            validator_cls(schema).iter_errors(data), key=lambda e: list(e.absolute_path)
-        )
-    except RecursionError:  # a hostile reply nested thousands deep: invalid, not a crash
-        return "at (top level): the reply is nested too deeply to validate"
-    if not errors:
-        return None
-    err = errors[0]
-    where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-    return f"at {where}: {err.message[:300]}"
-
-
-def repair_request(request: LLMRequest, bad_reply: str, error: str) -> LLMRequest:
-    payload = dict(request.payload)
-    payload["_repair"] = {
-        "previous_reply": bad_reply[:REPAIR_REPLY_CHARS],
-        "error": error,
-        "instruction": "Your previous reply was not valid. Reply again with ONE JSON object that "
-        "matches the schema exactly, fixing the error above. No prose.",
-    }
-    return dataclasses.replace(request, payload=payload)
 
 
 def call(
