@@ -22,7 +22,9 @@ Decisions (documented for the README):
   after every chunk, so a job interrupted half-way resumes without paying for earlier chunks.
   The stored chunk size wins over a changed setting, to keep ids stable.
 - ``<private>`` spans are removed per turn by ``redact``; a span opened in one turn and closed in
-  a later one drops everything in between too.
+  a later one drops everything in between too, also across jobs of one session: a job that ends
+  inside a span records it (kv ``private-open:<session>``), and the session's next job (one that
+  continues the transcript) starts inside the span.
 - The day and HH:MM come from ``envelope.captured_at`` in ``settings.zone()``; a malformed stamp
   fails the job (a fallback to "now" would break exactly-once across days).
 - Split assistant frames are merged only within a slice; across a slice boundary they stay two
@@ -48,6 +50,7 @@ from pipeline.models import Entry, Envelope, Turn
 
 SLICE_BYTES = 8 * 1024 * 1024
 PROGRESS_KEY = "distil-progress:{}"
+PRIVATE_OPEN_KEY = "private-open:{}"  # kv: a session's last job ended inside a <private> span
 _LISTS = ("decisions", "lessons", "action_items", "key_exchanges")
 
 
@@ -98,16 +101,27 @@ class _SpoolChunks:
     does not start the transcript (its earlier bytes were captured), so compaction summaries are
     left out; later slices are always continued."""
 
-    def __init__(self, path: Path, chunk_chars: int, slice_bytes: int, *, continued: bool):
+    def __init__(
+        self,
+        path: Path,
+        chunk_chars: int,
+        slice_bytes: int,
+        *,
+        continued: bool,
+        in_private: bool = False,
+    ):
         self.path, self.chunk_chars, self.slice_bytes = path, chunk_chars, slice_bytes
         self.continued = continued
         self.sdk_session = False
+        self.in_private = in_private  # after iterating: a <private> span runs past the end
 
     def __iter__(self) -> Iterator[tuple[Turn, ...]]:
         from pipeline.redact import Redactor
         from pipeline.transcript import chunk_turns, parse_bytes
 
-        redact = Redactor()  # one per job: a <private> span may run across turns
+        # A <private> span may run across turns, and across jobs: one opened before a checkpoint
+        # capture and closed after it starts the next job inside the span.
+        redact = Redactor(in_private=self.in_private)
         buffer: list[Turn] = []
         continued = self.continued
         for data in read_slices(self.path, self.slice_bytes, self.chunk_chars):
@@ -125,6 +139,7 @@ class _SpoolChunks:
             groups = chunk_turns(buffer, self.chunk_chars) if buffer else []
             yield from groups[:-1]
             buffer = list(groups[-1]) if groups else []
+        self.in_private = redact.in_private
         if buffer:
             yield from chunk_turns(buffer, self.chunk_chars)
 
@@ -261,7 +276,11 @@ def distil_job(
     schema, prompt = load_schema("distil"), load_prompt("distil")
     calls = 0
     total: int | None = None
-    spool = _SpoolChunks(path, progress.chunk_chars, slice_bytes, continued=envelope.start > 0)
+    open_key = PRIVATE_OPEN_KEY.format(envelope.session_id)
+    spool = _SpoolChunks(
+        path, progress.chunk_chars, slice_bytes, continued=envelope.start > 0,
+        in_private=envelope.start > 0 and state.kv_get(conn, open_key) == "1",
+    )  # fmt: skip
     source: Iterator[tuple[Turn, ...]] = iter(spool)
     if known_total:  # one slice: small enough to count the chunks first
         materialized = list(source)
@@ -337,6 +356,10 @@ def distil_job(
         progress.next = index + 1
         progress.save(conn, envelope.id, clock())
     chunks_seen = progress.next
+    if spool.in_private:  # the next job of this session starts inside the span
+        state.kv_set(conn, open_key, "1", now=clock())
+    else:
+        conn.execute("DELETE FROM kv WHERE key=?", (open_key,))
     clear_progress(conn, envelope.id)
     if spool.sdk_session:
         return DistilResult(

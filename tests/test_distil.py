@@ -243,3 +243,21 @@ def test_a_later_capture_is_told_what_the_session_already_saved(settings, root):
     assert payloads[0]["earlier_entries"] == []
     assert payloads[1]["earlier_entries"] == [ENTRY["title"]]  # the Stop checkpoint's entry
     assert payloads[2]["earlier_entries"] == []  # another session's entries are not mixed in
+
+
+def test_private_span_open_across_a_checkpoint_does_not_leak_into_the_next_job(root):
+    settings = load_settings(root)
+    first = transcript_lines("cp", [("plan: <private>the acquisition target is Initech", "ok")])
+    env1 = make_job(root, "cp", first, captured_at="2026-11-20T14:00:00+00:00")
+    second = transcript_lines("cp", [("Initech numbers</private> now the public part", "done")])
+    env2 = make_job(root, "cp", second, start=len(first), captured_at="2026-11-20T14:05:00+00:00")
+    fake = FakeBackend(default=ENTRY)
+    _run(settings, env1, fake)
+    _run(settings, env2, fake)
+    prompts = [c.payload["transcript"] for c in fake.calls]
+    assert all("Initech" not in p for p in prompts), prompts
+    assert "now the public part" in prompts[-1]
+    third = transcript_lines("cp", [("after the span closed", "ok")])
+    env3 = make_job(root, "cp", third, start=len(first) + len(second))
+    _run(settings, env3, fake)
+    assert "after the span closed" in fake.calls[-1].payload["transcript"]
