@@ -27,6 +27,7 @@ import os
 import sqlite3
 
 from pipeline import state
+from pipeline.envelope import is_envelope_name, job_id_of
 from pipeline.errors import LockBusy, PathRefused
 from pipeline.fsutil import atomic_write, file_lock, safe_join
 from pipeline.tailfile import sha256
@@ -78,8 +79,10 @@ def queued(paths: Paths, conn: sqlite3.Connection | None, job_id: str) -> bool:
             if not is_busy(exc):
                 raise
     for folder in (paths.inbox, paths.claimed, paths.failed):
-        try:
-            if any(job_id in name for name in os.listdir(folder)):
+        try:  # committed envelopes only: a temp file left by a killed hook queued nothing
+            if any(
+                is_envelope_name(name) and job_id_of(name) == job_id for name in os.listdir(folder)
+            ):
                 return True
         except OSError:
             continue

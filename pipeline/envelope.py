@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from pipeline.fsutil import TEMP_PREFIX
 from pipeline.tailfile import sha256
 
 ENVELOPE_VERSION = 1
@@ -73,6 +74,26 @@ def file_name(captured_at: str, job_id: str) -> str:
     """Sortable inbox name: capture time first, then the id."""
     stamp = "".join(ch for ch in captured_at[:26] if ch.isdigit())
     return f"{stamp}-{job_id}.json"
+
+
+OWNER_SUFFIX = ".owner.json"  # inbox records beside an envelope: who claimed it,
+ERROR_SUFFIX = ".error.json"  # and why a failed one failed
+
+
+def is_envelope_name(name: str) -> bool:
+    """A committed envelope's file name: ``<stamp>-<id>.json``, not a temp file, a hidden file or
+    one of the inbox's sidecar records. Only these count as queued: a hook killed between its
+    temp file and the rename has committed nothing."""
+    return (
+        name.endswith(".json")
+        and not name.startswith((TEMP_PREFIX, "."))
+        and not name.endswith((OWNER_SUFFIX, ERROR_SUFFIX))
+    )
+
+
+def job_id_of(name: str) -> str:
+    """The job id in an envelope file name ``<stamp>-<id>.json`` (the stem without a stamp)."""
+    return name.removesuffix(".json").rsplit("-", 1)[-1]
 
 
 def iso_utc(at: float) -> str:

@@ -31,15 +31,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline import envelope as envelope_format
 from pipeline import procs
 from pipeline.config import Paths
 from pipeline.errors import PathRefused
-from pipeline.fsutil import TEMP_PREFIX, atomic_write
+from pipeline.fsutil import atomic_write
 from pipeline.models import Envelope
 from pipeline.spool import spool_path
 
-OWNER_SUFFIX = ".owner.json"
-ERROR_SUFFIX = ".error.json"
+OWNER_SUFFIX = envelope_format.OWNER_SUFFIX
+ERROR_SUFFIX = envelope_format.ERROR_SUFFIX
 MALFORMED = "MalformedEnvelope"
 
 
@@ -75,11 +76,7 @@ class FailedJob:
 
 
 def _is_envelope_name(name: str) -> bool:
-    return (
-        name.endswith(".json")
-        and not name.startswith((TEMP_PREFIX, "."))
-        and not name.endswith((OWNER_SUFFIX, ERROR_SUFFIX))
-    )
+    return envelope_format.is_envelope_name(name)
 
 
 def _envelopes(folder: Path) -> list[Path]:
@@ -99,9 +96,7 @@ def sidecar(envelope: Path, suffix: str) -> Path:
 envelope_files = _envelopes  # the envelope files of one of the three folders, sorted
 
 
-def job_id_of(file_name: str) -> str:
-    """The job id in an envelope file name ``<stamp>-<id>.json`` (the stem without a stamp)."""
-    return file_name.removesuffix(".json").rsplit("-", 1)[-1]
+job_id_of = envelope_format.job_id_of  # the envelope format owns its file names
 
 
 def pending(paths: Paths) -> list[Path]:

@@ -143,6 +143,27 @@ def test_crash_before_envelope_discards_orphan_spool(settings, root, tmp_path, m
     assert [p.name for p in (root / ".memc/spool").iterdir()] == [f"{r.job_id}.jsonl"]
 
 
+def test_a_killed_hooks_temp_envelope_does_not_count_as_queued(settings, root, tmp_path):
+    """A hook killed after writing its envelope's temp file, before the rename, committed
+    nothing: the next capture must queue the range, not skip it as 'already queued'."""
+    t = tmp_path / "t.jsonl"
+    t.write_bytes(line(1) + line(2))
+    from pipeline.setup import init_root
+
+    (tmp_path / "other").mkdir()
+    other = load_settings(tmp_path / "other")
+    init_root(other)
+    first = run(other, t)  # the same range in another root: the same job id
+    assert first.status == "queued" and first.job_id
+    inbox = settings.paths.inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / f".tmp-20261120143205-{first.job_id}.json.k1ll3d").write_text('{"v": 1, "id"')
+    again = run(settings, t)
+    assert again.status == "queued" and again.job_id == first.job_id
+    assert [e.id for e in envelopes(root)] == [first.job_id]
+    assert spooled(root) == line(1) + line(2)
+
+
 def test_stop_is_a_checkpoint(root, tmp_path):
     settings = load_settings(root, {"stop_min_lines": 5, "stop_min_minutes": 10})
     t = tmp_path / "t.jsonl"
