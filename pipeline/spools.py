@@ -20,9 +20,11 @@ import sqlite3
 import time
 
 from pipeline import inbox, state
+from pipeline.fsutil import clean_temp_files
 from pipeline.paths import Paths
 
 FULL_EVERY_S = 24 * 3600
+TEMP_AGE_S = 600.0  # a spool temp file this old belongs to a hook that was killed
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
@@ -64,21 +66,22 @@ def prune_spools(
     state.kv_set(conn, "spool_pruned_until", repr(max(since, cutoff)), now=now)
     last_full = float(state.kv_get(conn, "spool_full_prune_at") or 0.0)
     if now - last_full >= FULL_EVERY_S or now < last_full:
-        removed += _full_pass(paths, conn, cutoff)
+        removed += _full_pass(paths, conn, cutoff, now)
         state.kv_set(conn, "spool_full_prune_at", repr(now), now=now)
     return removed
 
 
-def _full_pass(paths: Paths, conn: sqlite3.Connection, cutoff: float) -> int:
-    """Every spool in the folder: done long enough ago, or an orphan that old."""
+def _full_pass(paths: Paths, conn: sqlite3.Connection, cutoff: float, now: float) -> int:
+    """Every spool in the folder: done long enough ago, or an orphan that old; and the temp
+    files of captures killed mid-write (older than ``TEMP_AGE_S``: no hook writes that long)."""
+    removed = clean_temp_files(paths.spool, older_than_s=TEMP_AGE_S, now=now)
     try:
         names = [n for n in os.listdir(paths.spool) if n.endswith(".jsonl")]
     except OSError:
-        return 0
+        return removed
     if not names:
-        return 0
+        return removed
     live = _live(paths)
-    removed = 0
     for name in names:
         job_id = name[:-6]
         if job_id in live or not _JOB_ID.fullmatch(job_id):

@@ -265,3 +265,20 @@ def test_prune_touches_only_what_expired_and_sweeps_the_folder_daily(settings, r
     assert envs[0].id not in left and envs[1].id not in left and envs[2].id in left
     assert spools.prune_spools(paths, conn, keep_days=7, now=9.6 * day) == 2  # day 2 + sweep
     assert str(paths.spool) in listed and not orphan.exists()
+
+
+def test_the_daily_sweep_removes_temp_spools_of_killed_hooks(settings, root):
+    """A hook killed mid-spool leaves a .tmp-* file (MBs) that no envelope names."""
+    paths = settings.paths
+    paths.spool.mkdir(parents=True, exist_ok=True)
+    conn = state.connect(paths.state_db)
+    now = 30 * 86400.0
+    stale = paths.spool / ".tmp-abc123.jsonl.k1ll3d"
+    stale.write_bytes(b"x" * 1000)
+    os.utime(stale, (now - 3600, now - 3600))
+    young = paths.spool / ".tmp-def456.jsonl.wr1t1ng"  # a hook writing right now
+    young.write_bytes(b"y")
+    os.utime(young, (now - 5, now - 5))
+    assert spools.prune_spools(paths, conn, keep_days=7, now=now) == 1
+    assert not stale.exists() and young.exists()
+    conn.close()
