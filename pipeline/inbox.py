@@ -75,16 +75,16 @@ class FailedJob:
     file_name: str = ""
 
 
-def _is_envelope_name(name: str) -> bool:
-    return envelope_format.is_envelope_name(name)
-
-
 def _envelopes(folder: Path) -> list[Path]:
     try:
         names = os.listdir(folder)
     except OSError:
         return []
-    return [folder / n for n in sorted(names) if _is_envelope_name(n) and (folder / n).is_file()]
+    return [
+        folder / n
+        for n in sorted(names)
+        if envelope_format.is_envelope_name(n) and (folder / n).is_file()
+    ]
 
 
 def sidecar(envelope: Path, suffix: str) -> Path:

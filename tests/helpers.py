@@ -337,6 +337,16 @@ def write_transcript(
     return path
 
 
+def capture_session(settings, cwd: str = "/home/dev/projects/acme", sid: str = "s1", turns=6):
+    """A transcript under the temp home, captured as its SessionEnd hook would (one job)."""
+    from pipeline.capture import capture
+
+    path = write_transcript(cwd, sid, turns=turns)
+    return capture(
+        settings, transcript_path=str(path), session_id=sid, cwd=cwd, event="session-end"
+    )
+
+
 def user(content, **extra) -> dict:
     """A Claude Code transcript ``user`` entry (``user``, ``assistant``, ``tool_use``,
     ``tool_result`` and ``jsonl`` build self-written transcripts for the parser's tests)."""

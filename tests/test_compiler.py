@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from pipeline import compile_context, compiler, fsutil, state, wikiindex
-from pipeline.capture import capture
 from pipeline.config import load_settings
 from pipeline.errors import InvalidReplyError, TransientLLMError
 from tests.fakes import FakeBackend
-from tests.helpers import write_page, write_transcript
+from tests.helpers import capture_session, write_page
 
 T0 = 1_763_640_000.0  # 2025-11-20 12:00 UTC
 MIN = 60.0
@@ -355,15 +353,7 @@ def test_compile_over_budget_does_not_say_run_compile_again(root, fake_claude, m
     from pipeline.drain import drain
 
     ex = load_settings(root, {"backend": "extractive"})
-    write_transcript("/home/dev/projects/acme", "s1", turns=6)
-    path = next((Path.home() / ".claude" / "projects").rglob("s1.jsonl"))
-    capture(
-        ex,
-        transcript_path=str(path),
-        session_id="s1",
-        cwd="/home/dev/projects/acme",
-        event="session-end",
-    )
+    capture_session(ex)
     drain(ex, run_after=False)
     monkeypatch.setenv("MEMC_DAILY_BUDGET_USD", "0")
     report = run_compile(load_settings(root))

@@ -9,13 +9,11 @@ import random
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from pipeline import drain as drain_mod
 from pipeline import inbox, state
-from pipeline.capture import capture
 from pipeline.cli import main as cli_main
 from pipeline.config import load_settings
 from pipeline.daily import list_days
@@ -25,6 +23,7 @@ from tests.fakes import FakeBackend
 from tests.helpers import (
     ENTRY,
     all_entries,
+    capture_session,
     check_exactly_once,
     envelope_naming_spool,
     finish_and_compare,
@@ -32,7 +31,6 @@ from tests.helpers import (
     make_job,
     run_memc,
     transcript_lines,
-    write_transcript,
 )
 
 PYTHON = sys.executable
@@ -326,15 +324,7 @@ def test_drain_fails_a_job_whose_spool_is_not_in_spool_dir(root, settings):
 
 
 def test_drain_says_why_new_entries_are_not_compiled_yet(settings, capsys):
-    write_transcript("/home/dev/projects/acme", "s1", turns=6)
-    path = next((Path.home() / ".claude" / "projects").rglob("s1.jsonl"))
-    capture(
-        settings,
-        transcript_path=str(path),
-        session_id="s1",
-        cwd="/home/dev/projects/acme",
-        event="session-end",
-    )
+    capture_session(settings)
     assert run_memc(settings.root, "drain") == 0
     out = capsys.readouterr().out
     assert (

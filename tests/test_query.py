@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from pipeline import query, wiki
-from pipeline.capture import capture
 from tests.fakes import FakeBackend
-from tests.helpers import FILLER, load_script, run_memc, write_article, write_transcript
+from tests.helpers import (
+    FILLER,
+    capture_session,
+    load_script,
+    run_memc,
+    write_article,
+)
 
 
 @pytest.fixture
@@ -161,15 +165,7 @@ def test_file_back_twice_does_not_quote_its_own_page(settings, capsys):
     from pipeline.compiler import run_compile
     from pipeline.drain import drain
 
-    write_transcript("/home/dev/projects/acme", "s1", turns=6)
-    path = next((Path.home() / ".claude" / "projects").rglob("s1.jsonl"))
-    capture(
-        settings,
-        transcript_path=str(path),
-        session_id="s1",
-        cwd="/home/dev/projects/acme",
-        event="session-end",
-    )
+    capture_session(settings)
     drain(settings, run_after=False)
     run_compile(settings)
     question = "what happened in acme turn"

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from pipeline import state
-from pipeline.capture import capture
 from pipeline.cli import main
 from pipeline.status import ago, collect
-from tests.helpers import fail_job, queue_job, run_memc, write_transcript
+from tests.helpers import capture_session, fail_job, queue_job, run_memc
 
 NOW = 1_800_000_000.0
 
@@ -139,15 +137,7 @@ def test_status_with_budget_zero_says_so_instead_of_suggesting_drain(root, monke
 def test_status_does_not_count_extractive_runs_as_model_calls(settings, capsys):
     from pipeline.drain import drain
 
-    write_transcript("/home/dev/projects/acme", "s1", turns=6)
-    path = next((Path.home() / ".claude" / "projects").rglob("s1.jsonl"))
-    capture(
-        settings,
-        transcript_path=str(path),
-        session_id="s1",
-        cwd="/home/dev/projects/acme",
-        event="session-end",
-    )
+    capture_session(settings)
     drain(settings, run_after=False)
     assert run_memc(settings.root, "status") == 0
     assert "(0 model calls)" in capsys.readouterr().out

@@ -217,6 +217,19 @@ def _merge(old: list[str], new: list[str]) -> list[str]:
     return merged[-MAX_BLOCKS:]
 
 
+def _page(key: str, title: str, summary: str, kind: str, body: str, sources: list) -> dict:
+    """One article operation of the offline compile (a project or a topic page)."""
+    return {
+        "path": key,
+        "title": title,
+        "summary": summary,
+        "aliases": [],
+        "tags": [kind, "extractive"],
+        "body": body,
+        "sources": sources,
+    }
+
+
 def compile(payload: Mapping[str, Any]) -> dict[str, Any]:
     entries = [e for e in payload.get("entries") or [] if isinstance(e, Mapping)]
     existing = {
@@ -282,17 +295,8 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:
             if key in existing and key not in related
             else (f"{LABEL}\n\n## Sessions\n\n" + "\n\n".join(blocks))
         )
-        articles.append(
-            {
-                "path": key,
-                "title": known.get(key) or name,
-                "summary": f"Sessions logged for the {name} project (extractive page)",
-                "aliases": [],
-                "tags": ["project", "extractive"],
-                "body": body,
-                "sources": sources,
-            }
-        )
+        summary = f"Sessions logged for the {name} project (extractive page)"
+        articles.append(_page(key, known.get(key) or name, summary, "project", body, sources))
     for key, term in sorted(topics.items()):
         mine = [
             (e, t)
@@ -326,15 +330,6 @@ def compile(payload: Mapping[str, Any]) -> dict[str, Any]:
                 + "\n".join(lines)
                 + (f"\n\n## See also\n\n{', '.join(see)}" if see else "")
             )
-        articles.append(
-            {
-                "path": key,
-                "title": known.get(key) or term,
-                "summary": f"Daily-log entries that mention {term} (extractive page)",
-                "aliases": [],
-                "tags": ["topic", "extractive"],
-                "body": body,
-                "sources": sources,
-            }
-        )
+        summary = f"Daily-log entries that mention {term} (extractive page)"
+        articles.append(_page(key, known.get(key) or term, summary, "topic", body, sources))
     return {"articles": articles}
