@@ -62,10 +62,19 @@ class Settings:
     chunk_chars: int = 60_000
     exclude_projects: tuple[str, ...] = HOOK_DEFAULTS.exclude_projects
     git: bool = True  # version the data root with git (pipeline.versioning) when git is installed
+    host: str | None = None  # this machine's name in daily entries and sync (MEMC_HOST)
 
     @property
     def paths(self) -> Paths:
         return Paths(self.root)
+
+    @property
+    def this_host(self) -> str:
+        """This machine's host token (pipeline.hostname): the ``host`` setting / MEMC_HOST, else
+        the system host name."""
+        from pipeline.hostname import clean, host_name
+
+        return clean(self.host) if self.host else host_name({})
 
     def zone(self):
         """The ZoneInfo for MEMC_TZ (or the system zone when unset)."""
@@ -189,6 +198,7 @@ PARSERS: dict[str, Parser] = {
     "chunk_chars": _whole(1),
     "exclude_projects": _names,
     "git": _flag,  # false: never run git in this root (pipeline.versioning)
+    "host": _optional_text,  # reduced to a host token by Settings.this_host
 }
 
 

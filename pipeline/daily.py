@@ -37,7 +37,7 @@ from pipeline.models import Entry
 
 MARKER_RE = re.compile(
     r"^<!-- memc:entry id=(?P<id>[0-9a-f]{6,40}) session=(?P<session>\S*) event=(?P<event>\S*)"
-    r"(?: project=(?P<project_key>\S+))? -->$"
+    r"(?: project=(?P<project_key>\S+))?(?: host=(?P<host>[a-z0-9-]{1,63}))? -->$"
 )
 HEADING_RE = re.compile(r"^### (?P<time>\d\d:\d\d) · (?P<project>.*?) · (?P<title>.*)$")
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -62,6 +62,7 @@ class DailyEntry:
     body: str  # the markdown under the marker line, stripped
     text: str  # heading + marker + body, as in the file
     project_key: str = ""  # pipeline.project key; "" for entries written before it existed
+    host: str = ""  # pipeline.hostname of the machine that distilled it; "" before it existed
 
     @property
     def daily_path(self) -> str:
@@ -100,6 +101,7 @@ def render_entry(
     session_id: str,
     event: str,
     project_key: str = "",
+    host: str = "",
 ) -> str:
     """The markdown block of one entry, ending with a blank line."""
     title = _inline(entry.title, 200) or "Untitled session"
@@ -108,6 +110,8 @@ def render_entry(
     event_name = re.sub(r"[^a-z0-9-]", "", event.lower())[:20] or "capture"
     key = re.sub(r"[^\w./:@%+~-]", "", project_key)[:300]  # no ">" can pass: no "-->"
     owner = f" project={key}" if key else ""
+    machine = re.sub(r"[^a-z0-9-]", "", host)[:63]
+    owner += f" host={machine}" if machine else ""
     out = [
         f"### {time_hhmm} · {project_name} · {title}",
         f"<!-- memc:entry id={entry_id} session={session} event={event_name}{owner} -->",
@@ -353,6 +357,7 @@ def parse_entries(text: str, day: str) -> list[DailyEntry]:
                 body=body,
                 text="\n".join(lines[i:end]).strip() + "\n",
                 project_key=marker["project_key"] or "",
+                host=marker["host"] or "",
             )
         )
     return out

@@ -335,6 +335,7 @@ def distil_job(
                     project_key=envelope.project_key,
                     session_id=envelope.session_id,
                     event=envelope.event,
+                    host=settings.this_host,
                 )
                 written = daily.append_entry(
                     settings.paths.daily, day, block, eid, write=daily_write

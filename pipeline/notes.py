@@ -103,6 +103,7 @@ def remember(
         project_key=key,
         session_id="remember",
         event="remember",
+        host=settings.this_host,
     )
     with versioning.batch(settings, "remember", ("daily",)) as vb:
         vb.subject = f"remember: {clean_title[:60]}"

@@ -316,3 +316,14 @@ def merge_text(ours: str, base: str, theirs: str) -> tuple[str, bool]:
     if proc.returncode < 0 or proc.returncode > 127:
         raise GitError(f"git merge-file failed: {proc.stderr.strip()[:200]}")
     return proc.stdout, proc.returncode == 0
+
+
+def config_get(root: Path | str, key: str) -> str | None:
+    """The repository's value of ``key`` (any scope git reads), or None when unset."""
+    proc = run(root, "config", "--get", key, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def config_set(root: Path | str, key: str, value: str) -> None:
+    """Set ``key`` in the repository's own ``.git/config`` (never the user's global config)."""
+    run(root, "config", "--local", key, value)

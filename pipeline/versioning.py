@@ -4,9 +4,10 @@ Invariants:
 - The root is versioned when ``git`` is on PATH, the setting ``git`` is true and ROOT is the top
   of a git work tree (``memc init`` creates one unless ``--no-git``). Otherwise nothing here runs
   git and every command works as before.
-- Only ``daily/``, ``knowledge/`` and ``.gitignore`` are ever committed; ``.gitignore`` keeps
-  ``.memc/`` (raw spools, state) and temp files out, and a commit naming a path under ``.memc/``
-  is refused outright.
+- Only ``daily/``, ``knowledge/``, ``.gitignore`` and ``.gitattributes`` are ever committed;
+  ``.gitignore`` keeps ``.memc/`` (raw spools, state) and temp files out, and a commit naming a
+  path under ``.memc/`` is refused outright. ``.gitattributes`` names the daily logs' merge
+  driver (``pipeline.dailymerge``), registered in the repository's config by ``init_repo``.
 - Each memc write batch (one compile run, one drain, one ``lint --fix``, one
   ``query --file-back``, one ``undo``) is one commit whose subject a person can read
   (``compile: 3 entries -> created concepts/x, updated concepts/y``) and whose trailers say
@@ -38,7 +39,7 @@ from pipeline import fsutil, state, vcs
 from pipeline.errors import MemcError, SecretRefused
 
 MEMC_AUTHOR = ("memc", "memc@memory-compiler.invalid")
-SCOPE = ("daily", "knowledge", ".gitignore")
+SCOPE = ("daily", "knowledge", ".gitignore", ".gitattributes")
 GENERATED = ("knowledge/index.md", "knowledge/log.md")
 GITIGNORE = """# memory-compiler: machine state and temp files stay out of git
 .memc/
@@ -129,8 +130,14 @@ def init_repo(settings) -> str:
     reused = vcs.is_repo(root)
     if not reused:
         vcs.init(root)
+    from pipeline import dailymerge
+
+    try:
+        dailymerge.install(root)
+    except (MemcError, OSError) as exc:  # the root still works; sync and doctor say so again
+        _logger(settings).warning("init: daily merge driver not registered: %s", exc)
     with batch(settings, "init", scope=SCOPE) as b:
-        b.subject = "init: memory-compiler data root (.gitignore)"
+        b.subject = "init: memory-compiler data root (.gitignore, .gitattributes)"
     if b.error:
         return f"git repository {'reused' if reused else 'created'}; first commit failed: {b.error}"
     return "reused the existing git repository" if reused else "created a git repository"
@@ -184,6 +191,15 @@ def _gitignore_is_memc(root: Path, now: bytes | None) -> bool:
     return text == GITIGNORE or (bool(before) and text == before + "\n\n" + GITIGNORE)
 
 
+def _gitattributes_is_memc(root: Path, now: bytes | None) -> bool:
+    from pipeline.dailymerge import gitattributes_is_memc
+
+    if now is None:
+        return False
+    before = vcs.show(root, "HEAD", ".gitattributes") or ""
+    return gitattributes_is_memc(now.decode("utf-8", errors="replace"), before)
+
+
 def classify(
     settings, conn: sqlite3.Connection, scope: Sequence[str] = SCOPE
 ) -> tuple[list[str], list[str]]:
@@ -201,6 +217,7 @@ def classify(
         ours = (
             rel in GENERATED
             or (rel == ".gitignore" and _gitignore_is_memc(root, current))
+            or (rel == ".gitattributes" and _gitattributes_is_memc(root, current))
             or (rel.startswith("knowledge/") and pages.memc_wrote(conn, rel, current))
             or (rel.startswith("daily/") and _daily_is_memc(root, conn, rel, current))
         )

@@ -42,7 +42,9 @@ def test_entry_rendered_and_recorded(settings, root):
     assert text.startswith("# Daily Log: 2026-11-20\n")
     assert "### 14:32 · acme-api · Switched queue to advisory locks" in text
     eid = daily.entry_id(env.id, 0)
-    assert f"<!-- memc:entry id={eid} session=sess1 event=session-end -->" in text
+    host = settings.this_host
+    marker = f"<!-- memc:entry id={eid} session=sess1 event=session-end host={host} -->"
+    assert marker in text
     [req] = fake.calls
     assert req.task == "distil" and req.model == settings.flush_model
     assert req.payload["chunk"] == 1 and req.payload["chunks"] == 1

@@ -46,7 +46,9 @@ def page_reply(path: str, title: str, body: str):
 def test_init_creates_repo_gitignore_and_one_commit(vroot, capsys):
     assert (vroot / ".git").is_dir()
     assert ".memc/" in (vroot / ".gitignore").read_text()
-    assert git(vroot, "ls-files").split() == [".gitignore"]
+    assert git(vroot, "ls-files").split() == [".gitattributes", ".gitignore"]
+    assert "daily/*.md merge=memc-daily" in (vroot / ".gitattributes").read_text()
+    assert "merge-daily %O %A %B" in git(vroot, "config", "--local", "merge.memc-daily.driver")
     [(author, _, subject, body)] = commits(vroot)
     assert author == "memc" and subject.startswith("init:") and "Memc-Op: init" in body
     assert main(["--root", str(vroot), "init"]) == 0  # again: reused, no new commit

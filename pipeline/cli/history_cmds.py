@@ -1,7 +1,8 @@
-"""CLI commands of the versioned root: `memc history` and `memc undo` (pipeline.history).
+"""CLI commands of the versioned root: `memc history` and `memc undo` (pipeline.history), and the
+hidden `memc merge-daily`, the git merge driver for daily logs (pipeline.dailymerge).
 
 Thin: parse options, call pipeline.history, print. Both exit 1 with a one-line reason when the
-root is not versioned or the undo is refused.
+root is not versioned or the undo is refused. `merge-daily` needs no data root and always exits 0.
 """
 
 from __future__ import annotations
@@ -73,4 +74,16 @@ def undo_cmd(app: App, commit: str | None, yes: bool) -> int:
     return 0
 
 
-COMMANDS: list[click.Command] = [history_cmd, undo_cmd]
+@click.command("merge-daily", hidden=True)
+@click.argument("base", type=click.Path(dir_okay=False))
+@click.argument("ours", type=click.Path(dir_okay=False))
+@click.argument("theirs", type=click.Path(dir_okay=False))
+@click.argument("name", required=False)
+def merge_daily_cmd(base: str, ours: str, theirs: str, name: str | None) -> int:
+    """Git merge driver for daily/*.md: merge entry by entry into OURS (registered by sync)."""
+    from pipeline.dailymerge import merge_files
+
+    return merge_files(base, ours, theirs)
+
+
+COMMANDS: list[click.Command] = [history_cmd, undo_cmd, merge_daily_cmd]
