@@ -46,6 +46,10 @@ class SettingsFileInvalid(ConfigError):
     """The Claude Code settings file is not valid JSON (or not an object); it was not touched."""
 
 
+class SettingsNotWritable(MemcError):
+    """The Claude Code settings file (or its folder) may not be replaced; nothing was written."""
+
+
 class PathRefused(MemcError):
     """The one path guard refused a data-derived path (traversal, symlink out, bad name)."""
 

@@ -16,10 +16,8 @@ Invariants:
 - Scopes: user = <claude dir>/settings.json; project = ./.claude/settings.local.json (personal
   and git-ignored by Claude Code, because our commands hold this machine's absolute paths).
 - A settings file that is not a JSON object is refused (``SettingsFileInvalid``, exit 2) and left
-  untouched. Before any write the old text is saved beside the file as
-  ``<name>.memc-backup-<stamp>`` (mode 0600); only the newest three backups are kept.
-- Writes go through ``fsutil.atomic_write``; a symlinked settings.json is written through to its
-  target (the link stays), and its backup sits beside the link.
+  untouched. Writing it (backups, symlinks, read-only and immutable files: all or nothing) is
+  ``pipeline.settingsfile``'s.
 """
 
 from __future__ import annotations
@@ -27,15 +25,14 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import claude_dir
 from pipeline.errors import ConfigError, SettingsFileInvalid
-from pipeline.fsutil import atomic_write
 from pipeline.program import memc_command, memc_program
+from pipeline.settingsfile import private_backups, read_raw, refuse_read_only, write_settings
 
 # (Claude Code event, `memc hook` slug, timeout in seconds). SessionEnd shares a small total
 # budget in Claude Code, and capture only spools, so the capture hooks get short timeouts;
@@ -49,8 +46,6 @@ HOOK_EVENTS: tuple[tuple[str, str, int], ...] = (
     ("UserPromptSubmit", "user-prompt-submit", 5),
 )
 _SLUGS = {slug for _, slug, _ in HOOK_EVENTS}
-BACKUP_INFIX = ".memc-backup-"
-KEEP_BACKUPS = 3
 
 
 @dataclass(frozen=True)
@@ -229,43 +224,6 @@ def render(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def _write(path: Path, old_text: str | None, new_text: str, now: float | None) -> Path | None:
-    """Write through a symlink to its target (the link stays); the backup of the old text goes
-    beside ``path`` itself (where the user looks), mode 0600; only the newest KEEP_BACKUPS stay."""
-    target = path.resolve() if path.is_symlink() else path
-    backup = None
-    if old_text is not None:
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
-        backup = path.with_name(f"{path.name}{BACKUP_INFIX}{stamp}")
-        n = 1
-        while backup.exists():
-            n += 1
-            backup = path.with_name(f"{path.name}{BACKUP_INFIX}{stamp}-{n}")
-        atomic_write(backup, old_text.encode("utf-8"), mode=0o600)
-    atomic_write(target, new_text)
-    _prune_backups(path)
-    return backup
-
-
-def _prune_backups(path: Path, keep: int = 0) -> None:
-    keep = keep or KEEP_BACKUPS
-    backups = sorted(
-        path.parent.glob(f"{path.name}{BACKUP_INFIX}*"), key=lambda p: (p.stat().st_mtime, p.name)
-    )
-    for old in backups[:-keep]:
-        try:
-            old.unlink()
-        except OSError:
-            pass
-
-
-def _read_raw(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-
-
 def install_hooks(
     path: Path,
     root: Path,
@@ -279,24 +237,32 @@ def install_hooks(
     it are replaced, and named in ``replaced_roots``."""
     root = Path(os.path.abspath(root))
     data = load_settings_file(path)
-    old_text = _read_raw(path)
+    old_text = read_raw(path)
     _, removed = strip_ours(data)
     others = sorted({h.root or "?" for h in _ours_in(data) if not _same_root(h.root, root)})
     new_data, commands = with_ours(data, root, program or memc_program())
     new_text = render(new_data)
     if old_text is not None and (new_text == old_text or data == new_data):
         return InstallResult(path, False, 0, 0, None, commands)  # (maybe other formatting)
-    if dry_run:
+    if dry_run:  # says now what the real run would refuse
+        refuse_read_only(path, path.resolve() if path.is_symlink() else path, "install-hooks")
         return InstallResult(path, True, len(HOOK_EVENTS), removed, None, commands, tuple(others))
-    backup = _write(path, old_text, new_text, now)
+    backup = write_settings(path, old_text, new_text, now, "install-hooks", private_backups(root))
     return InstallResult(path, True, len(HOOK_EVENTS), removed, backup, commands, tuple(others))
 
 
 def uninstall_hooks(
-    path: Path, root: Path | None = None, *, now: float | None = None, dry_run: bool = False
+    path: Path,
+    root: Path | None = None,
+    *,
+    now: float | None = None,
+    dry_run: bool = False,
+    backups: Path | None = None,
 ) -> InstallResult:
     """Remove our hook commands for ``root`` (every root's when None) from ``path``; the user's
-    own hooks, compound commands and keys stay. ``removed_commands`` names what went."""
+    own hooks, compound commands and keys stay. ``removed_commands`` names what went.
+    ``backups``: the private folder for a backup that may not sit beside ``path`` (default:
+    ``root``'s ``.memc/backups``; with no root, beside ``path`` whatever it is)."""
     if not path.exists():
         return InstallResult(path, False, 0, 0, None)
     root = Path(os.path.abspath(root)) if root is not None else None
@@ -307,7 +273,8 @@ def uninstall_hooks(
         return InstallResult(path, False, 0, 0, None)
     if dry_run:
         return InstallResult(path, True, 0, removed, None, removed_commands=gone)
-    backup = _write(path, _read_raw(path), render(new_data), now)
+    private = private_backups(root) if backups is None else backups
+    backup = write_settings(path, read_raw(path), render(new_data), now, "uninstall-hooks", private)
     return InstallResult(path, True, 0, removed, backup, removed_commands=gone)
 
 

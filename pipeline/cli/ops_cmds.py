@@ -49,9 +49,11 @@ def install_hooks_cmd(app: App, scope: str, settings_opt: str | None, as_json: b
     """Add memc's hooks (SessionStart, SessionEnd, PreCompact, Stop) to Claude Code.
 
     Safe to run again (nothing changes the second time). Your own hooks and settings are kept; the
-    previous file is saved beside it as <name>.memc-backup-<time> (the newest 3 are kept). One
-    settings file captures into one root: installing for this root replaces another root's hooks
-    there, and says which. Exit 2 if the file is not JSON.
+    previous file is saved beside it as <name>.memc-backup-<time> (the newest 3 are kept; in the
+    data root's .memc/backups/ when that folder is a symlink or in a git work tree, such as a
+    dotfiles repository). One settings file captures into one root: installing for this root
+    replaces another root's hooks there, and says which. Exit 2 if the file is not JSON, 1 if it
+    may not be written (read-only, immutable): nothing is changed then.
     """
     from pipeline.install import install_hooks, settings_path, uninstall_hooks
 
@@ -108,9 +110,12 @@ def uninstall_hooks_cmd(
 ) -> int:
     """Remove this root's memc hooks from Claude Code's settings (only ours; the rest stays)."""
     from pipeline.install import uninstall_hooks
+    from pipeline.settingsfile import private_backups
 
-    root = None if all_roots else app.settings(require_init=False).root
-    res = uninstall_hooks(_settings_file(scope, settings_opt), root)
+    here = app.settings(require_init=False).root
+    root = None if all_roots else here
+    backups = private_backups(here)
+    res = uninstall_hooks(_settings_file(scope, settings_opt), root, backups=backups)
     if as_json:
         emit_json(
             {
