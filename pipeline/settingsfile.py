@@ -96,19 +96,18 @@ def refuse_read_only(path: Path, target: Path, command: str) -> None:
     """Refuse a settings file (or its folder) without its owner's write bit before any write.
 
     Root could replace it anyway; the missing bit is the user saying "do not change this"."""
-    checks = ((target, "file", f"chmod u+w {target}"),)
-    checks += ((target.parent, "folder", f"chmod u+w {target.parent}"),)
+    checks = [(target, "file"), (target.parent, "folder")]
     if path.parent != target.parent:
-        checks += ((path.parent, "folder", f"chmod u+w {path.parent}"),)
-    for item, kind, fix in checks:
+        checks.append((path.parent, "folder"))
+    for item, kind in checks:
         try:
             mode = os.stat(item).st_mode
         except OSError:
             continue
         if not mode & stat.S_IWUSR:
             raise SettingsNotWritable(
-                f"{path}: the {kind} {item} is read-only; make it writable (`{fix}`) and run "
-                f"`memc {command}` again, or edit the hooks by hand; nothing was changed"
+                f"{path}: the {kind} {item} is read-only; make it writable (`chmod u+w {item}`) "
+                f"and run `memc {command}` again, or edit the hooks by hand; nothing was changed"
             )
 
 
