@@ -3,6 +3,9 @@
 A broken setup is reported where the user is: at the start of each session. ``notices`` returns
 every problem found, most urgent first, each with the command that fixes it:
 
+- state.db is damaged (read from the one query this module always makes: only its failure is
+  looked into), or was rebuilt from a damaged copy in the last days (``pipeline.staterecovery``:
+  what came back and what was lost, until that copy is deleted);
 - the configuration does not load (``config.toml: backend ...``: the file and the key);
 - the drain's dependencies are missing or still installing (the plugin says which through
   ``MEMC_PLUGIN_DEPS``), so captured sessions wait in the inbox;
@@ -23,6 +26,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline import state
 from pipeline.config import Paths
 
 DRAIN_IMPORTS = ("click", "tenacity", "yaml", "jsonschema", "claude_agent_sdk")
@@ -49,19 +53,50 @@ def _deps_missing() -> str | None:
     return None
 
 
-def _breaker_until(paths: Paths) -> float | None:
+def _state_facts(paths: Paths) -> tuple[dict[str, str], str | None]:
+    """(the kv values this module reads, what is wrong with state.db or None): one read-only
+    query, the one SessionStart always made; damage is only looked into when it fails."""
     db = paths.state_db
     if not db.is_file():
-        return None
+        return {}, None
     try:
         conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=0.2)
         try:
-            row = conn.execute("SELECT value FROM kv WHERE key='breaker_open_until'").fetchone()
+            sql = "SELECT key, value FROM kv WHERE key IN ('breaker_open_until', ?)"
+            rows = conn.execute(sql, (state.RECOVERY_KEY,)).fetchall()
         finally:
             conn.close()
-        return float(row[0]) if row and row[0] else None
-    except (sqlite3.Error, ValueError, TypeError):
+        return {str(k): str(v) for k, v in rows}, None
+    except sqlite3.Error as exc:
+        emptied = "file is not a database (0 bytes: it was emptied)"
+        return {}, state.damage(exc) or (emptied if state.emptied(db) else None)
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
         return None
+
+
+def _recovered(raw: str | None, now: float) -> str | None:
+    """The notice for a recovery of the last NOTICE_DAYS whose damaged copy is still kept."""
+    import json
+
+    from pipeline.staterecovery import NOTICE_DAYS, describe
+
+    try:
+        record = json.loads(raw) if raw else None
+        if not isinstance(record, dict) or now - float(record["at"]) > NOTICE_DAYS * 86400:
+            return None
+        if not os.path.exists(str(record["moved_to"])):
+            return None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (
+        f"{describe(record)}. Nothing else to do: delete the damaged copy once you no longer "
+        "need it (this note then stops)"
+    )
 
 
 def _other_root(root: Path, env: Mapping[str, str]) -> str | None:
@@ -115,10 +150,20 @@ def notices(
             f"package {name!r}, missing here; install memory-compiler with its dependencies "
             "(`pipx install memory-compiler` or `pip install .`)"
         )
+    facts, damaged = _state_facts(paths)
+    if damaged:
+        out.insert(
+            0,
+            f"state.db is damaged ({damaged}). Capture still spools: the next capture (or "
+            "`memc doctor --fix`, now) sets the file aside, never deleting it, and rebuilds it; "
+            "`memc doctor` then says what was lost",
+        )
+    elif recovered := _recovered(facts.get(state.RECOVERY_KEY), now):
+        out.append(recovered)
     failed = _count(paths.failed)
     if failed:
         out.append(f"{failed} job(s) failed; `memc status` shows why, `memc retry` re-queues them")
-    until = _breaker_until(paths)
+    until = _float(facts.get("breaker_open_until"))
     if until and until > now:
         clock = time.strftime("%H:%M", time.localtime(until))
         out.append(

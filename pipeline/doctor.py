@@ -8,7 +8,9 @@ CLI or missing credentials are warnings.
 Secrets: credentials are checked for PRESENCE only (environment variable set, credentials file
 exists). Their values are never read, compared or printed.
 The only side effects: a temporary file created and removed in ``.memc/`` (to prove the root is
-writable) and one ``<claude> --version`` subprocess with a timeout.
+writable) and one ``<claude> --version`` subprocess with a timeout. state.db is opened without
+its automatic recovery and checked with SQLite's quick_check (``pipeline.staterecovery``);
+only `memc doctor --fix` repairs it.
 """
 
 from __future__ import annotations
@@ -304,6 +306,13 @@ def check_root(settings: Settings) -> Check:
     return Check("root", OK, f"{settings.root} is initialised and writable")
 
 
+def check_state(settings: Settings) -> Check:
+    from pipeline.staterecovery import doctor_check
+
+    status, detail, fix = doctor_check(settings.paths.state_db)
+    return Check("state-db", status, detail, fix)
+
+
 def check_timezone(settings: Settings) -> Check:
     try:
         zone = load_zone(settings.tz)
@@ -371,6 +380,7 @@ def run_checks(
         check_python(),
         *check_packages(),
         check_root(settings),
+        check_state(settings),
         check_timezone(settings),
         check_fts5(),
         check_backend(settings, env),

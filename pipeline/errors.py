@@ -59,7 +59,12 @@ class LockBusy(MemcError):
 
 
 class StateDamaged(MemcError):
-    """state.db exists but is not a usable SQLite database."""
+    """state.db cannot be used: damaged (``reason`` says how; it could not be set aside) or
+    unusable for another reason (``reason`` empty: permissions, a full disk)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class FrontmatterError(ValueError):

@@ -13,6 +13,8 @@ Invariants:
   initialised it writes nothing under it (a hook must not create .memc/ in a random folder) and
   says so in one line on stderr, which Claude Code shows only in its verbose view.
 - Payload values are data: the session id is hashed before it names anything on disk.
+- A damaged state.db never stops capture: ``state.connect`` sets it aside and rebuilds it, and
+  damage a query meets later is healed here, then the capture runs once more.
 - A configuration that does not load never stops capture: the delta is spooled with the default
   settings (no drain started) and SessionStart carries one line naming the bad file and key
   (``pipeline.attention``), with whatever else needs attention.
@@ -21,9 +23,11 @@ Stdlib only (`pipeline.entry` imports this without click): a test asserts the im
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import sqlite3
 import sys
 import time
 
@@ -233,6 +237,20 @@ def _with_notice(text: str, paths: Paths, config_error: str) -> str:
         return text
 
 
+def _healed(paths: Paths, exc: sqlite3.DatabaseError) -> bool:
+    """Set a state.db aside that failed a query with damage (``state.connect`` heals what
+    fails to open); True when the capture may run again."""
+    from pipeline import state
+
+    reason = state.damage(exc)
+    if reason is None:
+        return False
+    from pipeline.staterecovery import recover_damaged
+
+    recover_damaged(paths.state_db, reason, deep=True)
+    return True
+
+
 def _log(paths: Paths | None, message: str, started: float) -> None:
     line = f"{message} ({(time.monotonic() - started) * 1000:.0f} ms)"
     if paths is not None:
@@ -307,9 +325,15 @@ def _run(event: str, root: str, raw: bytes) -> str:
     from pipeline.subagents import capture_session
 
     transcript = fields["transcript_path"] or derive_transcript_path(sid, fields["cwd"])
-    result, *subagents = capture_session(
-        settings, transcript_path=transcript, session_id=sid, cwd=fields["cwd"], event=event
+    capture = functools.partial(
+        capture_session, settings, transcript_path=transcript, session_id=sid, cwd=fields["cwd"]
     )
+    try:
+        result, *subagents = capture(event=event)
+    except sqlite3.DatabaseError as exc:  # damage found past the open: heal, capture once more
+        if not _healed(settings.paths, exc):
+            raise
+        result, *subagents = capture(event=event)
     queued = [r for r in (result, *subagents) if r.status == "queued"]
     drain = spawn_drain(settings) if queued else ""
     job = f" job={result.job_id}" if result.job_id else ""

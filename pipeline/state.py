@@ -19,6 +19,7 @@ Tables:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -97,18 +98,58 @@ CREATE TABLE IF NOT EXISTS pages (
 );
 """
 
+RECOVERY_KEY = "state_recovered"  # kv: the last rebuild after damage (pipeline.staterecovery)
+TABLES = ("cursors", "jobs", "entries", "llm_calls", "private_sessions", "kv", "pages")
 BUSY_TIMEOUT_MS = 10_000
 
 
-def connect(db_path: Path | str, timeout: float = BUSY_TIMEOUT_MS / 1000) -> sqlite3.Connection:
+def connect(
+    db_path: Path | str, timeout: float = BUSY_TIMEOUT_MS / 1000, *, recover: bool = True
+) -> sqlite3.Connection:
     """Open (creating if needed) the state database with WAL and a busy timeout (seconds).
 
-    Hooks pass a short ``timeout``: a capture must not wait on a drain's transaction."""
+    Hooks pass a short ``timeout``: a capture must not wait on a drain's transaction. A damaged
+    file (``damage``) is set aside and rebuilt (``pipeline.staterecovery``) and the fresh database
+    returned; ``recover=False`` raises ``StateDamaged`` instead. Only the failing open pays for
+    that: a healthy database costs one ``stat`` more."""
     path = Path(db_path)
+    try:
+        return _open(path, timeout)
+    except StateDamaged as exc:
+        if not recover or not exc.reason:
+            raise
+        from pipeline.staterecovery import recover_damaged
+
+        recover_damaged(path, exc.reason)
+        return _open(path, timeout)
+
+
+def damage(exc: BaseException) -> str | None:
+    """What is wrong when ``exc`` says the database file itself is damaged (SQLite's CORRUPT or
+    NOTADB); None for anything else: a lock, a full disk or an I/O error may pass, and a file
+    that only needs waiting for must never be set aside."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+        return text
+    if not name and ("malformed" in text or "not a database" in text):
+        return text
+    return None
+
+
+def _open(path: Path, timeout: float) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+    was_emptied = emptied(path)
+    try:
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _unusable(path, exc) from None
     conn.row_factory = sqlite3.Row
     try:
+        if was_emptied:  # before any pragma: switching to WAL would write a header into it
+            raise sqlite3.DatabaseError("file is not a database (0 bytes: it was emptied)")
         conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -124,12 +165,43 @@ def connect(db_path: Path | str, timeout: float = BUSY_TIMEOUT_MS / 1000) -> sql
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
+        reason = damage(exc)
+        if reason is None:
+            raise _unusable(path, exc) from None
         raise StateDamaged(
-            f"{path} cannot be used ({exc}). It is bookkeeping: move it aside "
-            f"(mv {path.name} {path.name}.broken) and run `memc init`; capture cursors then "
-            "restart, so sessions still on disk may be captured once more"
+            f"{path} is damaged ({reason}) and could not be set aside. It is bookkeeping: move "
+            f"it aside (mv {path.name} {path.name}.broken) and run `memc doctor --fix`; capture "
+            "cursors then restart, so sessions still on disk may be captured once more",
+            reason,
         ) from None
     return conn
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> StateDamaged:
+    return StateDamaged(
+        f"{path} cannot be used ({exc}); check that {path.parent} is writable and the disk "
+        "has space, then run the command again"
+    )
+
+
+def emptied(path: Path) -> bool:
+    """A 0-byte state.db in a root memc has used (daily logs or spools exist): the database was
+    truncated, not created (SQLite would silently start an empty one: every cursor lost). A file
+    younger than two seconds may be another process creating it right now."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if st.st_size or time.time() - st.st_mtime < 2:
+        return False
+    root = path.parent.parent
+    for folder in (path.parent / "spool", root / "daily"):
+        try:
+            if any(not name.startswith(".") for name in os.listdir(folder)):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 @contextmanager
@@ -147,11 +219,13 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def _has_schema(conn: sqlite3.Connection) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-        "('cursors','jobs','entries','llm_calls','private_sessions','kv','pages')"
-    ).fetchone()
-    return row[0] == 7
+    return _table_count(conn) == len(TABLES)
+
+
+def _table_count(conn: sqlite3.Connection) -> int:
+    marks = ",".join("?" * len(TABLES))
+    sql = f"SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ({marks})"
+    return int(conn.execute(sql, TABLES).fetchone()[0])
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

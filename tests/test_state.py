@@ -22,18 +22,35 @@ def test_connect_creates_schema_and_wal(tmp_path):
     again.close()
 
 
-def test_damaged_database_gives_a_clear_error(tmp_path):
+def test_damaged_database_is_set_aside_and_rebuilt(tmp_path):
     db = tmp_path / "state.db"
-    db.write_bytes(b"this is not sqlite at all" * 100)
+    garbage = b"this is not sqlite at all" * 100
+    db.write_bytes(garbage)
     with pytest.raises(state.StateDamaged, match="move it aside"):
-        state.connect(db)
+        state.connect(db, recover=False)
+    conn = state.connect(db)  # the default heals: the file is kept aside, never deleted
+    try:
+        assert state.kv_get(conn, state.RECOVERY_KEY) is not None
+    finally:
+        conn.close()
+    (aside,) = tmp_path.glob("state.db.damaged-*")
+    assert aside.read_bytes() == garbage
 
 
-def test_damaged_database_through_the_cli_and_a_hook(root, capsys):
+def test_damaged_database_through_the_cli(root, capsys):
     (root / ".memc" / "state.db").write_bytes(b"garbage" * 200)
-    assert main(["--root", str(root), "status"]) == 1
-    err = capsys.readouterr().err
-    assert "state.db.broken" in err and "internal error" not in err
+    assert main(["--root", str(root), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "attention: state.db was damaged (file is not a database) and was rebuilt" in out
+
+
+def test_unusable_but_undamaged_database_is_not_set_aside(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "state.db").mkdir()  # a folder where the file should be: not damage, never moved
+    with pytest.raises(state.StateDamaged, match="cannot be used"):
+        state.connect(folder / "state.db")
+    assert (folder / "state.db").is_dir() and not list(folder.glob("state.db.damaged-*"))
 
 
 def test_transaction_commits_or_rolls_back_everything(tmp_path):

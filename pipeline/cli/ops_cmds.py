@@ -206,23 +206,35 @@ _MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 
 
 @click.command("doctor")
+@click.option(
+    "--fix", is_flag=True, help="Repair what can be repaired (a damaged state.db), then check."
+)
 @_json
 @pass_app
-def doctor_cmd(app: App, as_json: bool) -> int:
-    """Check the setup (Python, packages, root, timezone, FTS5, backend, Claude CLI, credentials,
-    hooks, failed jobs).
+def doctor_cmd(app: App, fix: bool, as_json: bool) -> int:
+    """Check the setup (Python, packages, root, state.db, timezone, FTS5, backend, Claude CLI,
+    credentials, hooks, failed jobs).
 
     Exit 1 when something blocks the pipeline, else 0. Credentials are checked for presence only.
+    --fix sets a damaged state.db aside (never deleting it) and rebuilds it first.
     """
     from pipeline.doctor import FAIL, Check, blocking, run_checks
     from pipeline.errors import ConfigError
+    from pipeline.staterecovery import describe, repair
 
     try:
-        checks = run_checks(app.settings(require_init=False))
+        settings = app.settings(require_init=False)
+        done = repair(settings.paths.state_db) if fix and settings.paths.is_initialised() else None
+        fixed = describe(done.record) if done else None
+        checks = run_checks(settings)
     except ConfigError as exc:
-        checks = [Check("config", FAIL, str(exc), "fix the setting named above")]
+        fixed, checks = None, [Check("config", FAIL, str(exc), "fix the setting named above")]
+    if fixed and not as_json:
+        click.echo(f"fixed: {fixed}")
     if as_json:
-        emit_json({"ok": not blocking(checks), "checks": [c.__dict__ for c in checks]})
+        emit_json(
+            {"ok": not blocking(checks), "fixed": fixed, "checks": [c.__dict__ for c in checks]}
+        )
     else:
         for c in checks:
             click.echo(f"[{_MARK.get(c.status, c.status)}] {c.name}: {c.detail}")
