@@ -17,7 +17,10 @@ Invariants:
   cursor to the next capture or the drain. A database too locked even to read skips the
   capture (the cursor did not move, so the next capture takes the range).
 - A half-written last line is never consumed; a replaced or truncated transcript (identity
-  changed, or shorter than the cursor) is captured again from offset 0.
+  changed, or shorter than the cursor) is captured again from offset 0. The same transcript under
+  a new inode (a backup restore, a sync tool, a new disk: first line and the bytes before the
+  cursor hash the same, ``tailfile.same_prefix``) keeps its offset: only what it gained is
+  captured.
 - Never blocks: files are read through ``pipeline.tailfile`` (regular files only, O_NONBLOCK,
   re-checked with fstat, bounded positional reads); a session's lock is waited on for at most
   ``lock_timeout`` seconds.
@@ -229,7 +232,9 @@ def _capture_open(
         return CaptureResult("nothing-new", None, "no complete line yet")
     key = cursor.session_key(session_id, transcript)
 
-    def move(offset: int, *, jobs: list[tuple] | None = None, touch: bool = True) -> bool:
+    def move(
+        offset: int, *, jobs: list[tuple] | None = None, touch: bool = True, tail: str | None = None
+    ) -> bool:
         return cursor.advance(
             conn,
             key=key,
@@ -237,6 +242,7 @@ def _capture_open(
             transcript=transcript,
             identity=identity,
             offset=offset,
+            tail=tailfile.tail_mark(fd, offset) if tail is None else tail,
             now=now,
             jobs=jobs or [],
             touch=touch,
@@ -244,22 +250,25 @@ def _capture_open(
 
     try:
         with file_lock(cursor.stripe_lock(paths, key), timeout=lock_timeout):
-            row = conn.execute(
-                "SELECT identity, offset, last_capture_at FROM cursors WHERE session_key=?", (key,)
-            ).fetchone()
+            row = cursor.read_row(conn, key)
             at, busy = cursor.settle(
                 paths, conn, key, session_id=session_id, transcript=transcript, now=now, row=row
             )
             size = os.fstat(fd).st_size
-            start, note = 0, ""
+            start, note, moved = 0, "", ""
             if at is not None:
-                if at[0] != identity or at[1] > size:
+                if at[1] > size or (
+                    at[0] != identity
+                    and not tailfile.same_prefix(fd, size, identity, at[0], at[2], at[1])
+                ):
                     note = "transcript was replaced; captured from the start"
                 else:
                     start = at[1]
+                    if at[0] != identity:  # a restored or synced copy: only what it gained
+                        moved = "same transcript under a new inode; "
             end = tailfile.last_newline_end(fd, start, size)
             if end <= start:
-                return CaptureResult("nothing-new", None, "no new complete lines")
+                return CaptureResult("nothing-new", None, moved + "no new complete lines")
             if event == "stop" and not force:
                 lines = tailfile.count_lines(fd, start, end, settings.stop_min_lines)
                 since = now - (row["last_capture_at"] if row is not None and not note else now)
@@ -284,11 +293,14 @@ def _capture_open(
                 )  # raw transcript: owner only
             except PrivateMarker:
                 return _mark_private(conn, session_id, now, busy, lambda: move(end))
+            end_tail = tailfile.tail_mark(fd, end)
             marker = {
                 "id": job_id,
                 "start": start,
                 "end": end,
                 "identity": identity,
+                "tail": end_tail,
+                "tail_start": at[2] if at is not None and start == at[1] else "",
                 "event": event,
                 "project": project,
                 "session_id": session_id,
@@ -313,9 +325,9 @@ def _capture_open(
             target = safe_join(paths.inbox, envelope.file_name(captured_at, job_id))
             atomic_write(target, envelope.encode(values))  # the commit point
             job = [(job_id, event, project, end - start)]
-            if busy or not move(end, jobs=job):
+            if busy or not move(end, jobs=job, tail=end_tail):
                 note = f"{note}; {cursor.BUSY_NOTE}" if note else cursor.BUSY_NOTE
-            reason = note or f"bytes {start}..{end}"
+            reason = note or f"{moved}bytes {start}..{end}"
             return CaptureResult("queued", job_id, reason, end - start)
     except LockBusy:
         return _skip("another capture of this session is running")

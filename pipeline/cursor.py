@@ -16,6 +16,10 @@ Invariants:
   the inbox, claimed, failed, or recorded in ``jobs``) moves the cursor to its end; one whose
   envelope never landed had its spool orphaned (removed) and moves the cursor only to its start.
 - Markers are removed only after the cursor advance that covers them is committed.
+- A cursor also keeps its ``tail`` (``tailfile.tail_mark``: a hash of the bytes just before its
+  offset), and so does each marker for both ends of its range, so the same transcript under a
+  new inode is recognised (``tailfile.same_prefix``) wherever the cursor came from. Databases
+  from before the column get it on their first cursor write (``advance``).
 - All of this runs under the session's capture lock stripe (``stripe_lock``).
 Stdlib only: this module is on the hook's hot path.
 """
@@ -41,6 +45,7 @@ LOCK_STRIPES = 64  # capture locks: .memc/locks/capture-00 .. capture-63
 KV_PREFIX = "capture-pending:"
 BUSY_NOTE = "state.db busy: the next capture or the drain advances the cursor"
 _HEX = frozenset("0123456789abcdef")
+_ROW = "SELECT session_id, transcript_path, identity, offset, last_capture_at, {} FROM cursors"
 
 
 def session_key(session_id: str, transcript_path: str) -> str:
@@ -87,6 +92,25 @@ def queued(paths: Paths, conn: sqlite3.Connection | None, job_id: str) -> bool:
         except OSError:
             continue
     return False
+
+
+def read_row(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+    """The session's cursor row (with ``tail``: "" in a database from before that column)."""
+    where = " WHERE session_key=?"
+    try:
+        return conn.execute(_ROW.format("tail") + where, (key,)).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such column" not in str(exc):
+            raise
+        return conn.execute(_ROW.format("'' AS tail") + where, (key,)).fetchone()
+
+
+def _add_tail_column(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ALTER TABLE cursors ADD COLUMN tail TEXT NOT NULL DEFAULT ''")
+    except sqlite3.OperationalError as exc:  # a concurrent capture added it first
+        if "duplicate column" not in str(exc):
+            raise
 
 
 def _marker_file(paths: Paths, key: str):
@@ -138,6 +162,15 @@ def _read_markers(paths: Paths, conn: sqlite3.Connection, key: str) -> list[dict
     return sorted(found, key=lambda m: m["end"])
 
 
+_UPSERT = (
+    "INSERT INTO cursors(session_key, session_id, transcript_path, identity, offset,"
+    " last_capture_at, updated_at, tail) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(session_key) DO UPDATE"
+    " SET identity=excluded.identity, offset=excluded.offset, tail=excluded.tail,"
+    " updated_at=excluded.updated_at,"
+    " last_capture_at=CASE WHEN ? THEN excluded.last_capture_at ELSE last_capture_at END"
+)
+
+
 def advance(
     conn: sqlite3.Connection,
     *,
@@ -147,10 +180,12 @@ def advance(
     identity: str,
     offset: int,
     now: float,
+    tail: str = "",
     jobs: list[tuple] = [],  # noqa: B006 - never mutated
     touch: bool = True,
 ) -> bool:
     """Move the cursor (and record the jobs) in one transaction and clear the state.db marker.
+    ``tail`` is ``tailfile.tail_mark`` at ``offset`` ("" when unknown: no restore is recognised).
 
     Returns False, having written nothing, when state.db stayed busy (the markers remain)."""
     try:
@@ -161,14 +196,14 @@ def advance(
         no_more_waiting(conn)
         return False
     try:
-        conn.execute(
-            "INSERT INTO cursors(session_key, session_id, transcript_path, identity, offset,"
-            " last_capture_at, updated_at) VALUES(?,?,?,?,?,?,?) ON CONFLICT(session_key) DO UPDATE"
-            " SET identity=excluded.identity, offset=excluded.offset,"
-            " updated_at=excluded.updated_at,"
-            " last_capture_at=CASE WHEN ? THEN excluded.last_capture_at ELSE last_capture_at END",
-            (key, session_id, transcript, identity, offset, now, now, 1 if touch else 0),
-        )
+        values = (key, session_id, transcript, identity, offset, now, now, tail, 1 if touch else 0)
+        try:
+            conn.execute(_UPSERT, values)
+        except sqlite3.OperationalError as exc:
+            if "no column named tail" not in str(exc):
+                raise
+            _add_tail_column(conn)  # a database from before the column: inside this transaction
+            conn.execute(_UPSERT, values)
         for job_id, event, project, size in jobs:
             conn.execute(
                 "INSERT INTO jobs(id, session_id, event, project, status, created_at, updated_at,"
@@ -187,6 +222,10 @@ def advance(
     return True
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def settle(
     paths: Paths,
     conn: sqlite3.Connection,
@@ -197,34 +236,43 @@ def settle(
     now: float,
     row: sqlite3.Row | None,
     busy: bool = False,
-) -> tuple[tuple[str, int] | None, bool]:
+) -> tuple[tuple[str, int, str] | None, bool]:
     """Finish the captures of this session that queued an envelope but left the cursor behind.
 
-    ``row`` is the session's cursor row (or None). Returns ((identity, offset) the cursor stands
-    at once the markers are applied, or None when there is neither a row nor a marker) and the
-    new ``busy`` state. If state.db is busy the markers stay for the next try, but the returned
-    cursor already accounts for them, so the caller never spools a queued range again."""
-    cursor = (row["identity"], row["offset"]) if row is not None else None
+    ``row`` is the session's cursor row (``read_row``, or None). Returns ((identity, offset,
+    tail) the cursor stands at once the markers are applied, or None when there is neither a row
+    nor a marker) and the new ``busy`` state. If state.db is busy the markers stay for the next
+    try, but the returned cursor already accounts for them, so the caller never spools a queued
+    range again."""
+    cursor = (row["identity"], row["offset"], row["tail"] or "") if row is not None else None
     markers = _read_markers(paths, conn, key)
     if not markers:
         return cursor, busy
     jobs = []
     for m in markers:
         if queued(paths, conn, m["id"]):
-            cursor = (m["identity"], m["end"])
+            cursor = (m["identity"], m["end"], _text(m.get("tail")))
             jobs.append((m["id"], m.get("event", ""), m.get("project", ""), m["end"] - m["start"]))
         else:  # the envelope never landed: its spool is an orphan
             try:
                 os.unlink(safe_join(paths.spool, f"{m['id']}.jsonl"))
             except (OSError, PathRefused):
                 pass
-            cursor = (m["identity"], m["start"])
+            cursor = (m["identity"], m["start"], _text(m.get("tail_start")))
     if cursor is None:  # pragma: no cover - markers always yield a cursor
         return None, busy
     if not busy:
         common = {"key": key, "session_id": session_id, "transcript": transcript}
+        identity, offset, tail = cursor
         if advance(
-            conn, identity=cursor[0], offset=cursor[1], now=now, jobs=jobs, touch=False, **common
+            conn,
+            identity=identity,
+            offset=offset,
+            tail=tail,
+            now=now,
+            jobs=jobs,
+            touch=False,
+            **common,
         ):
             try:
                 os.unlink(_marker_file(paths, key))
@@ -264,10 +312,7 @@ def settle_all(paths: Paths, *, now: float) -> int:
 
 
 def _settle_one(paths: Paths, conn: sqlite3.Connection, key: str, now: float) -> int:
-    row = conn.execute(
-        "SELECT session_id, transcript_path, identity, offset FROM cursors WHERE session_key=?",
-        (key,),
-    ).fetchone()
+    row = read_row(conn, key)
     markers = _read_markers(paths, conn, key)
     if not markers:
         return 0

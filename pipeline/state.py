@@ -5,7 +5,8 @@ The schema is created here and only here (``connect`` is idempotent); modules ow
 Everything in it is bookkeeping: daily/ and knowledge/ are the source of truth. Stdlib only.
 
 Tables:
-- ``cursors``: per (session, transcript) the byte offset consumed so far and the file identity.
+- ``cursors``: per (session, transcript) the byte offset consumed so far, the file identity and
+  a hash of the bytes before the offset (``tail``; added by ``pipeline.cursor`` to older files).
 - ``jobs``: the job ledger (queued, running, done, failed, deferred, cancelled) with outcome
   details.
 - ``entries``: every daily entry appended, and when (if ever) it was compiled, or withdrawn
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS cursors (
     identity TEXT NOT NULL,
     offset INTEGER NOT NULL DEFAULT 0,
     last_capture_at REAL NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL DEFAULT 0
+    updated_at REAL NOT NULL DEFAULT 0,
+    tail TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,

@@ -4,6 +4,10 @@ Used by capture on the hook's hot path (stdlib only). Invariants: only regular f
 non-blocking, and re-checked with fstat after open (a FIFO or device never blocks a hook); reads
 are positional (``pread``) and bounded by ``BLOCK``, so an 85 MB transcript is never held in
 memory; "complete" always means up to the last newline, never a half-written line.
+``tail_mark`` / ``same_prefix`` recognise the same transcript under a new inode (a backup
+restore, a sync tool, a new disk): a cursor keeps a hash of the bytes just before its offset, and a
+new file whose first line and those bytes hash the same is the old file, maybe grown; only that
+stored range is read, never the whole file.
 ``transcript_head`` reads a transcript's first lines for the session's folder and whether it is
 an Agent SDK session (capture of idle tails, `memc capture`, backfill), with the same care.
 """
@@ -24,6 +28,7 @@ except ImportError:  # pragma: no cover - 3.12 renamed it; some builds have only
         from hashlib import sha256
 
 IDENTITY_BYTES = 4096
+TAIL_BYTES = 16 * 1024  # hashed just before a cursor's offset (tail_mark)
 HEAD_LINES = 50
 HEAD_BYTES = 64 * 1024
 BLOCK = 1 << 20
@@ -110,6 +115,39 @@ def identity(st: os.stat_result, head: bytes) -> str | None:
     else:
         return None
     return f"{st.st_dev}:{st.st_ino}:{sha256(key).hexdigest()[:16]}"
+
+
+def tail_mark(fd: int, offset: int) -> str:
+    """``lo:offset:hash`` of the (at most TAIL_BYTES) bytes before ``offset``; "" at offset 0."""
+    if offset <= 0:
+        return ""
+    lo = max(0, offset - TAIL_BYTES)
+    data = pread(fd, offset - lo, lo)
+    if len(data) != offset - lo:
+        return ""
+    return f"{lo}:{offset}:{sha256(data).hexdigest()[:32]}"
+
+
+def same_prefix(
+    fd: int, size: int, identity: str, old_identity: str, mark: str, offset: int
+) -> bool:
+    """Is this file (``identity``, ``size``) the one a cursor at ``offset`` was taken from, under
+    another inode? True when its first line hashes the same (the last field of the identity),
+    it is at least ``offset`` long, and the bytes of the cursor's ``mark`` hash the same."""
+    if offset <= 0 or size < offset or not mark:
+        return False
+    if identity.rsplit(":", 1)[-1] != old_identity.rsplit(":", 1)[-1]:
+        return False
+    lo, _, rest = mark.partition(":")
+    hi, _, digest = rest.partition(":")
+    try:
+        start, end = int(lo), int(hi)
+    except ValueError:
+        return False
+    if end != offset or not 0 <= start < end:
+        return False
+    data = pread(fd, end - start, start)
+    return len(data) == end - start and sha256(data).hexdigest()[:32] == digest
 
 
 def last_newline_end(fd: int, start: int, size: int) -> int:

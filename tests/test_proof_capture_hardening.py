@@ -289,3 +289,132 @@ def test_transcript_symlink_out_of_claude_and_project_is_not_copied(settings, ro
     link2 = tmp_path / "t2.jsonl"
     link2.symlink_to(inside)
     assert _capture(settings, link2, sid="s3", cwd=str(project)).status == "queued"
+
+
+# --- finding: the same transcript under a new inode ---------------------------------------------
+
+
+def _turns(lo: int, hi: int) -> bytes:
+    import json
+
+    return b"".join(
+        (
+            json.dumps({"type": "user", "uuid": f"u{i}", "message": {"content": f"fact {i}"}})
+            + "\n"
+        ).encode()
+        for i in range(lo, hi)
+    )
+
+
+def _restore(path, data: bytes) -> None:
+    """A backup restore or a sync tool: a new file (new inode) renamed over the old one."""
+    copy = path.with_name(path.name + ".restored")
+    copy.write_bytes(data)
+    before = os.stat(path).st_ino
+    os.replace(copy, path)
+    assert os.stat(path).st_ino != before
+
+
+def _queued(settings):
+    from tests.helpers import queued_envelopes
+
+    return [(e.start, e.end) for e in queued_envelopes(settings.paths.root)]
+
+
+def _spooled(settings, start: int, job_id: str = "") -> bytes:
+    from tests.helpers import queued_envelopes
+
+    found = queued_envelopes(settings.paths.root)
+    (env,) = [e for e in found if e.start == start and job_id in (e.id, "")]
+    return (settings.paths.memc / env.spool).read_bytes()
+
+
+def test_restored_copy_with_the_same_bytes_queues_nothing(settings, tmp_path):
+    t = tmp_path / "t.jsonl"
+    t.write_bytes(_turns(0, 6))
+    assert _capture(settings, t).status == "queued"
+    _restore(t, t.read_bytes())
+    again = _capture(settings, t, now=1_800_000_060.0)
+    assert again.status == "nothing-new", again.reason
+    assert _queued(settings) == [(0, len(_turns(0, 6)))]
+
+
+def test_restored_copy_plus_appended_turns_queues_only_those(settings, tmp_path):
+    t = tmp_path / "t.jsonl"
+    old = _turns(0, 6)
+    t.write_bytes(old)
+    assert _capture(settings, t).status == "queued"
+    _restore(t, old + _turns(6, 8))
+    grown = _capture(settings, t, now=1_800_000_060.0)
+    assert grown.status == "queued" and grown.bytes == len(_turns(6, 8)), grown.reason
+    assert _queued(settings) == [(0, len(old)), (len(old), len(old) + len(_turns(6, 8)))]
+    assert _spooled(settings, len(old)) == _turns(6, 8)
+    # From then on the new inode is the cursor's: the next turn alone, as for any transcript.
+    with t.open("ab") as fh:
+        fh.write(_turns(8, 9))
+    assert _capture(settings, t, now=1_800_000_120.0).bytes == len(_turns(8, 9))
+
+
+def test_different_file_at_the_same_path_is_captured_from_zero(settings, tmp_path):
+    t = tmp_path / "t.jsonl"
+    old = _turns(0, 6)
+    t.write_bytes(old)
+    assert _capture(settings, t).status == "queued"
+    # Same first line, longer, but not the same bytes before the cursor: another file.
+    other = _turns(0, 1) + _turns(100, 110)
+    assert len(other) >= len(old)
+    _restore(t, other)
+    r = _capture(settings, t, now=1_800_000_060.0)
+    assert r.status == "queued" and "replaced" in r.reason and r.bytes == len(other)
+    assert sorted(_queued(settings)) == [(0, len(old)), (0, len(other))]
+    assert _spooled(settings, 0, r.job_id) == other
+
+
+def test_restore_after_a_capture_that_left_its_cursor_behind(settings, tmp_path, monkeypatch):
+    """The marker of a capture whose cursor advance never happened carries the hash too."""
+    from pipeline import cursor
+
+    t = tmp_path / "t.jsonl"
+    old = _turns(0, 6)
+    t.write_bytes(old)
+    real = cursor.advance
+    monkeypatch.setattr(cursor, "advance", lambda conn, **kw: False)  # state.db stayed busy
+    assert _capture(settings, t).status == "queued"
+    monkeypatch.setattr(cursor, "advance", real)
+    _restore(t, old + _turns(6, 7))
+    r = _capture(settings, t, now=1_800_000_060.0)
+    assert r.status == "queued" and r.bytes == len(_turns(6, 7)), r.reason
+    assert _queued(settings) == [(0, len(old)), (len(old), len(old) + len(_turns(6, 7)))]
+
+
+def test_restore_is_recognised_in_a_database_from_before_the_tail_column(settings, tmp_path):
+    t = tmp_path / "t.jsonl"
+    conn = state.connect(settings.paths.state_db)
+    try:
+        conn.execute("ALTER TABLE cursors DROP COLUMN tail")  # as an older release created it
+    finally:
+        conn.close()
+    old = _turns(0, 4)
+    t.write_bytes(old)
+    assert _capture(settings, t).status == "queued"  # adds the column with its first write
+    _restore(t, old + _turns(4, 5))
+    assert _capture(settings, t, now=1_800_000_060.0).bytes == len(_turns(4, 5))
+
+
+def test_restored_subagent_transcripts_queue_only_what_they_gained(settings, tmp_path):
+    from pipeline.subagents import capture_session
+
+    main = tmp_path / "s1.jsonl"
+    main.write_bytes(_turns(0, 3))
+    agents = tmp_path / "s1" / "subagents"
+    agents.mkdir(parents=True)
+    agent = agents / "agent-a1.jsonl"
+    agent.write_bytes(_turns(50, 53))
+    first = capture_session(settings, transcript_path=str(main), session_id="s1", now=1.8e9)
+    assert [r.status for r in first] == ["queued", "queued"]
+    _restore(main, main.read_bytes())
+    _restore(agent, agent.read_bytes() + _turns(53, 55))
+    again = capture_session(settings, transcript_path=str(main), session_id="s1", now=1.8e9 + 60)
+    assert [r.status for r in again] == ["nothing-new", "queued"], [r.reason for r in again]
+    assert again[1].bytes == len(_turns(53, 55))
+    assert len(_queued(settings)) == 3
