@@ -126,7 +126,17 @@ def _recover(path: Path, reason: str, now: float) -> Recovery:
             state.kv_set(conn, RECORD_KEY, json.dumps(record, sort_keys=True), now=now)
     finally:
         conn.close()
+    _log(path, record)
     return Recovery(aside, record)
+
+
+def _log(path: Path, record: dict) -> None:
+    try:
+        from pipeline.logs import pipeline_logger
+
+        pipeline_logger(path.parent / "logs").warning(describe(record))
+    except Exception:  # logging never breaks the recovery (or the hook that runs it)
+        pass
 
 
 def salvage(damaged: Path, conn: sqlite3.Connection) -> dict[str, int]:

@@ -201,3 +201,78 @@ def test_a_healthy_database_never_loads_the_recovery_code(memc_env, root, tmp_pa
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True"]  # captured, and no recovery code loaded
+
+
+def _corrupt_table(db, table: str) -> None:
+    """Overwrite the root pages of ``table`` and its indexes: the file still opens (page 1 is
+    intact), the first query on that table fails with "database disk image is malformed"."""
+    conn = state.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        sql = "SELECT rootpage FROM sqlite_master WHERE tbl_name=? AND rootpage > 0"
+        roots = [row[0] for row in conn.execute(sql, (table,))]  # the table and its indexes
+    finally:
+        conn.close()
+    with open(db, "r+b") as fh:
+        for rootpage in roots:
+            fh.seek((rootpage - 1) * page_size)
+            fh.write(b"\xa5" * page_size)
+
+
+def test_damage_met_past_the_open_is_healed_by_the_hook(used, root, monkeypatch):
+    db = used.paths.state_db
+    _corrupt_table(db, "private_sessions")  # capture's first query
+    conn = state.connect(db)  # opens: the damage is past the open
+    conn.close()
+    assert not list(db.parent.glob("state.db.damaged-*"))
+
+    transcript = _grow("s2")
+    assert hook_inproc(["session-end"], root, hook_payload("s2", transcript, CWD), monkeypatch) == 0
+    assert list((root / ".memc" / "inbox").glob("*.json"))
+    assert len(list(db.parent.glob("state.db.damaged-*"))) == 1
+    assert "internal error" not in (root / ".memc" / "logs" / "hooks.log").read_text()
+
+
+def test_doctor_finds_damage_past_the_open(used, root, capsys):
+    from pipeline.doctor import check_state
+
+    _corrupt_table(used.paths.state_db, "jobs")
+    check = check_state(used)
+    assert check.status == "fail" and "memc doctor --fix" in check.fix
+    assert main(["--root", str(root), "doctor", "--fix"]) in (0, 1)
+    assert "fixed: state.db was damaged" in capsys.readouterr().out
+    assert check_state(used).status == "warn"
+
+
+def test_a_second_recovery_finds_nothing_to_do(used):
+    from pipeline.staterecovery import recover_damaged
+
+    db = used.paths.state_db
+    _damage(db, "garbage")
+    first = recover_damaged(db, "file is not a database")
+    second = recover_damaged(db, "file is not a database")  # a process that waited for the lock
+    assert first is not None and second is None
+    assert len(list(db.parent.glob("state.db.damaged-*"))) == 1
+
+
+def test_locks_and_missing_files_are_never_damage(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "plain.db"
+    holder = sqlite3.connect(db, isolation_level=None)  # rollback journal: a writer locks readers
+    holder.execute("CREATE TABLE t(x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(db, timeout=0)
+    with pytest.raises(sqlite3.OperationalError) as locked:
+        other.execute("SELECT * FROM t").fetchall()
+    holder.execute("ROLLBACK")
+    holder.close()
+    other.close()
+    with pytest.raises(sqlite3.OperationalError) as missing:
+        sqlite3.connect(f"file:{tmp_path / 'none.db'}?mode=ro", uri=True).execute("SELECT 1")
+    db.write_bytes(b"x" * 4096)
+    with pytest.raises(sqlite3.DatabaseError) as garbage:
+        sqlite3.connect(db).execute("SELECT * FROM sqlite_master").fetchall()
+    assert state.damage(locked.value) is None and state.damage(missing.value) is None
+    assert state.damage(garbage.value) == "file is not a database"
