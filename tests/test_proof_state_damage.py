@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 import time
@@ -276,3 +277,34 @@ def test_locks_and_missing_files_are_never_damage(tmp_path):
         sqlite3.connect(db).execute("SELECT * FROM sqlite_master").fetchall()
     assert state.damage(locked.value) is None and state.damage(missing.value) is None
     assert state.damage(garbage.value) == "file is not a database"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_versioned_root_keeps_pending_entries_pending(tmp_path, monkeypatch):
+    """With git, the rebuild knows exactly which entries were compiled (``Memc-Entries``): an
+    entry distilled after the last compile, in a daily file that compile already cited, stays
+    pending (the no-git rule, "its daily file is cited", would take it as compiled)."""
+    from pipeline.compiler import run_compile
+
+    monkeypatch.setenv("MEMC_BACKEND", "extractive")
+    monkeypatch.setenv("MEMC_SPAWN_DRAIN", "0")
+    root = tmp_path / "vroot"
+    assert main(["--root", str(root), "init"]) == 0
+    settings = load_settings(root)
+    assert capture_session(settings, cwd=CWD, sid="s1").status == "queued"
+    drain(settings, run_after=False)
+    assert run_compile(settings).status == "compiled"
+    assert capture_session(settings, cwd=CWD, sid="s2").status == "queued"
+    drain(settings, run_after=False)
+
+    def pending() -> set[str]:
+        conn = state.connect(settings.paths.state_db)
+        try:
+            return {r[0] for r in conn.execute(f"SELECT id FROM entries WHERE {PENDING}")}
+        finally:
+            conn.close()
+
+    waiting = pending()
+    assert waiting  # s2's entries, same day as s1's compiled ones
+    _damage(settings.paths.state_db, "garbage")
+    assert pending() == waiting
