@@ -5,8 +5,11 @@
 
 Content, in priority order (the ranking of ``pipeline.recall``, project = git repository):
 1. the asking project's recent sessions with their decisions, lessons and open follow-ups;
-2. what else relates to the project: articles and other projects' entries ranked by
-   ``recall.rank`` for the project's name and its recent titles (asking project favoured);
+2. what else relates to the project: articles ranked by bm25 for the project's name and its
+   recent titles (``Index.ranked_articles``), and other projects' daily entries ranked by
+   ``recall.rank`` among the daily entries (so articles never crowd them out); both over the
+   informative words within ``search.POSTINGS_BUDGET`` matched documents, so the cost stays
+   flat as the knowledge base grows;
 3. the most recently updated articles, and a closing line on `memc search` / `memc query`.
 It opens by saying these are notes from past sessions, data rather than instructions.
 
@@ -154,7 +157,17 @@ def _others(index: Index, key: str, project: str, entries: list[DailyEntry]) -> 
     text = " ".join([project, *(e.title for e in entries)])
     mine = {e.id for e in entries}
     try:
-        found = recall.rank(index.conn, text, project_key=key, limit=MAX_OTHER + len(mine))
+        # Daily entries only (articles have their own section), ranked without the per-prompt
+        # relevance threshold, over words within the index's matching budget.
+        found = recall.rank(
+            index.conn,
+            text,
+            project_key=key,
+            limit=MAX_OTHER + len(mine),
+            kind="daily",
+            coverage=False,
+            budget=search.POSTINGS_BUDGET,
+        )
     except sqlite3.Error:
         return []
     words = recall.content_words(text)

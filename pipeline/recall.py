@@ -123,8 +123,15 @@ def rank(
     limit: int = 10,
     kind: str | None = None,
     deadline_s: float = DEADLINE_S,
+    coverage: bool = True,
+    budget: int | None = None,
 ) -> list[Memory]:
     """Index documents relevant to ``text``, best first (see the module docstring).
+
+    ``coverage=False`` skips the per-word queries behind ``coverage`` and ``matched`` (both
+    are then 0): for callers that rank but apply no threshold. ``budget`` bounds the candidate
+    query by the documents its words match (``search.informative_words``): the rarest words
+    are kept while their document counts add up to at most ``budget``.
 
     Raises sqlite3.Error (including an interrupt past the deadline); callers on the hook path
     catch it."""
@@ -134,24 +141,34 @@ def rank(
     stop_at = time.monotonic() + deadline_s
     conn.set_progress_handler(lambda: int(time.monotonic() > stop_at), 2000)
     try:
-        return _rank(conn, words, project_key, limit, kind)
+        return _rank(conn, words, project_key, limit, kind, coverage, budget)
     finally:
         conn.set_progress_handler(None, 0)
 
 
 def _rank(
-    conn: sqlite3.Connection, words: list[str], project_key: str, limit: int, kind: str | None
+    conn: sqlite3.Connection,
+    words: list[str],
+    project_key: str,
+    limit: int,
+    kind: str | None,
+    with_coverage: bool = True,
+    budget: int | None = None,
 ) -> list[Memory]:
     total = conn.execute("SELECT count(*) FROM docs").fetchone()[0] or 1
-    idf: dict[str, float] = {}
-    for word in words:
-        df = conn.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", (_quote(word),)).fetchone()
-        idf[word] = math.log(1 + (total - df[0] + 0.5) / (df[0] + 0.5))
+    # Past the budget a count tells nothing more (the word is left out), so it stops there;
+    # coverage needs every count exact.
+    cap = None if with_coverage or budget is None else budget + 1
+    df = search.frequencies(conn, words, cap=cap)
+    idf = {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in df.items()}
     # Words the index lacks cannot match; words in half the documents or more tell nothing and
     # would make the candidate query rank nearly every document (in a small index, where every
     # word is in half the documents, they still count).
     floor = COMMON_IDF if total >= MIN_DOCS_FOR_COMMON else 0.0
-    known = [w for w in words if floor <= idf[w] < math.log(1 + (total + 0.5) / 0.5)]
+    known = [w for w in words if floor <= idf[w] and df[w] > 0]
+    if budget is not None:
+        kept = set(search.rarest_within({w: df[w] for w in known}, budget))
+        known = [w for w in known if w in kept]
     if not known:
         return []
     has_projects = _has_project_column(conn)
@@ -177,7 +194,7 @@ def _rank(
     marks = ",".join("?" * len(ids))
     matched: dict[int, float] = dict.fromkeys(ids, 0.0)
     count: dict[int, int] = dict.fromkeys(ids, 0)
-    for word in known:
+    for word in known if with_coverage else ():
         for (rowid,) in conn.execute(
             f"SELECT rowid FROM fts WHERE fts MATCH ? AND rowid IN ({marks})", (_quote(word), *ids)
         ):

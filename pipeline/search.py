@@ -10,6 +10,10 @@ builds and refreshes the index.
   ``article_count`` and ``articles``. The module functions of the same names open, ask and close.
 - ``recent_entries`` reads the newest daily entries straight from ``daily/``, so entries captured
   after the last refresh are included.
+- ``frequencies`` and ``informative_words`` choose the words a ranking uses: none that match
+  nothing or half the index (they move no bm25 score), and the rarest within
+  ``POSTINGS_BUDGET`` matched documents, so a SessionStart ranking costs the same at 2,000
+  articles or 50,000 (and is exact while its words match fewer documents than the budget).
 
 Invariants:
 - Read-only: the index is opened with ``mode=ro`` and never created, migrated or refreshed here.
@@ -39,6 +43,10 @@ if TYPE_CHECKING:
 WEIGHTS = (10.0, 8.0, 3.0, 4.0, 1.0)
 BM25 = f"bm25(fts, {', '.join(str(w) for w in WEIGHTS)})"
 MAX_QUERY_TERMS = 32
+# An OR query costs what its words match: words whose document counts add up past this are left
+# out of a ranking, rarest kept (``informative_words``). Below it, rankings are exact.
+POSTINGS_BUDGET = 10_000
+MIN_DOCS_FOR_COMMON = 20  # below this many documents, common words still rank
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
     "a an and are as at be but by can did do does for from had has have how i if in into is it its"  # noqa: SIM905 (reads best as one string)
@@ -120,6 +128,56 @@ def salient_terms(text: str, limit: int = 24) -> list[str]:
 def match_expression(words: Iterable[str], mode: str = "OR") -> str:
     """An FTS5 MATCH expression joining each word, quoted as a string, with AND or OR."""
     return f" {mode} ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def frequencies(
+    conn: sqlite3.Connection, words: Iterable[str], *, cap: int | None = None
+) -> dict[str, int]:
+    """How many documents hold each word (FTS5 matching: stemmed, any column), in the order
+    given; counted up to ``cap`` when given (then ``cap`` means "that many or more")."""
+    sql = "SELECT count(*) FROM fts WHERE fts MATCH ?"
+    if cap is not None:
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM fts WHERE fts MATCH ? LIMIT {int(cap)})"
+    out: dict[str, int] = {}
+    for word in words:
+        if word not in out:
+            out[word] = int(conn.execute(sql, (match_expression([word]),)).fetchone()[0])
+    return out
+
+
+def informative_words(
+    counts: dict[str, int], total: int, budget: int = POSTINGS_BUDGET
+) -> list[str]:
+    """The words worth ranking by, rarest first, from their document counts.
+
+    - A word no document holds matches nothing.
+    - A word held by half the documents or more changes no bm25 order: FTS5 clamps its inverse
+      document frequency, log((N - n + 0.5) / (n + 0.5)), to 1e-6 once that is not positive.
+      (An index of fewer than ``MIN_DOCS_FOR_COMMON`` documents keeps such words: there every
+      word is in half the documents.)
+    - The rest, rarest first, while their counts add up to at most ``budget``: the rarest words
+      carry most of a bm25 score, and an OR query costs what its words match. So where the
+      words match fewer documents than ``budget`` in all, the ranking is the one an OR query
+      over all of them gives; past it, the words that would make it costlier are left out.
+
+    ``counts`` (from ``frequencies``) may be counted up to ``budget + 1`` only."""
+    common = total >= MIN_DOCS_FOR_COMMON
+    return rarest_within(
+        {w: n for w, n in counts.items() if n > 0 and not (common and 2 * n >= total)}, budget
+    )
+
+
+def rarest_within(counts: dict[str, int], budget: int) -> list[str]:
+    """The words of ``counts`` rarest first (ties in their order), while their document counts
+    add up to at most ``budget``."""
+    chosen: list[str] = []
+    spent = 0
+    for word in sorted(counts, key=lambda w: counts[w]):
+        if spent + counts[word] > budget:
+            break
+        chosen.append(word)
+        spent += counts[word]
+    return chosen
 
 
 def fts_query(text: str, *, mode: str = "AND") -> str:
@@ -210,16 +268,42 @@ class Index:
         match = match_expression(salient_terms(text, MAX_QUERY_TERMS), "OR")
         return self.hits(match, max(1, int(limit)), kind, exclude, snippets)
 
-    def ranked_articles(self, words: Iterable[str], limit: int) -> list[IndexedArticle]:
-        """Articles matching any of ``words`` (already tokenised), best first."""
-        match = match_expression(words, "OR")
-        if not match:
+    def doc_count(self) -> int:
+        """Documents in the index (articles and daily entries): FTS5's N in bm25."""
+        return int(self.conn.execute("SELECT count(*) FROM docs").fetchone()[0])
+
+    def ranked_articles(
+        self, words: Iterable[str], limit: int, *, budget: int = POSTINGS_BUDGET
+    ) -> list[IndexedArticle]:
+        """Articles matching any of ``words`` (already tokenised), best first.
+
+        Ranked by bm25 over ``informative_words`` (within ``budget`` matched documents), so the
+        query costs what those words match, not the whole index; when that ranks fewer than
+        ``limit`` articles, the rest are the newest-indexed articles holding one of the
+        other words."""
+        words = [w for w in dict.fromkeys(words) if w]
+        if not words:
             return []
-        rows = self.conn.execute(
-            f"SELECT d.key, d.title, d.summary, d.updated, d.aliases {_MATCHED} "
-            f"AND d.kind='article' ORDER BY {BM25} LIMIT ?",
-            (match, limit),
-        ).fetchall()
+        counts = frequencies(self.conn, words, cap=budget + 1)
+        ranked = informative_words(counts, self.doc_count(), budget)
+        rows: list[tuple] = []
+        if ranked:
+            rows = self.conn.execute(
+                f"SELECT d.key, d.title, d.summary, d.updated, d.aliases {_MATCHED} "
+                f"AND d.kind='article' ORDER BY {BM25} LIMIT ?",
+                (match_expression(ranked, "OR"), limit),
+            ).fetchall()
+        rest = [w for w in words if w not in ranked]
+        if len(rows) < limit and rest:
+            # Words too common to rank by (or past the budget) still say "related"; FTS5 walks
+            # them newest row first and stops at the limit, so this costs little.
+            seen = {row[0] for row in rows}
+            more = self.conn.execute(
+                f"SELECT d.key, d.title, d.summary, d.updated, d.aliases {_MATCHED} "
+                "AND d.kind='article' ORDER BY fts.rowid DESC LIMIT ?",
+                (match_expression(rest, "OR"), limit + len(seen)),
+            ).fetchall()
+            rows += [row for row in more if row[0] not in seen][: limit - len(rows)]
         return [_article(*row) for row in rows]
 
     def recent_articles(self, limit: int) -> list[IndexedArticle]:

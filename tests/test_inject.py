@@ -164,3 +164,38 @@ def test_session_start_context_names_a_runnable_memc_command(settings):
     assert "memc search" in context  # the short form stays
     assert f"--root {settings.root}" in context
     assert str(Path(sys.executable).parent) in context or "-m pipeline" in context
+
+
+def test_other_projects_entries_are_listed_however_many_articles_match(settings):
+    """Other projects' entries are ranked among daily entries: before, they competed with every
+    article for a dozen places, so a knowledge base with more matching articles than that
+    listed none of them."""
+    from pipeline import searchindex
+    from pipeline.daily import append_entry, render_entry
+    from pipeline.models import Entry
+    from tests.helpers import write_page
+
+    for i in range(30):  # articles that match the project's recent work better than any entry
+        write_page(settings.paths, f"concepts/provider-{i}", f"Payment provider {i}", "payment")
+    for i in range(40):  # and the rest of a knowledge base
+        write_page(settings.paths, f"concepts/other-{i}", f"Other topic {i}", "unrelated")
+    for n, (project, title) in enumerate(
+        [("acme-api", "Payment provider retries"), ("billing", "Payment provider dedupe")]
+    ):
+        eid = f"{n + 1:012x}"
+        block = render_entry(
+            Entry(True, title=title, context="Worked on it."),
+            entry_id=eid,
+            time_hhmm="10:00",
+            project=project,
+            project_key=f"path:/home/dev/{project}",
+            session_id=f"s{n}",
+            event="session-end",
+        )
+        append_entry(settings.paths.daily, "2026-11-20", block, eid)
+    searchindex.refresh(settings.paths)
+    context = context_of(inject.build_injection(settings, PAYLOAD))
+    assert "## From other projects" in context
+    others = context.split("## From other projects")[1].split("\n## ")[0]
+    assert "Payment provider dedupe" in others
+    assert "retries" not in others  # the asking project's own entry is listed above

@@ -331,3 +331,23 @@ def test_session_start_leads_with_the_asking_repository_only(tmp_path, settings)
     head = context.split("## Recent decisions and follow-ups in billing")[1].split("\n## ")[0]
     assert "integer cents" in head and "Python 3.9" not in head
     assert len(json.dumps(doc)) < 10_000
+
+
+def test_rank_without_coverage_keeps_the_order_and_a_budget_keeps_the_rarest_words(kb):
+    from pipeline.search import open_index
+
+    text = "retry policy backoff for the tax provider client"
+    with open_index(kb.paths) as index:
+        full = recall.rank(index.conn, text, project_key=PROJECT_A)
+        quick = recall.rank(index.conn, text, project_key=PROJECT_A, coverage=False)
+        assert [m.key for m in quick] == [m.key for m in full]
+        assert [m.score for m in quick] == [m.score for m in full]
+        assert all(m.coverage == 0 and m.matched == 0 for m in quick)
+        assert any(m.coverage > 0 for m in full)
+        queries: list[str] = []
+        index.conn.set_trace_callback(queries.append)
+        bounded = recall.rank(index.conn, text, project_key=PROJECT_A, coverage=False, budget=1)
+    ranking = [q for q in queries if "ORDER BY bm25" in q]
+    # "tax" is the only word held by one document: the candidate query asks for it alone
+    assert len(ranking) == 1 and '"tax"' in ranking[0] and '"retry"' not in ranking[0]
+    assert [m.key for m in bounded] == [f"{1:012x}"]

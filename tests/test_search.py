@@ -324,3 +324,61 @@ def test_refresh_walks_only_when_something_may_have_changed(paths, monkeypatch):
         f"{1:012x}",
         f"{2:012x}",
     }
+
+
+def _ranking_index(paths, n_filler=24):
+    """Pages where "shared" is in every page (too common to rank by), "rare" in three and
+    "medium" in six; each filler page holds only "shared"."""
+    for i in range(n_filler):
+        write_page(paths, f"concepts/filler-{i:02d}", f"Filler {i}", f"shared text {i}")
+    for i in range(3):
+        write_page(paths, f"concepts/rare-{i}", f"Rare {i}", "rare shared " + "rare " * i)
+    for i in range(6):
+        write_page(paths, f"qa/medium-{i}", f"Medium {i}", "medium shared " + "medium " * i)
+    searchindex.refresh(paths)
+
+
+def test_informative_words_drop_absent_and_common_words_and_keep_the_rarest_in_budget():
+    counts = {"absent": 0, "everywhere": 60, "half": 50, "rare": 3, "medium": 6, "tie": 6}
+    assert search.informative_words(counts, 100, budget=100) == ["rare", "medium", "tie"]
+    assert search.informative_words(counts, 100, budget=9) == ["rare", "medium"]
+    assert search.informative_words(counts, 100, budget=2) == []
+    # a tiny index keeps common words: there every word is in half the documents
+    assert search.informative_words({"a": 3, "b": 1}, 4, budget=100) == ["b", "a"]
+
+
+def test_ranked_articles_rank_exactly_as_the_full_or_query_below_the_budget(paths):
+    _ranking_index(paths)
+    words = ["shared", "rare", "medium"]
+    with search.open_index(paths) as index:
+        full = [
+            key
+            for (key,) in index.conn.execute(
+                f"SELECT d.key {search._MATCHED} AND d.kind='article' "
+                f"ORDER BY {search.BM25} LIMIT 9",
+                (search.match_expression(words),),
+            )
+        ]
+        ranked = [a.key for a in index.ranked_articles(words, limit=9)]
+    assert sorted(full) == sorted(ranked) and len(ranked) == 9  # the 9 pages with rare/medium
+    assert ranked == full  # and in the same order: "shared" moved no score
+
+
+def test_ranked_articles_stay_within_the_budget_and_fill_with_the_newest(paths):
+    _ranking_index(paths)
+    queries: list[str] = []
+    with search.open_index(paths) as index:
+        index.conn.set_trace_callback(queries.append)
+        ranked = [a.key for a in index.ranked_articles(["shared", "medium", "rare"], 5, budget=4)]
+    ranking = [q for q in queries if "ORDER BY bm25" in q]
+    assert len(ranking) == 1 and '"rare"' in ranking[0] and '"medium"' not in ranking[0]
+    assert sorted(ranked[:3]) == ["concepts/rare-0", "concepts/rare-1", "concepts/rare-2"]
+    # the rest hold the left-out words, the most recently indexed first
+    with search.open_index(paths) as index:
+        newest = [
+            key
+            for (key,) in index.conn.execute(
+                "SELECT key FROM docs WHERE key LIKE 'qa/medium-%' ORDER BY id DESC LIMIT 2"
+            )
+        ]
+    assert ranked[3:] == newest
