@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline import state
-from pipeline.config import Paths
+from pipeline.paths import Paths
 
 DRAIN_IMPORTS = ("click", "tenacity", "yaml", "jsonschema", "claude_agent_sdk")
 

@@ -9,12 +9,11 @@ size must be a whole number in range, a duration or amount a finite number in ra
 one of ``BACKENDS``); a bad one raises ``ConfigError`` naming the key, where it came from and
 what is accepted. Every ``Settings`` field but ``root`` has exactly one parser. Stdlib only.
 
-``Paths`` and ``resolve_root`` live in ``pipeline.paths`` and are re-exported here. A capture
-hook does not import this module on its hot path: ``pipeline.hookconfig`` reads the few settings
-a capture needs (for a configuration this module has accepted), and the defaults of those keys
-are defined there (``HOOK_DEFAULTS``) and used here.
-``claude_dir`` is Claude Code's own folder (settings, credentials, transcripts), derived
-here and only here.
+``Paths``, ``resolve_root`` and ``claude_dir`` (Claude Code's own folder: settings, credentials,
+transcripts) live in ``pipeline.paths`` and are re-exported here. No hook imports this module on
+its hot path: ``pipeline.hookconfig`` reads the few settings a capture needs (for a
+configuration this module has accepted; SessionStart and UserPromptSubmit need only the paths),
+and the defaults of those keys are defined there (``HOOK_DEFAULTS``) and used here.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from pipeline.errors import ConfigError, NotInitialised
 from pipeline.hookconfig import HOOK_DEFAULTS
 from pipeline.paths import ARTICLE_FOLDERS as ARTICLE_FOLDERS
 from pipeline.paths import Paths as Paths
+from pipeline.paths import claude_dir as claude_dir
 from pipeline.paths import resolve_root as resolve_root
 
 
@@ -216,16 +216,6 @@ def load_zone(name: str | None):
         raise ConfigError(
             f"MEMC_TZ={name!r} is not a known IANA time zone (e.g. Europe/Berlin, UTC): {exc}"
         ) from None
-
-
-def claude_dir(home: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """Claude Code's own folder: $CLAUDE_CONFIG_DIR when set (and no ``home`` is forced), else
-    ~/.claude. User settings, credentials and transcripts (projects/) live there; Claude Code
-    sets CLAUDE_CONFIG_DIR in its hooks' environment, so a hook sees the folder it uses."""
-    env = os.environ if env is None else env
-    if home is None and env.get("CLAUDE_CONFIG_DIR"):
-        return Path(env["CLAUDE_CONFIG_DIR"]).expanduser()
-    return (home or Path.home()) / ".claude"
 
 
 def parse_setting(key: str, value: Any, source: str) -> Any:

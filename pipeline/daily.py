@@ -24,7 +24,6 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -33,7 +32,11 @@ from pathlib import Path
 
 from pipeline.errors import AppendLost, PathRefused
 from pipeline.fsutil import Write, append_all, file_lock, safe_join, writable_text
-from pipeline.models import Entry
+from pipeline.tailfile import sha256  # not hashlib: SessionStart reads entries on the hook path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pipeline.models import Entry
 
 MARKER_RE = re.compile(
     r"^<!-- memc:entry id=(?P<id>[0-9a-f]{6,40}) session=(?P<session>\S*) event=(?P<event>\S*)"
@@ -71,7 +74,7 @@ class DailyEntry:
 
 def entry_id(job_id: str, chunk: int = 0) -> str:
     """Stable id of the entry distilled from chunk ``chunk`` of job ``job_id``."""
-    return hashlib.sha256(f"{job_id}:{chunk}".encode()).hexdigest()[:12]
+    return sha256(f"{job_id}:{chunk}".encode()).hexdigest()[:12]
 
 
 def _inline(text: str, limit: int = 2000) -> str:
@@ -173,7 +176,7 @@ def hash_matches(entry: DailyEntry, stored: str) -> bool:
         return False
     text = entry.text.rstrip("\n")
     forms = {entry.text, text, text + "\n\n", entry.body, entry.body.strip()}
-    return any(hashlib.sha256(f.encode("utf-8")).hexdigest().startswith(stored) for f in forms)
+    return any(sha256(f.encode("utf-8")).hexdigest().startswith(stored) for f in forms)
 
 
 def daily_path(daily_dir: Path, day: str) -> Path:

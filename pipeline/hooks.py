@@ -174,7 +174,8 @@ def derive_transcript_path(session_id: str, cwd: str, env=None) -> str:
 
 
 def _capture_settings(root: str | None) -> tuple[Settings | HookSettings, str]:
-    """(settings, configuration error or "") for a capture.
+    """(settings, configuration error or "") for a capture, and for the context hooks (which
+    read only ``paths``).
 
     A capture reads its few settings through ``pipeline.hookconfig`` (no tomllib, no
     dataclasses); only a configuration that reader leaves to the full parser costs more. A bad
@@ -195,16 +196,7 @@ def _capture_settings(root: str | None) -> tuple[Settings | HookSettings, str]:
     return full, ""
 
 
-def _full_settings(root: str | None) -> tuple[Settings, str]:
-    from pipeline.config import Settings, load_settings
-
-    try:
-        return load_settings(root), ""
-    except ConfigError as exc:
-        return Settings(root=resolve_root(root), spawn_drain=False), str(exc)
-
-
-def _session_start(settings: Settings, payload: dict[str, Any]) -> str:
+def _session_start(settings: Settings | HookSettings, payload: dict[str, Any]) -> str:
     """Context for a new session: the SessionStart JSON of pipeline.inject.
 
     pipeline.inject is stdlib only and never raises."""
@@ -305,7 +297,7 @@ def _run(event: str, root: str, raw: bytes) -> str:
     sid = fields["session_id"]
     tag = f"{event} session={sid[:8]!r}"
     if event in ("session-start", "user-prompt-submit"):
-        full, config_error = _full_settings(root)
+        full, config_error = _capture_settings(root)  # a configuration accepted before
         if config_error:
             tag += f" (configuration error, using defaults: {config_error})"
         if event == "session-start":

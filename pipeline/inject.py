@@ -65,11 +65,11 @@ def _oneline(text: str, limit: int = LINE_CHARS) -> str:
 
 
 def _from_search_db(
-    index: Index, words: list[str]
+    index: Index, words: list[str], counts: dict[str, int]
 ) -> tuple[int, list[IndexedArticle], list[IndexedArticle]]:
     total = index.article_count()
     try:
-        relevant = index.ranked_articles(words, MAX_RELEVANT)
+        relevant = index.ranked_articles(words, MAX_RELEVANT, counts=counts)
     except sqlite3.Error:
         relevant = []
     return total, relevant, index.recent_articles(MAX_RECENT_ARTICLES + MAX_RELEVANT)
@@ -150,8 +150,10 @@ def project_entries(
     return sorted(mine.values(), key=lambda e: (e.day, e.time), reverse=True)[:limit]
 
 
-def _others(index: Index, key: str, project: str, entries: list[DailyEntry]) -> list[str]:
-    """Lines for what else relates to the project: other projects' entries and articles."""
+def _others(
+    index: Index, key: str, project: str, entries: list[DailyEntry], counts: dict[str, int]
+) -> list[str]:
+    """Lines for other projects' entries related to the project's recent work."""
     from pipeline import recall
 
     text = " ".join([project, *(e.title for e in entries)])
@@ -167,6 +169,7 @@ def _others(index: Index, key: str, project: str, entries: list[DailyEntry]) -> 
             kind="daily",
             coverage=False,
             budget=search.POSTINGS_BUDGET,
+            counts=counts,
         )
     except sqlite3.Error:
         return []
@@ -193,8 +196,12 @@ def build_context(settings: Any, payload: dict[str, Any]) -> str:
         with index:
             entries = project_entries(paths, index, owner.key, project)
             words = _words(project, entries)
-            total, relevant, recent = _from_search_db(index, words)
-            others = _others(index, owner.key, project, entries)
+            try:  # counted once for both rankings, as far as the budget needs
+                counts = search.frequencies(index.conn, words, cap=search.POSTINGS_BUDGET + 1)
+            except sqlite3.Error:
+                counts = {}
+            total, relevant, recent = _from_search_db(index, words, counts)
+            others = _others(index, owner.key, project, entries, counts)
     else:
         entries = project_entries(paths, None, owner.key, project)
         words = _words(project, entries)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import claude_dir
 from pipeline.errors import ConfigError, SettingsFileInvalid
+from pipeline.paths import claude_dir
 from pipeline.program import memc_command, memc_program
 from pipeline.settingsfile import private_backups, read_raw, refuse_read_only, write_settings
 

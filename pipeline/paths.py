@@ -2,7 +2,8 @@
 
 Role: the one owner of every path under ROOT (DESIGN.md "Data root", plus ``.memc/spool/`` for
 the raw transcript bytes of each job and ``.memc/pending/`` for captures whose cursor is still to
-be advanced); nothing else builds these paths by hand. ``pipeline.config`` re-exports both names.
+be advanced); nothing else builds these paths by hand. Also Claude Code's own folder
+(``claude_dir``), which SessionStart's hook check reads. ``pipeline.config`` re-exports all three.
 
 Invariants: ``Paths`` is an immutable value (equal and hashed by its root). Stdlib only and no
 dataclass machinery: the hook imports this module on its hot path.
@@ -133,3 +134,13 @@ def resolve_root(flag: str | os.PathLike | None, env: Mapping[str, str] | None =
     env = os.environ if env is None else env
     raw = flag if flag not in (None, "") else env.get("MEMC_ROOT") or os.getcwd()
     return Path(os.path.abspath(os.path.expanduser(str(raw))))
+
+
+def claude_dir(home: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Claude Code's own folder: $CLAUDE_CONFIG_DIR when set (and no ``home`` is forced), else
+    ~/.claude. User settings, credentials and transcripts (projects/) live there; Claude Code
+    sets CLAUDE_CONFIG_DIR in its hooks' environment, so a hook sees the folder it uses."""
+    env = os.environ if env is None else env
+    if home is None and env.get("CLAUDE_CONFIG_DIR"):
+        return Path(env["CLAUDE_CONFIG_DIR"]).expanduser()
+    return (home or Path.home()) / ".claude"

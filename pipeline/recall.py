@@ -32,6 +32,7 @@ import math
 import re
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,13 +126,16 @@ def rank(
     deadline_s: float = DEADLINE_S,
     coverage: bool = True,
     budget: int | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> list[Memory]:
     """Index documents relevant to ``text``, best first (see the module docstring).
 
     ``coverage=False`` skips the per-word queries behind ``coverage`` and ``matched`` (both
     are then 0): for callers that rank but apply no threshold. ``budget`` bounds the candidate
     query by the documents its words match (``search.informative_words``): the rarest words
-    are kept while their document counts add up to at most ``budget``.
+    are kept while their document counts add up to at most ``budget``. ``counts``: document
+    counts the caller took already (``search.frequencies`` with the cap this call uses:
+    ``budget + 1`` without coverage, none with it).
 
     Raises sqlite3.Error (including an interrupt past the deadline); callers on the hook path
     catch it."""
@@ -141,7 +145,7 @@ def rank(
     stop_at = time.monotonic() + deadline_s
     conn.set_progress_handler(lambda: int(time.monotonic() > stop_at), 2000)
     try:
-        return _rank(conn, words, project_key, limit, kind, coverage, budget)
+        return _rank(conn, words, project_key, limit, kind, coverage, budget, counts)
     finally:
         conn.set_progress_handler(None, 0)
 
@@ -154,12 +158,13 @@ def _rank(
     kind: str | None,
     with_coverage: bool = True,
     budget: int | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> list[Memory]:
     total = conn.execute("SELECT count(*) FROM docs").fetchone()[0] or 1
     # Past the budget a count tells nothing more (the word is left out), so it stops there;
     # coverage needs every count exact.
     cap = None if with_coverage or budget is None else budget + 1
-    df = search.frequencies(conn, words, cap=cap)
+    df = search.frequencies(conn, words, cap=cap, known=counts)
     idf = {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in df.items()}
     # Words the index lacks cannot match; words in half the documents or more tell nothing and
     # would make the candidate query rank nearly every document (in a small index, where every

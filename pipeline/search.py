@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pipeline.config import Paths
+from pipeline.paths import Paths
 from pipeline.searchindex import ALIAS_SEP, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ BM25 = f"bm25(fts, {', '.join(str(w) for w in WEIGHTS)})"
 MAX_QUERY_TERMS = 32
 # An OR query costs what its words match: words whose document counts add up past this are left
 # out of a ranking, rarest kept (``informative_words``). Below it, rankings are exact.
-POSTINGS_BUDGET = 10_000
+POSTINGS_BUDGET = 5_000
 MIN_DOCS_FOR_COMMON = 20  # below this many documents, common words still rank
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
@@ -131,16 +131,24 @@ def match_expression(words: Iterable[str], mode: str = "OR") -> str:
 
 
 def frequencies(
-    conn: sqlite3.Connection, words: Iterable[str], *, cap: int | None = None
+    conn: sqlite3.Connection,
+    words: Iterable[str],
+    *,
+    cap: int | None = None,
+    known: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """How many documents hold each word (FTS5 matching: stemmed, any column), in the order
-    given; counted up to ``cap`` when given (then ``cap`` means "that many or more")."""
+    given; counted up to ``cap`` when given (then ``cap`` means "that many or more"). Words in
+    ``known`` (counts taken before with the same ``cap``) are not counted again."""
     sql = "SELECT count(*) FROM fts WHERE fts MATCH ?"
     if cap is not None:
         sql = f"SELECT count(*) FROM (SELECT 1 FROM fts WHERE fts MATCH ? LIMIT {int(cap)})"
+    known = known or {}
     out: dict[str, int] = {}
     for word in words:
-        if word not in out:
+        if word in known:
+            out[word] = known[word]
+        elif word not in out:
             out[word] = int(conn.execute(sql, (match_expression([word]),)).fetchone()[0])
     return out
 
@@ -273,18 +281,23 @@ class Index:
         return int(self.conn.execute("SELECT count(*) FROM docs").fetchone()[0])
 
     def ranked_articles(
-        self, words: Iterable[str], limit: int, *, budget: int = POSTINGS_BUDGET
+        self,
+        words: Iterable[str],
+        limit: int,
+        *,
+        budget: int = POSTINGS_BUDGET,
+        counts: Mapping[str, int] | None = None,
     ) -> list[IndexedArticle]:
         """Articles matching any of ``words`` (already tokenised), best first.
 
         Ranked by bm25 over ``informative_words`` (within ``budget`` matched documents), so the
         query costs what those words match, not the whole index; when that ranks fewer than
         ``limit`` articles, the rest are the newest-indexed articles holding one of the
-        other words."""
+        other words. ``counts``: document counts already taken with ``cap=budget + 1``."""
         words = [w for w in dict.fromkeys(words) if w]
         if not words:
             return []
-        counts = frequencies(self.conn, words, cap=budget + 1)
+        counts = frequencies(self.conn, words, cap=budget + 1, known=counts)
         ranked = informative_words(counts, self.doc_count(), budget)
         rows: list[tuple] = []
         if ranked:

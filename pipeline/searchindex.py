@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import searchjournal
-from pipeline.config import Paths
+from pipeline.paths import Paths
 from pipeline.state import transaction
 
 SCHEMA_VERSION = "4"

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.config import ARTICLE_FOLDERS, Paths
+from pipeline.paths import ARTICLE_FOLDERS, Paths
 
 DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.md$")
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline import fsutil
-from pipeline.config import ARTICLE_FOLDERS
+from pipeline.paths import ARTICLE_FOLDERS
 from pipeline.search import IndexedArticle
 
 INDEX_HEADER = (

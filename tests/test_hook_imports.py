@@ -114,3 +114,26 @@ def test_capture_hooks_import_only_what_a_capture_needs(memc_env, root, tmp_path
         )
     log = (root / ".memc" / "logs" / "hooks.log").read_text()
     assert log.count(" queued ") == 4, log  # stop too: its threshold came from config.toml
+
+
+# SessionStart reads the index and the daily files: it needs the paths, not the settings parser.
+CONTEXT_MUST_NOT_IMPORT = ("tomllib", "pipeline.config", "pipeline.models", "_hashlib", "click")
+
+
+def test_session_start_imports_no_settings_parser(memc_env, root):
+    (root / ".memc" / "config.toml").write_text('backend = "extractive"\n')
+    payload = json.dumps({"session_id": "s1", "cwd": "/home/dev/demo"})
+    loaded: list[set[str]] = []
+    for _ in range(2):  # the first call validates the configuration with the full parser
+        proc = subprocess.run(
+            [PYTHON, "-c", LIGHT_PROBE, json.dumps(["session-start", payload])],
+            capture_output=True,
+            env=dict(memc_env),
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        loaded.append(set(json.loads(proc.stdout.decode().strip().splitlines()[-1])))
+    assert "pipeline.inject" in loaded[1]  # it did build the context
+    assert not loaded[1] & set(CONTEXT_MUST_NOT_IMPORT), sorted(
+        loaded[1] & set(CONTEXT_MUST_NOT_IMPORT)
+    )
