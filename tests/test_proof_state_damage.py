@@ -181,27 +181,41 @@ def test_rows_before_the_cut_come_back(root, monkeypatch):
     assert not [p for p in db.parent.iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_a_healthy_database_never_loads_the_recovery_code(memc_env, root, tmp_path):
-    probe = textwrap.dedent("""
-        import io, os, sys
-        from pipeline.entry import main
-        r, w = os.pipe()
-        os.write(w, sys.argv[1].encode())
-        os.close(w)
-        sys.stdin = os.fdopen(r, "r")
-        out, sys.stdout = sys.stdout, io.StringIO()
-        assert main(["hook", "session-end"]) == 0
-        sys.stdout = out
-        print("pipeline.staterecovery" in sys.modules, "pipeline.cursor" in sys.modules)
-    """)
+_PROBE = textwrap.dedent("""
+    import io, json, os, sys
+    before = set(sys.modules)
+    from pipeline.entry import main
+    r, w = os.pipe()
+    os.write(w, sys.argv[1].encode())
+    os.close(w)
+    sys.stdin = os.fdopen(r, "r")
+    out, sys.stdout = sys.stdout, io.StringIO()
+    assert main(["hook", "session-end"]) == 0
+    sys.stdout = out
+    top = {name.split(".")[0] for name in set(sys.modules) - before}
+    outside = sorted(top - set(sys.stdlib_module_names) - {"pipeline", "__main__"})
+    print(json.dumps(["pipeline.staterecovery" in sys.modules, outside]))
+""")
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_the_hook_stays_stdlib_only_and_loads_recovery_only_on_damage(
+    memc_env, root, tmp_path, damaged
+):
+    """A healthy database never loads the recovery code (the probe costs one stat per open);
+    a damaged one is healed with the standard library alone (the plugin's bare python3)."""
+    if damaged:
+        _damage(root / ".memc" / "state.db", "garbage")
     transcript = tmp_path / "t.jsonl"
     transcript.write_text('{"type":"user","message":{"role":"user","content":"hi"}}\n')
     payload = hook_payload("s1", transcript).decode()
     proc = subprocess.run(
-        [PYTHON, "-c", probe, payload], capture_output=True, text=True, env=memc_env, timeout=60
+        [PYTHON, "-c", _PROBE, payload], capture_output=True, text=True, env=memc_env, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["False", "True"]  # captured, and no recovery code loaded
+    loaded, outside = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded is damaged and outside == []
+    assert list((root / ".memc" / "inbox").glob("*.json"))  # captured either way
 
 
 def _corrupt_table(db, table: str) -> None:
