@@ -18,6 +18,8 @@ Invariants:
   appends, so concurrent writers never interleave and an id is written at most once, ever; an
   append that lands in a file an editor replaced meanwhile is detected and redone (or fails).
   The id check costs O(1) while the file is as memc left it (``pipeline.dayindex``).
+  The lock is waited on for at most ``LOCK_WAIT_S`` (``LockBusy``): a holder stopped with Ctrl-Z
+  never blocks the next writer for good.
 - An entry is the ``### `` line directly followed by a ``<!-- memc:entry ... -->`` line, up to the
   next such pair; ``parse_entries`` never raises on edited or damaged files.
 """
@@ -186,6 +188,7 @@ def daily_path(daily_dir: Path, day: str) -> Path:
 
 
 APPEND_ATTEMPTS = 5
+LOCK_WAIT_S = 30.0  # appends hold the lock for milliseconds; longer means a stopped holder
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -205,7 +208,13 @@ def guarded_daily_path(daily_dir: Path, day: str) -> Path:
 
 
 def append_entry(
-    daily_dir: Path, day: str, block: str, entry_id: str, *, write: Write | None = None
+    daily_dir: Path,
+    day: str,
+    block: str,
+    entry_id: str,
+    *,
+    write: Write | None = None,
+    lock_wait_s: float = LOCK_WAIT_S,
 ) -> bool:
     """Append ``block`` to the day's log unless ``entry_id`` is already there. True if written.
 
@@ -219,7 +228,8 @@ def append_entry(
     our open and our write: the bytes then land in the unlinked old file. After each append the
     file's identity is compared with the one written to; on a change the append is checked and
     redone on the new file, and after ``APPEND_ATTEMPTS`` replacements ``AppendLost`` fails the
-    job loudly (its progress is kept; ``memc retry`` appends it)."""
+    job loudly (its progress is kept; ``memc retry`` appends it). A lock not free within
+    ``lock_wait_s`` raises ``LockBusy`` with nothing written."""
     from pipeline.dayindex import DayIndex
 
     daily_dir.mkdir(parents=True, exist_ok=True)
@@ -227,7 +237,7 @@ def append_entry(
     index = DayIndex.open(daily_dir)  # opened before the lock: the lock creates the file
     try:
         for attempt in range(APPEND_ATTEMPTS):
-            with file_lock(path):
+            with file_lock(path, timeout=lock_wait_s):
                 outcome = _append_locked(path, day, block, entry_id, index, write)
             if outcome == "present":
                 return attempt > 0

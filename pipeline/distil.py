@@ -46,6 +46,7 @@ from pathlib import Path
 from pipeline import daily, state
 from pipeline.config import Settings
 from pipeline.errors import Interrupted
+from pipeline.fsutil import wait_unlocked
 from pipeline.models import Entry, Envelope, Turn
 
 SLICE_BYTES = 8 * 1024 * 1024
@@ -258,10 +259,13 @@ def distil_job(
     stop: Callable[[], bool] | None = None,
     slice_bytes: int = SLICE_BYTES,
     daily_write: Callable[[int, bytes], int] | None = None,
+    lock_wait_s: float = daily.LOCK_WAIT_S,
 ) -> DistilResult:
     """Distil one job's spool into daily entries. Raises the LLM errors of ``llm.calls.call``
     (BudgetDeferred, CircuitOpen, Permanent/Invalid/TransientLLMError), ``Interrupted`` when
-    ``stop()`` turns true between chunks, ValueError/OSError/PathRefused for a broken job."""
+    ``stop()`` turns true between chunks, ValueError/OSError/PathRefused for a broken job,
+    ``LockBusy`` when the day's log stays locked for ``lock_wait_s`` (nothing of that chunk is
+    written; earlier chunks' progress is kept)."""
     from pipeline.llm.base import LLMRequest, load_prompt, load_schema
     from pipeline.llm.calls import call
     from pipeline.spool import spool_path
@@ -320,6 +324,8 @@ def distil_job(
                     "transcript": render_turns(chunk),
                 },
             )
+            # A daily log held by a stopped process must not cost a call per drain.
+            wait_unlocked(daily.guarded_daily_path(settings.paths.daily, day), timeout=lock_wait_s)
             reply = call(settings, backend, request, conn=conn, sleep=sleep, clock=clock)
             calls += reply.attempts
             progress.cost += reply.cost_usd
@@ -338,8 +344,9 @@ def distil_job(
                     host=settings.this_host,
                 )
                 written = daily.append_entry(
-                    settings.paths.daily, day, block, eid, write=daily_write
-                )
+                    settings.paths.daily, day, block, eid, write=daily_write,
+                    lock_wait_s=lock_wait_s,
+                )  # fmt: skip
                 _record_entry(
                     conn,
                     eid=eid,

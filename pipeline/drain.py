@@ -15,8 +15,10 @@ Invariants:
   permanent or invalid model replies, transient errors after the retries, a broken spool or
   envelope, a path refused by the guard, an unexpected bug), deferred (BudgetDeferred, or a full
   disk, ENOSPC/EDQUOT: released with its progress, drain stops; JobBudgetDeferred: this job's
-  share of the day is spent, released, the drain goes on), paused
-  (CircuitOpen: released, drain stops), interrupted (``stop()``: released, drain stops).
+  share of the day is spent, released, the drain goes on; LockBusy: the day's log stayed locked
+  for ``lock_wait_s``, by a process stopped with Ctrl-Z most likely, released, drain stops and
+  says so), paused (CircuitOpen: released, drain stops), interrupted (``stop()``: released,
+  drain stops). No lock is waited on without a bound, so a stopped holder never wedges drains.
 - A job's row in ``jobs`` says its status, attempts, entries and a one-line detail; every outcome
   is one line in pipeline.log. Expected outcomes are in the returned ``DrainReport``, never raised:
   each job yields a frozen ``JobOutcome`` and ``fold`` sums them into the report.
@@ -31,7 +33,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from pipeline import inbox, spool, state, versioning
+from pipeline import daily, inbox, spool, state, versioning
 from pipeline.config import Settings
 from pipeline.cursor import settle_all
 from pipeline.drainreport import DrainReport, JobFailure, JobOutcome, fold
@@ -42,6 +44,7 @@ from pipeline.errors import (
     Interrupted,
     JobBudgetDeferred,
     LLMError,
+    LockBusy,
     PathRefused,
 )
 from pipeline.idle import capture_idle
@@ -95,9 +98,11 @@ def drain(
     stop: Callable[[], bool] = lambda: False,
     run_after: bool = True,
     daily_write: Callable[[int, bytes], int] | None = None,
+    lock_wait_s: float = daily.LOCK_WAIT_S,
 ) -> DrainReport:
     """Process every pending job once; see the module docstring. ``clock`` gives the time for
-    every step, the compile after the drain included; ``daily_write``: ``daily.append_entry``."""
+    every step, the compile after the drain included; ``daily_write`` and ``lock_wait_s`` (the
+    longest wait for a day's log lock): ``daily.append_entry``."""
     started = clock()
     paths = settings.paths
     log = pipeline_logger(paths.logs)
@@ -146,7 +151,7 @@ def drain(
                     vb.name_paths = True
                 outcome = _run_one(
                     settings, job, backend=backend, conn=conn, clock=clock, sleep=sleep,
-                    stop=stop, daily_write=daily_write,
+                    stop=stop, daily_write=daily_write, lock_wait_s=lock_wait_s,
                 )  # fmt: skip
                 outcomes.append(outcome)
                 if outcome.stopped:
@@ -208,6 +213,7 @@ def _run_one(
     sleep: Callable[[float], None],
     stop: Callable[[], bool],
     daily_write: Callable[[int, bytes], int] | None = None,
+    lock_wait_s: float = daily.LOCK_WAIT_S,
 ) -> JobOutcome:
     from pipeline import distil
 
@@ -234,8 +240,14 @@ def _run_one(
     try:
         result = distil.distil_job(
             settings, env, backend=backend, conn=conn, clock=clock, sleep=sleep, stop=stop,
-            daily_write=daily_write,
+            daily_write=daily_write, lock_wait_s=lock_wait_s,
         )  # fmt: skip
+    except LockBusy as exc:  # a holder stopped with Ctrl-Z: back to the inbox, the drain ends
+        inbox.release(paths, job)
+        detail = f"{exc} for {lock_wait_s:g}s (a memc stopped with Ctrl-Z? `fg` it or end it)"
+        inbox.record_job(conn, env, "queued", now=clock(), detail=detail[:500])
+        log.warning("job %s released: %s", env.id, detail)
+        return JobOutcome("deferred", stopped=f"locked: {detail}; the job waits in the inbox")
     except JobBudgetDeferred as exc:  # this job's share is spent: the next jobs still run
         inbox.release(paths, job)
         inbox.record_job(conn, env, "deferred", now=clock(), detail=str(exc)[:500])

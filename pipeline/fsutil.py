@@ -10,7 +10,9 @@ Invariants:
   (ENOSPC, EDQUOT, EIO) the file is truncated back to its size before the append, fsynced, and the
   error re-raised. ``write`` is injectable (``os.write`` by default) so tests can run out of disk.
 - ``file_lock``: an inter-process lock on a lock file (fcntl.flock on POSIX, msvcrt on Windows);
-  the kernel drops it when the holder dies, so kill -9 never leaves a stale lock.
+  the kernel drops it when the holder dies, so kill -9 never leaves a stale lock. A holder that is
+  stopped (Ctrl-Z, SIGSTOP) keeps it, so waits that must end take a ``timeout`` (``LockBusy``);
+  ``wait_unlocked`` checks one before costly work, without taking or creating it.
 - ``safe_join``: every path derived from data (wikilinks, model output, hook payloads) is resolved
   through it; it returns a path inside ``base`` or raises ``PathRefused``.
 Stdlib only: the hook path imports this module.
@@ -200,21 +202,43 @@ def file_lock(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                _lock(fd, blocking and deadline is None)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
-                    raise
-                if deadline is None or time.monotonic() >= deadline:
-                    raise LockBusy(f"{path.name} is held by another process") from None
-                time.sleep(0.02)
+        _acquire(fd, path, blocking, timeout)
         try:
             yield path
         finally:
             _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, path: Path, blocking: bool, timeout: float | None) -> None:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            _lock(fd, blocking and deadline is None)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+                raise
+            if deadline is None or time.monotonic() >= deadline:
+                raise LockBusy(f"{path.name} is held by another process") from None
+            time.sleep(0.02)
+
+
+def wait_unlocked(path: Path | str, *, timeout: float) -> None:
+    """Return once no process holds the lock on ``path``, or raise ``LockBusy`` after
+    ``timeout`` seconds. A missing file is not locked and is not created.
+
+    For a check before costly work whose result is written under that lock (a model call before
+    a daily append): a holder stopped with Ctrl-Z then costs no call, only this wait."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return
+    try:
+        _acquire(fd, path, True, timeout)
+        _unlock(fd)
     finally:
         os.close(fd)
 

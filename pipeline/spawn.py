@@ -1,10 +1,11 @@
 """Start a detached `memc drain` after a hook queued a job (the hook itself never distils).
 
-Invariants: nothing is started when MEMC_SPAWN_DRAIN=0, when a watcher holds the watcher lock (it
-drains the inbox itself), or while the drain command does not exist; the child gets
-MEMC_INTERNAL=1 (the hooks of its own LLM calls do nothing), its own session (POSIX) or no
-console window (Windows), and no stdio. Never raises: the result is a short text for the hook
-log. Stdlib only: this module is on the hook's hot path.
+Invariants: nothing is started when MEMC_SPAWN_DRAIN=0, when a working watcher holds the watcher
+lock (it drains the inbox itself; one whose heartbeat is out of date, stopped with Ctrl-Z or
+SIGSTOP, counts as absent: ``pipeline.watcherbeat``), or while the drain command does not
+exist; the child gets MEMC_INTERNAL=1 (the hooks of its own LLM calls do nothing), its own
+session (POSIX) or no console window (Windows), and no stdio. Never raises: the result is a
+short text for the hook log. Stdlib only: this module is on the hook's hot path.
 """
 
 from __future__ import annotations
@@ -33,20 +34,25 @@ def drain_available() -> bool:
     return False
 
 
-def spawn_drain(settings: Settings | HookSettings) -> str:
+def spawn_drain(settings: Settings | HookSettings, *, now: float | None = None) -> str:
     """Start a detached `memc drain` for this root; return what happened, for the hook log.
 
-    Not started when MEMC_SPAWN_DRAIN=0, when a watcher holds the watcher lock (it drains the
-    inbox itself), or while the drain command does not exist yet. The child gets MEMC_INTERNAL=1
+    Not started when MEMC_SPAWN_DRAIN=0, when a watcher holds the watcher lock and beats (it
+    drains the inbox itself; ``now`` is the time its beat is judged at), or while the drain
+    command does not exist yet. The child gets MEMC_INTERNAL=1
     so the hooks of its own LLM calls do nothing, its own session (POSIX) or no console window
     (Windows), and no stdio: it logs to .memc/logs/pipeline.log itself.
     """
     from pipeline.fsutil import lock_is_held
+    from pipeline.watcherbeat import stalled
 
     if not settings.spawn_drain:
         return "drain=off"
+    note = ""
     if lock_is_held(settings.paths.lock("watcher")):
-        return "drain=watcher"
+        if not stalled(settings.paths, now):
+            return "drain=watcher"
+        note = ", watcher stalled"
     if not drain_available():
         return "drain=unavailable(no drain command yet; jobs wait in the inbox)"
     import subprocess
@@ -71,4 +77,4 @@ def spawn_drain(settings: Settings | HookSettings) -> str:
         )
     except OSError as exc:
         return f"drain=failed({exc.strerror or exc})"
-    return f"drain=spawned(pid {child.pid})"
+    return f"drain=spawned(pid {child.pid}{note})"

@@ -19,6 +19,9 @@ Invariants:
   unexpected error in a cycle is logged and retried after a sweep instead of killing the daemon.
 - After a budget deferral or an open circuit breaker, wake-ups are ignored until the next sweep,
   so new captures cannot make it re-parse big spools in a loop.
+- It beats (``pipeline.watcherbeat``) when it starts, while it waits and between the jobs and
+  chunks of a drain: a watcher stopped with Ctrl-Z or SIGSTOP still holds its lock, but once its
+  beat is older than twice its sweep plus a minute, hooks count it as absent and start drains.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pipeline.config import Settings
 from pipeline.errors import LockBusy
 from pipeline.fsutil import TEMP_PREFIX, file_lock
 from pipeline.logs import pipeline_logger
+from pipeline.watcherbeat import Beat
 
 POLL_S = 0.1  # how often a wait re-checks an externally set stop event
 # Hooks and `memc status` probe the watcher lock by taking it for an instant (lock_is_held): a
@@ -66,10 +70,16 @@ def _wake_handler(inbox_dir: str, wake: threading.Event):
     return InboxHandler()
 
 
-def _wait(wake: threading.Event | None, stop: threading.Event, timeout: float) -> bool:
+def _wait(
+    wake: threading.Event | None,
+    stop: threading.Event,
+    timeout: float,
+    beat: Callable[[], None] = lambda: None,
+) -> bool:
     """Wait up to ``timeout`` for ``wake`` (True) while watching ``stop`` (then False)."""
     deadline = time.monotonic() + timeout
     while not stop.is_set():
+        beat()
         left = deadline - time.monotonic()
         if left <= 0:
             return False
@@ -128,6 +138,8 @@ def watch(
                 f"memc watch: another watcher is already running for {settings.root}; nothing to do"
             )
             return 0
+        beat = Beat(paths, sweep_s)
+        beat.start()
         wake = threading.Event()
         observer = None
         if events:
@@ -142,7 +154,7 @@ def watch(
         try:
             log.info("watcher started (pid %d, sweep %.1fs)", os.getpid(), sweep_s)
             say(f"memc watch: watching {paths.inbox} (sweep every {sweep_s:g}s); Ctrl-C to stop")
-            _loop(settings, drain, backend, stop, wake, sweep_s, debounce_s, on_cycle, log)
+            _loop(settings, drain, backend, stop, wake, sweep_s, debounce_s, on_cycle, log, beat)
         finally:
             if observer is not None:
                 _stop_observer(observer)
@@ -164,12 +176,16 @@ def _stop_observer(observer) -> None:
         quiet.setLevel(level)
 
 
-def _loop(settings, drain, backend, stop, wake, sweep_s, debounce_s, on_cycle, log) -> None:
+def _loop(settings, drain, backend, stop, wake, sweep_s, debounce_s, on_cycle, log, beat) -> None:
+    def halted() -> bool:  # asked between jobs and chunks: a working watcher beats there too
+        beat()
+        return stop.is_set()
+
     while not stop.is_set():
         wake.clear()
         report = None
         try:
-            report = drain(settings, backend=backend, stop=stop.is_set)
+            report = drain(settings, backend=backend, stop=halted)
         except Exception as exc:  # keep the daemon alive; the next sweep tries again
             log.exception("watcher cycle failed: %s", exc)
         if on_cycle is not None:
@@ -177,6 +193,6 @@ def _loop(settings, drain, backend, stop, wake, sweep_s, debounce_s, on_cycle, l
         if stop.is_set():
             break
         if report is None or report.stopped:
-            _wait(None, stop, sweep_s)  # deferred, paused or broken: only the sweep wakes us
-        elif _wait(wake, stop, sweep_s):
+            _wait(None, stop, sweep_s, beat)  # deferred, paused or broken: only the sweep wakes us
+        elif _wait(wake, stop, sweep_s, beat):
             stop.wait(debounce_s)
