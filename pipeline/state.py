@@ -3,6 +3,9 @@
 WAL mode and a busy timeout so hooks, drains, the watcher and a compile can all use it at once.
 The schema is created here and only here (``connect`` is idempotent); modules own their queries.
 Everything in it is bookkeeping: daily/ and knowledge/ are the source of truth. Stdlib only.
+A file ``connect`` finds damaged (``damage``: SQLite's CORRUPT or NOTADB, or 0 bytes in a used
+root; never a lock or an I/O error) is set aside and rebuilt by ``pipeline.staterecovery``, so
+no caller, hook or command, ever stops at it; a healthy open pays one ``stat`` for that.
 
 Tables:
 - ``cursors``: per (session, transcript) the byte offset consumed so far, the file identity and
