@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import pending, state
+from pipeline import pending, state, watcherbeat
 from pipeline.config import Paths, Settings
-from pipeline.fsutil import lock_is_held
 
 FAILED_SHOWN = 20
 
@@ -148,7 +147,7 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         calls_today=model_calls,
         budget_usd=float(ledger["budget_usd"]),
         breaker_open_until=ledger["breaker_open_until"],
-        watcher_running=lock_is_held(paths.lock("watcher")),
+        watcher_running=watcherbeat.running(paths, now),  # a stopped one counts as absent
         articles=count_articles(paths),
         daily_files=_count_md(paths.daily, recursive=False),
         backend=settings.backend,

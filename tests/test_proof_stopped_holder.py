@@ -185,6 +185,9 @@ def test_hooks_spawn_a_drain_when_the_watcher_is_stopped(root, memc_env, tmp_pat
         later = at + watcherbeat.bound_for(30) + 1
         assert lock_is_held(paths.lock("watcher"))  # a stopped watcher still holds its lock
         assert not watcherbeat.running(paths, now=later)
+        from pipeline.status import collect
+
+        assert collect(settings, now=later).watcher_running is False  # status agrees
         said = spawn.spawn_drain(settings, now=later)
         assert said.startswith("drain=spawned") and "watcher stalled" in said
         assert _wait_for(ran.exists), "the drain child never ran"
