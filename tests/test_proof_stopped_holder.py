@@ -1,7 +1,8 @@
 """Proof suite (issue 12, hangs): a lock holder stopped with SIGSTOP (Ctrl-Z on a drain inside the
 daily lock, a stopped watcher). A real second process takes the lock and is stopped; drains then
 return with the job still pending and distil it exactly once after the holder is gone, and hooks
-stop handing work to a watcher whose heartbeat is out of date. Waits here only bound a hang
+stop handing work to a watcher whose heartbeat is out of date; a drain killed with -9 while it
+waits loses and duplicates nothing. Waits here only bound a hang
 (the holder's start-up); no assertion depends on how long anything took.
 """
 
@@ -223,3 +224,31 @@ def test_a_beat_within_its_bound_counts_either_side_of_now(settings):
     assert os.stat(watcherbeat.beat_file(paths)).st_mtime == 1.0
     beat()  # 100 s after start: beats
     assert os.stat(watcherbeat.beat_file(paths)).st_mtime > 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the T state")
+def test_drain_killed_while_it_waits_on_a_stopped_holder_loses_nothing(root, memc_env):
+    """kill -9 of a real `memc drain` waiting on the held daily lock: the next drain distils the
+    job exactly once (its claim is returned as a dead worker's)."""
+    settings = load_settings(root)
+    env = make_job(root, "kill", transcript_lines("kill", [("We chose advisory locks.", "ok")]))
+    claimed = settings.paths.claimed
+    with StoppedHolder(_day_file(settings, env)) as holder:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "drain"],
+            env=dict(memc_env, MEMC_BACKEND="extractive"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:  # claimed, then held at the lock for as long as the holder is stopped
+            assert _wait_for(lambda: any(p.suffix == ".json" for p in claimed.iterdir()))
+            assert lock_is_held(_day_file(settings, env)) and proc.poll() is None
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+        holder.kill()
+    report = drain(settings, run_after=False)
+    assert report.released_dead == 1 and report.done == 1
+    assert len(all_entries(root)) == 1
+    assert drain(settings, run_after=False).processed == 0 and len(all_entries(root)) == 1
