@@ -5,7 +5,9 @@ Invariants:
 - An entry is pending until a batch containing it has been applied; a failed batch leaves its
   entries pending. Which entries are pending, edited or withdrawn is pipeline.pending's; its
   notes on hand edits of daily logs go to log.md and the report (``daily_changes``).
-- A compile that writes is one versioning batch: one commit (pipeline.versioning).
+- A compile that writes is one versioning batch: one commit (pipeline.versioning). In a
+  versioned root each applied batch's entries are added to this host's committed record
+  (``pipeline.compiledrecord``) in that same commit; only this host's entries are selected.
 - Bounded context, whatever the size of the knowledge base (pipeline.compile_context builds it).
 - The model has no tools; it returns JSON operations that pipeline.apply validates and writes.
 - ``dry_run`` builds the same prompts and reports their sizes, without a model call or a write.
@@ -183,10 +185,13 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, clock, progre
         )
     from pipeline import versioning
 
-    run = functools.partial(_batches, settings, conn, entries, backend, dry_run, at, clock)
+    record = not dry_run and versioning.enabled(settings)
+    run = functools.partial(_batches, settings, conn, entries, backend, dry_run, at, clock, record)
     if dry_run:
         return replace(run(trigger, progress, sleep), extra=extra)
-    with versioning.batch(settings, "compile") as vb:
+    from pipeline import compiledrecord
+
+    with versioning.batch(settings, "compile", ("knowledge", compiledrecord.REL)) as vb:
         report = run(trigger, progress, sleep)
         vb.entries = [x for b in report.batches if not b.error for x in b.entries]
         n = len(vb.entries)
@@ -197,9 +202,12 @@ def _run(settings, conn, *, backend, all, file, dry_run, if_stale, clock, progre
     return replace(report, extra={**extra, "commit": vb.commit, "git_note": vb.error})
 
 
-def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, progress, sleep):
-    from pipeline import searchindex
+def _batches(
+    settings, conn, entries, backend, dry_run, at, clock, record, trigger, progress, sleep
+):
+    from pipeline import compiledrecord, searchindex
     from pipeline.apply import apply_articles
+    from pipeline.pending import entry_hash
 
     paths = settings.paths
     searchindex.refresh(paths, full=True)  # a writer: every file, not only signalled ones
@@ -251,6 +259,10 @@ def _batches(settings, conn, entries, backend, dry_run, at, clock, trigger, prog
             )
             continue
         conn.executemany("UPDATE entries SET compiled_at=? WHERE id=?", [(at, x) for x in ids])
+        if record:
+            compiledrecord.add(
+                paths.daily, settings.this_host, [(e.id, entry_hash(e)) for e in batch]
+            )
         reports.append(
             BatchReport(
                 i,

@@ -2,17 +2,21 @@
 
 Invariants:
 - Both need a versioned root (pipeline.versioning); otherwise ``NotVersioned`` (exit 1) says why.
-- A *batch* is a commit carrying a ``Memc-Op`` trailer other than ``user-edit``, ``init`` and
-  ``undo``; ``undo`` without a commit takes the newest batch not already undone.
+- A *batch* is a commit carrying a ``Memc-Op`` trailer other than ``user-edit``, ``init``,
+  ``undo`` and ``sync`` (a merge); ``undo`` without a commit takes the newest batch not already
+  undone.
 - ``plan_undo`` writes nothing. Per file the batch changed (index.md and log.md excepted: they
   are regenerated and appended to), the batch's change is reverted onto the file as it is now
   with a 3-way merge (``git merge-file``, base = the batch's version). A file changed since, by a
   later commit or an uncommitted edit, in a way that merge cannot keep, is a conflict: the undo
-  is refused as a whole, naming the file and who changed it, and nothing is written.
+  is refused as a whole, naming the file and who changed it, and nothing is written. The
+  compiled record (``daily/.compiled/``) is not reverted as a file but edited (below).
 - ``apply_undo`` holds the compile and knowledge locks, plans again under them, commits pending
   user edits first, writes the files, regenerates index.md, appends to log.md, makes the batch's
-  entries pending again, and commits the result as one ``undo:`` commit with a ``Memc-Reverts``
-  trailer.
+  entries pending again (taking them out of this host's compiled record), and commits the
+  result as one ``undo:`` commit with a ``Memc-Reverts`` trailer.
+- A batch another host made (``Memc-Host``, brought by ``memc sync``) is that host's to undo:
+  refused here, and skipped when looking for the newest batch.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pipeline import fsutil, vcs, versioning
 from pipeline.config import ARTICLE_FOLDERS
 from pipeline.errors import ConfigError, LockBusy, MemcError, NotVersioned, UndoRefused
 
-NOT_BATCHES = ("user-edit", "init", "undo")
+NOT_BATCHES = ("user-edit", "init", "undo", "sync")
 SEARCH_DEPTH = 500
 _TRAILER = re.compile(r"^(Memc-[A-Za-z]+):\s*(.*)$", re.M)
 
@@ -43,6 +47,8 @@ class Version:
     subject: str
     files: tuple[dict[str, Any], ...]
     trailers: dict[str, str] = field(default_factory=dict, compare=False)
+    committer: str = ""  # who ran memc (the machine's git identity), for memc's commits
+    host: str = ""  # the machine that made it (Memc-Host trailer; "" before hosts existed)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,7 +88,12 @@ def _version(entry: vcs.LogEntry, zone) -> Version:
     when = _dt.datetime.fromtimestamp(entry.at, zone).isoformat(timespec="seconds")
     files = tuple({"path": p, "added": a, "removed": r} for p, a, r in entry.files)
     author = f"{entry.author_name} <{entry.author_email}>"
-    return Version(entry.commit, when, author, by, op or "commit", entry.subject, files, trailers)
+    committer = f"{entry.committer_name} <{entry.committer_email}>" if entry.committer_email else ""
+    host = trailers.get(versioning.TRAILER_HOST, "")
+    return Version(
+        entry.commit, when, author, by, op or "commit", entry.subject, files, trailers,
+        committer, host,
+    )  # fmt: skip
 
 
 def resolve_page(settings, page: str) -> str:
@@ -125,6 +136,8 @@ def find_target(settings, commit: str | None) -> Version:
     if commit is None:
         for v in versions:
             if v.by == "memc" and v.op not in NOT_BATCHES and v.commit not in undone:
+                if _elsewhere(settings, v):
+                    continue  # another machine's batch: not this root's to undo
                 return v
         raise UndoRefused("nothing to undo: no memc batch in the history that is not undone yet")
     full = vcs.resolve(root, commit)
@@ -138,7 +151,17 @@ def find_target(settings, commit: str | None) -> Version:
         )
     if full in undone:
         raise UndoRefused(f"{full[:10]} ({found.subject}) was already undone")
+    if _elsewhere(settings, found):
+        raise UndoRefused(
+            f"{full[:10]} ({found.subject}) was made on host {found.host}; its entries are that "
+            f"machine's to compile: run `memc undo {full[:10]}` there, then `memc sync`"
+        )
     return found
+
+
+def _elsewhere(settings, version: Version) -> bool:
+    """A batch another host made (a sync brought it): its entries and record are not ours."""
+    return bool(version.host) and version.host != settings.this_host
 
 
 def _later_changes(root: Path, rel: str, since: str) -> str:
@@ -159,6 +182,8 @@ def plan_undo(settings, commit: str | None = None) -> UndoPlan:
     for _status, rel in vcs.changed_files(root, target.commit):
         if rel in versioning.GENERATED or not rel.startswith(("knowledge/", "daily/")):
             continue
+        if rel.startswith(versioning.RECORD_PREFIX):
+            continue  # the compiled record: apply_undo takes the batch's entries out of it
         before = vcs.show(root, parent, rel) if parent else None
         after = vcs.show(root, target.commit, rel)
         try:
@@ -221,6 +246,9 @@ def apply_undo(settings, commit: str | None = None) -> tuple[UndoPlan, versionin
                         "UPDATE entries SET compiled_at=NULL WHERE id=? AND withdrawn_at IS NULL",
                         [(e,) for e in plan.entries],
                     )
+                    from pipeline import compiledrecord
+
+                    compiledrecord.remove(paths.daily, settings.this_host, plan.entries)
                 vb.subject = f"undo: {plan.target.subject}"
                 vb.extra_trailers.append((versioning.TRAILER_REVERTS, plan.target.commit))
     except LockBusy:

@@ -10,6 +10,13 @@ Invariants:
   (an undo) is active again. Each edit and withdrawal is one human-readable note for the caller.
 - ``should_compile`` is the staleness test of DESIGN.md ("Compile"): no model, no writes but this
   bookkeeping.
+- Who compiles what (roots sharing one history, ``pipeline.sync``): an entry is compiled by the
+  host that distilled it. state.db's ``host`` is '' for this root's own entries (distil records
+  them so) and the marker's ``host=`` for entries read from a file; an entry a sync brought in
+  without a host belongs to the root that distilled it (``FOREIGN``). Only own entries are
+  pending here (``OWN``): ``--all`` and ``--file`` too, so no entry is compiled on two roots.
+  ``reconcile`` marks compiled what any host's committed record (``pipeline.compiledrecord``)
+  lists with the entry's current hash.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from pipeline.daily import DailyEntry, hash_matches, list_days, read_entries
 SCAN_KEY = "compile_scan"
 LAST_COMPILE_KEY = "last_compile_at"
 PENDING = "compiled_at IS NULL AND withdrawn_at IS NULL"
+OWN = "host IN ('', ?)"  # the parameter: Settings.this_host
+FOREIGN = "?"  # state.db host of a hostless entry that arrived by sync: never equals a host token
 
 
 @dataclass(frozen=True)
@@ -75,12 +84,12 @@ def sync_entries(
 
 def _sync_one(conn, entry: DailyEntry, mtime: float, notes: list[str]) -> int:
     row = conn.execute(
-        "SELECT content_hash, compiled_at, withdrawn_at FROM entries WHERE id=?", (entry.id,)
+        "SELECT content_hash, compiled_at, withdrawn_at, host FROM entries WHERE id=?", (entry.id,)
     ).fetchone()
     if row is None:
         conn.execute(
             "INSERT INTO entries(id, day, daily_path, session_id, project, title, "
-            "content_hash, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            "content_hash, created_at, host) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 entry.id,
                 entry.day,
@@ -90,10 +99,13 @@ def _sync_one(conn, entry: DailyEntry, mtime: float, notes: list[str]) -> int:
                 entry.title,
                 entry_hash(entry),
                 mtime,
+                entry.host,
             ),
         )
         return 1
-    stored, compiled_at, withdrawn_at = row
+    stored, compiled_at, withdrawn_at, host = row
+    if not host and entry.host:  # a row written before hosts (or rebuilt) learns its owner
+        conn.execute("UPDATE entries SET host=? WHERE id=?", (entry.host, entry.id))
     changed = bool(stored) and not hash_matches(entry, stored)
     if changed or not stored:
         conn.execute(
@@ -137,7 +149,9 @@ def should_compile(settings, conn, now: float | None = None) -> TriggerDecision:
     now = time.time() if now is None else now
     sync_entries(settings, conn, now=now)
     row = conn.execute(
-        f"SELECT COUNT(*), MIN(created_at), MAX(created_at), MIN(day) FROM entries WHERE {PENDING}"
+        "SELECT COUNT(*), MIN(created_at), MAX(created_at), MIN(day) FROM entries "
+        f"WHERE {PENDING} AND {OWN}",
+        (settings.this_host,),
     ).fetchone()
     pending, oldest, newest, first_day = row[0], row[1], row[2], row[3]
     if not pending:
@@ -191,11 +205,13 @@ def select_entries(
     """The entries to compile: pending ones, every one (``all``), or one daily file's. Call after
     ``sync_entries``: a pending entry missing from its file is then already withdrawn."""
     daily = settings.paths.daily
-    if file is not None:
-        return read_entries(daily, _day_of_file(settings, file))
-    if all:
-        return [e for day in list_days(daily) for e in read_entries(daily, day)]
-    rows = conn.execute(f"SELECT id, day FROM entries WHERE {PENDING}").fetchall()
+    if file is not None or all:
+        days = [_day_of_file(settings, file)] if file is not None else list_days(daily)
+        foreign = _foreign_ids(settings, conn)
+        return [e for day in days for e in read_entries(daily, day) if e.id not in foreign]
+    rows = conn.execute(
+        f"SELECT id, day FROM entries WHERE {PENDING} AND {OWN}", (settings.this_host,)
+    ).fetchall()
     wanted: dict[str, set[str]] = {}
     for entry_id, day in rows:
         wanted.setdefault(day, set()).add(entry_id)
@@ -207,3 +223,43 @@ def select_entries(
             _withdraw(conn, day, {e.id for e in present}, time.time() if now is None else now,
                       [] if notes is None else notes)  # fmt: skip
     return out
+
+
+def _foreign_ids(settings, conn) -> set[str]:
+    rows = conn.execute(f"SELECT id FROM entries WHERE NOT {OWN}", (settings.this_host,))
+    return {row[0] for row in rows}
+
+
+def mark_foreign(conn, entry_ids) -> None:
+    """Entries a sync brought in without a ``host=`` belong to the root that distilled them."""
+    conn.executemany(
+        "UPDATE entries SET host=? WHERE id=? AND host=''", [(FOREIGN, e) for e in entry_ids]
+    )
+
+
+def reconcile(settings, conn, now: float | None = None) -> int:
+    """Mark compiled every entry some host's committed record lists with the entry's current
+    hash (``pipeline.compiledrecord``); returns how many changed. Never marks an entry pending:
+    records began with this feature, so an entry missing from them says nothing."""
+    from pipeline import compiledrecord
+
+    now = time.time() if now is None else now
+    records = compiledrecord.read_all(settings.paths.daily)
+    if not records:
+        return 0
+    before = conn.total_changes
+    conn.executemany(
+        "UPDATE entries SET compiled_at=? WHERE id=? AND content_hash=? AND compiled_at IS NULL "
+        "AND withdrawn_at IS NULL",
+        [(now, entry_id, digest) for entry_id, (_, digest) in records.items()],
+    )
+    return conn.total_changes - before
+
+
+def waiting_by_host(settings, conn) -> dict[str, int]:
+    """{host: entries it has not compiled yet} for the other hosts' entries known here."""
+    rows = conn.execute(
+        f"SELECT host, COUNT(*) FROM entries WHERE {PENDING} AND NOT {OWN} GROUP BY host",
+        (settings.this_host,),
+    ).fetchall()
+    return {("another machine" if host == FOREIGN else host): n for host, n in rows}

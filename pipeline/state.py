@@ -13,7 +13,8 @@ Tables:
 - ``jobs``: the job ledger (queued, running, done, failed, deferred, cancelled) with outcome
   details.
 - ``entries``: every daily entry appended, and when (if ever) it was compiled, or withdrawn
-  (deleted from its daily log by hand).
+  (deleted from its daily log by hand); ``host`` is the machine that owns (compiles) it: ''
+  for this root's own, else the ``host=`` of its marker (``pipeline.pending``).
 - ``llm_calls``: the cost ledger, one row per model call attempt.
 - ``private_sessions``: sessions the user opted out of capture.
 - ``kv``: small named values (last drain, last compile, circuit-breaker state).
@@ -68,7 +69,8 @@ CREATE TABLE IF NOT EXISTS entries (
     content_hash TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
     compiled_at REAL,
-    withdrawn_at REAL
+    withdrawn_at REAL,
+    host TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS entries_pending ON entries(compiled_at, created_at);
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -106,6 +108,7 @@ CREATE TABLE IF NOT EXISTS pages (
 RECOVERY_KEY = "state_recovered"  # kv: the last rebuild after damage (pipeline.staterecovery)
 TABLES = ("cursors", "jobs", "entries", "llm_calls", "private_sessions", "kv", "pages")
 BUSY_TIMEOUT_MS = 10_000
+SCHEMA_VERSION = 2  # PRAGMA user_version: 2 added entries.host; an older file is migrated once
 
 
 def connect(
@@ -163,9 +166,12 @@ def _open(path: Path, timeout: float) -> sqlite3.Connection:
                 raise
             # another process is switching it right now; WAL persists once set
         conn.execute("PRAGMA synchronous=NORMAL")
-        if not _has_schema(conn):
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION or not _has_schema(
+            conn
+        ):
             conn.executescript(SCHEMA)
             _migrate(conn)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.DatabaseError as exc:
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -236,9 +242,11 @@ def _table_count(conn: sqlite3.Connection) -> int:
 def _migrate(conn: sqlite3.Connection) -> None:
     """Columns added after a table was first created (databases of earlier releases)."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
-    if "withdrawn_at" not in columns:
+    for name, decl in (("withdrawn_at", "REAL"), ("host", "TEXT NOT NULL DEFAULT ''")):
+        if name in columns:
+            continue
         try:
-            conn.execute("ALTER TABLE entries ADD COLUMN withdrawn_at REAL")
+            conn.execute(f"ALTER TABLE entries ADD COLUMN {name} {decl}")
         except sqlite3.OperationalError as exc:  # a concurrent connect added it first
             if "duplicate column" not in str(exc):
                 raise

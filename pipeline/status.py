@@ -109,7 +109,9 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
     try:
         decision = compiler.should_compile(settings, conn, now=now)  # syncs entries first
         row = conn.execute(
-            f"SELECT count(*), min(created_at) FROM entries WHERE {pending.PENDING}"
+            "SELECT count(*), min(created_at) FROM entries "
+            f"WHERE {pending.PENDING} AND {pending.OWN}",
+            (settings.this_host,),
         ).fetchone()
         ledger = calls.ledger_summary(conn, settings, now=now)
         last = {

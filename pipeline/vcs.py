@@ -56,6 +56,8 @@ class LogEntry:
     subject: str
     body: str
     files: tuple[tuple[str, int, int], ...]  # (path, lines added, lines removed)
+    committer_name: str = ""
+    committer_email: str = ""
 
 
 def git_exe() -> str | None:
@@ -257,16 +259,16 @@ def log(
     """Newest first: commits reachable from ``rev`` touching ``paths`` (all when empty)."""
     if head(root) is None:
         return []
-    fmt = _RECORD + _FIELD.join(("%H", "%at", "%an", "%ae", "%s", "%b")) + _FIELD
+    fmt = _RECORD + _FIELD.join(("%H", "%at", "%an", "%ae", "%cn", "%ce", "%s", "%b")) + _FIELD
     args = ["log", f"-n{limit}", f"--format={fmt}", "--numstat", "--no-renames", rev, "--"]
     proc = run(root, *args, *paths)
     out: list[LogEntry] = []
     for record in proc.stdout.split(_RECORD)[1:]:
         parts = record.split(_FIELD)
-        if len(parts) < 7:
+        if len(parts) < 9:
             continue
         files: list[tuple[str, int, int]] = []
-        for line in parts[6].strip("\n").splitlines():
+        for line in parts[8].strip("\n").splitlines():
             cols = line.split("\t")
             if len(cols) == 3:
                 added = int(cols[0]) if cols[0].isdigit() else 0
@@ -278,9 +280,11 @@ def log(
                 float(parts[1] or 0),
                 parts[2],
                 parts[3],
-                parts[4],
-                parts[5].strip(),
+                parts[6],
+                parts[7].strip(),
                 tuple(files),
+                parts[4],
+                parts[5],
             )
         )
     return out

@@ -11,14 +11,16 @@ Invariants:
 - Each memc write batch (one compile run, one drain, one ``lint --fix``, one
   ``query --file-back``, one ``undo``) is one commit whose subject a person can read
   (``compile: 3 entries -> created concepts/x, updated concepts/y``) and whose trailers say
-  what it was (``Memc-Op``) and which daily entries it compiled (``Memc-Entries``). memc commits
+  what it was (``Memc-Op``), on which machine (``Memc-Host``) and which daily entries it
+  compiled (``Memc-Entries``). memc commits
   are authored by ``memc <memc@memory-compiler.invalid>``; the committer is the user's own git
   identity when one is configured.
 - Before a batch writes, uncommitted edits made by a person are committed on their own, authored
   by the user's git identity, so they are never mixed into (or reverted with) memc's commits.
   "Made by a person" is decided per file: a knowledge page is memc's when its bytes are memc's
   last write (``pipeline.pages``); a daily log is memc's when its change is a pure append of
-  entries state.db knows with their recorded content; index.md and log.md are generated.
+  entries state.db knows with their recorded content; index.md and log.md are generated, and
+  so are the compiled-entry records under ``daily/.compiled/``.
 - Pre-commit check: every line a commit adds is run through the redactor; a line it would change
   refuses the whole commit (nothing staged is left behind), naming file and line.
 - Git trouble never fails the write it follows: the batch's files are on disk, the reason is
@@ -41,6 +43,7 @@ from pipeline.errors import MemcError, SecretRefused
 MEMC_AUTHOR = ("memc", "memc@memory-compiler.invalid")
 SCOPE = ("daily", "knowledge", ".gitignore", ".gitattributes")
 GENERATED = ("knowledge/index.md", "knowledge/log.md")
+RECORD_PREFIX = "daily/.compiled/"  # pipeline.compiledrecord: written only by memc
 GITIGNORE = """# memory-compiler: machine state and temp files stay out of git
 .memc/
 .tmp-*
@@ -51,6 +54,7 @@ GITIGNORE = """# memory-compiler: machine state and temp files stay out of git
 TRAILER_OP = "Memc-Op"
 TRAILER_ENTRIES = "Memc-Entries"
 TRAILER_REVERTS = "Memc-Reverts"
+TRAILER_HOST = "Memc-Host"  # the machine that made the commit (pipeline.hostname)
 
 
 @dataclass
@@ -64,6 +68,7 @@ class Batch:
     extra_trailers: list[tuple[str, str]] = field(default_factory=list)
     name_paths: bool = False  # end the subject with " -> " and the committed paths
     versioned: bool = False
+    host: str = ""  # Memc-Host trailer: the machine whose batch this is
     commit: str | None = None
     user_commit: str | None = None
     error: str = ""  # why something was left uncommitted ("" when all went well)
@@ -73,6 +78,8 @@ class Batch:
         if self.name_paths and paths:
             subject += " -> " + ", ".join(paths[:4]) + (" ..." if len(paths) > 4 else "")
         trailers = [(TRAILER_OP, self.op), *self.extra_trailers]
+        if self.host:
+            trailers.append((TRAILER_HOST, self.host))
         if self.entries:
             trailers.append((TRAILER_ENTRIES, " ".join(self.entries)))
         return subject + "\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers) + "\n"
@@ -216,6 +223,7 @@ def classify(
         current = None if change.deleted else _read(root, rel)
         ours = (
             rel in GENERATED
+            or rel.startswith(RECORD_PREFIX)
             or (rel == ".gitignore" and _gitignore_is_memc(root, current))
             or (rel == ".gitattributes" and _gitattributes_is_memc(root, current))
             or (rel.startswith("knowledge/") and pages.memc_wrote(conn, rel, current))
@@ -277,7 +285,7 @@ def commit_user_edits(settings, conn: sqlite3.Connection) -> str | None:
         return None
     shown = ", ".join(user[:5]) + (f" and {len(user) - 5} more" if len(user) > 5 else "")
     ident = user_identity(root)
-    message = f"edit: {shown}\n\n{TRAILER_OP}: user-edit\n"
+    message = f"edit: {shown}\n\n{TRAILER_OP}: user-edit\n{TRAILER_HOST}: {settings.this_host}\n"
     return _commit(root, user, message, author=ident, committer=ident)
 
 
@@ -285,7 +293,7 @@ def commit_user_edits(settings, conn: sqlite3.Connection) -> str | None:
 def batch(settings, op: str, scope: Sequence[str] = ("knowledge",)) -> Iterator[Batch]:
     """One memc write batch = one commit. User edits are committed first (as the user); on exit
     memc's own changes under ``scope`` are committed with ``Batch.message()``."""
-    b = Batch(op, tuple(scope))
+    b = Batch(op, tuple(scope), host=settings.this_host)
     if not enabled(settings):
         yield b
         return

@@ -89,8 +89,13 @@ def test_compile_is_one_commit_by_memc_with_the_user_as_committer(vsettings, vro
     assert subject == "compile: 2 entries -> created concepts/queue"
     assert "Memc-Op: compile" in body and "Memc-Entries: a1b2c3d4e5f6 b1b2c3d4e5f6" in body
     files = git(vroot, "show", "--name-only", "--format=", "HEAD").split()
-    assert set(files) == {"knowledge/concepts/queue.md", "knowledge/index.md", "knowledge/log.md"}
-    assert not git(vroot, "status", "--porcelain", "--", "knowledge")
+    record = f"daily/.compiled/{vsettings.this_host}.txt"  # this host's compiled-entry record
+    assert set(files) == {
+        "knowledge/concepts/queue.md", "knowledge/index.md", "knowledge/log.md", record
+    }  # fmt: skip
+    lines = (vroot / record).read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["a1b2c3d4e5f6", "b1b2c3d4e5f6"]
+    assert not git(vroot, "status", "--porcelain", "--", "knowledge", record)
 
 
 def test_drain_appends_are_one_commit_per_drain(vsettings, vroot):

@@ -21,17 +21,25 @@ from pipeline.cli import App, emit_json, pass_app
 @pass_app
 def history_cmd(app: App, page: str | None, limit: int, as_json: bool) -> int:
     """The versions of PAGE (e.g. concepts/slug), or the root's last N commits: time, author
-    (memc or you) and what changed."""
+    (memc, for whom, or a person), the machine and what changed."""
     from pipeline.history import history
+    from pipeline.versioning import user_identity
 
-    versions = history(app.settings(), page, limit)
+    settings = app.settings()
+    versions = history(settings, page, limit)
+    name, email = user_identity(settings.root)
+    me = f"{name} <{email}>"
     if as_json:
         emit_json([v.to_dict() for v in versions])
         return 0
     if not versions:
         click.echo("No commits yet.")
     for v in versions:
-        who = "memc" if v.by == "memc" else f"you ({v.author})"
+        who = "memc" if v.by == "memc" else (f"you ({v.author})" if v.author == me else v.author)
+        if v.by == "memc" and v.committer and v.committer != v.author:
+            who += f" for {v.committer}"  # the git identity of the person who ran memc
+        if v.host:
+            who += f" on {v.host}"
         click.echo(f"{v.commit[:10]}  {v.time}  {who}")
         click.echo(f"    {v.subject}")
         for f in v.files[:8]:
