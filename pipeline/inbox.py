@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -36,8 +35,11 @@ from pipeline import procs
 from pipeline.config import Paths
 from pipeline.errors import PathRefused
 from pipeline.fsutil import atomic_write
-from pipeline.models import Envelope
 from pipeline.spool import spool_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pipeline.models import Envelope
 
 OWNER_SUFFIX = envelope_format.OWNER_SUFFIX
 ERROR_SUFFIX = envelope_format.ERROR_SUFFIX
@@ -115,6 +117,8 @@ def failed_envelopes(paths: Paths) -> list[Path]:
 def read_envelope(path: Path) -> Envelope | None:
     """The envelope in a job file; None when the file is gone or malformed."""
     try:
+        from pipeline.models import Envelope  # here: `memc status` counts without it
+
         return Envelope.from_json(path.read_bytes())
     except (OSError, ValueError):
         return None
@@ -167,6 +171,8 @@ def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
         os.utime(dest, (now, now))
     except OSError:
         pass
+    import socket  # here: `memc status` reads the inbox without it
+
     pid = os.getpid()
     owner = {
         "pid": pid,
@@ -176,6 +182,8 @@ def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
     }
     atomic_write(sidecar(dest, OWNER_SUFFIX), json.dumps(owner) + "\n")
     try:
+        from pipeline.models import Envelope
+
         envelope = Envelope.from_json(dest.read_bytes())
     except (ValueError, OSError) as exc:
         _drop_owner(dest)

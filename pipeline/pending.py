@@ -21,7 +21,6 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 
 from pipeline import state
 from pipeline.daily import DailyEntry, hash_matches, list_days, read_entries
+from pipeline.tailfile import sha256  # not hashlib: OpenSSL's start-up is `memc status`'s cost
 
 SCAN_KEY = "compile_scan"
 LAST_COMPILE_KEY = "last_compile_at"
@@ -45,7 +45,7 @@ class TriggerDecision:
 
 
 def entry_hash(entry: DailyEntry) -> str:
-    return hashlib.sha256(entry.text.encode("utf-8")).hexdigest()[:16]
+    return sha256(entry.text.encode("utf-8")).hexdigest()[:16]
 
 
 def sync_entries(

@@ -281,8 +281,6 @@ def _refresh(
 ) -> RefreshStats:
     """Index what differs among ``on_disk``; a known file missing from it is deleted (only
     among ``only`` when given: a partial refresh knows nothing of the other files)."""
-    import hashlib  # here, not at the top: SessionStart imports this module via search
-
     if only is None:
         rows = conn.execute("SELECT path, mtime_ns, size, hash FROM files").fetchall()
     else:
@@ -306,6 +304,8 @@ def _refresh(
         return RefreshStats(
             scanned=len(on_disk), unchanged=len(on_disk), seconds=time.perf_counter() - started
         )
+    import hashlib  # only now: SessionStart imports this module, `memc status` refreshes
+
     with transaction(conn):
         for rel in gone:
             _delete_path(conn, rel)

@@ -98,7 +98,7 @@ def count_articles(paths: Paths) -> int:
 
 def collect(settings: Settings, *, now: float | None = None) -> Status:
     """Gather the snapshot. ``now`` (epoch seconds) is injectable for tests."""
-    from pipeline import compiler, inbox
+    from pipeline import inbox
     from pipeline.llm import calls
 
     now = time.time() if now is None else now
@@ -107,7 +107,7 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
     failed = sorted(inbox.failed_jobs(paths), key=lambda j: str(j.failed_at), reverse=True)
     conn = state.connect(paths.state_db)
     try:
-        decision = compiler.should_compile(settings, conn, now=now)  # syncs entries first
+        decision = pending.should_compile(settings, conn, now=now)  # syncs entries first
         row = conn.execute(
             "SELECT count(*), min(created_at) FROM entries "
             f"WHERE {pending.PENDING} AND {pending.OWN}",

@@ -20,11 +20,9 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +168,8 @@ def blob(root: Path | str, sha: str) -> str | None:
 def blob_sha(data: bytes | str) -> str:
     """The id git gives ``data`` as a blob (sha1 object format), without running git."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    import hashlib  # here, like tempfile below: `memc status` imports this module
+
     return hashlib.sha1(b"blob %d\0" % len(raw) + raw, usedforsecurity=False).hexdigest()
 
 
@@ -309,6 +309,8 @@ def resolve(root: Path | str, rev: str) -> str | None:
 
 def merge_text(ours: str, base: str, theirs: str) -> tuple[str, bool]:
     """A 3-way merge of three texts with ``git merge-file``: (merged text, clean?)."""
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="memc-merge-") as tmp:
         names = []
         for name, text in (("ours", ours), ("base", base), ("theirs", theirs)):

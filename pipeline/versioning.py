@@ -30,8 +30,6 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import getpass
-import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +153,9 @@ def user_identity(root: Path) -> tuple[str, str]:
     found = vcs.identity(root, "AUTHOR")
     if found:
         return found
+    import getpass
+    import socket
+
     user = getpass.getuser() or "user"
     return (user, f"{user}@{socket.gethostname() or 'localhost'}.local")
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Protocol
 
 TASKS = ("distil", "compile", "query", "lint")
@@ -74,10 +73,14 @@ class Backend(Protocol):
 
 def load_schema(task: str) -> dict[str, Any]:
     """The JSON schema shipped for a task, from pipeline/schemas/<task>.json."""
+    from importlib import resources  # here: importing it costs `memc status` a few ms
+
     text = resources.files("pipeline").joinpath("schemas", f"{task}.json").read_text("utf-8")
     return json.loads(text)
 
 
 def load_prompt(task: str) -> str:
     """The system prompt shipped for a task, from pipeline/prompts/<task>.md."""
+    from importlib import resources
+
     return resources.files("pipeline").joinpath("prompts", f"{task}.md").read_text("utf-8")
