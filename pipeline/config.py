@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,6 +252,8 @@ def read_toml(path: Path, fix: str) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; fix its permissions") from None
+    import tomllib  # only for a file to parse: most roots have none, and it costs start-up
+
     try:
         text = raw.decode("utf-8")
         return tomllib.loads(text)

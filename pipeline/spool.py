@@ -17,7 +17,10 @@ from pathlib import Path
 from pipeline.config import Paths
 from pipeline.errors import PathRefused
 from pipeline.fsutil import safe_join
-from pipeline.models import Envelope
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pipeline.models import Envelope
 
 
 def spool_path(paths: Paths, envelope: Envelope) -> Path:

@@ -10,6 +10,7 @@ compile are busy.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
@@ -158,6 +159,20 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         uncommitted_user=repo.uncommitted_user,
         uncommitted_memc=repo.uncommitted_memc,
     )
+
+
+def report(settings: Settings, *, as_json: bool = False, now: float | None = None) -> str:
+    """What `memc status` prints: the snapshot's lines followed by the ``attention:`` lines
+    SessionStart would show, or (``as_json``) one JSON document with ``attention`` in it."""
+    from pipeline.attention import notices
+
+    now = time.time() if now is None else now
+    st = collect(settings, now=now)
+    attention = notices(settings.paths, now=now)  # what SessionStart would flag, in full
+    if as_json:
+        data = {**st.to_dict(), "attention": attention}
+        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    return "\n".join([*render_text(st, now), *(f"attention: {item}" for item in attention)])
 
 
 def ago(ts: float | None, now: float) -> str:

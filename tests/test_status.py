@@ -141,3 +141,73 @@ def test_status_does_not_count_extractive_runs_as_model_calls(settings, capsys):
     drain(settings, run_after=False)
     assert run_memc(settings.root, "status") == 0
     assert "(0 model calls)" in capsys.readouterr().out
+
+
+# --- `memc status` runs without click (pipeline.entry) and prints what the click command prints --
+
+STATUS_PROBE = """
+import sys
+from pipeline.entry import main
+rc = main(sys.argv[1:])
+sys.stderr.write("\\nPROBE rc=%d click=%s\\n" % (rc, "click" in sys.modules))
+"""
+
+
+def _probe(memc_env, *args):
+    import subprocess
+
+    from tests.helpers import PYTHON
+
+    proc = subprocess.run(
+        [PYTHON, "-c", STATUS_PROBE, *args], capture_output=True, env=memc_env, timeout=60
+    )
+    tail = proc.stderr.decode().rsplit("PROBE ", 1)[1].split()
+    return proc.stdout.decode(), proc.stderr.decode(), tail
+
+
+def test_status_runs_without_click_and_prints_the_click_commands_output(settings, memc_env, capsys):
+    root = settings.root
+    queue_job(root, "sess-a")
+    fail_job(root, "sess-b", message="authentication failed (401)")
+    (root / "knowledge" / "concepts" / "x.md").write_text("# x\n")
+    for args in (["status"], ["status", "--json"], ["-v", "--root", str(root), "status"]):
+        out, _err, tail = _probe(memc_env, *args)
+        assert tail == ["rc=0", "click=False"], (args, _err)
+        assert main(["--root", str(root), "status", *args[args.index("status") + 1 :]]) == 0
+        clicked = capsys.readouterr().out  # the click command's
+        if "--json" in args:
+            assert json.loads(out) == json.loads(clicked)
+        else:
+            assert out == clicked
+            assert "1 pending, 0 being processed, 1 failed" in out and "attention:" in out
+
+
+def test_status_without_click_fails_and_crashes_like_the_cli(
+    settings, memc_env, tmp_path, monkeypatch, capsys
+):
+    import pipeline.status
+    from pipeline.entry import main as console
+
+    env = dict(memc_env, MEMC_ROOT=str(tmp_path / "nowhere"))
+    _out, err, tail = _probe(env, "status")
+    assert tail[0] == "rc=2" and "memc: " in err and "is not a memory-compiler data root" in err
+
+    # a bug: exit 3, the traceback in pipeline.log (the click handler's, loaded for a crash)
+    def boom(*args, **kwargs):
+        raise RuntimeError("status exploded")
+
+    monkeypatch.setattr(pipeline.status, "report", boom)
+    assert console(["--root", str(settings.root), "status"]) == 3
+    assert "internal error" in capsys.readouterr().err
+    assert "status exploded" in (settings.paths.logs / "pipeline.log").read_text()
+
+
+def test_only_the_plain_status_forms_skip_click():
+    from pipeline.entry import _status_argv
+
+    assert _status_argv(["status"]) == (None, False, False)
+    assert _status_argv(["--root", "/r", "-v", "status", "--json"]) == ("/r", True, True)
+    assert _status_argv(["--root=/r", "status"]) == ("/r", False, False)
+    for argv in (["status", "--help"], ["status", "-v"], ["status", "x"], ["-x", "status"]):
+        assert _status_argv(argv) is None, argv
+    assert _status_argv(["search", "status"]) is None

@@ -8,7 +8,6 @@ install-hooks / uninstall-hooks (Claude Code's settings.json) and `schedule --in
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -185,20 +184,11 @@ def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
 @pass_app
 def status_cmd(app: App, as_json: bool) -> int:
     """Queue depth, failures, last runs, pending entries, spend and knowledge base size."""
-    from pipeline.attention import notices
-    from pipeline.status import collect, render_text
+    from pipeline.status import report
 
-    now = time.time()
-    settings = app.settings()
-    st = collect(settings, now=now)
-    attention = notices(settings.paths, now=now)  # what SessionStart would flag, in full
-    if as_json:
-        emit_json({**st.to_dict(), "attention": attention})
-    else:
-        for line in render_text(st, now):
-            click.echo(line)
-        for item in attention:
-            click.echo(f"attention: {item}")
+    # The console script runs `memc [--root DIR] [-v] status [--json]` without click
+    # (pipeline.entry); both print ``report``.
+    click.echo(report(app.settings(), as_json=as_json))
     return 0
 
 
