@@ -77,7 +77,8 @@ class FailedJob:
     file_name: str = ""
 
 
-def _envelopes(folder: Path) -> list[Path]:
+def envelope_files(folder: Path) -> list[Path]:
+    """The envelope files of one of the three folders, sorted (temp files and sidecars skipped)."""
     try:
         names = os.listdir(folder)
     except OSError:
@@ -95,23 +96,20 @@ def sidecar(envelope: Path, suffix: str) -> Path:
     return envelope.with_name(envelope.name.removesuffix(".json") + suffix)
 
 
-envelope_files = _envelopes  # the envelope files of one of the three folders, sorted
-
-
 job_id_of = envelope_format.job_id_of  # the envelope format owns its file names
 
 
 def pending(paths: Paths) -> list[Path]:
     """Pending envelope files, oldest capture first (temp and hidden files ignored)."""
-    return _envelopes(paths.inbox)
+    return envelope_files(paths.inbox)
 
 
 def claimed_envelopes(paths: Paths) -> list[Path]:
-    return _envelopes(paths.claimed)
+    return envelope_files(paths.claimed)
 
 
 def failed_envelopes(paths: Paths) -> list[Path]:
-    return _envelopes(paths.failed)
+    return envelope_files(paths.failed)
 
 
 def read_envelope(path: Path) -> Envelope | None:
@@ -186,7 +184,7 @@ def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
 
         envelope = Envelope.from_json(dest.read_bytes())
     except (ValueError, OSError) as exc:
-        _drop_owner(dest)
+        drop_owner(dest)
         _move_to_failed(
             paths,
             dest,
@@ -203,7 +201,8 @@ def claim(paths: Paths, path: Path, now: float | None = None) -> Claim | None:
     return Claim(envelope=envelope, path=dest)
 
 
-def _drop_owner(claimed_path: Path) -> None:
+def drop_owner(claimed_path: Path) -> None:
+    """Remove a claimed job's owner record (it is returned, done or failed)."""
     try:
         os.unlink(sidecar(claimed_path, OWNER_SUFFIX))
     except FileNotFoundError:
@@ -264,7 +263,7 @@ def complete(
         os.unlink(claim.path)
     except FileNotFoundError:
         pass
-    _drop_owner(claim.path)
+    drop_owner(claim.path)
 
 
 def fail(
@@ -283,7 +282,7 @@ def fail(
 
     message, stderr_tail = redact(message), redact(stderr_tail)
     now = time.time() if now is None else now
-    _drop_owner(claim.path)
+    drop_owner(claim.path)
     _move_to_failed(
         paths,
         claim.path,
@@ -307,7 +306,7 @@ def release(paths: Paths, claim: Claim) -> bool:
         os.rename(claim.path, paths.inbox / claim.path.name)
     except FileNotFoundError:
         return False
-    _drop_owner(claim.path)
+    drop_owner(claim.path)
     return True
 
 
@@ -322,7 +321,7 @@ def _read_error(path: Path) -> dict:
 def failed_jobs(paths: Paths) -> list[FailedJob]:
     """Every dead-lettered job with its error record, oldest capture first."""
     out = []
-    for path in _envelopes(paths.failed):
+    for path in envelope_files(paths.failed):
         err = _read_error(path)
         attempts = err.get("attempts", 0)
         out.append(
@@ -341,7 +340,7 @@ def failed_jobs(paths: Paths) -> list[FailedJob]:
 def retry(paths: Paths, ids: list[str] | None = None) -> list[str]:
     """Move failed jobs back to the inbox (all when ``ids`` is None or empty). An id matches a
     job id, an envelope file stem, or a unique prefix of a job id. Returns the ids moved."""
-    jobs = _envelopes(paths.failed)
+    jobs = envelope_files(paths.failed)
     if ids:
         chosen: list[Path] = []
         for want in ids:
@@ -371,5 +370,7 @@ def retry(paths: Paths, ids: list[str] | None = None) -> list[str]:
 
 def counts(paths: Paths) -> InboxCounts:
     return InboxCounts(
-        len(_envelopes(paths.inbox)), len(_envelopes(paths.claimed)), len(_envelopes(paths.failed))
+        len(envelope_files(paths.inbox)),
+        len(envelope_files(paths.claimed)),
+        len(envelope_files(paths.failed)),
     )

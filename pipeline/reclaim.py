@@ -20,7 +20,7 @@ from pipeline import procs
 from pipeline.config import Paths
 from pipeline.errors import LockBusy
 from pipeline.fsutil import clean_temp_files, file_lock
-from pipeline.inbox import ERROR_SUFFIX, OWNER_SUFFIX, _drop_owner, _envelopes, sidecar
+from pipeline.inbox import ERROR_SUFFIX, OWNER_SUFFIX, drop_owner, envelope_files, sidecar
 
 FOREIGN_CLAIM_S = 24 * 3600  # a claim owned by another host is returned after a day
 ORPHAN_CLAIM_S = 60.0
@@ -53,7 +53,7 @@ def release_dead_claims(paths: Paths, now: float | None = None) -> int:
 def _reap(paths: Paths, now: float) -> int:
     host = socket.gethostname()
     released = 0
-    for path in _envelopes(paths.claimed):
+    for path in envelope_files(paths.claimed):
         owner = _owner_of(path)
         if owner is not None:
             if owner.get("host") != host:
@@ -79,7 +79,7 @@ def _reap(paths: Paths, now: float) -> int:
             os.rename(path, paths.inbox / path.name)
         except FileNotFoundError:
             continue
-        _drop_owner(path)
+        drop_owner(path)
         released += 1
     for folder, suffix in ((paths.claimed, OWNER_SUFFIX), (paths.failed, ERROR_SUFFIX)):
         _drop_orphan_records(folder, suffix, now)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import inbox, reclaim, spool, spools, state
+from pipeline import inbox, reclaim, spool, state
 from pipeline.config import load_settings
 from pipeline.models import Envelope
 from tests.helpers import make_job, transcript_lines
@@ -250,20 +250,18 @@ def test_prune_touches_only_what_expired_and_sweeps_the_folder_daily(settings, r
         inbox.complete(
             paths, inbox.claim(paths, paths.inbox / env.file_name()), conn=conn, now=i * day
         )
-    assert spools.prune_spools(paths, conn, keep_days=7, now=7.5 * day) == 1  # day 0 expired
+    assert spool.prune_spools(paths, conn, keep_days=7, now=7.5 * day) == 1  # day 0 expired
     orphan = paths.spool / "deadbeefdeadbeefdead.jsonl"
     orphan.write_bytes(b"{}\n")
     os.utime(orphan, (0, 0))
     listed = []
     real_listdir = os.listdir
-    monkeypatch.setattr(
-        spools.os, "listdir", lambda p=".": listed.append(str(p)) or real_listdir(p)
-    )
-    assert spools.prune_spools(paths, conn, keep_days=7, now=8.4 * day) == 1  # day 1, no sweep
+    monkeypatch.setattr(spool.os, "listdir", lambda p=".": listed.append(str(p)) or real_listdir(p))
+    assert spool.prune_spools(paths, conn, keep_days=7, now=8.4 * day) == 1  # day 1, no sweep
     assert str(paths.spool) not in listed and orphan.exists()
     left = {p.name[:-6] for p in paths.spool.iterdir()}
     assert envs[0].id not in left and envs[1].id not in left and envs[2].id in left
-    assert spools.prune_spools(paths, conn, keep_days=7, now=9.6 * day) == 2  # day 2 + sweep
+    assert spool.prune_spools(paths, conn, keep_days=7, now=9.6 * day) == 2  # day 2 + sweep
     assert str(paths.spool) in listed and not orphan.exists()
 
 
@@ -279,6 +277,6 @@ def test_the_daily_sweep_removes_temp_spools_of_killed_hooks(settings, root):
     young = paths.spool / ".tmp-def456.jsonl.wr1t1ng"  # a hook writing right now
     young.write_bytes(b"y")
     os.utime(young, (now - 5, now - 5))
-    assert spools.prune_spools(paths, conn, keep_days=7, now=now) == 1
+    assert spool.prune_spools(paths, conn, keep_days=7, now=now) == 1
     assert not stale.exists() and young.exists()
     conn.close()
