@@ -62,6 +62,8 @@ class Settings:
     exclude_projects: tuple[str, ...] = HOOK_DEFAULTS.exclude_projects
     git: bool = True  # version the data root with git (pipeline.versioning) when git is installed
     host: str | None = None  # this machine's name in daily entries and sync (MEMC_HOST)
+    sync_remote: str | None = None  # the git remote `memc sync` shares this root with
+    schedule_sync: bool = False  # `memc schedule` runs `memc sync` too (opt-in)
 
     @property
     def paths(self) -> Paths:
@@ -198,6 +200,8 @@ PARSERS: dict[str, Parser] = {
     "exclude_projects": _names,
     "git": _flag,  # false: never run git in this root (pipeline.versioning)
     "host": _optional_text,  # reduced to a host token by Settings.this_host
+    "sync_remote": _optional_text,  # remembered by `memc sync --remote URL` (set_setting)
+    "schedule_sync": _flag,
 }
 
 
@@ -295,6 +299,27 @@ def load_settings(
             raise ConfigError(f"unknown setting {key!r}")
         values[key] = parse_setting(key, value, "the command line")
     return Settings(root=root_path, **values)
+
+
+def set_setting(paths: Paths, key: str, value: str) -> None:
+    """Write ``key = "value"`` into .memc/config.toml (replacing that key's line, keeping the
+    rest), checked by the key's parser first and the whole file read back after."""
+    import json
+    import re
+
+    from pipeline.fsutil import atomic_write
+
+    parse_setting(key, value, "memc")
+    path = paths.config_file
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    line = f"{key} = {json.dumps(value)}"  # a JSON string is a valid TOML basic string
+    ours = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    kept = [old for old in lines if not ours.match(old)]
+    atomic_write(path, "\n".join([line, *kept]) + "\n")  # first: before any [table]
+    _read_config_file(path)
 
 
 def require_initialised(settings: Settings) -> None:

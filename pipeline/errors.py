@@ -153,6 +153,11 @@ class NotVersioned(MemcError):
     """history/undo on a data root that git does not version."""
 
 
+class SyncFailed(MemcError):
+    """``memc sync`` could not finish (remote unreachable, push refused, diverged after retries,
+    a conflict that is not memc's to merge); nothing local was lost."""
+
+
 class UndoRefused(MemcError):
     """The undo would lose or clash with a later change; nothing was written."""
 

@@ -307,8 +307,9 @@ def resolve(root: Path | str, rev: str) -> str | None:
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
-def merge_text(ours: str, base: str, theirs: str) -> tuple[str, bool]:
-    """A 3-way merge of three texts with ``git merge-file``: (merged text, clean?)."""
+def merge_text(ours: str, base: str, theirs: str, *, union: bool = False) -> tuple[str, bool]:
+    """A 3-way merge of three texts with ``git merge-file``: (merged text, clean?). ``union``
+    keeps both sides' lines where they clash (for append-only files), so it is always clean."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="memc-merge-") as tmp:
@@ -317,8 +318,9 @@ def merge_text(ours: str, base: str, theirs: str) -> tuple[str, bool]:
             path = Path(tmp, name)
             path.write_text(text, encoding="utf-8")
             names.append(str(path))
-        proc = run(tmp, "merge-file", "-p", "-L", "yours", "-L", "base", "-L", "memc", *names,
-                   check=False)  # fmt: skip
+        flags = ["--union"] if union else []
+        proc = run(tmp, "merge-file", "-p", *flags, "-L", "yours", "-L", "base", "-L", "memc",
+                   *names, check=False)  # fmt: skip
     if proc.returncode < 0 or proc.returncode > 127:
         raise GitError(f"git merge-file failed: {proc.stderr.strip()[:200]}")
     return proc.stdout, proc.returncode == 0

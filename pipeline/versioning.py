@@ -234,9 +234,14 @@ def classify(
     return user, memc
 
 
-def check_secrets(added: Sequence[tuple[str, int, str]]) -> None:
+def check_secrets(
+    added: Sequence[tuple[str, int, str]],
+    *,
+    verb: str = "committed",
+    fix: str = "remove it from the file (the next memc run commits it then)",
+) -> None:
     """SecretRefused when one of the ``added`` lines (path, number, text) would be changed by the
-    redactor; the message names the first such file and line."""
+    redactor; the message names the first such file and line (``verb``: committed / pushed)."""
     from pipeline.redact import redact_counts
 
     _, counts = redact_counts("\n".join(text for _, _, text in added))
@@ -247,11 +252,10 @@ def check_secrets(added: Sequence[tuple[str, int, str]]) -> None:
         if found:
             kinds = ", ".join(sorted(found))
             raise SecretRefused(
-                f"not committed: {path}:{line} holds what looks like a secret ({kinds}); "
-                "remove it from the file (the next memc run commits it then)"
+                f"not {verb}: {path}:{line} holds what looks like a secret ({kinds}); {fix}"
             )
     raise SecretRefused(
-        f"not committed: the change holds what looks like a secret ({', '.join(sorted(counts))}) "
+        f"not {verb}: the change holds what looks like a secret ({', '.join(sorted(counts))}) "
         f"spanning several lines in {', '.join(sorted({p for p, _, _ in added}))}"
     )
 

@@ -660,3 +660,69 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# -- several roots sharing one remote (memc sync) -------------------------------------------------
+
+
+def bare_remote(tmp_path: Path, name: str = "remote.git", refuse: str = "") -> str:
+    """A local bare repository as the shared remote; its file:// URL. ``refuse``: a pre-receive
+    hook prints it and exits 1 (a read-only remote; chmod does not stop root)."""
+    path = tmp_path / name
+    subprocess.run(["git", "init", "--bare", "-q", str(path)], check=True)
+    if refuse:
+        hook = path / "hooks" / "pre-receive"
+        hook.write_text(f"#!/bin/sh\necho '{refuse}' >&2\nexit 1\n")
+        hook.chmod(0o755)
+    return f"file://{path}"
+
+
+def sync_root(tmp_path: Path, host: str, *, from_url: str = ""):
+    """An initialised, versioned data root whose host is ``host`` (extractive backend); with
+    ``from_url``, made by ``memc init --from``."""
+    from pipeline.cli import main
+
+    root = tmp_path / host
+    args = ["--root", str(root), "init"] + (["--from", from_url] if from_url else [])
+    saved = os.environ.get("MEMC_HOST")
+    os.environ["MEMC_HOST"] = host  # init --from learns the entries as this host's root
+    try:
+        assert main(args) == 0
+    finally:
+        os.environ.pop("MEMC_HOST") if saved is None else os.environ.update(MEMC_HOST=saved)
+    config = root / ".memc" / "config.toml"
+    kept = config.read_text() if config.exists() else ""
+    config.write_text(f'host = "{host}"\nbackend = "extractive"\n{kept}')
+    return load_settings(root)
+
+
+def distil_entry(settings, eid: str, title: str, fact: str, day: str = DAY) -> None:
+    """One entry appended, recorded and committed the way a drain does it (one batch)."""
+    from pipeline import versioning
+    from pipeline.pending import entry_hash
+
+    block = daily.render_entry(
+        Entry(True, title=title, context=f"Worked on {title}.", decisions=[fact]),
+        entry_id=eid, time_hhmm="10:00", project="acme", session_id="s1", event="stop",
+        host=settings.this_host,
+    )  # fmt: skip
+    with versioning.batch(settings, "drain", ("daily",)) as batch:
+        daily.append_entry(settings.paths.daily, day, block, eid)
+        [entry] = [e for e in read_entries(settings.paths.daily, day) if e.id == eid]
+        conn = state.connect(settings.paths.state_db)
+        conn.execute(
+            "INSERT INTO entries(id, day, daily_path, job_id, title, content_hash, created_at) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (eid, day, f"daily/{day}.md", f"job-{eid}", title, entry_hash(entry), T0),
+        )
+        conn.close()
+        batch.subject = f"drain: {title}"
+
+
+def tree_files(root: Path, folder: str) -> dict[str, bytes]:
+    """{path: bytes} of every file under ROOT/folder (hidden ones too)."""
+    base = root / folder
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in base.rglob("*") if p.is_file()}
+
+
+CONFLICT_MARKERS = ("<<<<<<<", ">>>>>>>", "|||||||")

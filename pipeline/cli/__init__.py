@@ -97,13 +97,27 @@ def cli(ctx: click.Context, root: str | None, verbose: bool) -> None:
 
 @cli.command("init")
 @click.option("--no-git", is_flag=True, help="Do not make the root a git repository.")
+@click.option(
+    "--from",
+    "from_url",
+    metavar="URL",
+    default=None,
+    help="Start from a shared root: clone URL (pushed by `memc sync --remote URL`) into a new "
+    "or empty folder.",
+)
 @pass_app
-def init_cmd(app: App, no_git: bool) -> None:
+def init_cmd(app: App, no_git: bool, from_url: str | None) -> None:
     """Create the data-root layout (daily/, knowledge/, .memc/, .gitignore) and, when git is
     installed, a git repository (an existing one is reused). Safe to run again."""
     from pipeline.program import memc_hint
     from pipeline.setup import init_root, init_versioning
 
+    if from_url is not None:
+        if no_git:
+            raise click.UsageError("--from clones a git repository; it cannot go with --no-git")
+        from pipeline.syncinit import clone_into
+
+        clone_into(app.root(create=True), from_url)
     settings = app.settings(require_init=False, create=True)
     created = init_root(settings)
     if created:
@@ -116,6 +130,11 @@ def init_cmd(app: App, no_git: bool) -> None:
         click.echo("  git: not versioned (--no-git)")
     else:
         click.echo(f"  git: {init_versioning(settings)}")
+    if from_url is not None:
+        from pipeline import syncinit
+
+        learned = syncinit.catch_up(settings, from_url)
+        click.echo(f"  sync: {syncinit.summary(settings, from_url, learned)}")
     click.echo(
         f"Next: `{memc_hint(settings.root, 'install-hooks')}` to capture Claude Code sessions "
         "into it."
@@ -143,6 +162,7 @@ def _register() -> None:
         ops_cmds,
         read_cmds,
         setup_cmds,
+        sync_cmds,
     )
 
     for module in (
@@ -153,6 +173,7 @@ def _register() -> None:
         read_cmds,
         ops_cmds,
         history_cmds,
+        sync_cmds,
     ):
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -1,0 +1,317 @@
+"""`memc sync`: share one data root between machines and teammates over a git remote.
+
+One sync, under the git lock and the compile lock (no compile, undo or memc commit runs
+meanwhile): commit what is pending (a person's edits first, as themselves:
+``pipeline.versioning``), keep the daily-log merge driver registered (``pipeline.dailymerge``),
+fetch, integrate by merging (memc's commits are shared history: never rebased), regenerate
+knowledge/index.md, check the outgoing commits, push. A push that loses a race (the remote moved
+since the fetch) fetches and integrates again, up to ``ATTEMPTS`` times.
+
+Invariants:
+- Never leaves the work tree mid-merge or with conflict markers: daily logs merge entry by
+  entry, conflicted knowledge pages resolve by ``pipeline.syncmerge``'s rules, and on any failure
+  the merge is aborted (``git merge --abort``) and state.db's changes rolled back. Nothing local
+  is lost: local commits stay, and a refused push keeps them for the next sync.
+- Nothing private leaves: before every push each line the outgoing commits add is run through
+  the redactor (``versioning.check_secrets``) and a commit touching ``.memc/`` is refused; either
+  refuses the push naming file and line (exit 1, nothing pushed).
+- After integrating, state.db and search.db catch up incrementally: knowledge pages the merge
+  brought get their pages-table record (memc's when a memc commit wrote them last), daily files
+  are rescanned (``pending.sync_entries``; entries without a host that arrived are another
+  root's), the committed records mark entries compiled (``pending.reconcile``), and every changed
+  file is noted for the search index.
+- The remote: ``--remote URL`` is remembered (``sync_remote`` in .memc/config.toml, never
+  committed) and set as git remote ``origin`` (or ``memc`` when origin is something else).
+- The last sync's time and result are kept in state.db (kv ``last_sync``) for ``memc status``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import fsutil, pending, state, vcs, vcsremote, versioning
+from pipeline.errors import ConfigError, GitError, MemcError, NotVersioned, SyncFailed
+
+ATTEMPTS = 4
+LAST_SYNC_KEY = "last_sync"
+ALT_REMOTE = "memc"
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    status: str  # synced | up-to-date
+    message: str
+    remote: str  # the URL, credentials hidden
+    branch: str
+    pulled: int = 0  # commits brought in
+    pushed: int = 0  # commits sent
+    attempts: int = 1
+    taken_theirs: tuple[str, ...] = ()
+    kept_ours: tuple[str, ...] = ()
+    repended: tuple[str, ...] = ()  # this host's entries to compile again
+    head: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        return data
+
+
+def shown_url(url: str) -> str:
+    """``url`` without a password or token in it (for messages and status)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://{rest.split('@', 1)[1]}"
+    return url
+
+
+def _require(settings) -> Path:
+    if not versioning.enabled(settings):
+        raise NotVersioned(
+            f"{settings.root} is not versioned ({versioning.why_not(settings)}); sync needs git"
+        )
+    return Path(settings.root)
+
+
+def configure_remote(settings, url: str | None) -> tuple[str, str]:
+    """(git remote name, URL) to sync with; remembers a given ``url``. ConfigError: none known."""
+    from pipeline import config
+
+    root = Path(settings.root)
+    origin = vcsremote.remote_url(root, "origin")
+    if url is not None:
+        url = url.strip()
+        if not url:
+            raise ConfigError("--remote needs a URL (e.g. file:///srv/memory.git, git@host:me/m)")
+    else:
+        url = settings.sync_remote or origin
+    if not url:
+        raise ConfigError(
+            "no remote to sync with: run `memc sync --remote URL` once (a git repository every "
+            "machine can reach, e.g. an empty bare repository: git init --bare memory.git)"
+        )
+    name = "origin" if origin in (None, url) else ALT_REMOTE
+    if vcsremote.remote_url(root, name) != url:
+        vcsremote.set_remote(root, name, url)
+    if settings.sync_remote != url:
+        config.set_setting(settings.paths, "sync_remote", url)
+    return name, url
+
+
+def run_sync(settings, *, remote: str | None = None, attempts: int = ATTEMPTS) -> SyncReport:
+    """One sync (see the module docstring). SyncFailed / SecretRefused (exit 1) with a one-line
+    reason when it cannot finish; the last result is remembered either way."""
+    root = _require(settings)
+    name, url = configure_remote(settings, remote)
+    try:
+        report = _sync(settings, root, name, url, attempts)
+    except GitError as exc:
+        message = f"sync with {shown_url(url)} failed: {exc}; nothing local was lost"
+        _remember(settings, "failed", message)
+        raise SyncFailed(message) from None
+    except MemcError as exc:
+        _remember(settings, "failed", str(exc))
+        raise
+    _remember(settings, report.status, report.message)
+    return report
+
+
+def _remember(settings, status: str, message: str) -> None:
+    value = json.dumps({"at": time.time(), "status": status, "message": message[:300]})
+    try:
+        with contextlib.closing(state.connect(settings.paths.state_db)) as conn:
+            state.kv_set(conn, LAST_SYNC_KEY, value)
+    except (MemcError, OSError, sqlite3.Error):
+        pass  # bookkeeping only: the sync itself is done (or failed) either way
+
+
+def last_sync(conn) -> dict[str, Any] | None:
+    try:
+        data = json.loads(state.kv_get(conn, LAST_SYNC_KEY) or "null")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _sync(settings, root: Path, name: str, url: str, attempts: int) -> SyncReport:
+    from pipeline import dailymerge
+
+    paths = settings.paths
+    dailymerge.install(root)  # keeps .gitattributes and the driver of THIS installation
+    with versioning.batch(settings, "sync", scope=versioning.SCOPE) as pre:
+        pre.subject = "sync: changes not yet committed"
+    branch = vcsremote.branch(root)
+    if branch is None:
+        raise SyncFailed("the root's git HEAD is not on a branch: `git checkout` one, then sync")
+    shown = shown_url(url)
+    with contextlib.ExitStack() as stack:
+        # The writers' order (compile, knowledge, git: as undo takes them), so nothing waits
+        # on a lock held by a process waiting on ours.
+        stack.enter_context(fsutil.file_lock(paths.lock("compile"), timeout=600))
+        stack.enter_context(fsutil.file_lock(paths.lock("knowledge"), timeout=120))
+        stack.enter_context(fsutil.file_lock(paths.lock("git"), timeout=120))
+        conn = stack.enter_context(contextlib.closing(state.connect(paths.state_db)))
+        vcsremote.merge_abort(root)  # a sync killed mid-merge earlier: start from its commit
+        pulled, res = 0, None
+        for attempt in range(1, attempts + 1):
+            theirs = vcsremote.fetch(root, name, branch)
+            if theirs and not vcsremote.is_ancestor(root, theirs, "HEAD"):
+                got, merged = _integrate(settings, conn, root, theirs, shown)
+                pulled += got
+                res = merged or res
+            upstream = vcsremote.tracking_ref(name, branch) if theirs else None
+            out = vcsremote.outgoing(root, upstream)
+            if out:
+                check_outgoing(root, upstream)
+                if not vcsremote.push(root, name, branch):
+                    continue  # the remote moved since the fetch: fetch and integrate again
+                vcs.run(root, "update-ref", vcsremote.tracking_ref(name, branch), "HEAD")
+            return _report(settings, shown, branch, pulled, len(out), attempt, res, root)
+    raise SyncFailed(
+        f"sync with {shown} gave up: the remote kept moving during {attempts} attempts (other "
+        "machines pushing at the same time); your commits are kept, run `memc sync` again"
+    )
+
+
+def _report(settings, shown, branch, pulled, pushed, attempt, res, root) -> SyncReport:
+    parts = [f"pulled {pulled} commit(s)" if pulled else "", f"pushed {pushed}" if pushed else ""]
+    done = " and ".join(p for p in parts if p)
+    status = "synced" if done else "up-to-date"
+    message = f"synced with {shown}: {done}" if done else f"up to date with {shown}"
+    repended = tuple(res.repended) if res else ()
+    if repended:
+        message += (
+            f"; {len(repended)} of this machine's entries compile again into pages the remote "
+            "changed too (the next compile does it; `memc compile` now)"
+        )
+    return SyncReport(
+        status, message, shown, branch, pulled, pushed, attempt,
+        tuple(res.taken_theirs) if res else (), tuple(res.kept_ours) if res else (),
+        repended, vcs.head(root),
+    )  # fmt: skip
+
+
+def check_outgoing(root: Path, upstream: str | None) -> None:
+    """Refuse the push (SyncFailed / SecretRefused naming file and line) when an outgoing commit
+    touches .memc/ or adds a line the redactor would change."""
+    for rel in sorted(vcsremote.outgoing_paths(root, upstream)):
+        if rel.startswith(".memc/") or "/.memc/" in rel:
+            raise SyncFailed(
+                f"not pushed: a commit here touches {rel} (machine state under .memc/, which "
+                "holds raw session text); remove it from your history first"
+            )
+    versioning.check_secrets(
+        vcsremote.added_lines(root, upstream),
+        verb="pushed",
+        fix="remove it and rewrite the commit that added it (git rebase -i / git commit "
+        "--amend); your commits are kept and nothing was pushed",
+    )
+
+
+def _integrate(settings, conn, root: Path, theirs: str, shown: str):
+    """Bring ``theirs`` in: a fast-forward, or a merge whose conflicts syncmerge resolves.
+    Returns (commits brought in, the Resolution or None)."""
+    from pipeline import syncmerge, wikiindex
+
+    before = vcs.head(root)
+    count = len(vcs.run(root, "rev-list", f"HEAD..{theirs}").stdout.split())
+    if before is None or vcsremote.is_ancestor(root, before, theirs):
+        vcsremote.fast_forward(root, theirs)
+        catch_up(settings, conn, root, before, theirs)
+        _commit_index(settings, root)
+        return count, None
+    base = vcsremote.merge_base(root, before, theirs)
+    today = time.strftime("%Y-%m-%d", time.localtime())
+    try:
+        with state.transaction(conn):
+            clean = vcsremote.merge_start(root, theirs)
+            res = None if clean else syncmerge.resolve(settings, conn, base, before, today)
+            left = vcsremote.unmerged(root)
+            if left:
+                raise SyncFailed(f"not merged: {left[0]} is still conflicted; nothing changed")
+            wikiindex.write_index(settings.paths)  # the caller holds the knowledge lock
+            vcs.run(root, "add", "--", "knowledge/index.md")
+            vcsremote.merge_commit(root, _merge_message(settings, shown, count, res), _env(root))
+    except BaseException:
+        vcsremote.merge_abort(root)
+        raise
+    catch_up(settings, conn, root, before, vcs.head(root) or theirs)
+    return count, res
+
+
+def _env(root: Path) -> dict[str, str]:
+    committer = vcs.identity(root, "COMMITTER") or versioning.MEMC_AUTHOR
+    name, email = versioning.MEMC_AUTHOR
+    return {
+        "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1],
+    }  # fmt: skip
+
+
+def _merge_message(settings, shown: str, count: int, res) -> str:
+    subject = f"sync: merged {count} commit(s) from {shown}"
+    if res and res.taken_theirs:
+        subject += f"; {len(res.taken_theirs)} page(s) recompile here"
+    trailers = [
+        (versioning.TRAILER_OP, "sync"), (versioning.TRAILER_HOST, settings.this_host),
+    ]  # fmt: skip
+    return subject + "\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers) + "\n"
+
+
+def _commit_index(settings, root: Path) -> None:
+    """After a fast-forward: index.md regenerated (the caller holds the knowledge lock) and
+    committed only when it changed."""
+    from pipeline import wikiindex
+
+    result = wikiindex.write_index(settings.paths)
+    if getattr(result, "written", False):
+        vcs.stage(root, ["knowledge/index.md"])
+        changed, _ = vcs.staged_diff(root, ["knowledge/index.md"], vcs.head(root))
+        if changed:
+            message = (
+                f"sync: index.md regenerated\n\n{versioning.TRAILER_OP}: sync\n"
+                f"{versioning.TRAILER_HOST}: {settings.this_host}\n"
+            )
+            vcs.commit(root, ["knowledge/index.md"], message, author=versioning.MEMC_AUTHOR,
+                       fallback_committer=versioning.MEMC_AUTHOR)  # fmt: skip
+
+
+def catch_up(settings, conn, root: Path, old: str | None, new: str) -> None:
+    """state.db and search.db learn what ``old..new`` changed (see the module docstring)."""
+    from pipeline import pages, searchjournal
+
+    paths = settings.paths
+    changed = vcsremote.changed_between(root, old, new)
+    know = [p for s, p in changed if p.startswith("knowledge/") and p not in versioning.GENERATED]
+    authors = vcsremote.last_authors(root, old, new, know)
+    days = {Path(p).stem for _, p in changed if p.startswith("daily/") and p.count("/") == 1}
+    marks = ",".join("?" * len(days))
+    from pipeline import dailymerge
+
+    ours: set[str] = set()  # entries this root had before: its own, or known already
+    for day in days:
+        before = vcs.show(root, old, f"daily/{day}.md") if old else None
+        ours.update(b.key for b in dailymerge.split(before or ""))
+    with state.transaction(conn):
+        for rel in know:
+            try:
+                data: bytes | None = (root / rel).read_bytes()
+            except OSError:
+                data = None
+            mine = authors.get(rel, versioning.MEMC_AUTHOR[1]) == versioning.MEMC_AUTHOR[1]
+            pages.record(conn, rel, data, user_edited=not mine)
+        pending.sync_entries(settings, conn)
+        rows = conn.execute(
+            f"SELECT id FROM entries WHERE host='' AND day IN ({marks})", [*days]
+        ).fetchall()
+        pending.mark_foreign(conn, [r[0] for r in rows if r[0] not in ours])
+        pending.reconcile(settings, conn)
+    for _, rel in changed:
+        searchjournal.note_change(paths, rel)
