@@ -347,6 +347,13 @@ def check_git(settings: Settings) -> Check:
     return Check("git", {"ok": OK, "warn": WARN}.get(status, FAIL), detail, fix)
 
 
+def check_sync(settings: Settings) -> Check:
+    from pipeline.syncstatus import doctor_check
+
+    status, detail, fix = doctor_check(settings)
+    return Check("sync", OK if status == "ok" else WARN, detail, fix)
+
+
 def check_failed_jobs(settings: Settings) -> Check:
     if not settings.paths.is_initialised():
         return Check("failed-jobs", OK, "no inbox yet")
@@ -388,5 +395,6 @@ def run_checks(
         check_credentials(settings, env, home),
         check_hooks(settings, home, cwd),
         check_git(settings),
+        check_sync(settings),
         check_failed_jobs(settings),
     ]

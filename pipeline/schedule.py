@@ -1,4 +1,4 @@
-"""`memc schedule cron|systemd|launchd`: a periodic `drain` + `compile --if-stale`.
+"""`memc schedule cron|systemd|launchd`: a periodic `drain` + `compile --if-stale` (+ `sync`).
 
 Rendering is pure (``render``); only ``install`` writes, and only what the user asked for:
 - cron: the user's crontab, read with ``crontab -l`` and written with ``crontab -`` (the program
@@ -12,7 +12,9 @@ Rendering is pure (``render``); only ``install`` writes, and only what the user 
 ``<key>`` is a short hash of the root, so several data roots can each have a schedule.
 
 Each run does the drain first and compiles even when the drain reports a failed job (exit 1):
-one bad job must not stop the knowledge base from being compiled.
+one bad job must not stop the knowledge base from being compiled. With ``sync`` (opt-in:
+``schedule --sync`` or ``schedule_sync = true``) it then runs `memc sync`, whatever the compile
+did, so new daily entries are shared even when a compile fails.
 """
 
 from __future__ import annotations
@@ -68,20 +70,21 @@ def _check_every(every_min: int) -> None:
         )
 
 
-def shell_script(root: Path, program: list[str]) -> str:
-    """The POSIX shell command one run executes (drain, then compile --if-stale)."""
+def shell_script(root: Path, program: list[str], sync: bool = False) -> str:
+    """The POSIX shell command one run executes (drain, then compile --if-stale, then sync)."""
     drain = memc_command(root, "drain", program=program)
     compile_ = memc_command(root, "compile", "--if-stale", program=program)
-    return f"cd {shlex.quote(str(root))} && {{ {drain}; {compile_}; }}"
+    tail = f" {memc_command(root, 'sync', program=program)};" if sync else ""
+    return f"cd {shlex.quote(str(root))} && {{ {drain}; {compile_};{tail} }}"
 
 
-def cron_line(root: Path, program: list[str], every_min: int = 15) -> str:
+def cron_line(root: Path, program: list[str], every_min: int = 15, sync: bool = False) -> str:
     _check_every(every_min)
     when = f"*/{every_min} * * * *" if every_min < 60 else f"0 */{every_min // 60} * * *"
     if every_min == 1440:
         when = "0 0 * * *"
     log = shlex.quote(str(root / ".memc" / "logs" / "cron.log"))
-    command = f"{shell_script(root, program)} >> {log} 2>&1"
+    command = f"{shell_script(root, program, sync)} >> {log} 2>&1"
     # cron turns an unescaped % into a newline.
     command = command.replace("%", "\\%")
     return f"{when} {command} {_cron_marker(root)}"
@@ -103,11 +106,13 @@ def _systemd_line(argv: list[str]) -> str:
 
 
 def _systemd_units(
-    root: Path, program: list[str], every_min: int, unit_dir: Path
+    root: Path, program: list[str], every_min: int, unit_dir: Path, sync: bool = False
 ) -> tuple[ScheduleFile, ...]:
     name = f"memc-{root_key(root)}"
     drain = _systemd_line(memc_argv(root, "drain", program=program))
     compile_ = _systemd_line(memc_argv(root, "compile", "--if-stale", program=program))
+    sync_line = _systemd_line(memc_argv(root, "sync", program=program))
+    last = f"ExecStart=-{compile_}\nExecStart={sync_line}\n" if sync else f"ExecStart={compile_}\n"
     service = (
         "[Unit]\n"
         f"Description=memory-compiler: drain the inbox and compile stale entries ({root})\n\n"
@@ -115,8 +120,7 @@ def _systemd_units(
         "Type=oneshot\n"
         f"WorkingDirectory={_systemd_quote(str(root))}\n"
         "# '-' keeps going to compile when drain reports a failed job\n"
-        f"ExecStart=-{drain}\n"
-        f"ExecStart={compile_}\n"
+        f"ExecStart=-{drain}\n" + last
     )
     timer = (
         "[Unit]\n"
@@ -134,12 +138,14 @@ def _systemd_units(
     )
 
 
-def _launchd_plist(root: Path, program: list[str], every_min: int, agent_dir: Path) -> ScheduleFile:
+def _launchd_plist(
+    root: Path, program: list[str], every_min: int, agent_dir: Path, sync: bool = False
+) -> ScheduleFile:
     label = f"com.memory-compiler.{root_key(root)}"
     log = str(root / ".memc" / "logs" / "launchd.log")
     doc = {
         "Label": label,
-        "ProgramArguments": ["/bin/sh", "-c", shell_script(root, program)],
+        "ProgramArguments": ["/bin/sh", "-c", shell_script(root, program, sync)],
         "WorkingDirectory": str(root),
         "StartInterval": every_min * 60,
         "RunAtLoad": True,
@@ -151,7 +157,13 @@ def _launchd_plist(root: Path, program: list[str], every_min: int, agent_dir: Pa
 
 
 def render(
-    system: str, root: Path, program: list[str], *, every_min: int = 15, home: Path | None = None
+    system: str,
+    root: Path,
+    program: list[str],
+    *,
+    every_min: int = 15,
+    home: Path | None = None,
+    sync: bool = False,
 ) -> Schedule:
     """What `schedule SYSTEM` prints (and `--install` writes). Pure: reads and writes nothing."""
     _check_every(every_min)
@@ -162,11 +174,13 @@ def render(
             system,
             every_min,
             (),
-            cron_line(root, program, every_min),
+            cron_line(root, program, every_min, sync),
             "Install it with `memc schedule cron --install` (or paste it into `crontab -e`).",
         )
     if system == "systemd":
-        files = _systemd_units(root, program, every_min, home / ".config" / "systemd" / "user")
+        files = _systemd_units(
+            root, program, every_min, home / ".config" / "systemd" / "user", sync
+        )
         timer = files[1].path.name
         return Schedule(
             system,
@@ -175,7 +189,7 @@ def render(
             enable_hint=f"systemctl --user daemon-reload && systemctl --user enable --now {timer}",
         )
     if system == "launchd":
-        plist = _launchd_plist(root, program, every_min, home / "Library" / "LaunchAgents")
+        plist = _launchd_plist(root, program, every_min, home / "Library" / "LaunchAgents", sync)
         return Schedule(
             system,
             every_min,

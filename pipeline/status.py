@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class Status:
     versioning: str = ""  # "git repository", or why the root is not versioned
     uncommitted_user: tuple[str, ...] = ()  # edits of yours the next memc batch commits first
     uncommitted_memc: tuple[str, ...] = ()
+    sync: dict[str, Any] = field(default_factory=dict)  # pipeline.syncstatus.summary
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +116,9 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
             (settings.this_host,),
         ).fetchone()
         ledger = calls.ledger_summary(conn, settings, now=now)
+        from pipeline import syncstatus
+
+        sync_info = syncstatus.summary(settings, conn)
         last = {
             k: _kv_time(conn, k) for k in ("last_capture_at", "last_drain_at", "last_compile_at")
         }
@@ -158,6 +162,7 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         versioning=repo.reason,
         uncommitted_user=repo.uncommitted_user,
         uncommitted_memc=repo.uncommitted_memc,
+        sync=sync_info,
     )
 
 
@@ -242,6 +247,9 @@ def render_text(st: Status, now: float) -> list[str]:
         lines.append("circuit breaker: closed")
     lines.append(f"watcher: {'running' if st.watcher_running else 'not running'}")
     lines.append(f"knowledge base: {st.articles} articles, {st.daily_files} daily logs")
+    from pipeline.syncstatus import lines as sync_lines
+
+    lines.extend(sync_lines(st.sync, now))
     if not st.versioned:
         lines.append(f"versioned: no ({st.versioning}); `memc doctor` says how")
         return lines

@@ -37,9 +37,11 @@ from typing import Any
 
 from pipeline import fsutil, pending, state, vcs, vcsremote, versioning
 from pipeline.errors import ConfigError, GitError, MemcError, NotVersioned, SyncFailed
+from pipeline.syncstatus import LAST_SYNC_KEY, last_sync, shown_url
+
+__all__ = ["SyncReport", "check_outgoing", "configure_remote", "last_sync", "run_sync", "shown_url"]
 
 ATTEMPTS = 4
-LAST_SYNC_KEY = "last_sync"
 ALT_REMOTE = "memc"
 
 
@@ -62,14 +64,6 @@ class SyncReport:
         data = asdict(self)
         data.update(data.pop("extra"))
         return data
-
-
-def shown_url(url: str) -> str:
-    """``url`` without a password or token in it (for messages and status)."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        return f"{scheme}://{rest.split('@', 1)[1]}"
-    return url
 
 
 def _require(settings) -> Path:
@@ -130,14 +124,6 @@ def _remember(settings, status: str, message: str) -> None:
             state.kv_set(conn, LAST_SYNC_KEY, value)
     except (MemcError, OSError, sqlite3.Error):
         pass  # bookkeeping only: the sync itself is done (or failed) either way
-
-
-def last_sync(conn) -> dict[str, Any] | None:
-    try:
-        data = json.loads(state.kv_get(conn, LAST_SYNC_KEY) or "null")
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _sync(settings, root: Path, name: str, url: str, attempts: int) -> SyncReport:
@@ -314,4 +300,5 @@ def catch_up(settings, conn, root: Path, old: str | None, new: str) -> None:
         pending.mark_foreign(conn, [r[0] for r in rows if r[0] not in ours])
         pending.reconcile(settings, conn)
     for _, rel in changed:
-        searchjournal.note_change(paths, rel)
+        if rel.endswith(".md"):  # the records under daily/.compiled/ are not indexed
+            searchjournal.note_change(paths, rel)

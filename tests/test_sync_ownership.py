@@ -75,6 +75,11 @@ def test_only_this_hosts_entries_are_pending_and_compiled(alpha):
     assert "daily/.compiled/alpha.txt" in git(alpha.root, "show", "--name-only", "HEAD")
     assert "Memc-Host: alpha" in git(alpha.root, "log", "-1", "--format=%B")
     assert daily.list_days(alpha.paths.daily) == [DAY]  # the hidden record folder is no day
+    from pipeline import lintscan, searchjournal
+
+    assert [rel for rel, _, _ in searchjournal.walk(alpha.paths) if ".compiled" in rel] == []
+    issues = lintscan.daily_issues(alpha.paths, conn)
+    assert not [i for i in issues if ".compiled" in str(i)]
 
 
 def test_records_mark_entries_compiled_wherever_they_were_compiled(alpha):

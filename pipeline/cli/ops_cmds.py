@@ -149,9 +149,17 @@ def uninstall_hooks_cmd(
     show_default=True,
     help="Minutes between runs: 1-59, or whole hours up to 1440.",
 )
+@click.option(
+    "--sync/--no-sync",
+    "with_sync",
+    default=None,
+    help="Run `memc sync` after the compile (default: the schedule_sync setting, off).",
+)
 @pass_app
-def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
-    """Print (or --install) a periodic `drain` + `compile --if-stale` for this data root.
+def schedule_cmd(
+    app: App, system: str, do_install: bool, every: int, with_sync: bool | None
+) -> int:
+    """Print (or --install) a periodic `drain` + `compile --if-stale` (+ `sync`) for this root.
 
     Useful with MEMC_SPAWN_DRAIN=0, or as a safety net beside the hooks' own drains.
     """
@@ -159,7 +167,8 @@ def schedule_cmd(app: App, system: str, do_install: bool, every: int) -> int:
     from pipeline.schedule import install, render
 
     settings = app.settings()
-    sched = render(system, settings.root, memc_program(), every_min=every)
+    sync = settings.schedule_sync if with_sync is None else with_sync
+    sched = render(system, settings.root, memc_program(), every_min=every, sync=sync)
     if not do_install:
         if sched.cron_line:
             click.echo(sched.cron_line)
