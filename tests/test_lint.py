@@ -340,3 +340,40 @@ def test_report_files_are_bounded_and_grouped(root, settings, monkeypatch):
     assert "## broken_link (8)" in text and "... and 5 more" in text
     full = report.to_dict()  # what `memc lint --json` prints: every issue
     assert len(full["issues"]) == len(report.issues) and "omitted" not in full
+
+
+def test_the_cycle_collector_is_paused_during_a_lint_and_back_after(kb, settings, monkeypatch):
+    """A lint builds pages, links and findings that hold no reference cycles: the collector's
+    passes over that growing heap are paused while it runs, and resumed after (also on error)."""
+    import gc
+
+    seen = []
+    real_scan = lint.scan
+
+    def scan(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(lint, "scan", scan)
+    assert gc.isenabled()
+    report = lint.run_lint(settings, structural_only=True)
+    assert seen == [False] and gc.isenabled() and report.articles
+
+    def broken(*args, **kwargs):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(lint, "scan", broken)
+    with pytest.raises(OSError):
+        lint.run_lint(settings, structural_only=True)
+    assert gc.isenabled()
+
+
+def test_report_counts_match_the_issues(kb, settings):
+    report = lint.run_lint(settings, structural_only=True, write_report=False)
+    for severity in lint.SEVERITIES:
+        assert report.count(severity) == sum(i.severity == severity for i in report.issues)
+    by_check: dict[str, int] = {}
+    for issue in report.issues:
+        by_check[issue.check] = by_check.get(issue.check, 0) + 1
+    assert report.by_check() == by_check and list(report.by_check()) == list(by_check)
+    assert report.errors == report.count("error") > 0

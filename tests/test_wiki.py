@@ -76,6 +76,11 @@ def test_links_forms_and_code_exclusion():
     ]
 
 
+def test_tilde_fences_hide_links_and_text_without_code_keeps_every_link():
+    assert [k.target for k in parse_links("~~~\n[[hidden]]\n~~~\n[[shown]]")] == ["shown"]
+    assert [k.target for k in parse_links("[[a]] and [[b|B]], no code")] == ["a", "b"]
+
+
 def test_resolution_order():
     a = parse_article(
         "concepts/postgres-locks", "---\ntitle: Postgres Locks\naliases: [advisory locks]\n---\n"
