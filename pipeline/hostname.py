@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from collections.abc import Mapping
 
 _NOT_LABEL = re.compile(r"[^a-z0-9-]+")
@@ -35,6 +34,8 @@ def host_name(environ: Mapping[str, str] | None = None) -> str:
     override = env.get("MEMC_HOST", "").strip()
     if override:
         return clean(override)
+    import socket  # here: importing it costs more than the call (`memc status` asks)
+
     try:
         return clean(socket.gethostname())
     except OSError:

@@ -264,9 +264,10 @@ def _refresh_signalled(paths: Paths, full: bool, now: float, started: float) -> 
                     updates["journal_offset"] = "0"
             except OSError:
                 pass
-        conn.executemany(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(updates.items())
-        )
+        if any(meta.get(k) != v for k, v in updates.items()):  # a quiet refresh writes nothing
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(updates.items())
+            )
         return stats
     finally:
         conn.close()

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import GitError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 TIMEOUT_S = 60.0
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the empty tree in sha1 repositories
@@ -89,6 +92,8 @@ def run(
     timeout: float = TIMEOUT_S,
 ) -> subprocess.CompletedProcess[str]:
     """``git -C root args...``; GitError when it fails (``check``) or git is missing."""
+    import subprocess  # here: what runs no git (status of an unversioned root) never loads it
+
     exe = git_exe()
     if exe is None:
         raise GitError("git is not installed (not on PATH); install git or set `git = false`")

@@ -382,3 +382,22 @@ def test_ranked_articles_stay_within_the_budget_and_fill_with_the_newest(paths):
             )
         ]
     assert ranked[3:] == newest
+
+
+def test_a_refresh_that_finds_nothing_new_writes_nothing(paths, monkeypatch):
+    write_page(paths, "concepts/a", "Alpha", "text")
+    searchindex.refresh(paths)
+    statements: list[str] = []
+    real_connect = searchindex.connect
+
+    def connect(p):
+        conn = real_connect(p)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(searchindex, "connect", connect)
+    searchindex.refresh(paths)  # quiet: same folders, empty journal, last walk just now
+    assert not [s for s in statements if s.lstrip().upper().startswith(("INSERT", "DELETE"))]
+    write_page(paths, "concepts/b", "Beta", "text")
+    searchindex.refresh(paths)
+    assert [s for s in statements if s.lstrip().upper().startswith("INSERT")]
