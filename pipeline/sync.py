@@ -10,7 +10,10 @@ since the fetch) fetches and integrates again, up to ``ATTEMPTS`` times.
 Invariants:
 - Never leaves the work tree mid-merge or with conflict markers: daily logs merge entry by
   entry, conflicted knowledge pages resolve by ``pipeline.syncmerge``'s rules, and on any failure
-  the merge is aborted (``git merge --abort``) and state.db's changes rolled back. Nothing local
+  the merge is aborted (``git merge --abort``) and state.db's changes rolled back. A sync killed
+  mid-integration leaves ``.memc/sync-merging`` (the commit it started from): the next sync
+  aborts that merge, or catches state.db up when the merge commit was made. A merge a person
+  has in progress is never touched: the sync is refused. Nothing local
   is lost: local commits stay, and a refused push keeps them for the next sync.
 - Nothing private leaves: before every push each line the outgoing commits add is run through
   the redactor (``versioning.check_secrets``) and a commit touching ``.memc/`` is refused; either
@@ -131,20 +134,16 @@ def _sync(settings, root: Path, name: str, url: str, attempts: int) -> SyncRepor
 
     paths = settings.paths
     dailymerge.install(root)  # keeps .gitattributes and the driver of THIS installation
+    with _locks(paths) as conn:  # before any commit: a commit cannot run mid-merge
+        _recover(settings, conn, root)
     with versioning.batch(settings, "sync", scope=versioning.SCOPE) as pre:
         pre.subject = "sync: changes not yet committed"
     branch = vcsremote.branch(root)
     if branch is None:
         raise SyncFailed("the root's git HEAD is not on a branch: `git checkout` one, then sync")
     shown = shown_url(url)
-    with contextlib.ExitStack() as stack:
-        # The writers' order (compile, knowledge, git: as undo takes them), so nothing waits
-        # on a lock held by a process waiting on ours.
-        stack.enter_context(fsutil.file_lock(paths.lock("compile"), timeout=600))
-        stack.enter_context(fsutil.file_lock(paths.lock("knowledge"), timeout=120))
-        stack.enter_context(fsutil.file_lock(paths.lock("git"), timeout=120))
-        conn = stack.enter_context(contextlib.closing(state.connect(paths.state_db)))
-        vcsremote.merge_abort(root)  # a sync killed mid-merge earlier: start from its commit
+    with _locks(paths) as conn:
+        _recover(settings, conn, root)
         pulled, res = 0, None
         for attempt in range(1, attempts + 1):
             theirs = vcsremote.fetch(root, name, branch)
@@ -164,6 +163,43 @@ def _sync(settings, root: Path, name: str, url: str, attempts: int) -> SyncRepor
         f"sync with {shown} gave up: the remote kept moving during {attempts} attempts (other "
         "machines pushing at the same time); your commits are kept, run `memc sync` again"
     )
+
+
+@contextlib.contextmanager
+def _locks(paths):
+    """The writers' locks in their order (compile, knowledge, git: as undo takes them, so
+    nothing waits on a lock held by a process waiting on ours) and a state.db connection."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(fsutil.file_lock(paths.lock("compile"), timeout=600))
+        stack.enter_context(fsutil.file_lock(paths.lock("knowledge"), timeout=120))
+        stack.enter_context(fsutil.file_lock(paths.lock("git"), timeout=120))
+        yield stack.enter_context(contextlib.closing(state.connect(paths.state_db)))
+
+
+def _marker(settings) -> Path:
+    """``.memc/sync-merging``: the commit an integration started from, while it runs."""
+    return settings.paths.memc / "sync-merging"
+
+
+def _recover(settings, conn, root: Path) -> None:
+    """Finish what a sync killed mid-integration left: its merge in progress is aborted (back to
+    the commit it started from), or, killed after its merge commit, state.db and search.db catch
+    up now. A merge in progress that no sync started is a person's: refused, left alone."""
+    marker = _marker(settings)
+    try:
+        start = marker.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        start = ""
+    if vcsremote.merging(root) and not start:
+        raise SyncFailed(
+            "a git merge is in progress in the root (not memc's): finish it (`git commit`) or "
+            "abort it (`git merge --abort`), then run `memc sync` again"
+        )
+    if vcsremote.merging(root):
+        vcsremote.merge_abort(root)
+    elif start and vcs.resolve(root, start) and vcs.head(root) not in (None, start):
+        catch_up(settings, conn, root, start, vcs.head(root) or "HEAD")
+    marker.unlink(missing_ok=True)
 
 
 def _report(settings, shown, branch, pulled, pushed, attempt, res, root) -> SyncReport:
@@ -208,10 +244,13 @@ def _integrate(settings, conn, root: Path, theirs: str, shown: str):
 
     before = vcs.head(root)
     count = len(vcs.run(root, "rev-list", f"HEAD..{theirs}").stdout.split())
+    marker = _marker(settings)
+    fsutil.atomic_write(marker, (before or "") + "\n")  # until caught up (see _recover)
     if before is None or vcsremote.is_ancestor(root, before, theirs):
         vcsremote.fast_forward(root, theirs)
         catch_up(settings, conn, root, before, theirs)
         _commit_index(settings, root)
+        marker.unlink(missing_ok=True)
         return count, None
     base = vcsremote.merge_base(root, before, theirs)
     today = time.strftime("%Y-%m-%d", time.localtime())
@@ -227,8 +266,10 @@ def _integrate(settings, conn, root: Path, theirs: str, shown: str):
             vcsremote.merge_commit(root, _merge_message(settings, shown, count, res), _env(root))
     except BaseException:
         vcsremote.merge_abort(root)
+        marker.unlink(missing_ok=True)
         raise
     catch_up(settings, conn, root, before, vcs.head(root) or theirs)
+    marker.unlink(missing_ok=True)
     return count, res
 
 

@@ -229,3 +229,60 @@ def test_sync_leaves_no_merge_in_progress_when_a_conflict_is_not_memcs(alpha, be
     assert not (beta.root / ".git" / "MERGE_HEAD").exists()
     assert (beta.root / "notes.txt").read_text() == "beta's words\n"
     assert subprocess.run(["git", "-C", str(beta.root), "diff", "--quiet"]).returncode == 0
+
+
+def test_a_merge_a_person_has_in_progress_is_left_alone(alpha, beta, url, capsys):
+    assert sync(alpha, "--remote", url) == 0
+    assert sync(beta, "--remote", url) == 0
+    for settings, text in ((alpha, "alpha's words\n"), (beta, "beta's words\n")):
+        (settings.root / "notes.txt").write_text(text)
+        git(settings.root, "add", "notes.txt")
+        git(settings.root, "commit", "-q", "-m", "notes")
+    assert sync(alpha) == 0
+    git(beta.root, "fetch", "-q", "origin")
+    branch = git(beta.root, "symbolic-ref", "--short", "HEAD").strip()
+    subprocess.run(["git", "-C", str(beta.root), "merge", f"origin/{branch}"], capture_output=True)
+    assert (beta.root / ".git" / "MERGE_HEAD").exists()  # the person's own merge, conflicted
+    capsys.readouterr()
+    assert sync(beta) == 1
+    assert "git merge is in progress" in capsys.readouterr().err
+    assert (beta.root / ".git" / "MERGE_HEAD").exists()
+
+
+def test_a_sync_killed_mid_merge_is_undone_by_the_next_one(alpha, beta, url):
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    compile_now(alpha)
+    assert sync(alpha, "--remote", url) == 0
+    distil_entry(beta, "b00000000001", "Beta one", "Fact beta-one")
+    compile_now(beta)
+    before = git(beta.root, "rev-parse", "HEAD").strip()
+    git(beta.root, "remote", "add", "origin", url)
+    git(beta.root, "fetch", "-q", "origin")
+    branch = git(beta.root, "symbolic-ref", "--short", "HEAD").strip()
+    args = ["merge", "--no-commit", "--allow-unrelated-histories", f"origin/{branch}"]
+    subprocess.run(["git", "-C", str(beta.root), *args], capture_output=True)
+    assert (beta.root / ".git" / "MERGE_HEAD").exists()  # what a sync killed here leaves
+    (beta.paths.memc / "sync-merging").write_text(before + "\n")
+    assert sync(beta, "--remote", url) == 0
+    assert not (beta.paths.memc / "sync-merging").exists()
+    assert sorted(e.id for e in all_entries(beta.root)) == ["a00000000001", "b00000000001"]
+    for rel, data in tree_files(beta.root, "knowledge").items():
+        assert not any(m in data.decode() for m in CONFLICT_MARKERS), rel
+
+
+def test_a_sync_killed_after_its_merge_commit_catches_up_next_time(alpha, beta, url):
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    assert sync(alpha, "--remote", url) == 0
+    assert sync(beta, "--remote", url) == 0
+    distil_entry(alpha, "a00000000002", "Alpha two", "Fact alpha-two")
+    assert sync(alpha) == 0
+    before = git(beta.root, "rev-parse", "HEAD").strip()
+    git(beta.root, "fetch", "-q", "origin")
+    branch = git(beta.root, "symbolic-ref", "--short", "HEAD").strip()
+    git(beta.root, "merge", "-q", "--ff-only", f"origin/{branch}")  # merged, then killed
+    (beta.paths.memc / "sync-merging").write_text(before + "\n")
+    assert sync(beta) == 0
+    conn = state.connect(beta.paths.state_db)
+    row = conn.execute("SELECT host FROM entries WHERE id='a00000000002'").fetchone()
+    assert row is not None and row[0] == "alpha"
+    assert not (beta.paths.memc / "sync-merging").exists()
