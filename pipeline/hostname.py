@@ -34,9 +34,14 @@ def host_name(environ: Mapping[str, str] | None = None) -> str:
     override = env.get("MEMC_HOST", "").strip()
     if override:
         return clean(override)
-    import socket  # here: importing it costs more than the call (`memc status` asks)
-
     try:
-        return clean(socket.gethostname())
-    except OSError:
-        return FALLBACK
+        # What socket.gethostname() returns on POSIX, without importing socket (it costs more
+        # than the call, and `memc status` asks)
+        return clean(os.uname().nodename)
+    except AttributeError:  # no os.uname (Windows)
+        import socket
+
+        try:
+            return clean(socket.gethostname())
+        except OSError:
+            return FALLBACK

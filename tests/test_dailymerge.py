@@ -241,3 +241,12 @@ def test_host_comes_from_memc_host_then_config_then_system(root, monkeypatch):
     assert load_settings(root).this_host == "team-box"
     (root / ".memc" / "config.toml").write_text("")
     assert load_settings(root).this_host == hostname.host_name({})
+
+
+def test_the_host_name_is_the_systems_without_memc_host(monkeypatch):
+    import socket
+
+    from pipeline.hostname import clean, host_name
+
+    assert host_name({}) == clean(socket.gethostname())
+    assert host_name({"MEMC_HOST": "Build-Box.example.org"}) == "build-box"

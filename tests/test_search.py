@@ -401,3 +401,69 @@ def test_a_refresh_that_finds_nothing_new_writes_nothing(paths, monkeypatch):
     write_page(paths, "concepts/b", "Beta", "text")
     searchindex.refresh(paths)
     assert [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+
+
+# --- `memc search` runs without click (pipeline.entry) and prints what the click command prints --
+
+SEARCH_PROBE = """
+import sys
+from pipeline.entry import main
+rc = main(sys.argv[1:])
+sys.stderr.write("\\nPROBE rc=%d click=%s\\n" % (rc, "click" in sys.modules))
+"""
+
+
+def test_search_without_click_prints_the_click_commands_output(paths, root, memc_env, capsys):
+    import subprocess
+
+    from pipeline.cli import main
+    from tests.helpers import PYTHON
+
+    write_page(paths, "concepts/advisory-locks", "Advisory locks", "pg_try_advisory_lock here")
+    write_daily(paths, "2026-11-20", [("acme", "Queue fix", "advisory locks in the worker")])
+    forms = (
+        ["search", "advisory", "locks"],
+        ["search", "advisory", "--limit", "1", "--json"],
+        ["search", "--kind=daily", "advisory", "-n", "5"],
+        ["search", "nothing-matches-this"],
+        ["search", "???"],  # no word at all: a usage error, exit 2, on both paths
+    )
+    for args in forms:
+        proc = subprocess.run(
+            [PYTHON, "-c", SEARCH_PROBE, *args], capture_output=True, env=memc_env, timeout=60
+        )
+        err = proc.stderr.decode()
+        rc, clicked = err.rsplit("PROBE ", 1)[1].split()
+        assert clicked == "click=False", (args, err)
+        code = main(["--root", str(root), *args])
+        out = capsys.readouterr()
+        assert rc == f"rc={code}", (args, err)
+        assert proc.stdout.decode() == out.out, args
+        if code:
+            assert "nothing to search for" in err and "nothing to search for" in out.err
+
+
+def test_only_valid_plain_search_forms_skip_click():
+    from pipeline.entry import _search_argv
+
+    assert _search_argv(["search", "a", "b"]) == (
+        None,
+        False,
+        {"text": "a b", "limit": 10, "kind": None, "as_json": False},
+    )
+    assert _search_argv(["--root", "/r", "search", "x", "--limit=3", "--kind", "article"]) == (
+        "/r",
+        False,
+        {"text": "x", "limit": 3, "kind": "article", "as_json": False},
+    )
+    bad = (
+        ["search"],
+        ["search", "x", "--limit", "0"],
+        ["search", "x", "-n", "201"],
+        ["search", "x", "--kind", "page"],
+        ["search", "x", "--help"],
+        ["search", "x", "--"],
+        ["search", "x", "--limit"],
+    )
+    for argv in bad:
+        assert _search_argv(argv) is None, argv

@@ -38,30 +38,11 @@ def search_cmd(
     app: App, query: tuple[str, ...], limit: int, kind: str | None, as_json: bool
 ) -> int:
     """Full-text search over knowledge/ and daily/ (local, no model)."""
-    from pipeline import search, searchindex
+    from pipeline.searchcmd import report
 
-    settings = app.settings()
-    text = " ".join(query)
-    if not search.terms(text):
-        from pipeline.errors import ConfigError
-
-        raise ConfigError(
-            f"nothing to search for in {text!r}: give one or more words, "
-            "e.g. memc search advisory locks"
-        )
-    searchindex.refresh(settings.paths)
-    hits = search.search(settings.paths, text, limit=limit, kind=kind)
-    if as_json:
-        emit_json({"query": text, "hits": [vars(h) for h in hits]})
-        return 0
-    if not hits:
-        click.echo(f"No matches for {text!r}. Try fewer or different words.")
-        return 0
-    for n, hit in enumerate(hits, 1):
-        label = hit.key if hit.kind == "article" else f"{hit.path} #{hit.key}"
-        click.echo(f"{n:2}. {hit.title}  [{label}]")
-        if hit.snippet:
-            click.echo(f"    {hit.snippet}")
+    # The console script runs the plain forms without click (pipeline.entry); both print this.
+    text = report(app.settings().paths, " ".join(query), limit=limit, kind=kind, as_json=as_json)
+    click.echo(text)
     return 0
 
 
