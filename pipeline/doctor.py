@@ -347,13 +347,6 @@ def check_git(settings: Settings) -> Check:
     return Check("git", {"ok": OK, "warn": WARN}.get(status, FAIL), detail, fix)
 
 
-def check_sync(settings: Settings) -> Check:
-    from pipeline.syncstatus import doctor_check
-
-    status, detail, fix = doctor_check(settings)
-    return Check("sync", OK if status == "ok" else WARN, detail, fix)
-
-
 def check_failed_jobs(settings: Settings) -> Check:
     if not settings.paths.is_initialised():
         return Check("failed-jobs", OK, "no inbox yet")
@@ -380,6 +373,8 @@ def run_checks(
     run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
 ) -> list[Check]:
     """Every check, in the order a user should fix them."""
+    from pipeline.syncstatus import check as check_sync
+
     env = os.environ if env is None else env
     home = home or Path.home()
     cwd = cwd or Path.cwd()

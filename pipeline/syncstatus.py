@@ -92,6 +92,14 @@ def lines(info: dict[str, Any], now: float) -> list[str]:
     return out
 
 
+def check(settings):
+    """``doctor_check`` as `memc doctor`'s ``Check`` named ``sync`` (a warning at worst)."""
+    from pipeline.doctor import OK, WARN, Check
+
+    status, detail, fix = doctor_check(settings)
+    return Check("sync", OK if status == "ok" else WARN, detail, fix)
+
+
 def doctor_check(settings) -> tuple[str, str, str]:
     """(ok|warn, detail, fix): a configured remote that cannot be reached, or a daily-log merge
     driver that is not registered for this installation."""

@@ -53,6 +53,7 @@ TRAILER_OP = "Memc-Op"
 TRAILER_ENTRIES = "Memc-Entries"
 TRAILER_REVERTS = "Memc-Reverts"
 TRAILER_HOST = "Memc-Host"  # the machine that made the commit (pipeline.hostname)
+FIX = "remove it from the file (the next memc run commits it then)"  # check_secrets' advice
 
 
 @dataclass
@@ -234,12 +235,7 @@ def classify(
     return user, memc
 
 
-def check_secrets(
-    added: Sequence[tuple[str, int, str]],
-    *,
-    verb: str = "committed",
-    fix: str = "remove it from the file (the next memc run commits it then)",
-) -> None:
+def check_secrets(added: Sequence[tuple[str, int, str]], *, verb="committed", fix=FIX) -> None:
     """SecretRefused when one of the ``added`` lines (path, number, text) would be changed by the
     redactor; the message names the first such file and line (``verb``: committed / pushed)."""
     from pipeline.redact import redact_counts

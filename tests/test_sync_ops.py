@@ -13,9 +13,10 @@ import subprocess
 from pipeline import compiler
 from pipeline.cli import main
 from pipeline.config import load_settings
-from pipeline.doctor import OK, WARN, check_sync
+from pipeline.doctor import OK, WARN
 from pipeline.schedule import cron_line, render
 from pipeline.status import collect, render_text
+from pipeline.syncstatus import check as check_sync
 from tests.helpers import PYTHON, REPO, T0, bare_remote, distil_entry, git, sync_root
 
 
