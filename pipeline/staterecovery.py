@@ -14,9 +14,11 @@ Invariants:
   jobs, entries, the cost ledger, private sessions, kv, pages: a table stops at its first
   unreadable page); then every daily entry the copy did not give back, from the files under
   daily/. Such an entry counts as compiled when a git commit of the root names it in its
-  ``Memc-Entries`` trailer (without git: when an article's frontmatter cites its daily file), so
+  ``Memc-Entries`` trailer or a host's committed record (``pipeline.compiledrecord``) lists it
+  with its current text (without git: when an article's frontmatter cites its daily file), so
   a rebuild never recompiles the whole history; `memc compile --file daily/DAY.md` compiles a
-  day again by hand.
+  day again by hand. It keeps the host its marker names, so a synced root never takes another
+  host's entries as its own to compile.
 - Lost, and said so (kv ``state_recovered``, which doctor, status and SessionStart read):
   cursors the copy did not give back. A session still on disk whose cursor is gone is captured
   again from its first byte at its next hook: job ids dedupe the same range (repeated hooks
@@ -221,10 +223,13 @@ def rebuild_entries(root: Path, conn: sqlite3.Connection, now: float) -> int:
     from pipeline.daily import list_days, read_entries
     from pipeline.pending import entry_hash
 
+    from pipeline.compiledrecord import read_all
+
     daily = root / "daily"
     known = {row[0] for row in conn.execute("SELECT id FROM entries")}
     compiled_ids = _compiled_by_git(root)
     cited = _cited_days(root / "knowledge") if compiled_ids is None else set()
+    recorded = read_all(daily)  # the committed records: {entry id: (host, hash)}
     inserted = 0
     for day in list_days(daily):
         try:
@@ -236,9 +241,10 @@ def rebuild_entries(root: Path, conn: sqlite3.Connection, now: float) -> int:
             if entry.id in known:
                 continue
             done = entry.id in compiled_ids if compiled_ids is not None else day in cited
+            done = done or recorded.get(entry.id, ("", ""))[1] == entry_hash(entry)
             conn.execute(
                 "INSERT OR IGNORE INTO entries(id, day, daily_path, session_id, project, title, "
-                "content_hash, created_at, compiled_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                "content_hash, created_at, compiled_at, host) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     entry.id,
                     entry.day,
@@ -249,6 +255,7 @@ def rebuild_entries(root: Path, conn: sqlite3.Connection, now: float) -> int:
                     entry_hash(entry),
                     mtime,
                     now if done else None,
+                    entry.host,  # another host's entry stays that host's to compile
                 ),
             )
             known.add(entry.id)

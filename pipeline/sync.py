@@ -256,7 +256,7 @@ def _integrate(settings, conn, root: Path, theirs: str, shown: str):
     today = time.strftime("%Y-%m-%d", time.localtime())
     try:
         with state.transaction(conn):
-            clean = vcsremote.merge_start(root, theirs)
+            clean = vcsremote.merge_start(root, theirs, _env(root))
             res = None if clean else syncmerge.resolve(settings, conn, base, before, today)
             left = vcsremote.unmerged(root)
             if left:

@@ -96,12 +96,13 @@ def fast_forward(root: Path | str, rev: str) -> None:
     vcs.run(root, "merge", "-q", "--ff-only", "--no-verify", rev)
 
 
-def merge_start(root: Path | str, rev: str) -> bool:
+def merge_start(root: Path | str, rev: str, env: Mapping[str, str] | None = None) -> bool:
     """``git merge --no-commit`` of ``rev`` (unrelated histories allowed: two roots that began
     apart share nothing but their layout). True when no path conflicts. GitError when git
-    refuses to start (local changes in the way), with nothing changed."""
+    refuses to start (local changes in the way), with nothing changed. ``env``: the identity
+    the merge commit will carry (git asks for one before merging, even with ``--no-commit``)."""
     proc = vcs.run(root, "merge", "-q", "--no-ff", "--no-commit", "--no-verify",
-                   "--allow-unrelated-histories", rev, check=False)  # fmt: skip
+                   "--allow-unrelated-histories", rev, env=env, check=False)  # fmt: skip
     if proc.returncode == 0:
         return True
     if merging(root):

@@ -322,3 +322,30 @@ def test_versioned_root_keeps_pending_entries_pending(tmp_path, monkeypatch):
     assert waiting  # s2's entries, same day as s1's compiled ones
     _damage(settings.paths.state_db, "garbage")
     assert pending() == waiting
+
+
+def test_a_rebuilt_synced_root_leaves_other_hosts_entries_to_them(tmp_path):
+    """A synced root whose state.db is rebuilt: an entry another host distilled and has not
+    compiled stays that host's (not compiled here twice), and one that host's committed record
+    lists counts as compiled."""
+    from pipeline import compiler
+    from tests.helpers import bare_remote, distil_entry, sync_root
+
+    url = bare_remote(tmp_path)
+    alpha, beta = sync_root(tmp_path, "alpha"), sync_root(tmp_path, "beta")
+    distil_entry(beta, "b00000000001", "Beta one", "Fact beta-one")
+    assert compiler.run_compile(load_settings(beta.root)).status == "compiled"
+    distil_entry(beta, "b00000000002", "Beta two", "Fact beta-two")  # not compiled by beta yet
+    assert main(["--root", str(beta.root), "sync", "--remote", url]) == 0
+    assert main(["--root", str(alpha.root), "sync", "--remote", url]) == 0
+    _damage(alpha.paths.state_db, "garbage")
+    conn = state.connect(alpha.paths.state_db)  # set aside and rebuilt
+    try:
+        rows = dict(
+            (r[0], (r[1], r[2])) for r in conn.execute("SELECT id, host, compiled_at FROM entries")
+        )
+        assert rows["b00000000001"][0] == "beta" and rows["b00000000001"][1] is not None
+        assert rows["b00000000002"] == ("beta", None)
+        assert compiler.select_entries(alpha, conn) == []
+    finally:
+        conn.close()

@@ -104,6 +104,22 @@ def test_concurrent_compiles_of_one_page_converge_with_every_entry(alpha, beta, 
     assert "[[concepts/acme|" in index
 
 
+def test_a_machine_without_a_git_identity_still_merges(alpha, beta, url, monkeypatch):
+    """A fresh machine with no user.name/email: the merge commit falls back to memc's identity
+    (as memc's own commits do) instead of failing the sync."""
+    for who in ("AUTHOR", "COMMITTER"):
+        for key in ("NAME", "EMAIL"):
+            monkeypatch.delenv(f"GIT_{who}_{key}", raising=False)
+    monkeypatch.delenv("EMAIL", raising=False)
+    subprocess.run(["git", "config", "--global", "user.useConfigOnly", "true"], check=True)
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    distil_entry(beta, "b00000000001", "Beta one", "Fact beta-one")
+    assert sync(alpha, "--remote", url) == 0
+    assert sync(beta, "--remote", url) == 0  # diverged: a true merge, which needs an identity
+    assert sorted(e.id for e in all_entries(beta.root)) == ["a00000000001", "b00000000001"]
+    assert not git(beta.root, "status", "--porcelain")
+
+
 def test_a_page_you_edited_keeps_your_lines_and_gains_the_remote_text(alpha, beta, url):
     distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
     compile_now(alpha)
