@@ -220,10 +220,9 @@ def _copy_table(old: sqlite3.Connection, conn: sqlite3.Connection, table: str) -
 def rebuild_entries(root: Path, conn: sqlite3.Connection, now: float) -> int:
     """Insert every daily entry ``conn`` does not know, compiled or pending by the evidence in
     the files (see the module docstring). Returns how many were inserted."""
+    from pipeline.compiledrecord import read_all
     from pipeline.daily import list_days, read_entries
     from pipeline.pending import entry_hash
-
-    from pipeline.compiledrecord import read_all
 
     daily = root / "daily"
     known = {row[0] for row in conn.execute("SELECT id FROM entries")}

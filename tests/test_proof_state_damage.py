@@ -341,9 +341,8 @@ def test_a_rebuilt_synced_root_leaves_other_hosts_entries_to_them(tmp_path):
     _damage(alpha.paths.state_db, "garbage")
     conn = state.connect(alpha.paths.state_db)  # set aside and rebuilt
     try:
-        rows = dict(
-            (r[0], (r[1], r[2])) for r in conn.execute("SELECT id, host, compiled_at FROM entries")
-        )
+        found = conn.execute("SELECT id, host, compiled_at FROM entries")
+        rows = {r[0]: (r[1], r[2]) for r in found}
         assert rows["b00000000001"][0] == "beta" and rows["b00000000001"][1] is not None
         assert rows["b00000000002"] == ("beta", None)
         assert compiler.select_entries(alpha, conn) == []
