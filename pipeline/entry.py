@@ -63,7 +63,9 @@ def _status_argv(argv: list[str]) -> tuple[str | None, bool, bool] | None:
     return root, verbose, bool(rest)
 
 
+# The values `memc search --kind/--limit` accepts (pipeline.cli.read_cmds; a test compares them).
 SEARCH_KINDS = ("article", "daily")
+SEARCH_MAX_LIMIT = 200
 
 
 def _search_argv(argv: list[str]) -> tuple[str | None, bool, dict[str, Any]] | None:
@@ -92,7 +94,7 @@ def _search_argv(argv: list[str]) -> tuple[str | None, bool, dict[str, Any]] | N
             words.append(arg)
         i += 1
     limit = str(options["limit"])
-    if not words or not limit.isdigit() or not 1 <= int(limit) <= 200:
+    if not words or not limit.isdigit() or not 1 <= int(limit) <= SEARCH_MAX_LIMIT:
         return None
     if options["kind"] is not None and options["kind"] not in SEARCH_KINDS:
         return None
@@ -132,9 +134,9 @@ def _run_without_click(
         sys.stderr.write("Interrupted.\n")
         return EXIT_INTERRUPTED
     except Exception as exc:
-        from pipeline.cli import _crashed
+        from pipeline.cli import crashed
 
-        return _crashed(argv, exc, verbose)
+        return crashed(argv, exc, verbose)
     return 0
 
 

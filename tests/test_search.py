@@ -467,3 +467,18 @@ def test_only_valid_plain_search_forms_skip_click():
     )
     for argv in bad:
         assert _search_argv(argv) is None, argv
+
+
+def test_the_click_free_search_accepts_exactly_what_the_click_command_accepts():
+    import click
+
+    from pipeline.cli.read_cmds import search_cmd
+    from pipeline.entry import SEARCH_KINDS, SEARCH_MAX_LIMIT
+
+    options = {p.name: p for p in search_cmd.params}
+    limit = options["limit"].type
+    assert isinstance(limit, click.IntRange) and (limit.min, limit.max) == (1, SEARCH_MAX_LIMIT)
+    assert options["limit"].default == 10 and set(options["limit"].opts) == {"--limit", "-n"}
+    assert tuple(options["kind"].type.choices) == SEARCH_KINDS
+    assert options["kind"].opts == ["--kind"] and options["as_json"].opts == ["--json"]
+    assert set(options) == {"query", "limit", "kind", "as_json"}

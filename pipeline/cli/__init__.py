@@ -208,11 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the single top-level handler for the unexpected
-        return _crashed(argv, exc, verbose)
+        return crashed(argv, exc, verbose)
     return result if isinstance(result, int) else EXIT_OK
 
 
-def _crashed(argv: list[str], exc: Exception, verbose: bool) -> int:
+def crashed(argv: list[str], exc: Exception, verbose: bool) -> int:
     """Report a bug: the traceback to pipeline.log (when the root is known) and, with -v, to
     stderr; then one line saying what happened and where the traceback is."""
     logged = _log_crash(argv)
