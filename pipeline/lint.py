@@ -23,6 +23,8 @@ Checks (``Issue.check``; severity in brackets):
   index.md missing; ``--fix`` regenerates index.md.
 - ``uncompiled`` [warning]: a daily log has entries that state.db does not know or never compiled
   (one issue per daily file).
+- ``uncompiled_elsewhere`` [info]: entries another host distilled and has not compiled yet (a
+  synced root: each host compiles its own entries, ``pipeline.pending``), one per file and host.
 - ``edited_after_compile`` [warning]: a compiled entry whose text no longer matches the
   ``content_hash`` recorded for it. Decision: the hash, not mtimes, is the test, because appending
   a new entry to the same day's file changes its mtime without editing anything compiled. Rows
@@ -240,7 +242,7 @@ def _run_lint(
     try:
         issues = list(result.issues)
         issues += index_issues(paths, result.articles)
-        issues += daily_issues(paths, conn)
+        issues += daily_issues(paths, conn, settings.this_host)
         calls = 0
         if not structural_only:
             found, calls, more = contradictions(

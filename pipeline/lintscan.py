@@ -267,16 +267,19 @@ def _partial(rel: str, entry: daily.DailyEntry, why: str) -> Issue:
     )
 
 
-def daily_issues(paths: Paths, conn: sqlite3.Connection | None) -> list[Issue]:
-    """Entries never compiled (or unknown to state.db), and compiled entries edited since."""
-    rows: dict[str, tuple[Any, str]] = {}
+def daily_issues(paths: Paths, conn: sqlite3.Connection | None, host: str = "") -> list[Issue]:
+    """Entries never compiled (or unknown to state.db), and compiled entries edited since.
+    Entries another host distilled (a synced root) are that host's to compile: counted apart,
+    as ``info``, not as this root's warning (``host``: this machine's, ``Settings.this_host``)."""
+    rows: dict[str, tuple[Any, str, str]] = {}
     if conn is not None:
-        for row in conn.execute("SELECT id, compiled_at, content_hash FROM entries"):
-            rows[row[0]] = (row[1], row[2] or "")
+        for row in conn.execute("SELECT id, compiled_at, content_hash, host FROM entries"):
+            rows[row[0]] = (row[1], row[2] or "", row[3] or "")
     out: list[Issue] = []
     for day in daily.list_days(paths.daily):
         rel = f"daily/{day}.md"
         pending = unknown = 0
+        waiting: dict[str, int] = {}
         try:
             raw = daily.daily_path(paths.daily, day).read_bytes()
         except OSError:
@@ -289,11 +292,14 @@ def daily_issues(paths: Paths, conn: sqlite3.Connection | None) -> list[Issue]:
             if known is None:
                 unknown += 1
                 continue
-            compiled_at, stored = known
+            compiled_at, stored, owner = known
             matches = len(stored) < 8 or any(
                 h.startswith(stored.lower()) for h in entry_hashes(entry)
             )
-            if compiled_at is None:
+            if compiled_at is None and owner not in ("", host):
+                name = owner if owner != "?" else "another machine"  # pending.FOREIGN
+                waiting[name] = waiting.get(name, 0) + 1
+            elif compiled_at is None:
                 pending += 1
                 if not matches:
                     out.append(_partial(rel, entry, "it differs from the block memc wrote"))
@@ -317,6 +323,16 @@ def daily_issues(paths: Paths, conn: sqlite3.Connection | None) -> list[Issue]:
                     rel,
                     f"{pending + unknown} entries never compiled ({', '.join(parts)}); "
                     "run `memc compile`",
+                )
+            )
+        for name, count in sorted(waiting.items()):
+            out.append(
+                Issue(
+                    "info",
+                    "uncompiled_elsewhere",
+                    rel,
+                    f"{count} entries wait for {name} to compile them (its next compile and "
+                    "sync bring them here)",
                 )
             )
     return out

@@ -302,3 +302,15 @@ def test_a_sync_killed_after_its_merge_commit_catches_up_next_time(alpha, beta, 
     row = conn.execute("SELECT host FROM entries WHERE id='a00000000002'").fetchone()
     assert row is not None and row[0] == "alpha"
     assert not (beta.paths.memc / "sync-merging").exists()
+
+
+def test_lint_leaves_another_hosts_pending_entries_to_that_host(alpha, beta, url):
+    from pipeline.lint import run_lint
+
+    distil_entry(beta, "b00000000001", "Beta one", "Fact beta-one")  # beta has not compiled it
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    assert sync(beta, "--remote", url) == 0 and sync(alpha, "--remote", url) == 0
+    report = run_lint(load_settings(alpha.root), structural_only=True)
+    found = {(i.check, i.severity): i.detail for i in report.issues if "uncompiled" in i.check}
+    assert "1 pending" in found[("uncompiled", "warning")]  # alpha's own entry
+    assert "wait for beta" in found[("uncompiled_elsewhere", "info")]
