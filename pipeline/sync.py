@@ -45,6 +45,7 @@ from pipeline.syncstatus import LAST_SYNC_KEY, last_sync, shown_url
 __all__ = ["SyncReport", "check_outgoing", "configure_remote", "last_sync", "run_sync", "shown_url"]
 
 ATTEMPTS = 4
+UNSAVED_ROUNDS = 3  # pre-commit + integrate again when a drain appended in between
 ALT_REMOTE = "memc"
 
 
@@ -136,13 +137,29 @@ def _sync(settings, root: Path, name: str, url: str, attempts: int) -> SyncRepor
     dailymerge.install(root)  # keeps .gitattributes and the driver of THIS installation
     with _locks(paths) as conn:  # before any commit: a commit cannot run mid-merge
         _recover(settings, conn, root)
-    with versioning.batch(settings, "sync", scope=versioning.SCOPE) as pre:
-        pre.subject = "sync: changes not yet committed"
     branch = vcsremote.branch(root)
     if branch is None:
         raise SyncFailed("the root's git HEAD is not on a branch: `git checkout` one, then sync")
     shown = shown_url(url)
-    with _locks(paths) as conn:
+    for _ in range(UNSAVED_ROUNDS):
+        with versioning.batch(settings, "sync", scope=versioning.SCOPE) as pre:
+            pre.subject = "sync: changes not yet committed"
+        try:
+            return _exchange(settings, root, name, branch, shown, attempts)
+        except _Unsaved:
+            continue  # a drain appended meanwhile: commit that too, then integrate again
+    raise SyncFailed(
+        f"sync with {shown} gave up: daily logs kept changing while it ran (a drain writing "
+        "many entries?); nothing was lost, run `memc sync` again"
+    )
+
+
+class _Unsaved(Exception):
+    """A daily log the integration would rewrite has changes not committed yet."""
+
+
+def _exchange(settings, root: Path, name: str, branch: str, shown: str, attempts: int):
+    with _locks(settings.paths) as conn:
         _recover(settings, conn, root)
         pulled, res = 0, None
         for attempt in range(1, attempts + 1):
@@ -239,10 +256,32 @@ def check_outgoing(root: Path, upstream: str | None) -> None:
 
 def _integrate(settings, conn, root: Path, theirs: str, shown: str):
     """Bring ``theirs`` in: a fast-forward, or a merge whose conflicts syncmerge resolves.
-    Returns (commits brought in, the Resolution or None)."""
-    from pipeline import syncmerge, wikiindex
+    Returns (commits brought in, the Resolution or None).
+
+    Drains append to daily logs under each file's own lock (``daily.append_entry``) and take no
+    git lock, so the daily logs the integration rewrites are held with that same lock while it
+    runs: an append waits (and then lands in the merged file), and one made since the pre-sync
+    commit sends the sync back to commit it first (``_Unsaved``) instead of git refusing."""
+    from pipeline import daily
 
     before = vcs.head(root)
+    logs = sorted({p for _, p in vcsremote.changed_between(root, before, theirs) if _is_daily(p)})
+    with contextlib.ExitStack() as held:
+        for rel in logs:
+            if (root / rel).is_file():  # a lock would create a missing one: git must write it
+                held.enter_context(fsutil.file_lock(root / rel, timeout=daily.LOCK_WAIT_S))
+        if logs and vcs.changes(root, logs):
+            raise _Unsaved(logs[0])
+        return _integrate_held(settings, conn, root, theirs, shown, before)
+
+
+def _is_daily(rel: str) -> bool:
+    return rel.startswith("daily/") and rel.count("/") == 1 and rel.endswith(".md")
+
+
+def _integrate_held(settings, conn, root: Path, theirs: str, shown: str, before: str | None):
+    from pipeline import syncmerge, wikiindex
+
     count = len(vcs.run(root, "rev-list", f"HEAD..{theirs}").stdout.split())
     marker = _marker(settings)
     fsutil.atomic_write(marker, (before or "") + "\n")  # until caught up (see _recover)

@@ -314,3 +314,31 @@ def test_lint_leaves_another_hosts_pending_entries_to_that_host(alpha, beta, url
     found = {(i.check, i.severity): i.detail for i in report.issues if "uncompiled" in i.check}
     assert "1 pending" in found[("uncompiled", "warning")]  # alpha's own entry
     assert "wait for beta" in found[("uncompiled_elsewhere", "info")]
+
+
+def test_a_drain_appending_during_the_sync_is_committed_not_refused(alpha, beta, url, monkeypatch):
+    """A drain appends to today's log between the sync's own commit and its merge (drains take
+    no git lock): the sync commits that entry too and merges, instead of git refusing."""
+    from pipeline import vcsremote
+    from tests.helpers import add_recorded_entry
+
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    distil_entry(beta, "b00000000001", "Beta one", "Fact beta-one")
+    assert sync(alpha, "--remote", url) == 0
+    real_fetch = vcsremote.fetch
+    appended = []
+
+    def fetch_while_a_drain_appends(*args, **kwargs):
+        if not appended:  # the drain's append lands while the sync fetches
+            add_recorded_entry(beta, "b00000000002", "Beta two", "Fact beta-two")
+            appended.append(True)
+        return real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(vcsremote, "fetch", fetch_while_a_drain_appends)
+    assert sync(beta, "--remote", url) == 0
+    ids = sorted(e.id for e in all_entries(beta.root))
+    assert ids == ["a00000000001", "b00000000001", "b00000000002"]
+    assert not git(beta.root, "status", "--porcelain")  # the late entry is committed
+    monkeypatch.setattr(vcsremote, "fetch", real_fetch)
+    assert sync(alpha) == 0
+    assert sorted(e.id for e in all_entries(alpha.root)) == ids
