@@ -55,8 +55,9 @@ def sync_entries(
     many entries were inserted; edits and withdrawals are appended to ``notes``."""
     daily = settings.paths.daily
     now = time.time() if now is None else now
+    stored = state.kv_get(conn, SCAN_KEY, "{}") or "{}"
     try:
-        seen = json.loads(state.kv_get(conn, SCAN_KEY, "{}") or "{}")
+        seen = json.loads(stored)
     except ValueError:
         seen = {}
     notes = [] if notes is None else notes
@@ -78,7 +79,9 @@ def sync_entries(
     for day in set(seen) - set(days):  # a whole daily file deleted
         _withdraw(conn, day, set(), now, notes)
         del seen[day]
-    state.kv_set(conn, SCAN_KEY, json.dumps(seen, sort_keys=True))
+    scanned = json.dumps(seen, sort_keys=True)
+    if scanned != stored:  # a reader that found nothing new (`memc status`) writes nothing
+        state.kv_set(conn, SCAN_KEY, scanned)
     return inserted
 
 

@@ -10,6 +10,7 @@ compile are busy.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -99,11 +100,23 @@ def count_articles(paths: Paths) -> int:
 
 
 def collect(settings: Settings, *, now: float | None = None) -> Status:
-    """Gather the snapshot. ``now`` (epoch seconds) is injectable for tests."""
+    """Gather the snapshot. ``now`` (epoch seconds) is injectable for tests. git's status of the
+    root is started first and read last, so it stats the tree on another core meanwhile."""
+    from pipeline.versioning import start_repo_state
+
+    repo_state = start_repo_state(settings)
+    try:
+        return _collect(settings, time.time() if now is None else now, repo_state)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            repo_state()  # reap the git process before the error goes on
+        raise
+
+
+def _collect(settings: Settings, now: float, repo_state) -> Status:
     from pipeline import inbox
     from pipeline.llm import calls
 
-    now = time.time() if now is None else now
     paths = settings.paths
     counts = inbox.counts(paths)
     failed = sorted(inbox.failed_jobs(paths), key=lambda j: str(j.failed_at), reverse=True)
@@ -131,9 +144,7 @@ def collect(settings: Settings, *, now: float | None = None) -> Status:
         )
     finally:
         conn.close()
-    from pipeline.versioning import repo_state
-
-    repo = repo_state(settings)
+    repo = repo_state()
     return Status(
         root=str(settings.root),
         pending=counts.pending,

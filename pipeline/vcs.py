@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,22 +140,43 @@ def toplevel(root: Path | str) -> str | None:
 
 def changes(root: Path | str, pathspecs: Sequence[str]) -> list[Change]:
     """Uncommitted changes (staged, unstaged, untracked) under ``pathspecs``."""
-    proc = run(
-        root,
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=all",
-        "--no-renames",
-        "--",
-        *pathspecs,
-        env={"GIT_OPTIONAL_LOCKS": "0"},
-    )
-    out: list[Change] = []
-    for item in proc.stdout.split("\0"):
-        if len(item) > 3:
-            out.append(Change(item[:2], item[3:]))
-    return out
+    return start_changes(root, pathspecs)()
+
+
+def start_changes(root: Path | str, pathspecs: Sequence[str]) -> Callable[[], list[Change]]:
+    """``changes`` started now and collected later: the returned function waits for git and
+    parses (GitError as ``run``). A reader with other work to do (``memc status``) lets git stat
+    the tree on another core meanwhile instead of after it."""
+    import subprocess
+
+    exe = git_exe()
+    if exe is None:
+        raise GitError("git is not installed (not on PATH); install git or set `git = false`")
+    args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--"]
+    try:
+        proc = subprocess.Popen(
+            [exe, "-C", str(root), *args, *pathspecs],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env({"GIT_OPTIONAL_LOCKS": "0"}),
+        )
+    except OSError as exc:
+        raise GitError(f"cannot run git: {exc}") from None
+
+    def collect() -> list[Change]:
+        try:
+            raw, err = proc.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise GitError(f"git status took longer than {TIMEOUT_S:.0f} s; try again") from None
+        if proc.returncode != 0:
+            tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
+            raise GitError(f"git status failed: {' / '.join(tail) or f'exit {proc.returncode}'}")
+        items = raw.decode("utf-8", "replace").split("\0")
+        return [Change(item[:2], item[3:]) for item in items if len(item) > 3]
+
+    return collect
 
 
 def show(root: Path | str, rev: str, path: str) -> str | None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,15 +210,19 @@ def _gitattributes_is_memc(root: Path, now: bytes | None) -> bool:
 
 
 def classify(
-    settings, conn: sqlite3.Connection, scope: Sequence[str] = SCOPE
+    settings,
+    conn: sqlite3.Connection,
+    scope: Sequence[str] = SCOPE,
+    found: Sequence[vcs.Change] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """(paths a person changed, paths memc changed) among the uncommitted changes in ``scope``."""
+    """(paths a person changed, paths memc changed) among the uncommitted changes in ``scope``
+    (``found``: those changes when the caller already asked git, ``repo_state``)."""
     root = settings.root
     user: list[str] = []
     memc: list[str] = []
     from pipeline import pages
 
-    for change in vcs.changes(root, scope):
+    for change in vcs.changes(root, scope) if found is None else found:
         rel = change.path
         if rel.startswith(".memc/") or "/.memc/" in rel:
             continue  # never ours to commit (and ignored by .gitignore anyway)
@@ -335,14 +339,28 @@ def _logger(settings):
     return pipeline_logger(settings.paths.logs)
 
 
-def repo_state(settings) -> RepoState:
+def start_repo_state(settings) -> Callable[[], RepoState]:
+    """``repo_state`` with git's status started now, on another core, while the caller does its
+    other reading (``memc status``); call the result for the state."""
+    if not enabled(settings):
+        return lambda: RepoState(False, why_not(settings))
+    try:
+        started = vcs.start_changes(settings.root, SCOPE)
+    except MemcError as exc:
+        reason = f"git repository (cannot read its status: {exc})"  # exc is unbound after this
+        return lambda: RepoState(True, reason)
+    return lambda: repo_state(settings, started)
+
+
+def repo_state(settings, started: Callable[[], list[vcs.Change]] | None = None) -> RepoState:
     """For status and doctor: versioned or why not, and what is uncommitted (no writes)."""
     if not enabled(settings):
         return RepoState(False, why_not(settings))
     root = settings.root
     try:
+        found = started() if started is not None else None
         with contextlib.closing(state.connect(settings.paths.state_db)) as conn:
-            user, memc = classify(settings, conn)
+            user, memc = classify(settings, conn, found=found)
         return RepoState(True, "git repository", vcs.head(root), tuple(user), tuple(memc))
     except (MemcError, OSError, sqlite3.Error) as exc:
         return RepoState(True, f"git repository (cannot read its status: {exc})")

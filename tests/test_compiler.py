@@ -114,6 +114,17 @@ def test_sync_inserts_hand_written_entries_with_file_mtime(settings, conn):
     assert row[0] == pytest.approx(T0 - 3600) and row[1] is None and row[2] == "Hand"
 
 
+def test_a_scan_that_finds_nothing_new_writes_nothing(settings, conn):
+    """Readers (`memc status`, SessionStart's trigger check) scan daily/ on every call: with
+    nothing changed, the scan must not open a write transaction (a commit and fsync per call)."""
+    write_day(settings, "2025-11-20", [entry_block("d" * 12, "Hand", "written")], mtime=T0 - 3600)
+    compiler.sync_entries(settings, conn)
+    conn.commit()
+    before = conn.total_changes
+    assert compiler.sync_entries(settings, conn) == 0
+    assert conn.total_changes == before
+
+
 def test_if_stale_does_not_compile_when_fresh(settings):
     write_day(settings, "2025-11-20", [entry_block("e" * 12, "New", "x")], mtime=T0)
     fake = FakeBackend(default=reply_for)
