@@ -217,6 +217,9 @@ def bench_kb(tmp: Path, sizes: list[int], runs: int) -> dict:
         row["search"] = paired(memc("search", "postgres advisory locks"), env, runs)
         row["session_start"] = paired(memc("hook", "session-start"), env, runs, start_payload)
         row["status"] = paired(memc("status"), env, runs)
+        if shutil.which("git"):  # what users have: `memc init` versions the root by default
+            _version_root(root, env)
+            row["status_git"] = paired(memc("status"), env, runs)
         _rss_of(["lint", "--structural-only"], env)  # warm the page cache (and the lint cache)
         row["lint_s"], row["lint_rss_mb"] = _rss_of(["lint", "--structural-only"], env)
         reports = sorted((root / ".memc" / "reports").glob("*"))
@@ -225,6 +228,15 @@ def bench_kb(tmp: Path, sizes: list[int], runs: int) -> dict:
         log(f"{n:,} articles: {row}")
         shutil.rmtree(root, ignore_errors=True)
     return out
+
+
+def _version_root(root: Path, env: dict) -> None:
+    """Make the built knowledge base a git repository with everything committed, as `memc init`
+    does for a root (its pages committed as the user's), then refresh git's index once."""
+    ident = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.invalid"}
+    ident.update(GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@example.invalid")
+    subprocess.run(memc("init"), env={**env, **ident}, check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(root), "status", "-s"], check=True, capture_output=True)
 
 
 def bench_day(tmp: Path, entries: int, runs: int) -> dict:
@@ -394,6 +406,8 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
         out.append(("`memc search`", size, r(row["search"])))
         out.append(("`memc hook session-start`", size, r(row["session_start"])))
         out.append(("`memc status`", size, r(row["status"])))
+        if "status_git" in row:
+            out.append(("`memc status`, root versioned with git", size, r(row["status_git"])))
         out.append(
             (
                 "`memc lint --structural-only`",
