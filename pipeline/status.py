@@ -102,9 +102,9 @@ def count_articles(paths: Paths) -> int:
 def collect(settings: Settings, *, now: float | None = None) -> Status:
     """Gather the snapshot. ``now`` (epoch seconds) is injectable for tests. git's status of the
     root is started first and read last, so it stats the tree on another core meanwhile."""
-    from pipeline.versioning import start_repo_state
+    from pipeline.repostate import start_repo_state
 
-    repo_state = start_repo_state(settings)
+    repo_state = start_repo_state(settings, now)
     try:
         return _collect(settings, time.time() if now is None else now, repo_state)
     except BaseException:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,15 +82,6 @@ class Batch:
         if self.entries:
             trailers.append((TRAILER_ENTRIES, " ".join(self.entries)))
         return subject + "\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers) + "\n"
-
-
-@dataclass(frozen=True)
-class RepoState:
-    versioned: bool
-    reason: str  # why not, or "git repository"
-    head: str | None = None
-    uncommitted_user: tuple[str, ...] = ()
-    uncommitted_memc: tuple[str, ...] = ()
 
 
 def enabled(settings) -> bool:
@@ -216,7 +207,7 @@ def classify(
     found: Sequence[vcs.Change] | None = None,
 ) -> tuple[list[str], list[str]]:
     """(paths a person changed, paths memc changed) among the uncommitted changes in ``scope``
-    (``found``: those changes when the caller already asked git, ``repo_state``)."""
+    (``found``: those changes when the caller already asked git, ``repostate``)."""
     root = settings.root
     user: list[str] = []
     memc: list[str] = []
@@ -339,33 +330,6 @@ def _logger(settings):
     return pipeline_logger(settings.paths.logs)
 
 
-def start_repo_state(settings) -> Callable[[], RepoState]:
-    """``repo_state`` with git's status started now, on another core, while the caller does its
-    other reading (``memc status``); call the result for the state."""
-    if not enabled(settings):
-        return lambda: RepoState(False, why_not(settings))
-    try:
-        started = vcs.start_changes(settings.root, SCOPE)
-    except MemcError as exc:
-        reason = f"git repository (cannot read its status: {exc})"  # exc is unbound after this
-        return lambda: RepoState(True, reason)
-    return lambda: repo_state(settings, started)
-
-
-def repo_state(settings, started: Callable[[], list[vcs.Change]] | None = None) -> RepoState:
-    """For status and doctor: versioned or why not, and what is uncommitted (no writes)."""
-    if not enabled(settings):
-        return RepoState(False, why_not(settings))
-    root = settings.root
-    try:
-        found = started() if started is not None else None
-        with contextlib.closing(state.connect(settings.paths.state_db)) as conn:
-            user, memc = classify(settings, conn, found=found)
-        return RepoState(True, "git repository", vcs.head(root), tuple(user), tuple(memc))
-    except (MemcError, OSError, sqlite3.Error) as exc:
-        return RepoState(True, f"git repository (cannot read its status: {exc})")
-
-
 def summarise(op: str, created: Sequence[str], updated: Sequence[str], lead: str = "") -> str:
     """``op: lead -> created a, b, updated c`` with long lists shortened."""
 
@@ -404,6 +368,8 @@ def doctor_check(settings) -> tuple[str, str, str]:
             ".gitignore does not keep .memc/ out: raw transcripts could be committed",
             "run `memc init` (it adds the .memc/ line)",
         )
+    from pipeline.repostate import repo_state
+
     st = repo_state(settings)
     detail = f"versioned with git; {len(st.uncommitted_user)} uncommitted edit(s) of yours"
     if vcs.identity(root) is None:
