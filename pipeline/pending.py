@@ -48,6 +48,29 @@ def entry_hash(entry: DailyEntry) -> str:
     return sha256(entry.text.encode("utf-8")).hexdigest()[:16]
 
 
+def insert_entry(
+    conn, entry: DailyEntry, created_at: float, *, compiled_at: float | None = None
+) -> None:
+    """The one INSERT of a daily entry state.db does not know yet (the scan, and the rebuild of
+    a damaged state.db); its host is the marker's, so another host's entry stays that host's."""
+    conn.execute(
+        "INSERT OR IGNORE INTO entries(id, day, daily_path, session_id, project, title, "
+        "content_hash, created_at, compiled_at, host) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (
+            entry.id,
+            entry.day,
+            entry.daily_path,
+            entry.session,
+            entry.project,
+            entry.title,
+            entry_hash(entry),
+            created_at,
+            compiled_at,
+            entry.host,
+        ),
+    )
+
+
 def sync_entries(
     settings, conn, *, force: bool = False, notes: list[str] | None = None, now: float | None = None
 ) -> int:
@@ -90,21 +113,7 @@ def _sync_one(conn, entry: DailyEntry, mtime: float, notes: list[str]) -> int:
         "SELECT content_hash, compiled_at, withdrawn_at, host FROM entries WHERE id=?", (entry.id,)
     ).fetchone()
     if row is None:
-        conn.execute(
-            "INSERT INTO entries(id, day, daily_path, session_id, project, title, "
-            "content_hash, created_at, host) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                entry.id,
-                entry.day,
-                entry.daily_path,
-                entry.session,
-                entry.project,
-                entry.title,
-                entry_hash(entry),
-                mtime,
-                entry.host,
-            ),
-        )
+        insert_entry(conn, entry, mtime)
         return 1
     stored, compiled_at, withdrawn_at, host = row
     if not host and entry.host:  # a row written before hosts (or rebuilt) learns its owner

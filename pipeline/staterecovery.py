@@ -13,10 +13,13 @@ Invariants:
 - Rebuilt, in order: every row still readable in the damaged copy, table by table (cursors,
   jobs, entries, the cost ledger, private sessions, kv, pages: a table stops at its first
   unreadable page); then every daily entry the copy did not give back, from the files under
-  daily/. Such an entry counts as compiled when a git commit of the root names it in its
-  ``Memc-Entries`` trailer or a host's committed record (``pipeline.compiledrecord``) lists it
-  with its current text (without git: when an article's frontmatter cites its daily file), so
-  a rebuild never recompiles the whole history; `memc compile --file daily/DAY.md` compiles a
+  daily/. Such an entry counts as compiled, so a rebuild never recompiles the whole history:
+  in a root with committed records (``pipeline.compiledrecord``: any host's file), iff a record
+  lists it with its current text (the record is the authority: `memc undo` and a sync that
+  took the remote's page take entries out of it, while the original commit's trailer still
+  names them); in a git root without records (older roots), when a commit's ``Memc-Entries``
+  trailer names it and no ``Memc-Reverts`` trailer undid that commit; without git, when an
+  article's frontmatter cites its daily file. `memc compile --file daily/DAY.md` compiles a
   day again by hand. It keeps the host its marker names, so a synced root never takes another
   host's entries as its own to compile.
 - Lost, and said so (kv ``state_recovered``, which doctor, status and SessionStart read):
@@ -222,13 +225,13 @@ def rebuild_entries(root: Path, conn: sqlite3.Connection, now: float) -> int:
     the files (see the module docstring). Returns how many were inserted."""
     from pipeline.compiledrecord import read_all
     from pipeline.daily import list_days, read_entries
-    from pipeline.pending import entry_hash
+    from pipeline.pending import entry_hash, insert_entry
 
     daily = root / "daily"
     known = {row[0] for row in conn.execute("SELECT id FROM entries")}
-    compiled_ids = _compiled_by_git(root)
-    cited = _cited_days(root / "knowledge") if compiled_ids is None else set()
     recorded = read_all(daily)  # the committed records: {entry id: (host, hash)}
+    compiled_ids = None if recorded else _compiled_by_git(root)
+    cited = _cited_days(root / "knowledge") if not recorded and compiled_ids is None else set()
     inserted = 0
     for day in list_days(daily):
         try:
@@ -239,45 +242,51 @@ def rebuild_entries(root: Path, conn: sqlite3.Connection, now: float) -> int:
         for entry in entries:
             if entry.id in known:
                 continue
-            done = entry.id in compiled_ids if compiled_ids is not None else day in cited
-            done = done or recorded.get(entry.id, ("", ""))[1] == entry_hash(entry)
-            conn.execute(
-                "INSERT OR IGNORE INTO entries(id, day, daily_path, session_id, project, title, "
-                "content_hash, created_at, compiled_at, host) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    entry.id,
-                    entry.day,
-                    entry.daily_path,
-                    entry.session,
-                    entry.project,
-                    entry.title,
-                    entry_hash(entry),
-                    mtime,
-                    now if done else None,
-                    entry.host,  # another host's entry stays that host's to compile
-                ),
-            )
+            if recorded:  # undo and sync take entries out of the record: it is the authority
+                done = recorded.get(entry.id, ("", ""))[1] == entry_hash(entry)
+            elif compiled_ids is not None:
+                done = entry.id in compiled_ids
+            else:
+                done = day in cited
+            insert_entry(conn, entry, mtime, compiled_at=now if done else None)
             known.add(entry.id)
             inserted += 1
     return inserted
 
 
 def _compiled_by_git(root: Path) -> set[str] | None:
-    """Entry ids named by the ``Memc-Entries`` trailers of the root's commits; None when the
-    root is no git repository (or git cannot answer)."""
+    """Entry ids named by the ``Memc-Entries`` trailers of the root's commits that no
+    ``Memc-Reverts`` trailer undid; None when the root is no git repository (or git cannot
+    answer). Newest first, children before parents (``--topo-order``), so a commit is known to
+    be reverted before its own trailers are read; a reverted commit's trailers count for
+    nothing, its ``Memc-Reverts`` included (an undo of an undo would re-add the batch, though
+    `memc undo` never reverts an undo today). A batch compiled again later is named by that
+    later commit."""
     from pipeline import vcs
-    from pipeline.versioning import TRAILER_ENTRIES
+    from pipeline.versioning import TRAILER_ENTRIES, TRAILER_REVERTS
 
     if not vcs.is_repo(root) or vcs.git_exe() is None:
         return None
-    fmt = f"%(trailers:key={TRAILER_ENTRIES},valueonly,separator=%x20)"
+    fmt = "%x1e%H%x1f" + "%x1f".join(
+        f"%(trailers:key={key},valueonly,separator=%x20)"
+        for key in (TRAILER_ENTRIES, TRAILER_REVERTS)
+    )
     try:
         if vcs.head(root) is None:
             return set()
-        proc = vcs.run(root, "log", f"--format={fmt}")
+        proc = vcs.run(root, "log", "--topo-order", f"--format={fmt}")
     except GitError:
         return None
-    return set(proc.stdout.split())
+    compiled: set[str] = set()
+    reverted: set[str] = set()
+    for record in proc.stdout.split("\x1e"):
+        commit, _, rest = record.strip("\n").partition("\x1f")
+        if not commit or commit in reverted:
+            continue
+        entries, _, reverts = rest.partition("\x1f")
+        reverted.update(reverts.split())
+        compiled.update(entries.split())
+    return compiled
 
 
 def _cited_days(knowledge: Path) -> set[str]:

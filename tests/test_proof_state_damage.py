@@ -348,3 +348,67 @@ def test_a_rebuilt_synced_root_leaves_other_hosts_entries_to_them(tmp_path):
         assert compiler.select_entries(alpha, conn) == []
     finally:
         conn.close()
+
+
+def _compiled_twice(tmp_path):
+    """A versioned root (host alpha) with entry a1 compiled in one batch, then a2 in a second
+    batch that `memc undo --yes` reverted: a2 is pending again, a1 stays compiled."""
+    from pipeline import compiler
+    from tests.helpers import distil_entry, sync_root
+
+    alpha = sync_root(tmp_path, "alpha")
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    assert compiler.run_compile(load_settings(alpha.root)).status == "compiled"
+    distil_entry(alpha, "a00000000002", "Alpha two", "Fact alpha-two")
+    assert compiler.run_compile(load_settings(alpha.root)).status == "compiled"
+    assert main(["--root", str(alpha.root), "undo", "--yes"]) == 0
+    assert _pending(alpha) == {"a00000000002"}
+    return alpha
+
+
+def _pending(settings) -> set[str]:
+    """The pending entries, once every entry of the root is known to state.db."""
+    conn = state.connect(settings.paths.state_db)  # sets a damaged file aside and rebuilds it
+    try:
+        known = {r[0] for r in conn.execute("SELECT id FROM entries")}
+        assert known == {"a00000000001", "a00000000002"}
+        return {r[0] for r in conn.execute(f"SELECT id FROM entries WHERE {PENDING}")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_an_undone_compile_is_pending_after_the_rebuild(tmp_path):
+    """The undone batch's commit still names a2 in its ``Memc-Entries`` trailer; the record
+    (which undo edited) decides, so a2 is compiled again rather than lost."""
+    alpha = _compiled_twice(tmp_path)
+    _damage(alpha.paths.state_db, "garbage")
+    assert _pending(alpha) == {"a00000000002"}
+    assert list(alpha.paths.state_db.parent.glob("state.db.damaged-*"))  # it was rebuilt
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_root_without_records_leaves_out_undone_batches(tmp_path):
+    """An older root (no ``daily/.compiled/``): the trailers decide, less the batches a
+    ``Memc-Reverts`` trailer names."""
+    alpha = _compiled_twice(tmp_path)
+    shutil.rmtree(alpha.paths.daily / ".compiled")
+    _damage(alpha.paths.state_db, "garbage")
+    assert _pending(alpha) == {"a00000000002"}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_an_entry_taken_out_of_the_record_is_pending_after_the_rebuild(tmp_path):
+    """A sync that takes the remote's version of a page takes this host's entries that touched
+    it out of the record (``compiledrecord.remove``); the compile commit's trailer still names
+    them, but they compile again."""
+    from pipeline import compiledrecord, compiler
+    from tests.helpers import distil_entry, sync_root
+
+    alpha = sync_root(tmp_path, "alpha")
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    distil_entry(alpha, "a00000000002", "Alpha two", "Fact alpha-two")
+    assert compiler.run_compile(load_settings(alpha.root)).status == "compiled"
+    assert compiledrecord.remove(alpha.paths.daily, "alpha", ["a00000000001"]) == ["a00000000001"]
+    _damage(alpha.paths.state_db, "garbage")
+    assert _pending(alpha) == {"a00000000001"}
