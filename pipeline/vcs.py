@@ -210,6 +210,41 @@ def identity(root: Path | str, which: str = "AUTHOR") -> tuple[str, str] | None:
     return (name.strip(), email.strip()) if name.strip() and email.strip() else None
 
 
+def unquote(name: str) -> str:
+    """A path as git prints it: plain, or C-quoted (``"caf\\303\\251.md"``: the quotes, ``\\``
+    escapes and octal bytes of a name with unusual characters) -> the real name."""
+    if len(name) < 2 or not (name.startswith('"') and name.endswith('"')):
+        return name
+    out = bytearray()
+    body, i = name[1:-1], 0
+    simple = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            digits = body[i + 1 : i + 4]
+            if len(digits) == 3 and all(c in "01234567" for c in digits):
+                out.append(int(digits, 8) & 0xFF)
+                i += 4
+                continue
+            if nxt in simple:
+                out.append(simple[nxt])
+                i += 2
+                continue
+        out += ch.encode("utf-8", "surrogateescape")
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def diff_target(header: str) -> str:
+    """The path of a ``+++ `` line of a diff: "" for ``/dev/null`` (a deletion), ``?`` when it
+    cannot be read, so a caller scanning added lines never skips a file it cannot name."""
+    name = unquote(header[4:].rstrip("\t"))
+    if name == "/dev/null":
+        return ""
+    return name[2:] if name.startswith("b/") else "?"
+
+
 def staged_diff(
     root: Path | str, paths: Sequence[str], base: str | None
 ) -> tuple[bool, list[tuple[str, int, str]]]:
@@ -221,7 +256,7 @@ def staged_diff(
     path, line = "", 0
     for raw in proc.stdout.splitlines():
         if raw.startswith("+++ "):
-            path = raw[6:] if raw.startswith("+++ b/") else ""
+            path = diff_target(raw)
         elif raw.startswith("@@"):
             plus = raw.split("+", 1)[1].split(" ", 1)[0]
             line = int(plus.split(",", 1)[0])

@@ -199,8 +199,8 @@ def outgoing_paths(root: Path | str, upstream: str | None) -> set[str]:
     if vcs.head(root) is None:
         return set()
     rng = [f"{upstream}..HEAD"] if upstream else ["HEAD"]
-    proc = vcs.run(root, "log", "--format=", "--name-only", "--no-renames", "-m", *rng)
-    return {line for line in proc.stdout.splitlines() if line}
+    proc = vcs.run(root, "log", "--format=", "--name-only", "-z", "--no-renames", "-m", *rng)
+    return {name.strip("\n") for name in proc.stdout.split("\0") if name.strip("\n")}
 
 
 def added_lines(root: Path | str, upstream: str | None) -> list[tuple[str, int, str]]:
@@ -220,7 +220,7 @@ def parse_added(diff: str) -> list[tuple[str, int, str]]:
     path, line, cols = "", 0, 1
     for raw in diff.splitlines():
         if raw.startswith("+++ "):
-            path = raw[6:] if raw.startswith("+++ b/") else ""
+            path = vcs.diff_target(raw)
             continue
         hunk = _HUNK.match(raw)
         if hunk:

@@ -179,6 +179,33 @@ def test_a_secret_in_an_outgoing_commit_is_not_pushed(alpha, url, capsys):
     assert "my notes" in git(alpha.root, "log", "--format=%s")  # local commits kept
 
 
+@pytest.mark.parametrize("name", ["Café notes.md", 'tab\tand "quotes".md'])
+def test_a_secret_in_a_page_with_an_unusual_name_is_not_pushed(alpha, url, capsys, name):
+    """git C-quotes such names in diffs (`+++ "b/knowledge/Caf\\303\\251 notes.md"`): the scan
+    reads them, instead of skipping every line of the file."""
+    assert sync(alpha, "--remote", url) == 0
+    note = alpha.root / "knowledge" / "concepts" / name
+    key = "AKIA" + "Q7WZ" * 4
+    note.write_text(f"---\ntitle: Mine\n---\nmy key {key} here\n")
+    git(alpha.root, "add", "-A")
+    git(alpha.root, "commit", "-q", "--no-verify", "-m", "my notes")
+    capsys.readouterr()
+    assert sync(alpha) == 1
+    assert f"not pushed: knowledge/concepts/{name}:4" in capsys.readouterr().err
+    assert key not in git(url.removeprefix("file://"), "log", "-p", "--all")
+
+
+def test_a_memc_path_with_an_unusual_name_is_not_pushed(alpha, url, capsys):
+    assert sync(alpha, "--remote", url) == 0
+    odd = alpha.root / ".memc" / "spool" / "tab\there.jsonl"
+    odd.write_text("raw session text\n")
+    git(alpha.root, "add", "-f", str(odd))
+    git(alpha.root, "commit", "-q", "--no-verify", "-m", "oops")
+    capsys.readouterr()
+    assert sync(alpha) == 1
+    assert "touches .memc/spool/tab\there.jsonl" in capsys.readouterr().err
+
+
 def test_init_from_starts_with_the_shared_history(tmp_path, alpha, url, capsys):
     distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
     compile_now(alpha)

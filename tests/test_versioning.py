@@ -162,6 +162,18 @@ def test_a_planted_secret_is_refused_by_the_commit_check(vsettings, vroot):
     assert key in page.read_text()  # the file itself is untouched
 
 
+def test_a_secret_in_a_page_git_quotes_the_name_of_is_refused(vsettings, vroot):
+    from pipeline import versioning
+
+    key = "AKIA" + "ABCDEFGHIJKLMNOP"
+    page = vroot / "knowledge" / "concepts" / "Café notes.md"  # `+++ "b/...Caf\303\251..."`
+    page.write_text(f"---\ntitle: Leak\n---\nThe deploy key is {key} ok\n")
+    with versioning.batch(vsettings, "compile") as vb:
+        pass
+    assert vb.error and "knowledge/concepts/Café notes.md:4" in vb.error
+    assert key not in git(vroot, "log", "-p", "--all")
+
+
 def test_without_a_git_identity_memc_still_commits(tmp_path, monkeypatch):
     for key in ("NAME", "EMAIL"):
         monkeypatch.delenv(f"GIT_AUTHOR_{key}")
