@@ -144,6 +144,8 @@ def _sync(settings, root: Path, name: str, url: str, attempts: int) -> SyncRepor
     for _ in range(UNSAVED_ROUNDS):
         with versioning.batch(settings, "sync", scope=versioning.SCOPE) as pre:
             pre.subject = "sync: changes not yet committed"
+        if pre.error:  # a secret in an edit, git refusing: say that, not what it leads to later
+            raise SyncFailed(f"not synced: changes here could not be committed: {pre.error}")
         try:
             return _exchange(settings, root, name, branch, shown, attempts)
         except _Unsaved:

@@ -206,6 +206,18 @@ def test_a_memc_path_with_an_unusual_name_is_not_pushed(alpha, url, capsys):
     assert "touches .memc/spool/tab\there.jsonl" in capsys.readouterr().err
 
 
+def test_an_edit_that_cannot_be_committed_is_the_reason_given(alpha, url, capsys):
+    assert sync(alpha, "--remote", url) == 0
+    key = "AKIA" + "ABCDEFGHIJKLMNOP"
+    page = alpha.root / "knowledge" / "concepts" / "mine.md"
+    page.write_text(f"---\ntitle: Mine\n---\nThe deploy key is {key} ok\n")
+    capsys.readouterr()
+    assert sync(alpha) == 1
+    err = capsys.readouterr().err
+    assert "could not be committed" in err and "knowledge/concepts/mine.md:4" in err
+    assert key in page.read_text() and key not in git(url.removeprefix("file://"), "log", "-p")
+
+
 def test_init_from_starts_with_the_shared_history(tmp_path, alpha, url, capsys):
     distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
     compile_now(alpha)
