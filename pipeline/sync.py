@@ -358,7 +358,7 @@ def catch_up(settings, conn, root: Path, old: str | None, new: str) -> None:
     paths = settings.paths
     changed = vcsremote.changed_between(root, old, new)
     know = [p for s, p in changed if p.startswith("knowledge/") and p not in versioning.GENERATED]
-    authors = vcsremote.last_authors(root, old, new, know)
+    people = vcsremote.touched_by_others(root, old, new, know, versioning.MEMC_AUTHOR[1])
     days = {Path(p).stem for _, p in changed if p.startswith("daily/") and p.count("/") == 1}
     marks = ",".join("?" * len(days))
     from pipeline import dailymerge
@@ -373,8 +373,7 @@ def catch_up(settings, conn, root: Path, old: str | None, new: str) -> None:
                 data: bytes | None = (root / rel).read_bytes()
             except OSError:
                 data = None
-            mine = authors.get(rel, versioning.MEMC_AUTHOR[1]) == versioning.MEMC_AUTHOR[1]
-            pages.record(conn, rel, data, user_edited=not mine)
+            pages.record(conn, rel, data, user_edited=rel in people)  # the flag is sticky
         pending.sync_entries(settings, conn)
         rows = conn.execute(
             f"SELECT id FROM entries WHERE host='' AND day IN ({marks})", [*days]

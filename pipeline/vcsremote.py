@@ -245,19 +245,21 @@ def changed_between(root: Path | str, old: str | None, new: str) -> list[tuple[s
     return [(parts[i][:1], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
 
 
-def last_authors(root: Path | str, old: str | None, new: str, paths: Sequence[str]) -> dict:
-    """{path: author email of the newest commit in old..new touching it} (one git call)."""
+def touched_by_others(
+    root: Path | str, old: str | None, new: str, paths: Sequence[str], email: str
+) -> set[str]:
+    """The ``paths`` some commit in old..new authored by anyone but ``email`` touches (one git
+    call): a page a person edited stays theirs even when memc compiled into it afterwards."""
     if not paths:
-        return {}
+        return set()
     rng = f"{old}..{new}" if old else new
-    proc = vcs.run(root, "log", "--format=\x1e%ae", "--name-only", "--no-renames", rng, "--",
-                   *paths)  # fmt: skip
-    out: dict[str, str] = {}
-    for record in proc.stdout.split("\x1e")[1:]:
-        lines = record.strip("\n").splitlines()
-        for path in lines[1:]:
-            if path:
-                out.setdefault(path, lines[0])
+    proc = vcs.run(root, "log", "--format=\x1e%ae", "--name-only", "-z", "--no-renames", rng,
+                   "--", *paths)  # fmt: skip
+    out: set[str] = set()
+    for record in proc.stdout.split("\x1e")[1:]:  # "EMAIL\0\nNAME\0NAME\0..."
+        author, *names = (part.strip("\n") for part in record.split("\0"))
+        if author != email:
+            out.update(name for name in names if name)
     return out
 
 

@@ -138,6 +138,26 @@ def test_a_page_you_edited_keeps_your_lines_and_gains_the_remote_text(alpha, bet
     assert "Test" in authors  # the edit was committed as the person, before the merge
 
 
+def test_a_page_a_person_edited_stays_theirs_on_every_root(alpha, beta, url):
+    """beta's person edits a page, then beta's memc compiles into it (memc's commit is the
+    newest): alpha must still know the page as one a person edited."""
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    compile_now(alpha)
+    assert sync(alpha, "--remote", url) == 0 and sync(beta, "--remote", url) == 0
+    page = beta.root / "knowledge/concepts/acme.md"
+    page.write_text(page.read_text() + "\nMy own line about acme.\n")
+    distil_entry(beta, "b00000000001", "Beta one", "Fact beta-one")  # commits the edit first
+    assert compile_now(beta).status == "compiled"
+    assert sync(beta) == 0 and sync(alpha) == 0
+    for settings in (alpha, beta):
+        conn = state.connect(settings.paths.state_db)
+        row = conn.execute(
+            "SELECT user_edited FROM pages WHERE path='knowledge/concepts/acme.md'"
+        ).fetchone()
+        conn.close()
+        assert row is not None and row[0] == 1, settings.root.name
+
+
 def test_a_refusing_remote_exits_1_and_keeps_everything(tmp_path, alpha, capsys):
     url = bare_remote(tmp_path, "ro.git", refuse="read-only mirror")
     distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
