@@ -72,10 +72,10 @@ class Settings:
     @property
     def this_host(self) -> str:
         """This machine's host token (pipeline.hostname): the ``host`` setting / MEMC_HOST, else
-        the system host name."""
-        from pipeline.hostname import clean, host_name
+        the name pinned in ``.memc/host``, else the system host name."""
+        from pipeline.hostname import clean, pinned
 
-        return clean(self.host) if self.host else host_name({})
+        return clean(self.host) if self.host else pinned(self.paths.memc)
 
     def zone(self):
         """The ZoneInfo for MEMC_TZ (or the system zone when unset)."""

@@ -113,6 +113,10 @@ def drain(
     commit = contextlib.ExitStack()  # one commit per drain, opened at its first job
     vb: versioning.Batch | None = None
     try:
+        if not settings.host:  # roots made before hosts were pinned (pipeline.hostname)
+            from pipeline.hostname import pin
+
+            pin(paths.memc)
         released = release_dead_claims(paths, now=started)
         if released:
             log.info("drain: returned %d claim(s) of dead workers to the inbox", released)

@@ -8,7 +8,11 @@ Invariants:
   (lowercase ``a-z``, digits and ``-``, at most 63 characters, the first label of a dotted name),
   so it is safe inside an HTML comment, a file name and a git ref.
 - Never empty: a name with nothing usable left becomes ``host``.
-- Stdlib only and cheap (``socket.gethostname`` is a single system call).
+- The system name is pinned per data root (``.memc/host``, written by ``pin`` when the root is
+  initialised or first writes an entry): a laptop whose host name changes with the network
+  (macOS, DHCP) keeps compiling its own earlier entries. ``MEMC_HOST`` and the ``host`` setting
+  still override it; delete the file to take the system name again.
+- Stdlib only and cheap (``os.uname`` on POSIX, no socket import).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 _NOT_LABEL = re.compile(r"[^a-z0-9-]+")
 FALLBACK = "host"
@@ -45,3 +50,31 @@ def host_name(environ: Mapping[str, str] | None = None) -> str:
             return clean(socket.gethostname())
         except OSError:
             return FALLBACK
+
+
+def _pin_file(memc_dir: Path) -> Path:
+    return memc_dir / "host"
+
+
+def pinned(memc_dir: Path) -> str:
+    """The root's pinned host token (``.memc/host``), else the system's (not written here)."""
+    try:
+        text = _pin_file(memc_dir).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return clean(text) if text else host_name({})
+
+
+def pin(memc_dir: Path) -> str:
+    """Pin the system's host token for this root unless one is pinned already; returns it.
+    Best effort: a root whose .memc cannot be written keeps using the system name."""
+    current = pinned(memc_dir)
+    path = _pin_file(memc_dir)
+    if not path.exists() and memc_dir.is_dir():
+        try:
+            from pipeline.fsutil import atomic_write
+
+            atomic_write(path, current + "\n")
+        except OSError:
+            pass
+    return current

@@ -27,6 +27,9 @@ def init_root(settings: Settings) -> list[Path]:
     if not paths.state_db.exists():
         state.connect(paths.state_db).close()
         created.append(paths.state_db)
+    from pipeline.hostname import pin
+
+    pin(paths.memc)  # this root's own entries stay its own if the system name changes
     from pipeline.versioning import ensure_gitignore
 
     gitignore = paths.root / ".gitignore"

@@ -250,3 +250,18 @@ def test_the_host_name_is_the_systems_without_memc_host(monkeypatch):
 
     assert host_name({}) == clean(socket.gethostname())
     assert host_name({"MEMC_HOST": "Build-Box.example.org"}) == "build-box"
+
+
+def test_the_host_name_is_pinned_per_root_so_a_renamed_machine_keeps_its_entries(
+    tmp_path, monkeypatch
+):
+    """macOS and DHCP change the system host name; a root's own entries must stay its own."""
+    monkeypatch.delenv("MEMC_HOST", raising=False)
+    root = tmp_path / "r"
+    assert main(["--root", str(root), "init", "--no-git"]) == 0
+    first = load_settings(root).this_host
+    assert (root / ".memc" / "host").read_text().strip() == first == hostname.host_name({})
+    monkeypatch.setattr(hostname, "host_name", lambda environ=None: "renamed-by-dhcp")
+    assert load_settings(root).this_host == first  # pinned, not the new system name
+    monkeypatch.setenv("MEMC_HOST", "chosen")
+    assert load_settings(root).this_host == "chosen"  # the override still wins
