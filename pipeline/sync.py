@@ -270,15 +270,18 @@ def _integrate(settings, conn, root: Path, theirs: str, shown: str):
     logs = sorted({p for _, p in vcsremote.changed_between(root, before, theirs) if _is_daily(p)})
     with contextlib.ExitStack() as held:
         for rel in logs:
-            if (root / rel).is_file():  # a lock would create a missing one: git must write it
-                held.enter_context(fsutil.file_lock(root / rel, timeout=daily.LOCK_WAIT_S))
+            log = daily.guarded_daily_path(root / "daily", Path(rel).stem)  # names from git
+            if log.is_file():  # a lock would create a missing one: git must write it
+                held.enter_context(fsutil.file_lock(log, timeout=daily.LOCK_WAIT_S))
         if logs and vcs.changes(root, logs):
             raise _Unsaved(logs[0])
         return _integrate_held(settings, conn, root, theirs, shown, before)
 
 
 def _is_daily(rel: str) -> bool:
-    return rel.startswith("daily/") and rel.count("/") == 1 and rel.endswith(".md")
+    from pipeline.daily import DAY_RE
+
+    return rel.startswith("daily/") and rel.endswith(".md") and bool(DAY_RE.match(rel[6:-3]))
 
 
 def _integrate_held(settings, conn, root: Path, theirs: str, shown: str, before: str | None):
@@ -294,7 +297,7 @@ def _integrate_held(settings, conn, root: Path, theirs: str, shown: str, before:
         marker.unlink(missing_ok=True)
         return count, None
     base = vcsremote.merge_base(root, before, theirs)
-    today = time.strftime("%Y-%m-%d", time.localtime())
+    today = settings.day_of(time.time())  # the dated section's heading, in MEMC_TZ
     try:
         with state.transaction(conn):
             clean = vcsremote.merge_start(root, theirs, _env(root))
@@ -370,8 +373,8 @@ def catch_up(settings, conn, root: Path, old: str | None, new: str) -> None:
     with state.transaction(conn):
         for rel in know:
             try:
-                data: bytes | None = (root / rel).read_bytes()
-            except OSError:
+                data: bytes | None = fsutil.safe_join(root, rel).read_bytes()
+            except (OSError, MemcError):  # gone, or a path the guard refuses: no record of it
                 data = None
             pages.record(conn, rel, data, user_edited=rel in people)  # the flag is sticky
         pending.sync_entries(settings, conn)

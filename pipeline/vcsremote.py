@@ -126,21 +126,28 @@ def stage_text(root: Path | str, stage: int, path: str) -> str | None:
 
 
 def resolve_path(root: Path | str, path: str, text: str | None) -> None:
-    """Write the resolution of ``path`` (None: deleted) and mark it resolved."""
-    target = Path(root, path)
+    """Write the resolution of ``path`` (None: deleted) and mark it resolved. The path comes
+    from git (another machine's history): it goes through the path guard (PathRefused)."""
+    from pipeline import fsutil
+
+    target = fsutil.safe_join(root, path)
     if text is None:
         vcs.run(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", path)
         target.unlink(missing_ok=True)
         return
-    from pipeline import fsutil
-
     fsutil.atomic_write(target, text)
     vcs.run(root, "add", "--", path)
 
 
 def merge_abort(root: Path | str) -> None:
+    """Abort the merge in progress; GitError when git could not (the merge is still there)."""
     if merging(root):
-        vcs.run(root, "merge", "--abort", check=False)
+        proc = vcs.run(root, "merge", "--abort", check=False)
+        if merging(root):
+            raise GitError(
+                f"git merge --abort failed ({reason(proc.stderr or proc.stdout)}); the merge is "
+                "still in progress: fix that, then run `memc sync` again (it aborts it)"
+            )
 
 
 def reset_keep(root: Path | str, commit: str) -> None:

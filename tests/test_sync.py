@@ -345,6 +345,31 @@ def test_a_sync_killed_mid_merge_is_undone_by_the_next_one(alpha, beta, url):
         assert not any(m in data.decode() for m in CONFLICT_MARKERS), rel
 
 
+def test_an_abort_that_fails_keeps_the_marker_for_the_next_sync(alpha, beta, url, capsys):
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
+    compile_now(alpha)
+    assert sync(alpha, "--remote", url) == 0
+    distil_entry(beta, "b00000000001", "Beta one", "Fact beta-one")
+    compile_now(beta)
+    before = git(beta.root, "rev-parse", "HEAD").strip()
+    git(beta.root, "remote", "add", "origin", url)
+    git(beta.root, "fetch", "-q", "origin")
+    branch = git(beta.root, "symbolic-ref", "--short", "HEAD").strip()
+    args = ["merge", "--no-commit", "--allow-unrelated-histories", f"origin/{branch}"]
+    subprocess.run(["git", "-C", str(beta.root), *args], capture_output=True)
+    marker = beta.paths.memc / "sync-merging"
+    marker.write_text(before + "\n")  # a sync killed mid-merge left this
+    lock = beta.root / ".git" / "index.lock"
+    lock.write_text("")  # another git process (or a crashed one) holds the index
+    capsys.readouterr()
+    assert sync(beta, "--remote", url) == 1
+    assert "merge --abort failed" in capsys.readouterr().err
+    assert marker.exists()  # still memc's merge: the next sync may abort it
+    lock.unlink()
+    assert sync(beta) == 0 and not marker.exists()
+    assert sorted(e.id for e in all_entries(beta.root)) == ["a00000000001", "b00000000001"]
+
+
 def test_a_sync_killed_after_its_merge_commit_catches_up_next_time(alpha, beta, url):
     distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
     assert sync(alpha, "--remote", url) == 0
