@@ -54,7 +54,7 @@ def _hook_argv(argv: list[str]) -> tuple[str | None, bool, list[str]] | None:
     return root, verbose, rest
 
 
-def _status_argv(argv: list[str]) -> tuple[str | None, bool, bool] | None:
+def status_argv(argv: list[str]) -> tuple[str | None, bool, bool] | None:
     """If argv is `[--root DIR] [-v] status [--json]`, return (root, verbose, as_json)."""
     found = _command(argv)
     if found is None or found[2] != "status" or not set(found[3]) <= {"--json"}:
@@ -68,7 +68,7 @@ SEARCH_KINDS = ("article", "daily")
 SEARCH_MAX_LIMIT = 200
 
 
-def _search_argv(argv: list[str]) -> tuple[str | None, bool, dict[str, Any]] | None:
+def search_argv(argv: list[str]) -> tuple[str | None, bool, dict[str, Any]] | None:
     """If argv is `[--root DIR] [-v] search WORD... [--limit N] [--kind K] [--json]` with valid
     values, return (root, verbose, the report's arguments); anything else is click's to parse."""
     found = _command(argv)
@@ -162,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
 
         root, verbose, rest = hook
         return run_hook_cli(rest, root=root, verbose=verbose)
-    status = _status_argv(argv)
+    status = status_argv(argv)
     if status is not None:
         root, verbose, as_json = status
         return _run_without_click(argv, root, verbose, lambda s: _status_output(s, as_json))
-    search = _search_argv(argv)
+    search = search_argv(argv)
     if search is not None:
         root, verbose, args = search
         return _run_without_click(argv, root, verbose, lambda s: _search_output(s, args))

@@ -444,14 +444,14 @@ def test_search_without_click_prints_the_click_commands_output(paths, root, memc
 
 
 def test_only_valid_plain_search_forms_skip_click():
-    from pipeline.entry import _search_argv
+    from pipeline.entry import search_argv
 
-    assert _search_argv(["search", "a", "b"]) == (
+    assert search_argv(["search", "a", "b"]) == (
         None,
         False,
         {"text": "a b", "limit": 10, "kind": None, "as_json": False},
     )
-    assert _search_argv(["--root", "/r", "search", "x", "--limit=3", "--kind", "article"]) == (
+    assert search_argv(["--root", "/r", "search", "x", "--limit=3", "--kind", "article"]) == (
         "/r",
         False,
         {"text": "x", "limit": 3, "kind": "article", "as_json": False},
@@ -466,7 +466,7 @@ def test_only_valid_plain_search_forms_skip_click():
         ["search", "x", "--limit"],
     )
     for argv in bad:
-        assert _search_argv(argv) is None, argv
+        assert search_argv(argv) is None, argv
 
 
 def test_the_click_free_search_accepts_exactly_what_the_click_command_accepts():

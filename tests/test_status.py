@@ -203,11 +203,11 @@ def test_status_without_click_fails_and_crashes_like_the_cli(
 
 
 def test_only_the_plain_status_forms_skip_click():
-    from pipeline.entry import _status_argv
+    from pipeline.entry import status_argv
 
-    assert _status_argv(["status"]) == (None, False, False)
-    assert _status_argv(["--root", "/r", "-v", "status", "--json"]) == ("/r", True, True)
-    assert _status_argv(["--root=/r", "status"]) == ("/r", False, False)
+    assert status_argv(["status"]) == (None, False, False)
+    assert status_argv(["--root", "/r", "-v", "status", "--json"]) == ("/r", True, True)
+    assert status_argv(["--root=/r", "status"]) == ("/r", False, False)
     for argv in (["status", "--help"], ["status", "-v"], ["status", "x"], ["-x", "status"]):
-        assert _status_argv(argv) is None, argv
-    assert _status_argv(["search", "status"]) is None
+        assert status_argv(argv) is None, argv
+    assert status_argv(["search", "status"]) is None
