@@ -241,8 +241,13 @@ def test_drain_killed_while_it_waits_on_a_stopped_holder_loses_nothing(root, mem
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+        def owned_claim() -> bool:  # claimed with its owner record: a dead worker's claim then
+            jobs = inbox.envelope_files(claimed)  # (an owner-less one waits ORPHAN_CLAIM_S)
+            return any(inbox.sidecar(p, inbox.OWNER_SUFFIX).exists() for p in jobs)
+
         try:  # claimed, then held at the lock for as long as the holder is stopped
-            assert _wait_for(lambda: any(p.suffix == ".json" for p in claimed.iterdir()))
+            assert _wait_for(owned_claim)
             assert lock_is_held(_day_file(settings, env)) and proc.poll() is None
         finally:
             proc.kill()
