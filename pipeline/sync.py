@@ -23,8 +23,9 @@ Invariants:
   are rescanned (``pending.sync_entries``; entries without a host that arrived are another
   root's), the committed records mark entries compiled (``pending.reconcile``), and every changed
   file is noted for the search index.
-- The remote: ``--remote URL`` is remembered (``sync_remote`` in .memc/config.toml, never
-  committed) and set as git remote ``origin`` (or ``memc`` when origin is something else).
+- The remote: ``--remote URL`` is set as git remote ``origin`` (or ``memc`` when origin is
+  something else) and remembered (``sync_remote`` in .memc/config.toml, never committed) once a
+  sync with it worked; a URL that failed leaves both as they were.
 - The last sync's time and result are kept in state.db (kv ``last_sync``) for ``memc status``.
 """
 
@@ -78,10 +79,10 @@ def _require(settings) -> Path:
     return Path(settings.root)
 
 
-def configure_remote(settings, url: str | None) -> tuple[str, str]:
-    """(git remote name, URL) to sync with; remembers a given ``url``. ConfigError: none known."""
-    from pipeline import config
-
+def configure_remote(settings, url: str | None) -> tuple[str, str, str | None]:
+    """(git remote name, URL, that remote's URL before) to sync with; ConfigError when none is
+    known. A given ``url`` is set on the git remote now and remembered in config.toml only once a
+    sync with it has worked (``run_sync``), so a mistyped URL is not kept."""
     root = Path(settings.root)
     origin = vcsremote.remote_url(root, "origin")
     if url is not None:
@@ -96,27 +97,37 @@ def configure_remote(settings, url: str | None) -> tuple[str, str]:
             "machine can reach, e.g. an empty bare repository: git init --bare memory.git)"
         )
     name = "origin" if origin in (None, url) else ALT_REMOTE
-    if vcsremote.remote_url(root, name) != url:
+    before = vcsremote.remote_url(root, name)
+    if before != url:
         vcsremote.set_remote(root, name, url)
-    if settings.sync_remote != url:
-        config.set_setting(settings.paths, "sync_remote", url)
-    return name, url
+    return name, url, before
 
 
 def run_sync(settings, *, remote: str | None = None, attempts: int = ATTEMPTS) -> SyncReport:
     """One sync (see the module docstring). SyncFailed / SecretRefused (exit 1) with a one-line
     reason when it cannot finish; the last result is remembered either way."""
+    from pipeline import config
+
     root = _require(settings)
-    name, url = configure_remote(settings, remote)
+    name, url, before = configure_remote(settings, remote)
     try:
         report = _sync(settings, root, name, url, attempts)
-    except GitError as exc:
-        message = f"sync with {shown_url(url)} failed: {exc}; nothing local was lost"
-        _remember(settings, "failed", message)
-        raise SyncFailed(message) from None
-    except MemcError as exc:
-        _remember(settings, "failed", str(exc))
+    except BaseException as exc:
+        if before != url:  # a new URL that did not work: the git remote goes back as it was
+            with contextlib.suppress(MemcError):
+                if before:
+                    vcsremote.set_remote(root, name, before)
+                else:
+                    vcsremote.drop_remote(root, name)
+        if isinstance(exc, GitError):
+            message = f"sync with {shown_url(url)} failed: {exc}; nothing local was lost"
+            _remember(settings, "failed", message)
+            raise SyncFailed(message) from None
+        if isinstance(exc, MemcError):
+            _remember(settings, "failed", str(exc))
         raise
+    if settings.sync_remote != url:
+        config.set_setting(settings.paths, "sync_remote", url)
     _remember(settings, report.status, report.message)
     return report
 

@@ -58,6 +58,10 @@ def set_remote(root: Path | str, name: str, url: str) -> None:
         vcs.run(root, "remote", "set-url", name, url)
 
 
+def drop_remote(root: Path | str, name: str) -> None:
+    vcs.run(root, "remote", "remove", name, check=False)
+
+
 def branch(root: Path | str) -> str | None:
     """The checked-out branch (also before its first commit), or None on a detached HEAD."""
     proc = vcs.run(root, "symbolic-ref", "--short", "-q", "HEAD", check=False)

@@ -67,6 +67,17 @@ def test_first_sync_pushes_and_remembers_the_remote(alpha, url, capsys):
     assert last_sync(conn)["status"] == "up-to-date"
 
 
+def test_a_remote_that_never_worked_is_not_remembered(alpha, url, tmp_path, capsys):
+    bad = f"file://{tmp_path}/no-such.git"
+    assert sync(alpha, "--remote", bad) == 1
+    settings = load_settings(alpha.root)
+    assert settings.sync_remote is None and "origin" not in git(alpha.root, "remote")
+    assert sync(alpha, "--remote", url) == 0  # the right one is kept once it worked
+    assert sync(alpha, "--remote", bad) == 1
+    assert load_settings(alpha.root).sync_remote == url
+    assert git(alpha.root, "remote", "get-url", "origin").strip() == url
+
+
 def test_no_remote_known_is_a_usage_error(alpha, capsys):
     assert sync(alpha) == 2
     assert "memc sync --remote URL" in capsys.readouterr().err
@@ -177,7 +188,7 @@ def test_an_unreachable_remote_exits_1_with_a_reason(tmp_path, alpha, capsys):
     assert sync(alpha, "--remote", f"file://{tmp_path}/nowhere.git") == 1
     err = capsys.readouterr().err
     assert "not a git repository" in err or "does not appear" in err
-    assert sync(alpha, "--json") == 1
+    assert sync(alpha, "--remote", f"file://{tmp_path}/nowhere.git", "--json") == 1
     assert json.loads(capsys.readouterr().out)["status"] == "failed"
 
 
