@@ -78,3 +78,10 @@ def pin(memc_dir: Path) -> str:
         except OSError:
             pass
     return current
+
+
+def repin(memc_dir: Path, token: str) -> None:
+    """Pin ``token`` (cleaned) as this root's host name, replacing any pinned one."""
+    from pipeline.fsutil import atomic_write
+
+    atomic_write(_pin_file(memc_dir), clean(token) + "\n")

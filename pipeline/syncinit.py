@@ -11,6 +11,9 @@ Invariants:
 - Only into a new or empty folder: an existing root joins with ``memc sync --remote URL``.
 - A failed clone leaves no half root: the folder is removed again if this call created it.
 - The URL is remembered (``sync_remote``) and is the clone's ``origin``.
+- The new root's host name is one no machine in the history uses (``unique_host``: ``laptop``
+  becomes ``laptop-2`` when a ``laptop`` already wrote entries), unless MEMC_HOST or the
+  ``host`` setting names one.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ def catch_up(settings, url: str) -> int:
 
     root = Path(settings.root)
     config.set_setting(settings.paths, "sync_remote", url)
+    if not settings.host:  # an explicit MEMC_HOST / host setting is the user's choice
+        unique_host(settings.paths)
     with contextlib.closing(state.connect(settings.paths.state_db)) as conn:
         head = vcs.head(root)
         if head is not None:  # every file is new here: pages, entries (not ours), records
@@ -63,12 +68,39 @@ def catch_up(settings, url: str) -> int:
     return learned
 
 
+def hosts_in_history(daily_dir: Path) -> set[str]:
+    """Every host the shared files name: entry markers' ``host=`` and the compiled records."""
+    from pipeline import compiledrecord, daily
+
+    found = {host for host, _ in compiledrecord.read_all(daily_dir).values()}
+    for day in daily.list_days(daily_dir):
+        found.update(e.host for e in daily.read_entries(daily_dir, day) if e.host)
+    return found
+
+
+def unique_host(paths) -> str:
+    """Pin a host name no machine in the history uses: two laptops both called ``macbook-pro``
+    would otherwise each take the other's entries for their own (and compile them twice)."""
+    from pipeline import hostname
+
+    mine = hostname.pinned(paths.memc)
+    taken = hosts_in_history(paths.daily)
+    if mine in taken:
+        n = 2
+        while f"{mine[:59]}-{n}" in taken:
+            n += 1
+        mine = f"{mine[:59]}-{n}"
+        hostname.repin(paths.memc, mine)
+    return mine
+
+
 def summary(settings, url: str, learned: int) -> str:
     from pipeline.sync import shown_url
 
     done = versioning.enabled(settings)
     return (
-        f"cloned {shown_url(url)}: {learned} daily entries known"
+        f"cloned {shown_url(url)}: {learned} daily entries known; this machine is "
+        f"'{settings.this_host}'"
         + ("" if done else " (not versioned: check `memc doctor`)")
         + "; `memc sync` shares new work from here"
     )

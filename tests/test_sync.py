@@ -274,6 +274,27 @@ def test_init_from_starts_with_the_shared_history(tmp_path, alpha, url, capsys):
     assert sorted(e.id for e in all_entries(alpha.root)) == ["a00000000001", "c00000000001"]
 
 
+def test_init_from_on_a_machine_with_the_same_host_name_takes_another(
+    tmp_path, alpha, url, capsys, monkeypatch
+):
+    """Two laptops both called `alpha`: the second must not take the first one's entries for
+    its own (each would compile the other's)."""
+    from pipeline import hostname
+
+    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")  # not compiled yet
+    assert sync(alpha, "--remote", url) == 0
+    monkeypatch.delenv("MEMC_HOST", raising=False)
+    monkeypatch.setattr(hostname, "host_name", lambda environ=None: "alpha")
+    twin = tmp_path / "twin"
+    assert main(["--root", str(twin), "init", "--from", url]) == 0
+    assert "this machine is 'alpha-2'" in capsys.readouterr().out
+    settings = load_settings(twin)
+    assert settings.this_host == "alpha-2"
+    conn = state.connect(settings.paths.state_db)
+    assert compiler.select_entries(settings, conn) == []  # alpha's entry stays alpha's
+    conn.close()
+
+
 def test_init_from_refuses_a_folder_that_is_not_empty(tmp_path, url, capsys):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.md").write_text("mine\n")
