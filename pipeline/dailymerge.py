@@ -201,16 +201,9 @@ def driver_command() -> str:
 
 def ensure_gitattributes(root: Path) -> bool:
     """Write ``.gitattributes`` or add the daily line to the user's own. True if written."""
-    path = root / ".gitattributes"
-    try:
-        current = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        fsutil.atomic_write(path, GITATTRIBUTES)
-        return True
-    if ATTRIBUTE_LINE in {line.strip() for line in current.splitlines()}:
-        return False
-    fsutil.atomic_write(path, current.rstrip("\n") + "\n\n" + GITATTRIBUTES)
-    return True
+    return fsutil.ensure_block(
+        root / ".gitattributes", GITATTRIBUTES, lambda lines: ATTRIBUTE_LINE in lines
+    )
 
 
 def gitattributes_is_memc(text: str, before: str) -> bool:

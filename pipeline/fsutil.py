@@ -298,6 +298,21 @@ def safe_join(base: Path | str, rel: str, *, allow_hidden: bool = True) -> Path:
     return candidate
 
 
+def ensure_block(path: Path, block: str, present: Callable[[set[str]], bool]) -> bool:
+    """Write ``block`` as ``path`` (``.gitignore``, ``.gitattributes``), or append it after the
+    user's own text unless ``present`` (given the file's stripped lines) says it is there.
+    True if written; the user's lines are never changed."""
+    try:
+        current = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        atomic_write(path, block)
+        return True
+    if present({line.strip() for line in current.splitlines()}):
+        return False
+    atomic_write(path, current.rstrip("\n") + "\n\n" + block)
+    return True
+
+
 def unwritable(folders: Iterable[Path]) -> str | None:
     """The first existing folder where no file can be created, with the reason; None if all can.
 

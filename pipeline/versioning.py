@@ -104,17 +104,9 @@ def why_not(settings) -> str:
 
 def ensure_gitignore(root: Path) -> bool:
     """Write ``.gitignore`` (or add the ``.memc/`` line to the user's own). True if written."""
-    path = root / ".gitignore"
-    try:
-        current = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        fsutil.atomic_write(path, GITIGNORE)
-        return True
-    lines = {line.strip() for line in current.splitlines()}
-    if ".memc/" in lines or ".memc" in lines or "/.memc/" in lines:
-        return False
-    fsutil.atomic_write(path, current.rstrip("\n") + "\n\n" + GITIGNORE)
-    return True
+    return fsutil.ensure_block(
+        root / ".gitignore", GITIGNORE, lambda lines: bool(lines & {".memc/", ".memc", "/.memc/"})
+    )
 
 
 def init_repo(settings) -> str:

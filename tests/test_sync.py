@@ -356,7 +356,8 @@ def test_a_merge_a_person_has_in_progress_is_left_alone(alpha, beta, url, capsys
     assert (beta.root / ".git" / "MERGE_HEAD").exists()
 
 
-def test_a_sync_killed_mid_merge_is_undone_by_the_next_one(alpha, beta, url):
+def _killed_mid_merge(alpha, beta, url):
+    """beta as a sync killed mid-merge leaves it: a merge in progress and memc's marker."""
     distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
     compile_now(alpha)
     assert sync(alpha, "--remote", url) == 0
@@ -368,8 +369,12 @@ def test_a_sync_killed_mid_merge_is_undone_by_the_next_one(alpha, beta, url):
     branch = git(beta.root, "symbolic-ref", "--short", "HEAD").strip()
     args = ["merge", "--no-commit", "--allow-unrelated-histories", f"origin/{branch}"]
     subprocess.run(["git", "-C", str(beta.root), *args], capture_output=True)
-    assert (beta.root / ".git" / "MERGE_HEAD").exists()  # what a sync killed here leaves
+    assert (beta.root / ".git" / "MERGE_HEAD").exists()
     (beta.paths.memc / "sync-merging").write_text(before + "\n")
+
+
+def test_a_sync_killed_mid_merge_is_undone_by_the_next_one(alpha, beta, url):
+    _killed_mid_merge(alpha, beta, url)
     assert sync(beta, "--remote", url) == 0
     assert not (beta.paths.memc / "sync-merging").exists()
     assert sorted(e.id for e in all_entries(beta.root)) == ["a00000000001", "b00000000001"]
@@ -378,19 +383,8 @@ def test_a_sync_killed_mid_merge_is_undone_by_the_next_one(alpha, beta, url):
 
 
 def test_an_abort_that_fails_keeps_the_marker_for_the_next_sync(alpha, beta, url, capsys):
-    distil_entry(alpha, "a00000000001", "Alpha one", "Fact alpha-one")
-    compile_now(alpha)
-    assert sync(alpha, "--remote", url) == 0
-    distil_entry(beta, "b00000000001", "Beta one", "Fact beta-one")
-    compile_now(beta)
-    before = git(beta.root, "rev-parse", "HEAD").strip()
-    git(beta.root, "remote", "add", "origin", url)
-    git(beta.root, "fetch", "-q", "origin")
-    branch = git(beta.root, "symbolic-ref", "--short", "HEAD").strip()
-    args = ["merge", "--no-commit", "--allow-unrelated-histories", f"origin/{branch}"]
-    subprocess.run(["git", "-C", str(beta.root), *args], capture_output=True)
+    _killed_mid_merge(alpha, beta, url)
     marker = beta.paths.memc / "sync-merging"
-    marker.write_text(before + "\n")  # a sync killed mid-merge left this
     lock = beta.root / ".git" / "index.lock"
     lock.write_text("")  # another git process (or a crashed one) holds the index
     capsys.readouterr()
