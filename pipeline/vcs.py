@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import GitError
+from pipeline.gitpaths import chunks as chunks  # re-exported: callers read git's output
+from pipeline.gitpaths import diff_target as diff_target  # through vcs
+from pipeline.gitpaths import unquote as unquote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -210,51 +213,29 @@ def identity(root: Path | str, which: str = "AUTHOR") -> tuple[str, str] | None:
     return (name.strip(), email.strip()) if name.strip() and email.strip() else None
 
 
-def unquote(name: str) -> str:
-    """A path as git prints it: plain, or C-quoted (``"caf\\303\\251.md"``: the quotes, ``\\``
-    escapes and octal bytes of a name with unusual characters) -> the real name."""
-    if len(name) < 2 or not (name.startswith('"') and name.endswith('"')):
-        return name
-    out = bytearray()
-    body, i = name[1:-1], 0
-    simple = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            digits = body[i + 1 : i + 4]
-            if len(digits) == 3 and all(c in "01234567" for c in digits):
-                out.append(int(digits, 8) & 0xFF)
-                i += 4
-                continue
-            if nxt in simple:
-                out.append(simple[nxt])
-                i += 2
-                continue
-        out += ch.encode("utf-8", "surrogateescape")
-        i += 1
-    return out.decode("utf-8", "replace")
-
-
-def diff_target(header: str) -> str:
-    """The path of a ``+++ `` line of a diff: "" for ``/dev/null`` (a deletion), ``?`` when it
-    cannot be read, so a caller scanning added lines never skips a file it cannot name."""
-    name = unquote(header[4:].rstrip("\t"))
-    if name == "/dev/null":
-        return ""
-    return name[2:] if name.startswith("b/") else "?"
-
-
 def staged_diff(
     root: Path | str, paths: Sequence[str], base: str | None
 ) -> tuple[bool, list[tuple[str, int, str]]]:
     """(anything staged?, every added line as (path, line number, text)) of the staged ``paths``
     against ``base`` (HEAD; None before the first commit). Feeds the pre-commit secret check."""
-    proc = run(root, "diff", "--cached", "-U0", "--no-color", "--no-ext-diff", "--no-renames",
-               base or EMPTY_TREE, "--", *paths)  # fmt: skip
+    text = "".join(
+        run(
+            root,
+            "diff",
+            "--cached",
+            "-U0",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            base or EMPTY_TREE,
+            "--",
+            *part,
+        ).stdout
+        for part in chunks(paths)
+    )
     out: list[tuple[str, int, str]] = []
     path, line = "", 0
-    for raw in proc.stdout.splitlines():
+    for raw in text.splitlines():
         if raw.startswith("+++ "):
             path = diff_target(raw)
         elif raw.startswith("@@"):
@@ -263,21 +244,21 @@ def staged_diff(
         elif raw.startswith("+") and path:
             out.append((path, line, raw[1:]))
             line += 1
-    return bool(proc.stdout.strip()), out
+    return bool(text.strip()), out
 
 
 def stage(root: Path | str, paths: Sequence[str]) -> None:
-    if paths:
-        run(root, "add", "-A", "--", *paths)
+    for part in chunks(paths):
+        run(root, "add", "-A", "--", *part)
 
 
 def unstage(root: Path | str, paths: Sequence[str]) -> None:
-    if not paths:
-        return
-    if head(root):
-        run(root, "reset", "-q", "--", *paths, check=False)
-    else:
-        run(root, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *paths, check=False)
+    born = head(root) is not None
+    for part in chunks(paths):
+        if born:
+            run(root, "reset", "-q", "--", *part, check=False)
+        else:
+            run(root, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *part, check=False)
 
 
 def commit(
@@ -297,12 +278,18 @@ def commit(
         env.update(GIT_AUTHOR_NAME=author[0], GIT_AUTHOR_EMAIL=author[1])
     if committer:
         env.update(GIT_COMMITTER_NAME=committer[0], GIT_COMMITTER_EMAIL=committer[1])
-    args = ("commit", "-q", "--no-verify", "--no-gpg-sign", "-F", "-", "--only", "--", *paths)
-    proc = run(root, *args, input=message, env=env, check=False)
-    if proc.returncode != 0 and fallback_committer and _no_identity(proc.stderr):
-        env.update(GIT_COMMITTER_NAME=fallback_committer[0])
-        env.update(GIT_COMMITTER_EMAIL=fallback_committer[1])
+    import tempfile  # here: read-only callers (`memc status`) never load it
+
+    with tempfile.TemporaryDirectory(prefix="memc-commit-") as tmp:
+        spec = Path(tmp, "paths")  # NUL-separated: any number of paths, any names
+        spec.write_bytes(b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths))
+        args = ("commit", "-q", "--no-verify", "--no-gpg-sign", "-F", "-", "--only",
+                f"--pathspec-from-file={spec}", "--pathspec-file-nul")  # fmt: skip
         proc = run(root, *args, input=message, env=env, check=False)
+        if proc.returncode != 0 and fallback_committer and _no_identity(proc.stderr):
+            env.update(GIT_COMMITTER_NAME=fallback_committer[0])
+            env.update(GIT_COMMITTER_EMAIL=fallback_committer[1])
+            proc = run(root, *args, input=message, env=env, check=False)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise GitError(f"git commit failed: {' / '.join(tail) or f'exit {proc.returncode}'}")

@@ -264,10 +264,14 @@ def touched_by_others(
     if not paths:
         return set()
     rng = f"{old}..{new}" if old else new
-    proc = vcs.run(root, "log", "--format=\x1e%ae", "--name-only", "-z", "--no-renames", rng,
-                   "--", *paths)  # fmt: skip
+    listing = "".join(
+        vcs.run(
+            root, "log", "--format=\x1e%ae", "--name-only", "-z", "--no-renames", rng, "--", *part
+        ).stdout
+        for part in vcs.chunks(paths)
+    )
     out: set[str] = set()
-    for record in proc.stdout.split("\x1e")[1:]:  # "EMAIL\0\nNAME\0NAME\0..."
+    for record in listing.split("\x1e")[1:]:  # "EMAIL\0\nNAME\0NAME\0..."
         author, *names = (part.strip("\n") for part in record.split("\0"))
         if author != email:
             out.update(name for name in names if name)

@@ -193,3 +193,31 @@ def test_without_a_git_identity_memc_still_commits(tmp_path, monkeypatch):
     (memc_a, memc_c, subject, _), (user_a, user_c, edit, _) = commits(root)[:2]
     assert (memc_a, memc_c) == ("memc", "memc") and subject.startswith("compile:")
     assert edit.startswith("edit: ") and user_a == user_c != "memc"
+
+
+def test_init_commits_a_vault_too_big_for_one_command_line(tmp_path):
+    """`memc init` of an existing vault commits its pages as the user's: thousands of paths
+    (50,000 in a real vault) must not go on one git command line (E2BIG). The child runs with a
+    small stack limit, which lowers the kernel's argument limit to about 256 KB."""
+    import resource
+    import sys
+
+    root = tmp_path / "vault"
+    folder = root / "knowledge" / "concepts"
+    folder.mkdir(parents=True)
+    for n in range(6000):
+        (folder / f"a-rather-long-page-name-{n:05d}.md").write_text(f"---\ntitle: P{n}\n---\nx\n")
+
+    def small_stack() -> None:
+        resource.setrlimit(resource.RLIMIT_STACK, (1024 * 1024, resource.RLIM_INFINITY))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--root", str(root), "init"],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_stack,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "first commit failed" not in proc.stdout, proc.stdout
+    assert len(git(root, "ls-files", "knowledge").split()) == 6000
+    assert not git(root, "status", "--porcelain")
