@@ -76,7 +76,8 @@ def _root(base: Path, name: str, git: bool, articles: int):
     return settings
 
 
-def _median_start(runs: int) -> float:
+def median_start(runs: int = 5) -> float:
+    """Median wall time of a bare `python -c pass` (the floor the figures are ratios to)."""
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -128,7 +129,7 @@ def main() -> int:
                     print(f"round {n} ({mode}): {report.message}", file=sys.stderr)
                     return 1
                 commits += mode == "on" and bool(report.extra.get("commit"))
-        start_s = _median_start(args.runs)
+        start_s = median_start(args.runs)
     on, off = statistics.median(times["on"]), statistics.median(times["off"])
     figures = {
         "runs": args.runs,

@@ -20,12 +20,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_git import median_start  # scripts/ is on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -112,15 +113,6 @@ def _one_size(base: Path, n: int) -> dict[str, float]:
     return {"push_s": push, "pull_s": pull, "noop_s": noop}
 
 
-def _median_start(runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 1000])
@@ -138,7 +130,7 @@ def main() -> int:
         os.environ.update(GIT_COMMITTER_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.test")
         os.environ.update(GIT_COMMITTER_EMAIL="bench@example.test")
         figures = {n: _one_size(Path(tmp), n) for n in args.sizes}
-        start_s = _median_start()
+        start_s = median_start()
     print("memc sync, one real process each, extractive backend, local bare remote (file://)")
     print(f"bare interpreter start: {start_s * 1000:.1f} ms\n")
     print("| new entries | push (A) | pull (B) | no-op sync |\n|---|---|---|---|")
