@@ -33,12 +33,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline import fsutil, searchjournal, state, vcs
+from pipeline import fsutil, searchindex, searchjournal, state, vcs
 from pipeline.errors import MemcError
 from pipeline.paths import Paths
 from pipeline.versioning import SCOPE, classify, enabled, why_not
 
-FULL_CHECK_S = 60.0  # as pipeline.searchindex.FULL_CHECK_S
+FULL_CHECK_S = searchindex.FULL_CHECK_S  # the same bound as search's full walk
 VERSION = 1
 Found = tuple[list[vcs.Change], str | None]  # (uncommitted changes, HEAD)
 

@@ -677,6 +677,13 @@ def bare_remote(tmp_path: Path, name: str = "remote.git", refuse: str = "") -> s
     return f"file://{path}"
 
 
+def memc_sync(settings, *args: str) -> int:
+    """`memc --root ROOT sync ARGS...` in process; its exit code."""
+    from pipeline.cli import main
+
+    return main(["--root", str(settings.root), "sync", *args])
+
+
 def sync_root(tmp_path: Path, host: str, *, from_url: str = ""):
     """An initialised, versioned data root whose host is ``host`` (extractive backend); with
     ``from_url``, made by ``memc init --from``."""

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from pipeline import compiler, state
 from pipeline.capture import capture
-from pipeline.cli import main
 from pipeline.config import load_settings
 from pipeline.drain import drain
 from pipeline.private import make_private
@@ -31,6 +30,7 @@ from tests.helpers import (
     sync_root,
     tree_files,
 )
+from tests.helpers import memc_sync as sync
 
 SECRET = "ghp_" + "k3Yq9ZtR7wLmN2vB8xC4dF6gH1jK5pQ0sT9uV"  # a GitHub-token-shaped fake
 
@@ -64,10 +64,6 @@ def session(settings, sid: str, fact: str, project: str = "acme", extra: str = "
     path = folder / f"{sid}.jsonl"
     path.write_text("\n".join(lines) + "\n")
     capture(settings, transcript_path=str(path), session_id=sid, cwd=cwd, event="session-end")
-
-
-def sync(settings, *args: str) -> int:
-    return main(["--root", str(settings.root), "sync", *args])
 
 
 def work(settings, sid: str, fact: str, *, compile: bool = True, **kw) -> None:
@@ -157,13 +153,19 @@ def test_three_roots_converge_with_every_fact_once_and_nothing_private_pushed(tm
     assert records == {"alpha.txt", "beta.txt", "gamma.txt"}  # each host compiled its own
 
 
-def test_two_syncs_racing_as_processes_end_consistent(tmp_path):
+def _two_roots(tmp_path, fact_a: str, fact_b: str):
+    """alpha pushed to a fresh remote, beta made from it, one new entry on each."""
     url = bare_remote(tmp_path)
     alpha = sync_root(tmp_path, "alpha")
     assert sync(alpha, "--remote", url) == 0
     beta = sync_root(tmp_path, "beta", from_url=url)
-    distil_entry(alpha, "a00000000001", "Alpha one", "FACT-race-a")
-    distil_entry(beta, "b00000000001", "Beta one", "FACT-race-b")
+    distil_entry(alpha, "a00000000001", "Alpha one", fact_a)
+    distil_entry(beta, "b00000000001", "Beta one", fact_b)
+    return alpha, beta, url
+
+
+def test_two_syncs_racing_as_processes_end_consistent(tmp_path):
+    alpha, beta, _url = _two_roots(tmp_path, "FACT-race-a", "FACT-race-b")
     assert compiler.run_compile(alpha).ok and compiler.run_compile(beta).ok
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
@@ -190,12 +192,7 @@ def test_a_push_that_loses_the_race_fetches_and_integrates_again(tmp_path, monke
     from pipeline import sync as syncmod
     from pipeline import vcsremote
 
-    url = bare_remote(tmp_path)
-    alpha = sync_root(tmp_path, "alpha")
-    assert sync(alpha, "--remote", url) == 0
-    beta = sync_root(tmp_path, "beta", from_url=url)
-    distil_entry(alpha, "a00000000001", "Alpha one", "FACT-a")
-    distil_entry(beta, "b00000000001", "Beta one", "FACT-b")
+    alpha, beta, url = _two_roots(tmp_path, "FACT-a", "FACT-b")
     real_fetch = vcsremote.fetch
     calls = []
 

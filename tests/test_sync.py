@@ -25,10 +25,7 @@ from tests.helpers import (
     sync_root,
     tree_files,
 )
-
-
-def sync(settings, *args: str) -> int:
-    return main(["--root", str(settings.root), "sync", *args])
+from tests.helpers import memc_sync as sync
 
 
 def compile_now(settings):
@@ -320,7 +317,9 @@ def test_outgoing_diff_parser_reads_merges_and_plain_commits():
     assert parse_added(diff) == [("x", 2, "two"), ("x", 3, "three"), ("y", 2, "resolved")]
 
 
-def test_sync_leaves_no_merge_in_progress_when_a_conflict_is_not_memcs(alpha, beta, url, capsys):
+def _clashing_notes(alpha, beta, url):
+    """Both roots commit their own notes.txt (a file of the person's, not memc's); alpha's is
+    pushed first, so beta's next sync meets a conflict memc must not resolve."""
     assert sync(alpha, "--remote", url) == 0
     assert sync(beta, "--remote", url) == 0
     for settings, text in ((alpha, "alpha's words\n"), (beta, "beta's words\n")):
@@ -328,6 +327,10 @@ def test_sync_leaves_no_merge_in_progress_when_a_conflict_is_not_memcs(alpha, be
         git(settings.root, "add", "notes.txt")
         git(settings.root, "commit", "-q", "-m", "notes")
     assert sync(alpha) == 0
+
+
+def test_sync_leaves_no_merge_in_progress_when_a_conflict_is_not_memcs(alpha, beta, url, capsys):
+    _clashing_notes(alpha, beta, url)
     head = git(beta.root, "rev-parse", "HEAD")
     capsys.readouterr()
     assert sync(beta) == 1
@@ -339,13 +342,7 @@ def test_sync_leaves_no_merge_in_progress_when_a_conflict_is_not_memcs(alpha, be
 
 
 def test_a_merge_a_person_has_in_progress_is_left_alone(alpha, beta, url, capsys):
-    assert sync(alpha, "--remote", url) == 0
-    assert sync(beta, "--remote", url) == 0
-    for settings, text in ((alpha, "alpha's words\n"), (beta, "beta's words\n")):
-        (settings.root / "notes.txt").write_text(text)
-        git(settings.root, "add", "notes.txt")
-        git(settings.root, "commit", "-q", "-m", "notes")
-    assert sync(alpha) == 0
+    _clashing_notes(alpha, beta, url)
     git(beta.root, "fetch", "-q", "origin")
     branch = git(beta.root, "symbolic-ref", "--short", "HEAD").strip()
     subprocess.run(["git", "-C", str(beta.root), "merge", f"origin/{branch}"], capture_output=True)
